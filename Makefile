@@ -1,0 +1,58 @@
+# Kiro2API: every command a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SRC_DIRS := libs/kiroproto/src libs/kiro-testing/src services/gateway/src services/token-broker/src \
+            services/oauth/src services/dashboard/src services/kiro-sim/src
+PKGS := kiroproto kiro_testing gateway token_broker kiro_oauth dashboard kiro_sim
+
+.PHONY: help venv run demo sim test check lint types unit integration bench chaos clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock.txt scripts/bootstrap.sh
+	@bash scripts/bootstrap.sh "$(PYTHON)" "$(VENV)" $(SRC_DIRS)
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install the pinned dependencies (idempotent)
+
+run: venv ## start nats, redis, broker, gateway, oauth, dashboard on $$PORT (Ctrl-C stops all)
+	@$(PY) -m kiro_testing.runner run
+
+demo: venv ## the whole stack against the Kiro simulator with a simulated credential
+	@$(PY) -m kiro_testing.runner demo
+
+sim: venv ## the Kiro simulator alone (see services/kiro-sim/README.md)
+	@$(PY) -m kiro_sim
+
+lint: venv ## ruff
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check libs/kiroproto/src || true
+
+types: venv ## mypy (strict on libs/kiroproto)
+	@$(VENV)/bin/mypy libs/kiroproto/src/kiroproto
+	@$(VENV)/bin/mypy $(filter-out kiroproto,$(PKGS:%=-p %))
+
+unit: venv ## kiroproto and service unit tests (with kiroproto coverage gate)
+	@$(VENV)/bin/pytest -q -p no:cacheprovider libs/kiroproto/tests \
+	  --cov=kiroproto --cov-report=term --cov-fail-under=95
+	@$(VENV)/bin/pytest -q -p no:cacheprovider services
+
+integration: venv ## end-to-end tests against real nats-server / redis-server / simulator
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/integration
+
+check: lint types ## lint and types only
+
+test: lint types unit integration ## everything CI runs (lint, types, unit, integration)
+	@echo "make test: all green"
+
+bench: venv ## benchmarks, printed as ratios to a floor measured in the same run
+	@$(PY) -m bench
+
+clean: ## remove the virtual environment and local run data
+	rm -rf $(VENV) .run build .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,135 @@
+"""The `KIRO_AUTH_TOKEN` credential schema (CONTRACTS.md) and its parser.
+
+Accepts a JSON object or array (the caller reads a file when the variable is a path; this
+module does no I/O). Field aliases: `auth` Social/IdC, or `authMethod` social / idc /
+builder-id / iam, and the Kiro IDE's `kiro-auth-token.json` fields. A credential's identity
+is its `id`, or else a hash of the refresh token as first configured. Bad entries are
+reported by index with the reason and skipped; the others load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+AuthKind = Literal["Social", "IdC"]
+
+_AUTH_ALIASES: dict[str, AuthKind] = {
+    "social": "Social",
+    "idc": "IdC",
+    "builder-id": "IdC",
+    "builderid": "IdC",
+    "iam": "IdC",
+    "identitycenter": "IdC",
+}
+
+
+def credential_identity(refresh_token: str) -> str:
+    """Stable id derived from the refresh token as first configured (never the token itself)."""
+    return "cred-" + hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()[:16]
+
+
+def fingerprint(secret: str) -> str:
+    """A short, non-reversible fingerprint safe to show in logs and dashboards."""
+    if not secret:
+        return ""
+    return "sha256:" + hashlib.sha256(secret.encode("utf-8")).hexdigest()[:10]
+
+
+class CredentialConfig(BaseModel):
+    """One configured credential, normalised."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    auth: AuthKind = "Social"
+    refresh_token: str = Field(alias="refreshToken", min_length=1)
+    client_id: str | None = Field(default=None, alias="clientId")
+    client_secret: str | None = Field(default=None, alias="clientSecret")
+    disabled: bool = False
+    id: str | None = None
+    priority: int = 0
+    region: str | None = None
+    profile_arn: str | None = Field(default=None, alias="profileArn")
+    machine_id: str | None = Field(default=None, alias="machineId")
+    proxy: str | None = None
+    access_token: str | None = Field(default=None, alias="accessToken")
+    expires_at: str | None = Field(default=None, alias="expiresAt")
+    start_url: str | None = Field(default=None, alias="startUrl")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError("a credential must be a JSON object")
+        out = dict(data)
+        method = out.get("authMethod") or out.get("auth")
+        if isinstance(method, str):
+            key = method.strip().lower().replace("_", "-").replace(" ", "")
+            if key not in _AUTH_ALIASES:
+                raise ValueError(f"unknown auth kind {method!r} (expected Social or IdC)")
+            out["auth"] = _AUTH_ALIASES[key]
+        elif method is not None:
+            raise ValueError("auth must be a string")
+        elif out.get("clientId") and out.get("clientSecret"):
+            out["auth"] = "IdC"
+        return out
+
+    @model_validator(mode="after")
+    def _check(self) -> CredentialConfig:
+        if self.auth == "IdC" and not (self.client_id and self.client_secret):
+            raise ValueError("IdC credentials need clientId and clientSecret")
+        return self
+
+    @property
+    def identity(self) -> str:
+        return self.id or credential_identity(self.refresh_token)
+
+
+class CredentialLoadProblem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    reason: str
+
+
+class CredentialLoadResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    credentials: tuple[CredentialConfig, ...] = ()
+    problems: tuple[CredentialLoadProblem, ...] = ()
+
+
+def parse_credentials(text: str | bytes) -> CredentialLoadResult:
+    """Parse a JSON object or array of credentials; bad entries become problems."""
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return CredentialLoadResult(
+            problems=(CredentialLoadProblem(index=-1, reason=f"not valid JSON: {exc.msg}"),)
+        )
+    items = raw if isinstance(raw, list) else [raw]
+    creds: list[CredentialConfig] = []
+    problems: list[CredentialLoadProblem] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        try:
+            cred = CredentialConfig.model_validate(item)
+        except ValidationError as exc:
+            reasons = "; ".join(_describe(err) for err in exc.errors())
+            problems.append(CredentialLoadProblem(index=index, reason=reasons))
+            continue
+        if cred.identity in seen:
+            problems.append(CredentialLoadProblem(index=index, reason="duplicate credential"))
+            continue
+        seen.add(cred.identity)
+        creds.append(cred)
+    return CredentialLoadResult(credentials=tuple(creds), problems=tuple(problems))
+
+
+def _describe(err: Any) -> str:
+    loc = ".".join(str(p) for p in err.get("loc", ()))
+    msg = str(err.get("msg", "invalid"))
+    return f"{loc}: {msg}" if loc else msg
