@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SRC_DIRS := libs/kiroproto/src libs/kiro-testing/src services/gateway/src services/token-broker/src \
             services/oauth/src services/dashboard/src services/kiro-sim/src
-PKGS := kiroproto kiro_testing gateway token_broker kiro_oauth dashboard kiro_sim
+PKGS := kiroproto kiro_testing gateway token_broker kiro_sim
 
 .PHONY: help venv run demo sim test check lint types unit integration bench chaos clean
 
