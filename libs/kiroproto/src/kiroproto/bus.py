@@ -30,6 +30,7 @@ class Subjects:
         "credential_add",
         "events_credential",
         "events_lease",
+        "events_request",
         "lease_acquire",
         "lease_release",
         "lease_renew",
@@ -50,6 +51,8 @@ class Subjects:
         # Published (no reply): state changes for the dashboard and logs.
         self.events_credential = f"{base}.events.credential"
         self.events_lease = f"{base}.events.lease"
+        # Published by the gateway after every client request (traffic charts).
+        self.events_request = f"{base}.events.request"
 
 
 class _Msg(BaseModel):
@@ -244,3 +247,20 @@ class CredentialEvent(_Msg):
     status: CredentialStatusKind
     reason: str | None = None
     at: float
+
+
+class RequestEvent(_Msg):
+    """One finished client request, published by the gateway for the traffic history."""
+
+    at: float  # epoch seconds when the request finished
+    api: Literal["anthropic", "openai"]
+    model: str  # the model name the client asked for
+    status: int  # HTTP status sent to the client (200 for streams that started)
+    stream: bool
+    duration_ms: float
+    ttft_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error_type: str | None = None
+    team: str | None = None
+    credential_id: str | None = None
