@@ -15,8 +15,9 @@ PKGS := kiroproto kiro_testing gateway token_broker kiro_sim
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock.txt scripts/bootstrap.sh
+$(STAMP): requirements.lock.txt scripts/bootstrap.sh scripts/fetch_tokenizer.py
 	@bash scripts/bootstrap.sh "$(PYTHON)" "$(VENV)" $(SRC_DIRS)
+	@$(PY) scripts/fetch_tokenizer.py
 	@touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install the pinned dependencies (idempotent)

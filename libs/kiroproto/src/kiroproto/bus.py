@@ -264,3 +264,11 @@ class RequestEvent(_Msg):
     error_type: str | None = None
     team: str | None = None
     credential_id: str | None = None
+
+
+class LeaseEvent(_Msg):
+    """Published on `events_lease` when a lease ends, so waiting brokers retry at once."""
+
+    credential_id: str
+    kind: Literal["released"] = "released"
+    at: float

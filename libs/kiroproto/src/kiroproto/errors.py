@@ -58,7 +58,9 @@ class TruncatedFrameError(DecodeError):
 class ConversionError(KiroProtoError):
     """A client request that cannot be converted; `status_hint` is usually 400."""
 
-    def __init__(self, message: str, *, status_hint: int = 400, error_type: str = "invalid_request_error") -> None:
+    def __init__(
+        self, message: str, *, status_hint: int = 400, error_type: str = "invalid_request_error"
+    ) -> None:
         super().__init__(message)
         self.status_hint = status_hint
         self.error_type = error_type

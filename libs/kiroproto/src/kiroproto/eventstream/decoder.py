@@ -16,7 +16,7 @@ import struct
 import uuid
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from kiroproto.errors import (
     FrameLengthError,
@@ -88,7 +88,7 @@ def decode_headers(data: bytes | memoryview) -> dict[str, HeaderValue]:
             elif type_code == HeaderType.TIMESTAMP:
                 millis, pos = _fixed(view, pos, end, ">q")
                 try:
-                    value = datetime.fromtimestamp(millis / 1000, tz=UTC)
+                    value = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
                 except (OverflowError, OSError, ValueError) as exc:
                     raise HeaderError(f"timestamp header out of range: {millis}") from exc
             elif type_code == HeaderType.UUID:
@@ -160,7 +160,7 @@ class EventStreamDecoder:
                 raise MessageCRCError("message CRC mismatch")
             headers_start = start + PRELUDE_LENGTH
             payload_start = headers_start + headers_length
-            headers = decode_headers(view[headers_start:payload_start])
+            headers = decode_headers(bytes(view[headers_start:payload_start]))
             payload = bytes(view[payload_start : end - 4])
         finally:
             view.release()

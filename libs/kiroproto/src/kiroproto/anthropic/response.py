@@ -1,0 +1,74 @@
+"""Outbound Anthropic Messages API models: the non-streaming `Message` and the error body.
+
+Built by `kiroproto.stream.fold.fold_anthropic` (content blocks, stop reason, usage) and by the
+gateway's error handler (`AnthropicErrorBody`). Field order and names follow the Anthropic API,
+so `model_dump(mode="json")` is the response body; the SDK's `anthropic.types.Message` parses it.
+
+Deliberately not here: the streaming SSE events (rendered straight to bytes by
+`kiroproto.stream.anthropic_sse`, without per-event models), request models (`request.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextBlock(_Model):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ThinkingBlock(_Model):
+    type: Literal["thinking"] = "thinking"
+    thinking: str
+    signature: str = ""
+    """Empty for inline `<thinking>` output, which has no signature (§6.6)."""
+
+
+class ToolUseBlock(_Model):
+    type: Literal["tool_use"] = "tool_use"
+    id: str
+    name: str
+    input: dict[str, Any]
+    """The parsed tool arguments (a JSON object at the client boundary)."""
+
+
+ContentBlock = Annotated[TextBlock | ThinkingBlock | ToolUseBlock, Field(discriminator="type")]
+
+
+class Usage(_Model):
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+
+class Message(_Model):
+    id: str
+    type: Literal["message"] = "message"
+    role: Literal["assistant"] = "assistant"
+    model: str
+    content: list[ContentBlock]
+    stop_reason: StopReason
+    stop_sequence: str | None = None
+    usage: Usage
+
+
+class ErrorDetail(_Model):
+    type: str
+    message: str
+
+
+class AnthropicErrorBody(_Model):
+    """`{"type": "error", "error": {"type": ..., "message": ...}}`, the shape the SDK expects."""
+
+    type: Literal["error"] = "error"
+    error: ErrorDetail

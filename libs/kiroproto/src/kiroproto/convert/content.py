@@ -1,0 +1,212 @@
+"""Anthropic message content -> one `Turn` (kiro-protocol.md §4.3).
+
+User messages: text blocks (blank ones skipped), images (`images.py`), plain-text documents
+(their text), tool results (`toolResults`, text joined with `\\n`, images lifted into the
+message's images, `is_error` -> status `error`). Assistant messages: text blocks, thinking
+blocks re-serialised as `<thinking>...</thinking>` parts (joined to the text with `\\n\\n`,
+giving §4.3's `<thinking>X</thinking>\\n\\nText`), tool uses (names through `ToolNames`).
+
+Dropped, reported as `dropped_unsupported_block`: redacted thinking, server tool use / web search
+results, unknown block types, tool uses in user messages, images / documents / tool results in
+assistant messages. Refused with a 400 (`ConversionError`): URL / file image sources, unsupported
+image types, PDF and other binary documents, URL / file document sources.
+
+This module does not order or pair turns (`history.py`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import assert_never
+
+from kiroproto.anthropic.request import (
+    Base64Source,
+    ContentBlock,
+    ContentSource,
+    DocumentBlock,
+    FileSource,
+    ImageBlock,
+    Message,
+    PlainTextSource,
+    RedactedThinkingBlock,
+    ServerToolUseBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolResultContentBlock,
+    ToolUseBlock,
+    UnknownBlock,
+    UnknownSource,
+    URLSource,
+    WebSearchToolResultBlock,
+)
+from kiroproto.convert.history import Repairs, Turn
+from kiroproto.convert.images import convert_image, strip_data_url
+from kiroproto.convert.tools import ToolNames
+from kiroproto.errors import ConversionError
+from kiroproto.kiro.request import KiroImage, TextContent, ToolResult, ToolUse
+
+EMPTY_TOOL_RESULT_TEXT = "(no output)"
+IMAGE_ONLY_TOOL_RESULT_TEXT = "(see attached image)"
+
+
+def _text_and_images(
+    content: str | Sequence[ToolResultContentBlock] | None, repairs: Repairs
+) -> tuple[list[str], list[KiroImage]]:
+    if content is None:
+        return [], []
+    if isinstance(content, str):
+        return [content], []
+    texts: list[str] = []
+    images: list[KiroImage] = []
+    for block in content:
+        match block:
+            case TextBlock(text=text):
+                texts.append(text)
+            case ImageBlock():
+                images.append(convert_image(block))
+            case UnknownBlock():
+                repairs.add("dropped_unsupported_block")
+            case _:  # pragma: no cover
+                assert_never(block)
+    return texts, images
+
+
+def tool_result(block: ToolResultBlock, repairs: Repairs) -> tuple[ToolResult, list[KiroImage]]:
+    """The Kiro tool result and the images lifted out of it."""
+    texts, images = _text_and_images(block.content, repairs)
+    text = "\n".join(texts)
+    if not text.strip():
+        text = IMAGE_ONLY_TOOL_RESULT_TEXT if images else EMPTY_TOOL_RESULT_TEXT
+    result = ToolResult(
+        tool_use_id=block.tool_use_id,
+        content=(TextContent(text=text),),
+        status="error" if block.is_error else "success",
+    )
+    return result, images
+
+
+def _decode_text(data: str) -> str:
+    try:
+        return base64.b64decode(strip_data_url(data), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ConversionError("document data is not valid base64-encoded UTF-8 text") from exc
+
+
+def document(block: DocumentBlock, repairs: Repairs) -> tuple[list[str], list[KiroImage]]:
+    """Plain-text documents become text (titled when the client gave a title)."""
+    source = block.source
+    texts: list[str]
+    images: list[KiroImage]
+    match source:
+        case PlainTextSource(data=data):
+            texts, images = [data], []
+        case ContentSource(content=content):
+            texts, images = _text_and_images(content, repairs)
+        case Base64Source(media_type=media_type, data=data) if media_type.lower().startswith("text/"):
+            texts, images = [_decode_text(data)], []
+        case Base64Source(media_type=media_type):
+            raise ConversionError(
+                f"documents of type '{media_type}' are not supported: send the text as a text block "
+                "or a plain-text document"
+            )
+        case URLSource() | FileSource() | UnknownSource():
+            raise ConversionError(
+                f"document source type '{source.type}' is not supported: send the text inline"
+            )
+        case _:  # pragma: no cover
+            assert_never(source)
+    header = [f"Document: {block.title}"] if block.title else []
+    if block.context:
+        header.append(f"Context: {block.context}")
+    if header and texts:
+        texts[0] = "\n".join([*header, texts[0]])
+    return texts, images
+
+
+def _user_turn(blocks: Sequence[ContentBlock], repairs: Repairs) -> Turn:
+    texts: list[str] = []
+    images: list[KiroImage] = []
+    results: list[ToolResult] = []
+    for block in blocks:
+        match block:
+            case TextBlock(text=text):
+                texts.append(text)
+            case ImageBlock():
+                images.append(convert_image(block))
+            case DocumentBlock():
+                doc_texts, doc_images = document(block, repairs)
+                texts.extend(doc_texts)
+                images.extend(doc_images)
+            case ToolResultBlock():
+                result, lifted = tool_result(block, repairs)
+                results.append(result)
+                images.extend(lifted)
+            case (
+                ToolUseBlock()
+                | ThinkingBlock()
+                | RedactedThinkingBlock()
+                | ServerToolUseBlock()
+                | WebSearchToolResultBlock()
+                | UnknownBlock()
+            ):
+                repairs.add("dropped_unsupported_block")
+            case _:  # pragma: no cover
+                assert_never(block)
+    return Turn(
+        role="user",
+        texts=tuple(t for t in texts if t.strip()),
+        images=tuple(images),
+        tool_results=tuple(results),
+    )
+
+
+def _assistant_turn(blocks: Sequence[ContentBlock], names: ToolNames, repairs: Repairs) -> Turn:
+    texts: list[str] = []
+    uses: list[ToolUse] = []
+    for block in blocks:
+        match block:
+            case TextBlock(text=text):
+                texts.append(text)
+            case ThinkingBlock(thinking=thinking):
+                if thinking.strip():
+                    texts.append(f"<thinking>{thinking}</thinking>")
+            case ToolUseBlock(id=use_id, name=name, input=tool_input):
+                uses.append(ToolUse(tool_use_id=use_id, name=names.to_kiro(name), input=tool_input))
+            case (
+                ImageBlock()
+                | DocumentBlock()
+                | ToolResultBlock()
+                | RedactedThinkingBlock()
+                | ServerToolUseBlock()
+                | WebSearchToolResultBlock()
+                | UnknownBlock()
+            ):
+                repairs.add("dropped_unsupported_block")
+            case _:  # pragma: no cover
+                assert_never(block)
+    return Turn(role="assistant", texts=tuple(t for t in texts if t.strip()), tool_uses=tuple(uses))
+
+
+def message_turn(message: Message, names: ToolNames, repairs: Repairs) -> Turn:
+    """The turn for a user or assistant message (system-role messages are the caller's job)."""
+    if message.role == "assistant":
+        return _assistant_turn(message.blocks(), names, repairs)
+    return _user_turn(message.blocks(), repairs)
+
+
+def system_message_text(message: Message) -> str:
+    """The text of a `role: "system"` entry inside `messages` (non-text blocks ignored)."""
+    return "\n".join(b.text for b in message.blocks() if isinstance(b, TextBlock))
+
+
+__all__ = [
+    "EMPTY_TOOL_RESULT_TEXT",
+    "IMAGE_ONLY_TOOL_RESULT_TEXT",
+    "document",
+    "message_turn",
+    "system_message_text",
+    "tool_result",
+]

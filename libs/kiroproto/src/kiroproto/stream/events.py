@@ -1,0 +1,75 @@
+"""The canonical output events of the stream pipeline (DESIGN.md "Stream pipeline").
+
+`ResponseAssembler` turns Kiro events into these; every renderer (Anthropic SSE, OpenAI chunks)
+and every fold (non-streaming responses) consumes them. They are API-neutral: block indices
+follow Anthropic's content-block numbering, which the OpenAI renderer maps to its own
+tool-call indices.
+
+Deliberately not here: any JSON, any knowledge of a client API, any state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+BlockKind = Literal["text", "thinking", "tool_use"]
+DeltaKind = Literal["text", "thinking", "input_json", "signature"]
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockStart:
+    """A content block opens. `tool_use_id` and `name` (the client's tool name) for tool_use only."""
+
+    index: int
+    kind: BlockKind
+    tool_use_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockDelta:
+    """A piece of the open block: text, thinking, a raw tool-argument JSON fragment, or the
+    thinking block's signature (sent once, just before the thinking block's `BlockStop`)."""
+
+    index: int
+    kind: DeltaKind
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlockStop:
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage of the response (§6.4) and the credits Kiro charged (None: no meteringEvent)."""
+
+    input_tokens: int
+    output_tokens: int
+    credits: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEnd:
+    """The response ended normally. Always the last event; every block is closed before it."""
+
+    stop_reason: StopReason
+    stop_sequence: str | None
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFailure:
+    """The response failed (an upstream exception, or broken tool-call JSON). Always the last
+    event; blocks may still be open. `error_type` is the Anthropic error type, `status_hint`
+    the HTTP status a non-streaming answer would carry."""
+
+    error_type: str
+    message: str
+    status_hint: int
+
+
+OutputEvent = BlockStart | BlockDelta | BlockStop | MessageEnd | StreamFailure

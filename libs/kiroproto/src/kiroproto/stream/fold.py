@@ -1,0 +1,147 @@
+"""Non-streaming responses: fold the assembler's output events into one response model.
+
+`fold_anthropic` and `fold_openai` consume the very events the SSE renderers consume, so a
+non-streaming answer can never disagree with a streamed one. A `StreamFailure` among the
+events raises `StreamFailedError` (carrying `status_hint` and `error_type`), which the gateway
+renders with its single error handler; events without a final `MessageEnd` are a caller bug
+(`ValueError`).
+
+Tool arguments: Anthropic's `input` is the concatenated JSON parsed; the assembler guarantees
+a JSON object except after a ContentLengthExceededException cut a call short, where `input`
+is `{}` (the partial text is still in the streamed deltas). OpenAI's `arguments` is the
+concatenated text as is.
+
+Deliberately not here: JSON serialisation (the models' `model_dump`), HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, assert_never
+
+import orjson
+
+from kiroproto.anthropic import response as anthropic
+from kiroproto.errors import KiroProtoError
+from kiroproto.openai import response as openai
+from kiroproto.stream.events import (
+    BlockDelta,
+    BlockKind,
+    BlockStart,
+    BlockStop,
+    MessageEnd,
+    OutputEvent,
+    StreamFailure,
+)
+from kiroproto.stream.openai_chunks import FINISH_REASONS
+from kiroproto.stream.options import StreamOptions
+
+
+class StreamFailedError(KiroProtoError):
+    """The upstream response failed (the `StreamFailure` event as an exception)."""
+
+    def __init__(self, failure: StreamFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.status_hint = failure.status_hint
+        self.error_type = failure.error_type
+
+
+class _Block:
+    __slots__ = ("kind", "tool_use_id", "name", "parts", "signature")
+
+    def __init__(self, kind: BlockKind, tool_use_id: str | None, name: str | None) -> None:
+        self.kind = kind
+        self.tool_use_id = tool_use_id or ""
+        self.name = name or ""
+        self.parts: list[str] = []
+        self.signature = ""
+
+
+def _collect(events: Iterable[OutputEvent]) -> tuple[list[_Block], MessageEnd]:
+    blocks: dict[int, _Block] = {}
+    for event in events:
+        match event:
+            case BlockDelta(index=index, kind=kind, data=data):
+                if kind == "signature":
+                    blocks[index].signature = data
+                else:
+                    blocks[index].parts.append(data)
+            case BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name):
+                blocks[index] = _Block(kind, tool_use_id, name)
+            case BlockStop():
+                pass
+            case MessageEnd():
+                return [blocks[i] for i in sorted(blocks)], event
+            case StreamFailure():
+                raise StreamFailedError(event)
+            case _:
+                assert_never(event)
+    raise ValueError("the output events end without MessageEnd (was ResponseAssembler.finish() called?)")
+
+
+def _tool_input(arguments: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def fold_anthropic(events: Iterable[OutputEvent], options: StreamOptions) -> anthropic.Message:
+    blocks, end = _collect(events)
+    content: list[anthropic.TextBlock | anthropic.ThinkingBlock | anthropic.ToolUseBlock] = []
+    for block in blocks:
+        text = "".join(block.parts)
+        if block.kind == "text":
+            content.append(anthropic.TextBlock(text=text))
+        elif block.kind == "thinking":
+            content.append(anthropic.ThinkingBlock(thinking=text, signature=block.signature))
+        elif block.kind == "tool_use":
+            content.append(
+                anthropic.ToolUseBlock(id=block.tool_use_id, name=block.name, input=_tool_input(text))
+            )
+        else:
+            assert_never(block.kind)
+    return anthropic.Message(
+        id=options.message_id,
+        model=options.model,
+        content=content,
+        stop_reason=end.stop_reason,
+        stop_sequence=end.stop_sequence,
+        usage=anthropic.Usage(input_tokens=end.usage.input_tokens, output_tokens=end.usage.output_tokens),
+    )
+
+
+def fold_openai(events: Iterable[OutputEvent], options: StreamOptions) -> openai.ChatCompletion:
+    blocks, end = _collect(events)
+    text: list[str] = []
+    thinking: list[str] = []
+    tool_calls: list[openai.ToolCall] = []
+    for block in blocks:
+        if block.kind == "text":
+            text.extend(block.parts)
+        elif block.kind == "thinking":
+            thinking.extend(block.parts)
+        elif block.kind == "tool_use":
+            function = openai.FunctionCall(name=block.name, arguments="".join(block.parts))
+            tool_calls.append(openai.ToolCall(id=block.tool_use_id, function=function))
+        else:
+            assert_never(block.kind)
+    message = openai.ChatMessage(
+        content="".join(text) if text or not tool_calls else None,
+        reasoning_content="".join(thinking) if thinking else None,
+        tool_calls=tool_calls or None,
+    )
+    usage = end.usage
+    return openai.ChatCompletion(
+        id=options.message_id,
+        created=options.created,
+        model=options.model,
+        choices=[openai.Choice(message=message, finish_reason=FINISH_REASONS[end.stop_reason])],
+        usage=openai.CompletionUsage(
+            prompt_tokens=usage.input_tokens,
+            completion_tokens=usage.output_tokens,
+            total_tokens=usage.input_tokens + usage.output_tokens,
+        ),
+    )
