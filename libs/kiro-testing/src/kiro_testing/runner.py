@@ -20,7 +20,6 @@ import secrets
 import signal
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,14 +86,6 @@ def _module_exists(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def _post_json(url: str, body: object) -> object:
-    req = urllib.request.Request(  # noqa: S310 - loopback
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
-        return json.loads(resp.read() or b"null")
-
-
 def start_stack(mode: str) -> int:
     env = base_environment()
     logs = RUN_DIR / "logs"
@@ -121,10 +112,11 @@ def start_stack(mode: str) -> int:
         if mode == "demo":
             sim_port = int(env.get("KIRO_SIM_PORT", "0")) or free_port()
             sim_url = f"http://127.0.0.1:{sim_port}"
-            stack.start(PythonService("kiro-sim", "kiro_sim", logs, env, f"{sim_url}/healthz",
-                                      args=["--port", str(sim_port)]))
-            refresh_token = "aor" + secrets.token_urlsafe(120)
-            _post_json(f"{sim_url}/_sim/accounts", {"auth": "Social", "refresh_token": refresh_token})
+            sim_args = ["--port", str(sim_port), "--seed-demo", "--log-level", "WARNING"]
+            stack.start(PythonService("kiro-sim", "kiro_sim", logs, env, f"{sim_url}/healthz", args=sim_args))
+            from kiro_sim import DEMO_REFRESH_TOKEN
+
+            refresh_token = DEMO_REFRESH_TOKEN
             env["KIRO_API_BASE_URL"] = sim_url
             env["KIRO_AUTH_BASE_URL"] = sim_url
             env["KIRO_OIDC_BASE_URL"] = sim_url

@@ -15,6 +15,7 @@ no buffering (see decoder.py) and no I/O.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
@@ -74,7 +75,7 @@ HeaderValue = bool | int | bytes | str | datetime | uuid.UUID | Int8 | Int16 | I
 class Message:
     """One decoded event-stream message. Header order is kept as on the wire."""
 
-    headers: dict[str, HeaderValue] = field(default_factory=dict)
+    headers: Mapping[str, HeaderValue] = field(default_factory=dict)
     payload: bytes = b""
 
     def header_str(self, name: str) -> str | None:

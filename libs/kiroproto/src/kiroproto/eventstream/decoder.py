@@ -15,8 +15,9 @@ from __future__ import annotations
 import struct
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 from kiroproto.errors import (
     FrameLengthError,
@@ -37,6 +38,20 @@ from kiroproto.eventstream._frame import (
 )
 
 _PRELUDE = struct.Struct(">III")
+# Plain ints: comparing against IntEnum members is measurably slower on the hot path.
+_T_BOOL_TRUE = int(HeaderType.BOOL_TRUE)
+_T_BOOL_FALSE = int(HeaderType.BOOL_FALSE)
+_T_BYTE = int(HeaderType.BYTE)
+_T_SHORT = int(HeaderType.SHORT)
+_T_INTEGER = int(HeaderType.INTEGER)
+_T_LONG = int(HeaderType.LONG)
+_T_BYTE_ARRAY = int(HeaderType.BYTE_ARRAY)
+_T_STRING = int(HeaderType.STRING)
+_T_TIMESTAMP = int(HeaderType.TIMESTAMP)
+_T_UUID = int(HeaderType.UUID)
+# Kiro repeats the same few header sections on every message; decoded sections are cached
+# per decoder (bounded) and shared read-only between messages.
+_HEADER_CACHE_SIZE = 64
 _U32 = struct.Struct(">I")
 
 
@@ -63,19 +78,19 @@ def decode_headers(data: bytes | memoryview) -> dict[str, HeaderValue]:
             type_code = view[pos]
             pos += 1
             value: HeaderValue
-            if type_code == HeaderType.BOOL_TRUE:
+            if type_code == _T_BOOL_TRUE:
                 value = True
-            elif type_code == HeaderType.BOOL_FALSE:
+            elif type_code == _T_BOOL_FALSE:
                 value = False
-            elif type_code == HeaderType.BYTE:
+            elif type_code == _T_BYTE:
                 value, pos = _fixed(view, pos, end, ">b")
-            elif type_code == HeaderType.SHORT:
+            elif type_code == _T_SHORT:
                 value, pos = _fixed(view, pos, end, ">h")
-            elif type_code == HeaderType.INTEGER:
+            elif type_code == _T_INTEGER:
                 value, pos = _fixed(view, pos, end, ">i")
-            elif type_code == HeaderType.LONG:
+            elif type_code == _T_LONG:
                 value, pos = _fixed(view, pos, end, ">q")
-            elif type_code in (HeaderType.BYTE_ARRAY, HeaderType.STRING):
+            elif type_code in (_T_BYTE_ARRAY, _T_STRING):
                 if pos + 2 > end:
                     raise HeaderError("header value length runs past the headers section")
                 (length,) = struct.unpack_from(">H", view, pos)
@@ -84,14 +99,14 @@ def decode_headers(data: bytes | memoryview) -> dict[str, HeaderValue]:
                     raise HeaderError("header value runs past the headers section")
                 raw = bytes(view[pos : pos + length])
                 pos += length
-                value = raw.decode("utf-8") if type_code == HeaderType.STRING else raw
-            elif type_code == HeaderType.TIMESTAMP:
+                value = raw.decode("utf-8") if type_code == _T_STRING else raw
+            elif type_code == _T_TIMESTAMP:
                 millis, pos = _fixed(view, pos, end, ">q")
                 try:
                     value = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
                 except (OverflowError, OSError, ValueError) as exc:
                     raise HeaderError(f"timestamp header out of range: {millis}") from exc
-            elif type_code == HeaderType.UUID:
+            elif type_code == _T_UUID:
                 if pos + 16 > end:
                     raise HeaderError("uuid header runs past the headers section")
                 value = uuid.UUID(bytes=bytes(view[pos : pos + 16]))
@@ -115,11 +130,12 @@ def _fixed(view: memoryview, pos: int, end: int, fmt: str) -> tuple[int, int]:
 class EventStreamDecoder:
     """Buffers bytes and yields complete, verified messages."""
 
-    __slots__ = ("_buffer", "_start")
+    __slots__ = ("_buffer", "_header_cache", "_start")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._start = 0  # read offset into _buffer; compacted lazily
+        self._header_cache: dict[bytes, Mapping[str, HeaderValue]] = {}
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         if data:
@@ -160,7 +176,12 @@ class EventStreamDecoder:
                 raise MessageCRCError("message CRC mismatch")
             headers_start = start + PRELUDE_LENGTH
             payload_start = headers_start + headers_length
-            headers = decode_headers(bytes(view[headers_start:payload_start]))
+            raw_headers = bytes(view[headers_start:payload_start])
+            headers = self._header_cache.get(raw_headers)
+            if headers is None:
+                headers = MappingProxyType(decode_headers(raw_headers))
+                if len(self._header_cache) < _HEADER_CACHE_SIZE:
+                    self._header_cache[raw_headers] = headers
             payload = bytes(view[payload_start : end - 4])
         finally:
             view.release()

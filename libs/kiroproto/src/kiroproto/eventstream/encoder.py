@@ -46,6 +46,13 @@ def encode_headers(headers: Mapping[str, HeaderValue]) -> bytes:
 
 
 def _encode_value(value: HeaderValue) -> bytes:
+    try:
+        return _encode_value_unchecked(value)
+    except struct.error as exc:
+        raise HeaderError(f"header value out of range for its type: {value!r}") from exc
+
+
+def _encode_value_unchecked(value: HeaderValue) -> bytes:
     if value is True:
         return bytes([HeaderType.BOOL_TRUE])
     if value is False:

@@ -1,0 +1,139 @@
+"""Exact counters that tests assert on ("exactly one refresh", "never more than N streams").
+
+Everything runs on one event loop, so plain integer updates are exact. Three levels: global
+totals, per account, per access token. A chat request is "open" from the moment its bearer
+token is accepted until its response ended (completed, cut, or the client went away); the
+peak of that number per token / account / globally is kept.
+
+Deliberately not here: logging (the routes log), or anything that would slow the chat path
+beyond a few attribute updates.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class StreamGauge:
+    open: int = 0
+    peak: int = 0
+
+    def enter(self) -> None:
+        self.open += 1
+        if self.open > self.peak:
+            self.peak = self.open
+
+    def leave(self) -> None:
+        self.open -= 1
+
+
+@dataclass(slots=True)
+class Outcomes:
+    """Counters shared by the totals and each account."""
+
+    chat_requests: int = 0
+    chat_streams: int = 0  # 200 responses
+    completed_streams: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+    scripted_errors: int = 0
+    midstream_exceptions: int = 0
+    cut_connections: int = 0
+    disconnects: int = 0
+    refresh_calls: int = 0
+    usage_calls: int = 0
+    models_calls: int = 0
+    mcp_calls: int = 0
+    credits_charged: float = 0.0
+    streams: StreamGauge = field(default_factory=StreamGauge)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "chat_requests": self.chat_requests,
+            "chat_streams": self.chat_streams,
+            "completed_streams": self.completed_streams,
+            "rejections": dict(self.rejections),
+            "scripted_errors": self.scripted_errors,
+            "midstream_exceptions": self.midstream_exceptions,
+            "cut_connections": self.cut_connections,
+            "disconnects": self.disconnects,
+            "refresh_calls": self.refresh_calls,
+            "usage_calls": self.usage_calls,
+            "models_calls": self.models_calls,
+            "mcp_calls": self.mcp_calls,
+            "credits_charged": round(self.credits_charged, 6),
+            "open_streams": self.streams.open,
+            "peak_open_streams": self.streams.peak,
+        }
+
+
+@dataclass(slots=True)
+class AccountStats:
+    outcomes: Outcomes = field(default_factory=Outcomes)
+    refresh_calls_by_token: Counter[str] = field(default_factory=Counter)
+    last_request: Any = None
+    last_request_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TokenStats:
+    account_id: str
+    requests: int = 0
+    streams: StreamGauge = field(default_factory=StreamGauge)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "requests": self.requests,
+            "open_streams": self.streams.open,
+            "peak_open_streams": self.streams.peak,
+        }
+
+
+@dataclass(slots=True)
+class Stats:
+    totals: Outcomes = field(default_factory=Outcomes)
+    oidc_token_calls: int = 0
+    device_polls: int = 0
+    logins: int = 0
+    accounts: dict[str, AccountStats] = field(default_factory=dict)
+    tokens: dict[str, TokenStats] = field(default_factory=dict)
+
+    def account(self, account_id: str) -> AccountStats:
+        found = self.accounts.get(account_id)
+        if found is None:
+            found = self.accounts[account_id] = AccountStats()
+        return found
+
+    def token(self, token: str, account_id: str) -> TokenStats:
+        found = self.tokens.get(token)
+        if found is None:
+            found = self.tokens[token] = TokenStats(account_id)
+        return found
+
+    def reject(self, rule: str, account_id: str | None) -> None:
+        key = str(rule)  # a Rule (StrEnum) becomes its plain name
+        self.totals.rejections[key] += 1
+        if account_id is not None:
+            self.account(account_id).outcomes.rejections[key] += 1
+
+    def as_dict(self, include_bodies: bool = True) -> dict[str, Any]:
+        totals = self.totals.as_dict()
+        totals.update(
+            oidc_token_calls=self.oidc_token_calls, device_polls=self.device_polls, logins=self.logins
+        )
+        accounts: dict[str, Any] = {}
+        for account_id, acc in self.accounts.items():
+            entry = acc.outcomes.as_dict()
+            entry["refresh_calls_by_token"] = dict(acc.refresh_calls_by_token)
+            if include_bodies:
+                entry["last_request"] = acc.last_request
+                entry["last_request_headers"] = acc.last_request_headers
+            accounts[account_id] = entry
+        return {
+            "totals": totals,
+            "accounts": accounts,
+            "access_tokens": {token: ts.as_dict() for token, ts in self.tokens.items()},
+        }
