@@ -562,13 +562,15 @@ def test_tool_result_in_the_first_user_turn_is_dropped() -> None:
 # --- rule 4: declared tools -----------------------------------------------------------------
 
 
-def test_history_tool_declared_with_other_case_needs_no_placeholder() -> None:
+def test_history_tool_declared_with_other_case_gets_its_own_placeholder() -> None:
+    # Regression: a case-insensitive match left `x` undeclared; the simulator answers
+    # TOOL_CONFIG_MISSING (found by test_contract_simulator).
     raw = _tool_turns([_result("t1"), _result("t2")])
     raw["messages"][1]["content"][0]["name"] = "x"
     conversion = convert(raw)
     names = [t["toolSpecification"]["name"] for t in current(conversion)["userInputMessageContext"]["tools"]]
-    assert names == ["X"]
-    assert conversion.repairs == ()
+    assert names == ["X", "x"]
+    assert "added_placeholder_tool" in conversion.repairs
 
 
 def test_server_tools_are_removed_and_custom_type_kept() -> None:

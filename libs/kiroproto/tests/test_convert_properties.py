@@ -41,7 +41,7 @@ def check_kiro_body(body: dict[str, Any]) -> None:
         assert expected in entry, f"entry {index} breaks alternation: {list(entry)}"
 
     tools = current.get("userInputMessageContext", {}).get("tools", [])
-    declared = {tool["toolSpecification"]["name"].lower() for tool in tools}
+    declared = {tool["toolSpecification"]["name"] for tool in tools}
     for tool in tools:
         spec = tool["toolSpecification"]
         assert _NAME.match(spec["name"]), spec["name"]
@@ -66,7 +66,7 @@ def check_kiro_body(body: dict[str, Any]) -> None:
             seen_use_ids.update(ids)
             for use in uses:
                 assert isinstance(use["input"], dict)  # rule 5
-                assert use["name"].lower() in declared, f"undeclared tool {use['name']}"  # rule 4
+                assert use["name"] in declared, f"undeclared tool {use['name']}"  # rule 4
                 assert _NAME.match(use["name"])
             issued = set(ids)
             continue

@@ -65,8 +65,8 @@ def test_placeholders_and_server_tools() -> None:
     names = ToolNames()
     tools: list[Tool] = [_tool("Read"), ServerTool(type="web_search_20250305", name="web_search")]
     specs, removed, added = build_tool_specs(tools, ["read", "Grep", "Grep"], names)
-    assert [s.tool_specification.name for s in specs] == ["Read", "Grep"]
-    assert specs[1].tool_specification.description == PLACEHOLDER_DESCRIPTION
+    assert [s.tool_specification.name for s in specs] == ["Read", "read", "Grep"]  # exact names
+    assert specs[2].tool_specification.description == PLACEHOLDER_DESCRIPTION
     assert (removed, added) == (True, True)
     assert build_tool_specs([], [], ToolNames()) == ((), False, False)
 

@@ -166,15 +166,17 @@ def build_tool_specs(
             removed_server = True
             continue
         short = names.to_kiro(tool.name)
-        if short.lower() in declared:
+        if short in declared:
             continue
-        declared.add(short.lower())
+        declared.add(short)
         specs.append(_spec(short, _description(tool), normalize_schema(tool.input_schema)))
     added_placeholder = False
+    # Exact comparison: the upstream's "declared" check is not known to ignore case (the
+    # simulator's is exact), so `read` used in history needs its own spec beside `Read`.
     for short in history_names:
-        if short.lower() in declared:
+        if short in declared:
             continue
-        declared.add(short.lower())
+        declared.add(short)
         specs.append(_spec(short, PLACEHOLDER_DESCRIPTION, _placeholder_schema()))
         added_placeholder = True
     return tuple(specs), removed_server, added_placeholder
