@@ -1,0 +1,74 @@
+"""`python -m token_broker`: JSON logs, settings from the environment (and .env), uvicorn on
+BROKER_PORT. SIGTERM / Ctrl-C: stop taking requests, drain, exit 0."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+import uvicorn
+from pydantic import ValidationError
+
+from token_broker.app import create_app
+from token_broker.logs import configure_logging
+from token_broker.settings import Settings
+
+log = logging.getLogger("token_broker")
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown (exit status -15); the broker
+    drains in its lifespan and then exits 0, so orchestrators see a clean stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        originals = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def main() -> int:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        configure_logging("INFO")
+        for err in exc.errors():
+            # Never echo the input: it may be a secret.
+            log.error(
+                "invalid configuration: %s: %s", ".".join(str(p) for p in err["loc"]).upper(), err["msg"]
+            )
+        return 2
+    configure_logging(settings.log_level)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.broker_host,
+        port=settings.broker_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.broker_drain_timeout) + 1,
+    )
+    server = GracefulServer(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

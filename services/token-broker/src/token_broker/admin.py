@@ -1,0 +1,131 @@
+"""Operator requests on the bus: add a credential (verified by one refresh when asked) and
+the actions disable, enable, refresh, check_usage, delete, set_priority.
+
+Adding an id that exists replaces its secrets (a new login for the same account) and brings
+an invalid credential back to active; counters, priority and the disabled flag are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kiroproto.bus import Ack, CredentialAction, CredentialAdd, CredentialAddResult, CredentialStatusKind
+from kiroproto.credentials import fingerprint
+from token_broker import records as R
+from token_broker.errors import BrokerError, RefreshError, UnknownCredential
+from token_broker.events import EventPublisher
+from token_broker.mirror import TokenFileMirror
+from token_broker.records import now_ms
+from token_broker.refresh import Refresher
+from token_broker.store import CredentialStore
+from token_broker.usage import UsageChecker
+
+log = logging.getLogger(__name__)
+
+
+class Admin:
+    def __init__(
+        self,
+        *,
+        store: CredentialStore,
+        refresher: Refresher,
+        usage: UsageChecker,
+        events: EventPublisher,
+        mirror: TokenFileMirror | None,
+    ) -> None:
+        self._store = store
+        self._refresher = refresher
+        self._usage = usage
+        self._events = events
+        self._mirror = mirror
+
+    async def add(self, req: CredentialAdd) -> CredentialAddResult:
+        cfg = req.credential
+        cid = cfg.identity
+        box = self._store.box
+        extra: dict[str, str] = {}
+        if req.verify:
+            try:
+                tokens = await self._refresher.verify_config(cfg)
+            except RefreshError as exc:
+                log.info("credential rejected", extra={"credential": cid, "reason": exc.reason})
+                return CredentialAddResult(ok=False, credential_id=cid, message=f"the refresh failed: {exc}")
+            expires = now_ms() + int(tokens.expires_in_s * 1000)
+            extra |= R.token_fields(box, cid, tokens.access_token, expires)
+            if tokens.refresh_token:
+                extra[R.REFRESH_TOKEN] = box.seal(tokens.refresh_token, cid, R.REFRESH_TOKEN)
+                extra[R.REFRESH_FP] = fingerprint(tokens.refresh_token)
+            if tokens.profile_arn:
+                extra[R.PROFILE_ARN] = tokens.profile_arn
+        inserted = await self._store.insert(cfg, mode="admin", extra=extra)
+        if inserted == 1:
+            message = "added"
+        else:
+            fields: dict[str, str | int] = {
+                R.REFRESH_TOKEN: box.seal(cfg.refresh_token, cid, R.REFRESH_TOKEN),
+                R.REFRESH_FP: fingerprint(cfg.refresh_token),
+                R.CLIENT_ID: box.seal(cfg.client_id or "", cid, R.CLIENT_ID),
+                R.CLIENT_SECRET: box.seal(cfg.client_secret or "", cid, R.CLIENT_SECRET),
+                R.REFRESH_FAILS: 0,
+                R.REFRESH_RETRY_AT_MS: 0,
+            }
+            if not req.verify:
+                fields[R.TOKEN_STALE] = "1"  # the old access token may belong to another login
+            fields |= extra
+            await self._store.patch(cid, fields, revive=True, bump_generation=True)
+            message = "updated"
+        log.info("credential %s", message, extra={"credential": cid, "verified": req.verify})
+        await self._events.credential(cid, CredentialStatusKind.ACTIVE.value, message)
+        await self._mirror_now()
+        return CredentialAddResult(ok=True, credential_id=cid, message=message)
+
+    async def action(self, req: CredentialAction) -> Ack:
+        cid = req.credential_id
+        try:
+            state = await self._store.state(cid)
+            if state is None:
+                raise UnknownCredential(cid)
+            message = await self._do(req, state.status)
+        except BrokerError as exc:
+            return Ack(ok=False, message=str(exc))
+        log.info("credential action", extra={"credential": cid, "action": req.action})
+        return Ack(ok=True, message=message)
+
+    async def _do(self, req: CredentialAction, status: CredentialStatusKind) -> str:
+        cid = req.credential_id
+        if req.action == "disable":
+            await self._store.patch(cid, {R.DISABLED: "1"})
+            await self._events.credential(cid, "disabled", "disabled by an operator")
+            await self._mirror_now()
+            return "disabled"
+        if req.action == "enable":
+            fields: dict[str, str | int] = {R.DISABLED: "0", R.FAIL_STREAK: 0, R.REFRESH_FAILS: 0}
+            fields[R.REFRESH_RETRY_AT_MS] = 0
+            if status == CredentialStatusKind.DISABLED:
+                fields |= {R.STATUS: "active", R.REASON: "", R.STATUS_UNTIL_MS: 0}
+            result = await self._store.patch(cid, fields, revive=True)
+            await self._events.credential(cid, result.new_status)
+            await self._mirror_now()
+            return "enabled"
+        if req.action == "refresh":
+            state, _ = await self._refresher.ensure_fresh(cid, force=True)
+            return f"refreshed; access token {state.token_fp}"
+        if req.action == "check_usage":
+            usage = await self._usage.check(cid)
+            return f"{usage.remaining:g} of {usage.limit:g} credits left"
+        if req.action == "delete":
+            if not await self._store.delete(cid):
+                raise UnknownCredential(cid)
+            await self._mirror_now()
+            return "deleted"
+        if req.action == "set_priority":
+            if req.priority is None:
+                raise BrokerError("set_priority needs a priority")
+            await self._store.patch(cid, {R.PRIORITY: req.priority})
+            await self._mirror_now()
+            return f"priority {req.priority}"
+        raise BrokerError(f"unknown action {req.action!r}")
+
+    async def _mirror_now(self) -> None:
+        if self._mirror is not None:
+            await self._mirror.write()

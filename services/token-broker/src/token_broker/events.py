@@ -1,0 +1,41 @@
+"""Publishing on the bus: credential status changes (`events_credential`) and lease releases
+(`events_lease`, which wake brokers that wait for a free slot)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from kiroproto.bus import CredentialEvent, CredentialStatusKind, LeaseEvent, Subjects
+
+log = logging.getLogger(__name__)
+
+
+class EventPublisher:
+    def __init__(self, nc: Any, subjects: Subjects) -> None:
+        self._nc = nc
+        self._subjects = subjects
+
+    async def credential(self, credential_id: str, status: str, reason: str | None = None) -> None:
+        event = CredentialEvent(
+            credential_id=credential_id,
+            status=CredentialStatusKind(status),
+            reason=reason or None,
+            at=time.time(),
+        )
+        log.info(
+            "credential status",
+            extra={"credential": credential_id, "status": event.status.value, "reason": event.reason},
+        )
+        await self._publish(self._subjects.events_credential, event.model_dump_json().encode())
+
+    async def lease_released(self, credential_id: str) -> None:
+        event = LeaseEvent(credential_id=credential_id, at=time.time())
+        await self._publish(self._subjects.events_lease, event.model_dump_json().encode())
+
+    async def _publish(self, subject: str, data: bytes) -> None:
+        try:
+            await self._nc.publish(subject, data)
+        except Exception as exc:  # noqa: BLE001 - events are best effort; state lives in Redis
+            log.warning("event not published on %s: %s", subject, type(exc).__name__)

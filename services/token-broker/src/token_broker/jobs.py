@@ -1,0 +1,109 @@
+"""Periodic jobs, each done by ONE broker replica per period.
+
+Every replica ticks every few seconds and tries `SET lock:job:{name} NX PX period`; whoever
+gets it runs the job, and nobody else can until the period has passed (the lock is never
+released early). Jobs:
+
+- `refresh`  (every BROKER_REFRESH_CHECK_INTERVAL): refresh the access tokens that expire
+  within BROKER_REFRESH_MARGIN (or are stale / missing) of credentials used in the last 24 h,
+  and of those that never had a token, so requests rarely wait for a refresh.
+- `usage`    (every BROKER_USAGE_POLL_INTERVAL): `getUsageLimits` for every credential that
+  is not disabled or invalid; stored on the record, shown in the pool status and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from kiroproto.bus import CredentialStatusKind
+from token_broker.errors import BrokerError
+from token_broker.keys import Keys
+from token_broker.records import CredentialState, now_ms, parse_state
+from token_broker.refresh import Refresher
+from token_broker.settings import Settings
+from token_broker.store import CredentialStore
+from token_broker.tasks import TaskSet
+from token_broker.usage import UsageChecker
+
+log = logging.getLogger(__name__)
+
+MAX_TICK_S = 5.0
+RECENT_USE_MS = 24 * 3600 * 1000
+_DEAD = (CredentialStatusKind.INVALID, CredentialStatusKind.DISABLED)
+
+
+class PeriodicJobs:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        redis: Redis,
+        keys: Keys,
+        store: CredentialStore,
+        refresher: Refresher,
+        usage: UsageChecker,
+        tasks: TaskSet,
+    ) -> None:
+        self._settings = settings
+        self._redis = redis
+        self._keys = keys
+        self._store = store
+        self._refresher = refresher
+        self._usage = usage
+        self._tasks = tasks
+
+    def start(self) -> None:
+        self._tasks.spawn(
+            self._loop("refresh", self._settings.broker_refresh_check_interval, self.refresh_expiring),
+            name="job-refresh",
+        )
+        self._tasks.spawn(
+            self._loop("usage", self._settings.broker_usage_poll_interval, self.poll_usage), name="job-usage"
+        )
+
+    async def _loop(self, name: str, period_s: float, job: Callable[[], Awaitable[None]]) -> None:
+        if period_s <= 0:
+            log.info("periodic job %s is off", name)
+            return
+        tick = min(period_s, MAX_TICK_S)
+        while True:
+            try:
+                got = await self._redis.set(
+                    self._keys.job_lock(name),
+                    self._settings.broker_instance_id,
+                    nx=True,
+                    px=int(period_s * 1000),
+                )
+                if got:
+                    await job()
+            except (RedisError, BrokerError) as exc:
+                log.warning("periodic job %s failed: %s", name, exc)
+            await asyncio.sleep(tick)
+
+    async def _states(self) -> list[CredentialState]:
+        states = (parse_state(raw) for raw in await self._store.all_raw())
+        return [s for s in states if s is not None and not s.disabled and s.status not in _DEAD]
+
+    async def refresh_expiring(self) -> None:
+        at = now_ms()
+        margin = self._refresher.margin_ms
+        for state in await self._states():
+            recent = at - state.last_used_ms < RECENT_USE_MS or not state.token_fp
+            if not recent or state.token_valid_for_ms(at) > margin or state.refresh_retry_at_ms > at:
+                continue
+            try:
+                await self._refresher.ensure_fresh(state.id, within_ms=margin)
+            except BrokerError as exc:
+                log.info("scheduled refresh failed", extra={"credential": state.id, "reason": str(exc)})
+
+    async def poll_usage(self) -> None:
+        for state in await self._states():
+            try:
+                await self._usage.check(state.id)
+            except BrokerError as exc:
+                log.info("scheduled usage check failed", extra={"credential": state.id, "reason": str(exc)})

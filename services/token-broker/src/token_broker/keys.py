@@ -1,0 +1,67 @@
+"""Every Redis key the broker uses, one builder each, all under `{KIRO_REDIS_PREFIX}:broker:`.
+
+Data model (Redis is the source of truth; see README "Redis data model"):
+
+- `creds`                 SET of credential ids
+- `cred:{id}`             HASH, one credential record (fields in `records.py`)
+- `leases:{id}`           ZSET lease id -> expiry (epoch ms); expired members are purged by
+                          the acquire script, so a dead gateway or broker never leaks a slot
+- `lease:{lease_id}`      HASH credential_id / request_id / instance / granted_ms, with a TTL
+- `deleted`               SET of identities deleted by an operator (not re-imported from config)
+- `lock:refresh:{id}`     STRING single-flight refresh lock (token, PX)
+- `lock:job:{name}`       STRING "one replica per period" lock for periodic jobs (PX = period)
+
+The Lua scripts receive the prefixes of the per-credential keys (`cred_prefix`,
+`leases_prefix`, `lease_prefix`) from here, so key names are built in this module only.
+"""
+
+from __future__ import annotations
+
+# TTLs (milliseconds)
+REFRESH_LOCK_TTL_MS = 30_000  # longer than the refresh HTTP timeout
+LEASE_KEY_GRACE_MS = 5_000  # a lease hash outlives its zset score a little
+
+
+class Keys:
+    __slots__ = ("base",)
+
+    def __init__(self, prefix: str) -> None:
+        self.base = f"{prefix}:broker:"
+
+    # ---- collections
+    @property
+    def creds(self) -> str:
+        return self.base + "creds"
+
+    @property
+    def deleted(self) -> str:
+        return self.base + "deleted"
+
+    # ---- per credential
+    @property
+    def cred_prefix(self) -> str:
+        return self.base + "cred:"
+
+    def cred(self, credential_id: str) -> str:
+        return self.cred_prefix + credential_id
+
+    @property
+    def leases_prefix(self) -> str:
+        return self.base + "leases:"
+
+    def leases(self, credential_id: str) -> str:
+        return self.leases_prefix + credential_id
+
+    @property
+    def lease_prefix(self) -> str:
+        return self.base + "lease:"
+
+    def lease(self, lease_id: str) -> str:
+        return self.lease_prefix + lease_id
+
+    def refresh_lock(self, credential_id: str) -> str:
+        return self.base + "lock:refresh:" + credential_id
+
+    # ---- periodic jobs
+    def job_lock(self, name: str) -> str:
+        return self.base + "lock:job:" + name

@@ -1,0 +1,274 @@
+"""Leases: acquire (one Lua call in the common case), wait for a free slot, release, renew.
+
+Choice order inside `acquire.lua` (atomic across replicas): usable credentials only (not
+disabled, not invalid, cooldown / quota parking over, not excluded, token usable or
+refreshable), under the cap of `SESSION_POOL_MAX_SIZE` unexpired leases (no cap when
+`SESSION_POOL_ENABLED=false`); then the LOWEST `priority` number first (default 0), then a
+credential whose token needs no blocking refresh, then the fewest leases in flight, then the
+least recently used, then the id.
+
+When every usable credential is at its cap, the request waits (it retries when any broker
+publishes a lease release on `events_lease`, and at least every 250 ms) for up to `wait_ms`
+or `SESSION_POOL_WAIT`, then is denied `pool_busy`. When no credential can serve at all it
+is denied at once: `not_configured` for an empty pool, otherwise `no_credential` with
+`retry_after_s` = time until the soonest cooldown / parking / refresh backoff ends (30 s when
+none will end by itself, at most one hour).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+import orjson
+
+from kiroproto.bus import (
+    DenialReason,
+    LeaseDenied,
+    LeaseGrant,
+    LeaseRelease,
+    LeaseRenew,
+    LeaseRequest,
+    Outcome,
+)
+from kiroproto.upstream import assign_proxy, region_from_profile_arn
+from token_broker import records as R
+from token_broker.errors import BrokerError
+from token_broker.events import EventPublisher
+from token_broker.keys import LEASE_KEY_GRACE_MS, Keys
+from token_broker.metrics import BrokerMetrics
+from token_broker.records import now_ms
+from token_broker.refresh import Refresher
+from token_broker.settings import Settings
+from token_broker.store import CredentialStore
+from token_broker.usage import UsageChecker, next_month_start_ms
+
+log = logging.getLogger(__name__)
+
+BUSY_RETRY_AFTER_S = 5.0
+DEFAULT_RETRY_AFTER_S = 30.0
+MAX_RETRY_AFTER_S = 3600.0
+WAIT_POLL_S = 0.25
+
+
+class ReleaseWaker:
+    """Wakes local waiters when a lease is released anywhere (fed by the `events_lease` subscription)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def current(self) -> asyncio.Event:
+        return self._event
+
+    def wake(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+
+class LeaseManager:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        keys: Keys,
+        store: CredentialStore,
+        refresher: Refresher,
+        events: EventPublisher,
+        metrics: BrokerMetrics,
+        usage: UsageChecker,
+        waker: ReleaseWaker,
+    ) -> None:
+        self.settings = settings
+        self._keys = keys
+        self._store = store
+        self._refresher = refresher
+        self._events = events
+        self._metrics = metrics
+        self._usage = usage
+        self._waker = waker
+        self._ttl_ms = int(settings.broker_lease_ttl * 1000)
+        self._cap = settings.session_pool_max_size if settings.session_pool_enabled else 0
+        self.closing = False  # set at shutdown: waiting requests give up at once
+
+    # ---- acquire
+    async def acquire(self, req: LeaseRequest) -> LeaseGrant | LeaseDenied:
+        started = time.monotonic()
+        reply = await self._acquire(req, started)
+        self._metrics.lease_wait.observe(time.monotonic() - started)
+        if isinstance(reply, LeaseGrant):
+            self._metrics.leases_granted.inc()
+        else:
+            self._metrics.leases_denied.labels(reason=reply.reason.value).inc()
+        return reply
+
+    async def _acquire(self, req: LeaseRequest, started: float) -> LeaseGrant | LeaseDenied:
+        wait_s = req.wait_ms / 1000 if req.wait_ms is not None else self.settings.session_pool_wait
+        deadline = started + max(0.0, wait_s)
+        exclude = set(req.exclude)
+        backoffs: list[int] = []  # refresh backoffs of credentials skipped during this request
+        while True:
+            wake = self._waker.current()
+            lease_id = uuid.uuid4().hex
+            result = await self._try(req.request_id, lease_id, exclude)
+            kind = result[0]
+            if kind == "grant":
+                grant = await self._grant(result, lease_id, exclude, backoffs)
+                if grant is not None:
+                    return grant
+                continue  # the chosen credential could not get a token: try the others
+            if kind == "none":
+                soonest = [t for t in (int(result[3]), *backoffs) if t > 0]
+                return self._deny_none(min(soonest, default=0), int(result[4]))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.closing:
+                return LeaseDenied(
+                    reason=DenialReason.POOL_BUSY,
+                    message="every usable credential is at its concurrency limit",
+                    retry_after_s=BUSY_RETRY_AFTER_S,
+                )
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=min(remaining, WAIT_POLL_S))
+            except TimeoutError:
+                pass
+
+    async def _try(self, request_id: str, lease_id: str, exclude: set[str]) -> list[str]:
+        now = now_ms()
+        args: list[str | int] = [
+            self._keys.cred_prefix,
+            self._keys.leases_prefix,
+            self._keys.lease_prefix,
+            now,
+            lease_id,
+            request_id,
+            self._ttl_ms,
+            self._cap,
+            self._refresher.margin_ms,
+            self._refresher.blocking_ms,
+            self.settings.broker_instance_id,
+            self._ttl_ms + LEASE_KEY_GRACE_MS,
+            *sorted(exclude),
+        ]
+        raw = await self._store.scripts.run("acquire", [self._keys.creds], args)
+        result = [x if isinstance(x, str) else str(x) for x in raw]
+        purged = int(result[3] if result[0] == "grant" else result[1])
+        if purged:
+            self._metrics.leases_expired.inc(purged)
+        changed = orjson.loads(result[4] if result[0] == "grant" else result[2])
+        for cid in changed if isinstance(changed, list) else ():
+            await self._events.credential(cid, "active", "cooldown over")
+        return result
+
+    async def _grant(
+        self, result: list[str], lease_id: str, exclude: set[str], backoffs: list[int]
+    ) -> LeaseGrant | None:
+        _, cid, mode, _, _, auth, sealed, token_fp, _expires, arn, region, machine, proxy = result[:13]
+        try:
+            if mode == "2":
+                state, secrets = await self._refresher.ensure_fresh(cid)
+                access, token_fp, arn, region = (
+                    secrets.access_token or "",
+                    state.token_fp or "",
+                    state.profile_arn or "",
+                    state.region or "",
+                )
+            else:
+                access = self._store.box.open(sealed, cid, R.ACCESS_TOKEN)
+                if mode == "1":
+                    self._refresher.refresh_soon(cid)
+        except BrokerError as exc:
+            log.info("credential skipped for this lease", extra={"credential": cid, "reason": str(exc)})
+            await self._drop(cid, lease_id)
+            exclude.add(cid)
+            after = await self._store.state(cid)
+            if after is not None and after.refresh_retry_at_ms > now_ms():
+                backoffs.append(after.refresh_retry_at_ms)
+            return None
+        api_region = region_from_profile_arn(arn or None) or region or self.settings.kiro_region
+        return LeaseGrant(
+            lease_id=lease_id,
+            credential_id=cid,
+            auth="IdC" if auth == "IdC" else "Social",
+            access_token=access,
+            token_fingerprint=token_fp,
+            profile_arn=arn or None,
+            region=api_region,
+            machine_id=machine,
+            proxy=assign_proxy(cid, self.settings.proxies, proxy or None),
+            lease_ttl_s=self.settings.broker_lease_ttl,
+        )
+
+    def _deny_none(self, soonest_ms: int, total: int) -> LeaseDenied:
+        if total == 0:
+            return LeaseDenied(
+                reason=DenialReason.NOT_CONFIGURED,
+                message="no credential is configured (KIRO_AUTH_TOKEN or the admin API)",
+                retry_after_s=DEFAULT_RETRY_AFTER_S,
+            )
+        retry = DEFAULT_RETRY_AFTER_S
+        if soonest_ms > 0:
+            retry = min(MAX_RETRY_AFTER_S, max(1.0, (soonest_ms - now_ms()) / 1000))
+        return LeaseDenied(
+            reason=DenialReason.NO_CREDENTIAL,
+            message="no credential can serve: cooling down, parked, invalid, disabled or excluded",
+            retry_after_s=round(retry, 3),
+        )
+
+    async def _drop(self, cid: str, lease_id: str) -> None:
+        keys = [self._keys.leases(cid), self._keys.lease(lease_id), self._keys.cred(cid)]
+        await self._store.scripts.run(
+            "release", keys, [lease_id, now_ms(), "", 0, "", "", 0, 0, 0, 0, 0, "0"]
+        )
+
+    # ---- release and renew
+    async def release(self, rel: LeaseRelease) -> None:
+        now = now_ms()
+        cooldowns = self.settings.session_pool_enabled
+        cooldown_s = rel.retry_after_s if rel.retry_after_s and rel.retry_after_s > 0 else None
+        cooldown_until = now + int((cooldown_s or self.settings.session_pool_cooldown) * 1000)
+        failure_until = now + int(self.settings.broker_failure_cooldown * 1000)
+        message = f"{rel.outcome.value}: {rel.message}" if rel.message else rel.outcome.value
+        if rel.status_code:
+            message = f"{message} (HTTP {rel.status_code})"
+        keys = [
+            self._keys.leases(rel.credential_id),
+            self._keys.lease(rel.lease_id),
+            self._keys.cred(rel.credential_id),
+        ]
+        args: list[str | int] = [
+            rel.lease_id,
+            now,
+            rel.outcome.value,
+            cooldown_until,
+            rel.token_fingerprint or "",
+            message[:300] if rel.outcome not in _NO_PENALTY else "",
+            self.settings.broker_failure_streak,
+            failure_until,
+            next_month_start_ms(now / 1000),
+            rel.input_tokens,
+            rel.output_tokens,
+            "1" if cooldowns else "0",
+        ]
+        removed, old, new, stale, reason = await self._store.scripts.run("release", keys, args)
+        self._metrics.leases_released.labels(outcome=rel.outcome.value).inc()
+        if int(removed):
+            await self._events.lease_released(rel.credential_id)
+        if old and new and (old != new or reason):
+            if new in ("cooling_down", "quota_parked"):
+                self._metrics.cooldowns.labels(reason=rel.outcome.value).inc()
+            await self._events.credential(rel.credential_id, str(new), str(reason) or None)
+        if int(stale):
+            log.info("access token marked stale", extra={"credential": rel.credential_id})
+            self._refresher.refresh_soon(rel.credential_id)
+        if rel.outcome == Outcome.QUOTA_EXHAUSTED and new == "quota_parked":
+            self._usage.check_later(rel.credential_id)
+
+    async def renew(self, ren: LeaseRenew) -> bool:
+        now = now_ms()
+        keys = [self._keys.leases(ren.credential_id), self._keys.lease(ren.lease_id)]
+        args: list[str | int] = [ren.lease_id, now, now + self._ttl_ms, self._ttl_ms + LEASE_KEY_GRACE_MS]
+        return bool(await self._store.scripts.run("renew", keys, args))
+
+
+_NO_PENALTY = frozenset({Outcome.SUCCESS, Outcome.BAD_REQUEST, Outcome.CANCELLED, Outcome.MODEL_UNAVAILABLE})

@@ -1,0 +1,231 @@
+"""The credential record: field names of the Redis hash, and its two typed views.
+
+`CredentialState` is everything but the secrets (what status, metrics and the scripts need);
+`CredentialSecrets` are the opened secrets (refresh token, client id/secret, access token),
+read only where a token is handed out or used. Secrets are sealed with `SecretBox` on write.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Final
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from kiroproto.bus import CredentialStatusKind, UsageLimits
+from kiroproto.credentials import AuthKind, CredentialConfig, fingerprint
+from kiroproto.upstream import machine_id
+from token_broker.crypto import SecretBox
+
+# ---- hash fields
+ID: Final = "id"
+IDENTITY: Final = "identity"
+AUTH: Final = "auth"
+REFRESH_TOKEN: Final = "refresh_token"  # sealed
+CLIENT_ID: Final = "client_id"  # sealed
+CLIENT_SECRET: Final = "client_secret"  # sealed
+ACCESS_TOKEN: Final = "access_token"  # sealed
+ACCESS_EXPIRES_MS: Final = "access_expires_ms"
+TOKEN_FP: Final = "token_fp"  # fingerprint of the current access token
+TOKEN_STALE: Final = "token_stale"  # "1": a request saw this token rejected; refresh before use
+REFRESH_FP: Final = "refresh_fp"
+PROFILE_ARN: Final = "profile_arn"
+REGION: Final = "region"
+MACHINE_ID: Final = "machine_id"
+PROXY: Final = "proxy"
+PRIORITY: Final = "priority"
+DISABLED: Final = "disabled"
+STATUS: Final = "status"  # active | cooling_down | quota_parked | invalid | disabled
+REASON: Final = "reason"
+STATUS_UNTIL_MS: Final = "status_until_ms"
+FAIL_STREAK: Final = "fail_streak"
+REQUESTS: Final = "requests"
+ERRORS: Final = "errors"
+INPUT_TOKENS: Final = "input_tokens"
+OUTPUT_TOKENS: Final = "output_tokens"
+LAST_ERROR: Final = "last_error"
+LAST_USED_MS: Final = "last_used_ms"
+USAGE: Final = "usage"  # UsageLimits JSON
+GENERATION: Final = "generation"  # +1 on every refresh-token rotation
+REFRESH_FAILS: Final = "refresh_fails"
+REFRESH_RETRY_AT_MS: Final = "refresh_retry_at_ms"
+CREATED_MS: Final = "created_ms"
+UPDATED_MS: Final = "updated_ms"
+
+SEALED: Final = (REFRESH_TOKEN, CLIENT_ID, CLIENT_SECRET, ACCESS_TOKEN)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class CredentialState(BaseModel):
+    """A record without its secrets."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    identity: str
+    auth: AuthKind
+    status: CredentialStatusKind
+    reason: str | None = None
+    status_until_ms: int = 0
+    disabled: bool = False
+    priority: int = 0
+    access_expires_ms: int = 0
+    token_fp: str | None = None
+    token_stale: bool = False
+    refresh_fp: str | None = None
+    profile_arn: str | None = None
+    region: str | None = None
+    machine_id: str
+    proxy: str | None = None
+    fail_streak: int = 0
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    last_error: str | None = None
+    last_used_ms: int = 0
+    usage: UsageLimits | None = None
+    generation: int = 0
+    refresh_fails: int = 0
+    refresh_retry_at_ms: int = 0
+
+    def token_valid_for_ms(self, at_ms: int) -> int:
+        """How long the access token stays usable (<= 0: missing, stale or expired)."""
+        if not self.token_fp or self.token_stale:
+            return 0
+        return self.access_expires_ms - at_ms
+
+
+class CredentialSecrets(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    refresh_token: str
+    client_id: str | None = None
+    client_secret: str | None = None
+    access_token: str | None = None
+
+
+def parse_state(raw: dict[str, str]) -> CredentialState | None:
+    """The hash as read from Redis (None when the record does not exist or is unreadable)."""
+    if not raw or ID not in raw:
+        return None
+    status = raw.get(STATUS) or CredentialStatusKind.ACTIVE.value
+    usage: UsageLimits | None = None
+    if raw.get(USAGE):
+        try:
+            usage = UsageLimits.model_validate_json(raw[USAGE])
+        except ValidationError:
+            usage = None
+    return CredentialState(
+        id=raw[ID],
+        identity=raw.get(IDENTITY) or raw[ID],
+        auth="IdC" if raw.get(AUTH) == "IdC" else "Social",
+        status=CredentialStatusKind(status),
+        reason=raw.get(REASON) or None,
+        status_until_ms=_int(raw.get(STATUS_UNTIL_MS)),
+        disabled=raw.get(DISABLED) == "1",
+        priority=_int(raw.get(PRIORITY)),
+        access_expires_ms=_int(raw.get(ACCESS_EXPIRES_MS)),
+        token_fp=raw.get(TOKEN_FP) or None,
+        token_stale=raw.get(TOKEN_STALE) == "1",
+        refresh_fp=raw.get(REFRESH_FP) or None,
+        profile_arn=raw.get(PROFILE_ARN) or None,
+        region=raw.get(REGION) or None,
+        machine_id=raw.get(MACHINE_ID) or "",
+        proxy=raw.get(PROXY) or None,
+        fail_streak=_int(raw.get(FAIL_STREAK)),
+        requests=_int(raw.get(REQUESTS)),
+        errors=_int(raw.get(ERRORS)),
+        input_tokens=_int(raw.get(INPUT_TOKENS)),
+        output_tokens=_int(raw.get(OUTPUT_TOKENS)),
+        last_error=raw.get(LAST_ERROR) or None,
+        last_used_ms=_int(raw.get(LAST_USED_MS)),
+        usage=usage,
+        generation=_int(raw.get(GENERATION)),
+        refresh_fails=_int(raw.get(REFRESH_FAILS)),
+        refresh_retry_at_ms=_int(raw.get(REFRESH_RETRY_AT_MS)),
+    )
+
+
+def open_secrets(raw: dict[str, str], box: SecretBox) -> CredentialSecrets:
+    cid = raw[ID]
+    return CredentialSecrets(
+        refresh_token=box.open(raw.get(REFRESH_TOKEN, ""), cid, REFRESH_TOKEN),
+        client_id=box.open(raw.get(CLIENT_ID, ""), cid, CLIENT_ID) or None,
+        client_secret=box.open(raw.get(CLIENT_SECRET, ""), cid, CLIENT_SECRET) or None,
+        access_token=box.open(raw.get(ACCESS_TOKEN, ""), cid, ACCESS_TOKEN) or None,
+    )
+
+
+def new_record(cfg: CredentialConfig, box: SecretBox, at_ms: int) -> dict[str, str]:
+    """Hash fields of a credential inserted for the first time (config or admin add)."""
+    cid = cfg.identity
+    fields: dict[str, str] = {
+        ID: cid,
+        IDENTITY: cid,
+        AUTH: cfg.auth,
+        REFRESH_TOKEN: box.seal(cfg.refresh_token, cid, REFRESH_TOKEN),
+        REFRESH_FP: fingerprint(cfg.refresh_token),
+        CLIENT_ID: box.seal(cfg.client_id or "", cid, CLIENT_ID),
+        CLIENT_SECRET: box.seal(cfg.client_secret or "", cid, CLIENT_SECRET),
+        PROFILE_ARN: cfg.profile_arn or "",
+        REGION: cfg.region or "",
+        MACHINE_ID: machine_id(cfg.machine_id, cfg.refresh_token),
+        PROXY: cfg.proxy or "",
+        PRIORITY: str(cfg.priority),
+        DISABLED: "1" if cfg.disabled else "0",
+        STATUS: CredentialStatusKind.ACTIVE.value,
+        REASON: "",
+        STATUS_UNTIL_MS: "0",
+        TOKEN_STALE: "0",
+        GENERATION: "0",
+        CREATED_MS: str(at_ms),
+        UPDATED_MS: str(at_ms),
+        ACCESS_TOKEN: "",
+        ACCESS_EXPIRES_MS: "0",
+        TOKEN_FP: "",
+    }
+    expires_ms = parse_expires_at(cfg.expires_at)
+    if cfg.access_token and expires_ms:
+        fields |= token_fields(box, cid, cfg.access_token, expires_ms)
+    return fields
+
+
+def token_fields(box: SecretBox, cid: str, access_token: str, expires_ms: int) -> dict[str, str]:
+    return {
+        ACCESS_TOKEN: box.seal(access_token, cid, ACCESS_TOKEN),
+        ACCESS_EXPIRES_MS: str(expires_ms),
+        TOKEN_FP: fingerprint(access_token),
+        TOKEN_STALE: "0",
+    }
+
+
+def parse_expires_at(value: str | None) -> int:
+    """RFC 3339 `expiresAt` of the Kiro IDE's token file -> epoch ms (0 when absent or bad)."""
+    if not value:
+        return 0
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    if parsed.tzinfo is None:
+        return 0
+    return int(parsed.timestamp() * 1000)
+
+
+def usage_json(usage: UsageLimits) -> str:
+    return orjson.dumps(usage.model_dump()).decode()
+
+
+def _int(value: str | None) -> int:
+    if not value:
+        return 0
+    try:
+        return int(float(value))
+    except ValueError:
+        return 0

@@ -1,0 +1,110 @@
+-- Pick one credential and record a lease on it, atomically (one call per acquire).
+-- KEYS[1]  the SET of credential ids
+-- ARGV     1 cred key prefix, 2 leases key prefix, 3 lease key prefix, 4 now (ms),
+--          5 lease id, 6 request id, 7 lease ttl (ms), 8 cap (0 = no cap),
+--          9 refresh margin (ms), 10 blocking margin (ms), 11 broker instance,
+--          12 lease key ttl (ms), 13.. excluded credential ids
+-- Reply    {"grant", id, refresh_mode, purged, changed_json, auth, access_token, token_fp,
+--           access_expires_ms, profile_arn, region, machine_id, proxy}
+--          refresh_mode: 0 token fresh, 1 refresh soon (in the background), 2 refresh first
+--          {"busy", purged, changed_json, earliest lease expiry (ms)}
+--          {"none", purged, changed_json, earliest end of a cooldown/parking/backoff (ms, 0 = none), pool size}
+local now = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[7])
+local cap = tonumber(ARGV[8])
+local margin = tonumber(ARGV[9])
+local blocking = tonumber(ARGV[10])
+local excluded = {}
+for i = 13, #ARGV do excluded[ARGV[i]] = true end
+
+local ids = redis.call('SMEMBERS', KEYS[1])
+local purged, busy = 0, 0
+local changed = {}
+local soonest, soonest_slot = nil, nil
+local best = nil
+
+local function earlier(a, b)
+  if a == nil then return b end
+  if b < a then return b end
+  return a
+end
+
+for _, id in ipairs(ids) do
+  local rk = ARGV[1] .. id
+  local lk = ARGV[2] .. id
+  purged = purged + redis.call('ZREMRANGEBYSCORE', lk, '-inf', now)
+  if not excluded[id] then
+    local f = redis.call('HMGET', rk, 'status', 'status_until_ms', 'disabled', 'priority',
+      'last_used_ms', 'access_expires_ms', 'token_stale', 'refresh_retry_at_ms', 'token_fp')
+    local status = f[1]
+    local usable = status and f[3] ~= '1' and status ~= 'invalid' and status ~= 'disabled'
+    if usable and (status == 'cooling_down' or status == 'quota_parked') then
+      local until_ms = tonumber(f[2]) or 0
+      if until_ms > now then
+        usable = false
+        soonest = earlier(soonest, until_ms)
+      else
+        redis.call('HSET', rk, 'status', 'active', 'reason', '', 'status_until_ms', '0', 'fail_streak', '0')
+        table.insert(changed, id)
+      end
+    end
+    local mode = 0
+    if usable then
+      local exp = tonumber(f[6]) or 0
+      local has_token = f[9] and f[9] ~= '' and f[7] ~= '1'
+      local retry_at = tonumber(f[8]) or 0
+      if not has_token or exp <= now + blocking then
+        if retry_at > now then
+          usable = false
+          soonest = earlier(soonest, retry_at)
+        else
+          mode = 2
+        end
+      elseif exp <= now + margin and retry_at <= now then
+        mode = 1
+      end
+    end
+    if usable then
+      local inflight = redis.call('ZCARD', lk)
+      if cap > 0 and inflight >= cap then
+        busy = busy + 1
+        local first = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
+        if first[2] then soonest_slot = earlier(soonest_slot, tonumber(first[2])) end
+      else
+        local c = {id = id, prio = tonumber(f[4]) or 0, block = (mode == 2) and 1 or 0,
+                   inflight = inflight, lru = tonumber(f[5]) or 0, mode = mode}
+        if best == nil then
+          best = c
+        else
+          local better = false
+          if c.prio ~= best.prio then better = c.prio < best.prio
+          elseif c.block ~= best.block then better = c.block < best.block
+          elseif c.inflight ~= best.inflight then better = c.inflight < best.inflight
+          elseif c.lru ~= best.lru then better = c.lru < best.lru
+          else better = c.id < best.id end
+          if better then best = c end
+        end
+      end
+    end
+  end
+end
+
+local changed_json = cjson.encode(changed)
+if best ~= nil then
+  local rk = ARGV[1] .. best.id
+  redis.call('ZADD', ARGV[2] .. best.id, now + ttl, ARGV[5])
+  local lease_key = ARGV[3] .. ARGV[5]
+  redis.call('HSET', lease_key, 'credential_id', best.id, 'request_id', ARGV[6],
+    'instance', ARGV[11], 'granted_ms', now)
+  redis.call('PEXPIRE', lease_key, tonumber(ARGV[12]))
+  redis.call('HSET', rk, 'last_used_ms', now)
+  local g = redis.call('HMGET', rk, 'auth', 'access_token', 'token_fp', 'access_expires_ms',
+    'profile_arn', 'region', 'machine_id', 'proxy')
+  local reply = {'grant', best.id, best.mode, purged, changed_json}
+  for i = 1, 8 do reply[5 + i] = g[i] or '' end
+  return reply
+end
+if busy > 0 then
+  return {'busy', purged, changed_json, soonest_slot or now}
+end
+return {'none', purged, changed_json, soonest or 0, #ids}

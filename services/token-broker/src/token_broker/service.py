@@ -1,0 +1,166 @@
+"""The broker on the bus: a `nats.micro` service `token-broker`, every endpoint with an explicit
+subject in the queue group `token-broker` (kiroproto.bus).
+
+nats-py runs a subscription's callback for one message at a time, and a lease request may
+wait up to `SESSION_POOL_WAIT` for a slot, so each endpoint handler does nothing but
+spawns a task that does the work and replies; the task set is what SIGTERM drains.
+Malformed requests get a micro error `400`; Redis unavailable `503`; a bug `500` (logged).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from nats.micro import add_service
+from nats.micro.request import Request
+from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
+
+from kiroproto.bus import (
+    BROKER_QUEUE_GROUP,
+    Ack,
+    BrokerPing,
+    BrokerPong,
+    CredentialAction,
+    CredentialAdd,
+    LeaseRelease,
+    LeaseRenew,
+    LeaseReplyEnvelope,
+    LeaseRequest,
+    PoolStatusRequest,
+    Subjects,
+)
+from token_broker.admin import Admin
+from token_broker.leases import LeaseManager, ReleaseWaker
+from token_broker.metrics import BrokerMetrics
+from token_broker.settings import Settings
+from token_broker.status import pool_status
+from token_broker.store import CredentialStore
+from token_broker.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "token-broker"
+SERVICE_VERSION = "0.1.0"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class BrokerService:
+    def __init__(
+        self,
+        *,
+        nc: Any,
+        settings: Settings,
+        subjects: Subjects,
+        leases: LeaseManager,
+        admin: Admin,
+        store: CredentialStore,
+        metrics: BrokerMetrics,
+        waker: ReleaseWaker,
+        handlers: TaskSet,
+    ) -> None:
+        self._nc = nc
+        self._settings = settings
+        self._subjects = subjects
+        self._leases = leases
+        self._admin = admin
+        self._store = store
+        self._metrics = metrics
+        self._waker = waker
+        self._handlers = handlers
+        self._service: Any = None
+        self._lease_sub: Any = None
+
+    async def start(self) -> None:
+        s = self._subjects
+        self._lease_sub = await self._nc.subscribe(s.events_lease, cb=self._on_lease_event)
+        self._service = await add_service(
+            self._nc,
+            name=SERVICE_NAME,
+            version=SERVICE_VERSION,
+            description="Kiro credential leases, refresh and pool state",
+            queue_group=BROKER_QUEUE_GROUP,
+            metadata={"instance": self._settings.broker_instance_id, "namespace": s.namespace},
+        )
+        endpoints: list[tuple[str, str, Callable[[Request], Awaitable[None]]]] = [
+            ("lease_acquire", s.lease_acquire, self._endpoint(LeaseRequest, self._acquire)),
+            ("lease_release", s.lease_release, self._endpoint(LeaseRelease, self._release)),
+            ("lease_renew", s.lease_renew, self._endpoint(LeaseRenew, self._renew)),
+            ("pool_status", s.pool_status, self._endpoint(PoolStatusRequest, self._status)),
+            ("credential_add", s.credential_add, self._endpoint(CredentialAdd, self._admin.add)),
+            ("credential_action", s.credential_action, self._endpoint(CredentialAction, self._admin.action)),
+            ("broker_ping", s.broker_ping, self._endpoint(BrokerPing, self._ping)),
+        ]
+        for name, subject, handler in endpoints:
+            await self._service.add_endpoint(
+                name=name, subject=subject, handler=handler, queue_group=BROKER_QUEUE_GROUP
+            )
+        await self._nc.flush()
+
+    async def stop(self) -> None:
+        """Stop taking requests (other replicas in the queue group get them from now on)."""
+        if self._service is not None:
+            await self._service.stop()
+            self._service = None
+        if self._lease_sub is not None:
+            await self._lease_sub.unsubscribe()
+            self._lease_sub = None
+
+    # ---- plumbing
+    def _endpoint(
+        self, model: type[M], fn: Callable[[M], Awaitable[BaseModel]]
+    ) -> Callable[[Request], Awaitable[None]]:
+        async def handler(req: Request) -> None:
+            self._handlers.spawn(self._handle(req, model, fn), name=f"handle-{model.__name__}")
+
+        return handler
+
+    async def _handle(self, req: Request, model: type[M], fn: Callable[[M], Awaitable[BaseModel]]) -> None:
+        try:
+            msg = model.model_validate_json(req.data or b"{}")
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            await req.respond_error("400", f"invalid {model.__name__}: {problems}")
+            return
+        try:
+            reply = await fn(msg)
+        except RedisError as exc:
+            log.error("redis unavailable while handling %s: %s", model.__name__, type(exc).__name__)
+            await req.respond_error("503", "the broker cannot reach Redis")
+            return
+        except Exception:
+            log.exception("bug while handling %s", model.__name__)
+            await req.respond_error("500", "internal broker error")
+            return
+        await req.respond(reply.model_dump_json().encode())
+
+    async def _on_lease_event(self, _msg: Any) -> None:
+        self._waker.wake()
+
+    # ---- endpoints
+    async def _acquire(self, req: LeaseRequest) -> LeaseReplyEnvelope:
+        return LeaseReplyEnvelope(reply=await self._leases.acquire(req))
+
+    async def _release(self, req: LeaseRelease) -> Ack:
+        await self._leases.release(req)
+        return Ack()
+
+    async def _renew(self, req: LeaseRenew) -> Ack:
+        if await self._leases.renew(req):
+            return Ack()
+        return Ack(ok=False, message="unknown or expired lease")
+
+    async def _status(self, _req: PoolStatusRequest) -> BaseModel:
+        return await pool_status(self._store, self._settings, self._metrics)
+
+    async def _ping(self, _req: BrokerPing) -> BrokerPong:
+        try:
+            redis_ok = bool(await self._store.redis.ping())
+        except RedisError:
+            redis_ok = False
+        return BrokerPong(instance_id=self._settings.broker_instance_id, redis_ok=redis_ok)

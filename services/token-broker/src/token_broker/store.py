@@ -1,0 +1,214 @@
+"""Credential records in Redis: load and merge the configured pool, read, patch, delete.
+
+Merge rule at start (CONTRACTS.md): each configured entry is matched to its record by its
+identity (`id`, or the hash of the refresh token as first configured). An existing record is
+never overwritten (a rotated refresh token in Redis is newer than the configured one), so
+`disabled`, `priority`, `proxy` and the other fields of the configuration apply only when
+the record is first inserted; later changes go through the admin actions. A credential that
+an operator deleted is not re-imported from the configuration (its identity is remembered).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import cast
+
+from redis.asyncio import Redis
+
+from kiroproto.credentials import CredentialConfig, parse_credentials
+from token_broker import records as R
+from token_broker.crypto import SecretBox
+from token_broker.keys import Keys
+from token_broker.records import CredentialSecrets, CredentialState, now_ms, open_secrets, parse_state
+from token_broker.scripts import Scripts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    inserted: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()  # already in Redis: Redis wins
+    skipped_deleted: tuple[str, ...] = ()
+    problems: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PatchResult:
+    existed: bool
+    old_status: str
+    new_status: str
+
+
+def credentials_text(value: str) -> str:
+    """`KIRO_AUTH_TOKEN` is JSON, or a path to a JSON file (read here)."""
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        return text
+    path = Path(text).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FileNotFoundError(
+            f"KIRO_AUTH_TOKEN names {path}, which cannot be read: {exc.strerror}"
+        ) from exc
+
+
+class CredentialStore:
+    def __init__(self, redis: Redis, scripts: Scripts, keys: Keys, box: SecretBox) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.keys = keys
+        self.box = box
+
+    # ---- configuration merge
+    async def load_config(self, value: str | None) -> LoadReport:
+        if not value:
+            return LoadReport()
+        try:
+            text = credentials_text(value)
+        except FileNotFoundError as exc:
+            log.error("credentials not loaded: %s", exc)
+            return LoadReport(problems=((-1, str(exc)),))
+        parsed = parse_credentials(text)
+        for problem in parsed.problems:
+            where = "KIRO_AUTH_TOKEN" if problem.index < 0 else f"KIRO_AUTH_TOKEN entry {problem.index}"
+            log.error("%s skipped: %s", where, problem.reason, extra={"index": problem.index})
+        inserted: list[str] = []
+        kept: list[str] = []
+        deleted: list[str] = []
+        for cfg in parsed.credentials:
+            result = await self.insert(cfg, mode="config")
+            {1: inserted, 0: kept, 2: deleted}[result].append(cfg.identity)
+        log.info(
+            "credentials merged",
+            extra={"inserted": len(inserted), "kept": len(kept), "skipped_deleted": len(deleted)},
+        )
+        return LoadReport(
+            inserted=tuple(inserted),
+            kept=tuple(kept),
+            skipped_deleted=tuple(deleted),
+            problems=tuple((p.index, p.reason) for p in parsed.problems),
+        )
+
+    async def insert(
+        self, cfg: CredentialConfig, *, mode: str, extra: Mapping[str, str] | None = None
+    ) -> int:
+        """1 inserted, 0 exists already, 2 deleted by an operator (config mode only)."""
+        fields = R.new_record(cfg, self.box, now_ms()) | dict(extra or {})
+        cid = cfg.identity
+        args: list[str] = [cid, mode]
+        for key, value in fields.items():
+            args += [key, value]
+        result = await self.scripts.run(
+            "insert", [self.keys.cred(cid), self.keys.creds, self.keys.deleted], args
+        )
+        return int(result)
+
+    # ---- reads
+    async def ids(self) -> list[str]:
+        members = cast("set[str]", await self.redis.smembers(self.keys.creds))
+        return sorted(members)
+
+    async def raw(self, cid: str) -> dict[str, str]:
+        return cast("dict[str, str]", await self.redis.hgetall(self.keys.cred(cid)))
+
+    async def state(self, cid: str) -> CredentialState | None:
+        return parse_state(await self.raw(cid))
+
+    async def load(self, cid: str) -> tuple[CredentialState, CredentialSecrets] | None:
+        raw = await self.raw(cid)
+        state = parse_state(raw)
+        if state is None:
+            return None
+        return state, open_secrets(raw, self.box)
+
+    async def all_raw(self) -> list[dict[str, str]]:
+        ids = await self.ids()
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.hgetall(self.keys.cred(cid))
+            rows: list[dict[str, str]] = await pipe.execute()
+        return [row for row in rows if row]
+
+    async def in_flight(self, ids: Iterable[str], at_ms: int) -> dict[str, int]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.zcount(self.keys.leases(cid), f"({at_ms}", "+inf")
+            counts: list[int] = await pipe.execute()
+        return dict(zip(ids, (int(c) for c in counts), strict=True))
+
+    async def refreshing(self, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        if not ids:
+            return set()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.exists(self.keys.refresh_lock(cid))
+            found: list[int] = await pipe.execute()
+        return {cid for cid, hit in zip(ids, found, strict=True) if hit}
+
+    # ---- writes
+    async def patch(
+        self,
+        cid: str,
+        fields: Mapping[str, str | int],
+        *,
+        revive: bool = False,
+        bump_generation: bool = False,
+    ) -> PatchResult:
+        args: list[str] = ["1" if revive else "0", "1" if bump_generation else "0"]
+        for key, value in fields.items():
+            args += [key, str(value)]
+        args += [R.UPDATED_MS, str(now_ms())]
+        existed, old, new = await self.scripts.run("patch", [self.keys.cred(cid)], args)
+        return PatchResult(existed=bool(existed), old_status=str(old), new_status=str(new))
+
+    async def delete(self, cid: str) -> bool:
+        keys = [self.keys.cred(cid), self.keys.leases(cid), self.keys.creds, self.keys.deleted]
+        return bool(await self.scripts.run("delete", keys, [cid]))
+
+    # ---- export (OAUTH_TOKEN_FILE)
+    async def export_all(self) -> list[dict[str, object]]:
+        """Every credential in the `KIRO_AUTH_TOKEN` schema, with its current secrets."""
+        out: list[dict[str, object]] = []
+        for raw in await self.all_raw():
+            state = parse_state(raw)
+            if state is None:
+                continue
+            secrets = open_secrets(raw, self.box)
+            item: dict[str, object] = {
+                "id": state.id,
+                "auth": state.auth,
+                "refreshToken": secrets.refresh_token,
+                "priority": state.priority,
+                "disabled": state.disabled,
+                "machineId": state.machine_id,
+            }
+            optional: dict[str, object | None] = {
+                "clientId": secrets.client_id,
+                "clientSecret": secrets.client_secret,
+                "region": state.region,
+                "profileArn": state.profile_arn,
+                "proxy": state.proxy,
+                "accessToken": secrets.access_token,
+                "expiresAt": _iso(state.access_expires_ms) if secrets.access_token else None,
+            }
+            item |= {k: v for k, v in optional.items() if v}
+            out.append(item)
+        return out
+
+
+def _iso(ms: int) -> str | None:
+    if ms <= 0:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")

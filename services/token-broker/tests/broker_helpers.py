@@ -1,0 +1,207 @@
+"""Helpers for the broker tests: settings, credential JSON, a bus client, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+
+from kiro_testing import NatsServer, RedisServer
+from kiroproto.bus import (
+    Ack,
+    BrokerPing,
+    BrokerPong,
+    CredentialAction,
+    CredentialAdd,
+    CredentialAddResult,
+    LeaseDenied,
+    LeaseGrant,
+    LeaseRelease,
+    LeaseRenew,
+    LeaseReplyEnvelope,
+    LeaseRequest,
+    Outcome,
+    PoolStatus,
+    PoolStatusRequest,
+    Subjects,
+)
+from token_broker import Settings
+
+T = TypeVar("T")
+
+
+def make_settings(nats_server: NatsServer, redis_server: RedisServer, ns: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "nats_url": nats_server.url,
+        "redis_url": redis_server.url,
+        "kiro_bus_namespace": ns,
+        "kiro_redis_prefix": ns,
+        "broker_instance_id": f"{ns}-{uuid.uuid4().hex[:6]}",
+        "broker_drain_timeout": 2.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def iso_in(seconds: float) -> str:
+    return datetime.fromtimestamp(time.time() + seconds, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def cred(cid: str, *, expires_in: float = 7200, **extra: Any) -> dict[str, Any]:
+    """A Social credential with a valid access token (no refresh needed for `expires_in` s)."""
+    item: dict[str, Any] = {
+        "id": cid,
+        "auth": "Social",
+        "refreshToken": f"aorRefresh-{cid}-" + "r" * 40,
+        "accessToken": f"aoaAccess-{cid}-" + "a" * 40,
+        "expiresAt": iso_in(expires_in),
+    }
+    item.update(extra)
+    return item
+
+
+def creds_json(*items: dict[str, Any]) -> str:
+    return json.dumps(list(items))
+
+
+class MicroError(Exception):
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+
+
+class BusClient:
+    """The gateway's side of the wire protocol, for tests."""
+
+    def __init__(self, nc: Any, namespace: str) -> None:
+        self.nc = nc
+        self.subjects = Subjects(namespace)
+
+    async def request(self, subject: str, body: bytes, within_s: float = 10.0) -> bytes:
+        msg = await self.nc.request(subject, body, timeout=within_s)
+        headers = msg.headers or {}
+        if "Nats-Service-Error-Code" in headers:
+            raise MicroError(headers["Nats-Service-Error-Code"], headers.get("Nats-Service-Error", ""))
+        return bytes(msg.data)
+
+    async def acquire(
+        self, *, exclude: tuple[str, ...] = (), wait_ms: int | None = 0, model: str = "claude-sonnet-4.5"
+    ) -> LeaseGrant | LeaseDenied:
+        req = LeaseRequest(request_id=uuid.uuid4().hex, model=model, exclude=exclude, wait_ms=wait_ms)
+        timeout = 10.0 + (wait_ms or 0) / 1000
+        data = await self.request(self.subjects.lease_acquire, req.model_dump_json().encode(), timeout)
+        return LeaseReplyEnvelope.model_validate_json(data).reply
+
+    async def grant(self, **kwargs: Any) -> LeaseGrant:
+        reply = await self.acquire(**kwargs)
+        assert isinstance(reply, LeaseGrant), reply
+        return reply
+
+    async def release(self, grant: LeaseGrant, outcome: Outcome = Outcome.SUCCESS, **kwargs: Any) -> Ack:
+        rel = LeaseRelease(
+            lease_id=grant.lease_id, credential_id=grant.credential_id, outcome=outcome, **kwargs
+        )
+        data = await self.request(self.subjects.lease_release, rel.model_dump_json().encode())
+        return Ack.model_validate_json(data)
+
+    async def renew(self, grant: LeaseGrant) -> Ack:
+        ren = LeaseRenew(lease_id=grant.lease_id, credential_id=grant.credential_id)
+        data = await self.request(self.subjects.lease_renew, ren.model_dump_json().encode())
+        return Ack.model_validate_json(data)
+
+    async def status(self) -> PoolStatus:
+        data = await self.request(self.subjects.pool_status, PoolStatusRequest().model_dump_json().encode())
+        return PoolStatus.model_validate_json(data)
+
+    async def action(self, cid: str, action: str, priority: int | None = None) -> Ack:
+        body = CredentialAction(credential_id=cid, action=action, priority=priority)  # type: ignore[arg-type]
+        data = await self.request(self.subjects.credential_action, body.model_dump_json().encode(), 20.0)
+        return Ack.model_validate_json(data)
+
+    async def add(self, item: dict[str, Any], verify: bool = True) -> CredentialAddResult:
+        body = orjson.dumps({"credential": item, "verify": verify})
+        CredentialAdd.model_validate_json(body)
+        data = await self.request(self.subjects.credential_add, body, 20.0)
+        return CredentialAddResult.model_validate_json(data)
+
+    async def ping(self) -> BrokerPong:
+        data = await self.request(self.subjects.broker_ping, BrokerPing().model_dump_json().encode())
+        return BrokerPong.model_validate_json(data)
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], within_s: float = 10.0, what: str = "") -> T:
+    """Poll `check` until it returns something truthy (no fixed sleeps)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await asyncio.sleep(0.02)
+
+
+class SimControl:
+    """The simulator's control API (`/_sim/...`) over real HTTP."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=10.0)
+
+    async def account(self, auth: str = "Social", **spec: Any) -> dict[str, Any]:
+        spec.setdefault("id", "acct-" + uuid.uuid4().hex[:10])
+        spec.setdefault("refresh_token", "aor" + uuid.uuid4().hex * 3)
+        resp = await self.http.post("/_sim/accounts", json={"auth": auth, **spec})
+        assert resp.status_code == 201, resp.text
+        return dict(resp.json())
+
+    async def get_account(self, account_id: str) -> dict[str, Any]:
+        resp = await self.http.get(f"/_sim/accounts/{account_id}")
+        assert resp.status_code == 200, resp.text
+        return dict(resp.json())
+
+    async def revoke(self, account_id: str) -> None:
+        resp = await self.http.post(f"/_sim/accounts/{account_id}/revoke", json={})
+        assert resp.status_code == 200, resp.text
+
+    async def fault(self, account_id: str, surface: str, script: dict[str, Any], times: int = 1) -> None:
+        body = {
+            "account_id": account_id,
+            "mode": "fault",
+            "surface": surface,
+            "script": script,
+            "times": times,
+        }
+        resp = await self.http.post("/_sim/scripts", json=body)
+        assert resp.status_code == 200, resp.text
+
+    async def refresh_calls(self, account_id: str) -> int:
+        resp = await self.http.get("/_sim/stats", params={"bodies": "false"})
+        account = resp.json()["accounts"].get(account_id, {})
+        return int(account.get("refresh_calls", 0))
+
+    async def usage_calls(self, account_id: str) -> int:
+        resp = await self.http.get("/_sim/stats", params={"bodies": "false"})
+        return int(resp.json()["accounts"].get(account_id, {}).get("usage_calls", 0))
+
+
+def sim_cred(account: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The broker's credential entry for a simulator account (no access token: refresh first)."""
+    item: dict[str, Any] = {
+        "id": account["id"],
+        "auth": "IdC" if account["auth"] == "idc" else "Social",
+        "refreshToken": account["refresh_token"],
+    }
+    if account.get("client_id"):
+        item["clientId"] = account["client_id"]
+        item["clientSecret"] = account["client_secret"]
+    item.update(extra)
+    return item
