@@ -1,0 +1,213 @@
+"""Attempts of one client request: lease → upstream → first output, with failover by class.
+
+Failover happens only before the first byte goes to the client (kiro-protocol.md §8.3,
+CONTRACTS.md "Mid-stream"): an HTTP error, a network error, a malformed stream or an upstream
+exception before any content releases the lease with that attempt's outcome and tries again:
+
+- token_invalid (403 bearer invalid): the broker refreshes; the same credential may come back
+  once, a second bearer failure excludes it;
+- throttled / server_error / network_error / quota_exhausted / suspended / model_unavailable:
+  the credential is excluded for this request (the broker applies cooldown, parking, disabling);
+- a 400 from the upstream: no retry, a clear client 400 (context overflow → "prompt is too long").
+
+At most `max_attempts` upstream calls in total; when none succeeds the client gets 529/503 with
+retry-after (never a 500). Streaming requests commit once the first output event exists (or the
+upstream stayed silent for a ping interval); non-streaming ones read the whole answer first, so
+they can fail over at any point.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway.errors import InvalidRequest, Overloaded
+from gateway.lease import BrokerClient, Lease
+from gateway.metrics import Metrics
+from gateway.streaming import UpstreamStream
+from gateway.upstream import Failure, UpstreamClient, UpstreamFailure, classify_exception
+from kiroproto.bus import Outcome
+from kiroproto.stream.assembler import ResponseAssembler
+from kiroproto.stream.events import MessageEnd, OutputEvent, StreamFailure
+from kiroproto.stream.kiro_events import KiroEvent, UpstreamException
+from kiroproto.stream.options import StreamOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Upstreams:
+    """What a request needs to reach Kiro (built once in the lifespan)."""
+
+    broker: BrokerClient
+    upstream: UpstreamClient
+    metrics: Metrics
+    max_attempts: int
+    lease_wait: float
+    ping_interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One upstream call under one lease (for the log line, metrics and the release)."""
+
+    lease: Lease
+    model: str
+    request_id: str
+    started: float
+    attempt_no: int
+
+
+@dataclass(slots=True)
+class Attempt:
+    """An upstream answer that is being (or has been) read, and the lease it holds."""
+
+    call: Call
+    stream: UpstreamStream
+    assembler: ResponseAssembler
+    events: list[OutputEvent] = field(default_factory=list)
+    hint: Failure | None = None  # class of the last upstream exception seen
+
+    @property
+    def lease(self) -> Lease:
+        return self.call.lease
+
+    def absorb(self, batch: list[KiroEvent]) -> list[OutputEvent]:
+        out: list[OutputEvent] = []
+        for event in batch:
+            if isinstance(event, UpstreamException):
+                self.hint = classify_exception(event.exception_type, event.message)
+            out.extend(self.assembler.feed(event))
+        return out
+
+    def failure_of(self, failure: StreamFailure) -> Failure:
+        """The failure class behind a StreamFailure (the upstream exception's, else a server error)."""
+        if self.hint is not None:
+            return self.hint
+        return Failure(Outcome.SERVER_ERROR, True, failure.message)
+
+
+async def finish_call(
+    ctx: Upstreams,
+    call: Call,
+    outcome: Outcome,
+    *,
+    wait: bool = True,
+    failure: Failure | None = None,
+    end: MessageEnd | None = None,
+) -> None:
+    """Log the upstream call, record metrics, release the lease with the outcome (once)."""
+    elapsed = time.monotonic() - call.started
+    ctx.metrics.upstream_duration.labels(outcome.value).observe(elapsed)
+    if outcome not in (Outcome.SUCCESS, Outcome.CANCELLED):
+        ctx.metrics.upstream_failures.labels(outcome.value).inc()
+    grant = call.lease.grant
+    log.info(
+        "upstream call",
+        extra={
+            "request_id": call.request_id,
+            "credential_id": grant.credential_id,
+            "model": call.model,
+            "attempt": call.attempt_no,
+            "outcome": outcome.value,
+            "status": failure.status_code if failure else (200 if outcome == Outcome.SUCCESS else None),
+            "duration_ms": round(elapsed * 1000, 2),
+            "error": failure.message if failure else None,
+        },
+    )
+    fields: dict[str, object] = {"model": call.model}
+    if failure is not None:
+        fields.update(
+            status_code=failure.status_code, retry_after_s=failure.retry_after_s, message=failure.message
+        )
+        if outcome == Outcome.TOKEN_INVALID:
+            fields["token_fingerprint"] = grant.token_fingerprint
+    if end is not None:
+        fields.update(
+            input_tokens=end.usage.input_tokens,
+            output_tokens=end.usage.output_tokens,
+            credits=end.usage.credits,
+        )
+    if wait:
+        await call.lease.release(outcome, **fields)
+    else:
+        call.lease.release_soon(outcome, **fields)
+
+
+async def open_attempt(
+    ctx: Upstreams,
+    *,
+    request_id: str,
+    model: str,
+    body_for: Callable[[str | None], bytes],
+    options: StreamOptions,
+    complete: bool,
+) -> Attempt:
+    """Acquire, call, and read up to the first output (streaming) or to the end (complete)."""
+    exclude: list[str] = []
+    bearer_failed: set[str] = set()
+    last: Failure | None = None
+    for attempt_no in range(1, ctx.max_attempts + 1):
+        grant = await ctx.broker.acquire(request_id, model, tuple(exclude), ctx.lease_wait)
+        call = Call(Lease(ctx.broker, grant), model, request_id, time.monotonic(), attempt_no)
+        stream: UpstreamStream | None = None
+        try:
+            try:
+                response = await ctx.upstream.open_chat(grant, body_for(grant.profile_arn))
+                stream = UpstreamStream(response)
+                attempt = Attempt(call, stream, ResponseAssembler(options))
+                await _prime(ctx, attempt, complete=complete)
+                return attempt
+            except UpstreamFailure as exc:
+                failure = exc.failure
+                if stream is not None:
+                    await stream.aclose()
+                    stream = None
+                await finish_call(ctx, call, failure.outcome, failure=failure)
+        except BaseException:
+            if stream is not None:
+                await stream.aclose()
+            call.lease.release_soon(Outcome.CANCELLED, model=model)
+            raise
+        if not failure.retry:
+            raise failure.client_error or InvalidRequest(failure.message)
+        last = failure
+        ctx.metrics.failovers.labels(failure.outcome.value).inc()
+        if failure.outcome == Outcome.TOKEN_INVALID and grant.credential_id not in bearer_failed:
+            bearer_failed.add(grant.credential_id)  # the broker refreshes; one more try with it
+        elif grant.credential_id not in exclude:
+            exclude.append(grant.credential_id)
+    assert last is not None
+    raise Overloaded(
+        f"no upstream attempt succeeded ({ctx.max_attempts} tried; last: {last.message})",
+        retry_after=max(1.0, last.retry_after_s or 1.0),
+    )
+
+
+async def _prime(ctx: Upstreams, attempt: Attempt, *, complete: bool) -> None:
+    """Read until there is output to send (or to the end, when `complete`). Raise UpstreamFailure
+    for anything that fails before content, so that the caller can fail over."""
+    events = attempt.events
+    deadline = time.monotonic() + ctx.ping_interval
+    while True:
+        timeout = ctx.ping_interval if complete else max(0.001, deadline - time.monotonic())
+        try:
+            batch = await attempt.stream.next_batch(timeout)
+        except TimeoutError:
+            attempt.lease.maybe_renew(time.monotonic())
+            if complete:
+                continue
+            return  # upstream silent for a ping interval: commit; pings keep the client alive
+        if batch is None:
+            events.extend(attempt.assembler.finish())
+        else:
+            events.extend(attempt.absorb(batch))
+        last = events[-1] if events else None
+        if isinstance(last, StreamFailure):
+            if not attempt.assembler.has_content or (complete and attempt.hint is not None):
+                raise UpstreamFailure(attempt.failure_of(last))
+            return  # content, then a failure: the caller renders it
+        if batch is None or attempt.assembler.done or (events and not complete):
+            return

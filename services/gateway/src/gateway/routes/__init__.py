@@ -1,0 +1,1 @@
+"""HTTP routes: thin; they validate, resolve and hand over to a domain module."""

@@ -1,0 +1,52 @@
+"""`GET /v1/models` (and one model): a list body that both the Anthropic and OpenAI SDKs parse."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from gateway.deps import ClientKey, State
+from gateway.errors import NotFound
+from kiroproto.models import ModelInfo
+
+router = APIRouter(dependencies=[ClientKey])
+
+
+def model_item(info: ModelInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "type": "model",
+        "object": "model",
+        "display_name": info.display_name,
+        "created": info.created,
+        "created_at": datetime.fromtimestamp(info.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "owned_by": "anthropic",
+        "context_window": info.context_window,
+        "max_input_tokens": info.context_window,
+        "lifecycle": "active",  # required by newer anthropic SDKs
+    }
+
+
+@router.get("/v1/models")
+async def list_models(state: State) -> Response:
+    items = [model_item(info) for info in state["models"].list_models()]
+    body = {
+        "object": "list",
+        "data": items,
+        "has_more": False,
+        "first_id": items[0]["id"] if items else None,
+        "last_id": items[-1]["id"] if items else None,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.get("/v1/models/{model_id:path}")
+async def get_model(model_id: str, state: State) -> Response:
+    for info in state["models"].list_models():
+        if info.id == model_id:
+            return Response(orjson.dumps(model_item(info)), media_type="application/json")
+    raise NotFound(f"model {model_id!r} not found")

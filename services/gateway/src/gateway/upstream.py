@@ -1,0 +1,215 @@
+"""The Kiro HTTP call and the classification of its failures (kiro-protocol.md §2, §8).
+
+One pooled `httpx.AsyncClient` per egress (direct, or each `PROXY_POOL` / credential proxy),
+keep-alive, explicit timeouts, no environment proxies. `open_chat` returns a 200 response
+whose body is still unread, or raises `UpstreamFailure` with a `Failure` that says which
+outcome to report to the broker and whether another attempt may help.
+
+`classify_http` and `classify_exception` are pure functions (status + body → failure class),
+tested directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import orjson
+
+from gateway.errors import ContextTooLong, GatewayError, InvalidRequest
+from kiroproto.bus import LeaseGrant, Outcome
+from kiroproto.upstream import assign_proxy, base_url, chat_headers
+
+CHAT_PATH = "/generateAssistantResponse"
+_ERROR_BODY_LIMIT = 64 * 1024
+_SUSPENDED = re.compile(r"suspend|security precaution|locked|TEMPORARILY_SUSPENDED", re.IGNORECASE)
+_CONTEXT = re.compile(r"CONTENT_LENGTH_EXCEEDS_THRESHOLD|Input is too long", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How one upstream attempt failed."""
+
+    outcome: Outcome
+    retry: bool  # another attempt (refreshed token or another credential) may succeed
+    message: str
+    status_code: int | None = None
+    retry_after_s: float | None = None
+    client_error: GatewayError | None = None  # what the client gets when there is no retry
+
+
+class UpstreamFailure(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def _parse_error_body(body: bytes) -> tuple[str, str]:
+    """(message, reason) from `{"message","reason"}` or `{"__type","message"}` or plain text."""
+    text = body[:2000].decode("utf-8", "replace").strip()
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        nested = data.get("error")
+        inner: dict[str, object] = nested if isinstance(nested, dict) else data
+        message = str(inner.get("message") or inner.get("Message") or "")
+        reason = str(inner.get("reason") or inner.get("__type") or "")
+        return (message or text)[:500], reason
+    return text[:500], ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def classify_http(status: int, body: bytes, retry_after: str | None = None) -> Failure:
+    """Failure class of a non-200 chat answer (§8.2/§8.3)."""
+    message, reason = _parse_error_body(body)
+    both = f"{message} {reason}"
+    detail = f"upstream {status}: {message}" if message else f"upstream {status}"
+    after = _retry_after(retry_after)
+    if status == 400:
+        if _CONTEXT.search(both) or _CONTEXT.search(body[:2000].decode("utf-8", "replace")):
+            return Failure(Outcome.BAD_REQUEST, False, detail, status, client_error=ContextTooLong())
+        if "INVALID_MODEL_ID" in both:
+            return Failure(Outcome.MODEL_UNAVAILABLE, True, detail, status)
+        return Failure(
+            Outcome.BAD_REQUEST,
+            False,
+            detail,
+            status,
+            client_error=InvalidRequest(f"the upstream rejected the request: {message or 'bad request'}"),
+        )
+    if status == 401:
+        return Failure(Outcome.TOKEN_INVALID, True, detail, status)
+    if status == 402:
+        return Failure(Outcome.QUOTA_EXHAUSTED, True, detail, status)
+    if status == 403:
+        if _SUSPENDED.search(both):
+            return Failure(Outcome.SUSPENDED, True, detail, status)
+        return Failure(Outcome.TOKEN_INVALID, True, detail, status)
+    if status == 429:
+        if "MONTHLY_REQUEST_COUNT" in both or "OVERAGE_REQUEST_LIMIT_EXCEEDED" in both:
+            return Failure(Outcome.QUOTA_EXHAUSTED, True, detail, status, retry_after_s=after)
+        return Failure(Outcome.THROTTLED, True, detail, status, retry_after_s=after)
+    return Failure(Outcome.SERVER_ERROR, True, detail, status, retry_after_s=after)
+
+
+def classify_exception(exception_type: str, message: str) -> Failure | None:
+    """Failure class of an in-stream exception frame before any content (§5.6); None: not a failure."""
+    detail = f"upstream {exception_type}: {message}".strip()
+    if exception_type == "ContentLengthExceededException":
+        return None  # the assembler ends the message with max_tokens
+    if _CONTEXT.search(message):
+        return Failure(Outcome.BAD_REQUEST, False, detail, client_error=ContextTooLong())
+    if exception_type == "ThrottlingException":
+        if "MONTHLY_REQUEST_COUNT" in message:
+            return Failure(Outcome.QUOTA_EXHAUSTED, True, detail)
+        return Failure(Outcome.THROTTLED, True, detail)
+    if exception_type == "ValidationException":
+        return Failure(
+            Outcome.BAD_REQUEST,
+            False,
+            detail,
+            client_error=InvalidRequest(f"the upstream rejected the request: {message}"),
+        )
+    if exception_type == "AccessDeniedException":
+        outcome = Outcome.SUSPENDED if _SUSPENDED.search(message) else Outcome.TOKEN_INVALID
+        return Failure(outcome, True, detail)
+    return Failure(Outcome.SERVER_ERROR, True, detail)
+
+
+def network_failure(exc: Exception) -> Failure:
+    return Failure(Outcome.NETWORK_ERROR, True, f"upstream network error: {type(exc).__name__}")
+
+
+@contextlib.contextmanager
+def map_upstream_errors() -> Iterator[None]:
+    """httpx transport errors → UpstreamFailure(NETWORK_ERROR), translated once."""
+    try:
+        yield
+    except httpx.TransportError as exc:
+        raise UpstreamFailure(network_failure(exc)) from exc
+    except httpx.StreamError as exc:
+        raise UpstreamFailure(network_failure(exc)) from exc
+
+
+class UpstreamClient:
+    def __init__(
+        self,
+        *,
+        api_base_template: str,
+        default_region: str,
+        connect_timeout: float,
+        read_timeout: float,
+        max_connections: int,
+        proxy_pool: tuple[str, ...] = (),
+        transport: httpx.AsyncBaseTransport | None = None,  # tests only: a fake at the transport seam
+    ) -> None:
+        self._proxy_pool = proxy_pool
+        self._transport = transport
+        self._template = api_base_template
+        self._region = default_region
+        self._timeout = httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout
+        )
+        self._limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=min(max_connections, 256),
+            keepalive_expiry=30.0,
+        )
+        self._clients: dict[str | None, httpx.AsyncClient] = {}
+
+    def client_for(self, proxy: str | None) -> httpx.AsyncClient:
+        client = self._clients.get(proxy)
+        if client is None:
+            client = httpx.AsyncClient(
+                timeout=self._timeout,
+                limits=self._limits,
+                proxy=None if self._transport is not None else proxy,
+                trust_env=False,
+                http1=True,
+                http2=False,
+                transport=self._transport,
+            )
+            del client.headers["accept-encoding"]  # the data plane is never compressed (§5.1)
+            self._clients[proxy] = client
+        return client
+
+    def chat_url(self, grant: LeaseGrant) -> str:
+        return base_url(self._template, grant.region or self._region) + CHAT_PATH
+
+    async def open_chat(self, grant: LeaseGrant, body: bytes) -> httpx.Response:
+        """Send the chat request; a 200 response with its body unread, or UpstreamFailure."""
+        # the broker's choice (credential proxy or PROXY_POOL) wins; else the same stable pick here
+        client = self.client_for(assign_proxy(grant.credential_id, self._proxy_pool, grant.proxy))
+        headers = chat_headers(
+            grant.access_token, grant.machine_id, api_key=grant.access_token.startswith("ksk_")
+        )
+        request = client.build_request("POST", self.chat_url(grant), content=body, headers=headers)
+        with map_upstream_errors():
+            response = await client.send(request, stream=True)
+        if response.status_code == 200:
+            return response
+        try:
+            with map_upstream_errors():
+                raw = (await response.aread())[:_ERROR_BODY_LIMIT]
+        finally:
+            await response.aclose()
+        raise UpstreamFailure(classify_http(response.status_code, raw, response.headers.get("retry-after")))
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

@@ -1,0 +1,152 @@
+"""Fakes for the gateway's own seams in unit tests: a scripted broker and a Kiro upstream at
+the httpx transport seam (integration tests use the real broker and the simulator)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway.errors import Overloaded, RateLimited
+from gateway.failover import Upstreams
+from gateway.lease import BrokerClient, denial_error
+from gateway.metrics import Metrics
+from gateway.upstream import UpstreamClient
+from kiroproto.bus import BrokerPong, DenialReason, LeaseDenied, LeaseGrant, LeaseRelease, Subjects
+from kiroproto.eventstream import encode_event, encode_exception
+
+
+def text_events(*parts: str, percentage: float = 1.0) -> list[bytes]:
+    frames = [encode_event("assistantResponseEvent", orjson.dumps({"content": p})) for p in parts]
+    frames.append(encode_event("contextUsageEvent", orjson.dumps({"contextUsagePercentage": percentage})))
+    frames.append(encode_event("meteringEvent", orjson.dumps({"unit": "credit", "usage": 0.01})))
+    return frames
+
+
+def exception_frame(exception_type: str, message: str) -> bytes:
+    return encode_exception(exception_type, orjson.dumps({"message": message}))
+
+
+@dataclass
+class FakeBroker(BrokerClient):
+    """Grants credentials from a list (skipping excluded ones) and records every call."""
+
+    credentials: Sequence[str] = ("cred-a", "cred-b", "cred-c")
+    denial: DenialReason | None = None
+    acquires: list[tuple[str, ...]] = field(default_factory=list)
+    releases: list[LeaseRelease] = field(default_factory=list)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        super().__init__("nats://unused", Subjects("test"), bus_timeout=0.1, metrics=Metrics(_registry()))
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def acquire(
+        self, request_id: str, model: str, exclude: tuple[str, ...], wait_s: float
+    ) -> LeaseGrant:
+        self.acquires.append(exclude)
+        if self.denial is not None:
+            raise denial_error(LeaseDenied(reason=self.denial, message="scripted", retry_after_s=3))
+        free = [c for c in self.credentials if c not in exclude]
+        if not free:
+            raise Overloaded("no credential", retry_after=1)
+        cred = free[0]
+        return LeaseGrant(
+            lease_id=f"lease-{len(self.acquires)}",
+            credential_id=cred,
+            auth="Social",
+            access_token=f"token-{cred}",
+            token_fingerprint=f"fp-{cred}",
+            region="us-east-1",
+            machine_id="0" * 64,
+            lease_ttl_s=0.3,
+        )
+
+    async def release(self, release: LeaseRelease) -> None:
+        self.releases.append(release)
+        self.released.set()
+
+    async def renew(self, lease_id: str, credential_id: str) -> bool:
+        return True
+
+    async def ping(self, limit_s: float = 1.0) -> BrokerPong | None:
+        return BrokerPong(instance_id="fake", redis_ok=True)
+
+    @property
+    def outcomes(self) -> list[str]:
+        return [r.outcome.value for r in self.releases]
+
+
+def _registry() -> Any:
+    from prometheus_client import CollectorRegistry
+
+    return CollectorRegistry()
+
+
+Reply = Callable[[httpx.Request], httpx.Response]
+
+
+def respond(
+    frames: Sequence[bytes], *, delay_before: int | None = None, delay: float = 0.0
+) -> httpx.Response:
+    async def body() -> AsyncIterator[bytes]:
+        for i, frame in enumerate(frames):
+            if delay_before is not None and i == delay_before:
+                await asyncio.sleep(delay)
+            yield frame
+
+    return httpx.Response(200, content=body())
+
+
+class FakeKiro:
+    """Answers chat calls from a per-call script: each entry is a Response factory."""
+
+    def __init__(self, *script: Reply) -> None:
+        self.script = list(script)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        reply = self.script[min(len(self.requests), len(self.script)) - 1]
+        return reply(request)
+
+    @property
+    def tokens(self) -> list[str]:
+        return [r.headers["authorization"].removeprefix("Bearer ") for r in self.requests]
+
+
+def install(
+    state: dict[str, Any],
+    broker: FakeBroker,
+    kiro: FakeKiro,
+    *,
+    max_attempts: int = 3,
+    ping_interval: float = 5.0,
+) -> None:
+    metrics: Metrics = state["metrics"]
+    upstream = UpstreamClient(
+        api_base_template="http://kiro.test",
+        default_region="us-east-1",
+        connect_timeout=1,
+        read_timeout=5,
+        max_connections=10,
+        transport=httpx.MockTransport(kiro),
+    )
+    state["upstreams"] = Upstreams(
+        broker=broker,
+        upstream=upstream,
+        metrics=metrics,
+        max_attempts=max_attempts,
+        lease_wait=1.0,
+        ping_interval=ping_interval,
+    )
+
+
+__all__ = ["FakeBroker", "FakeKiro", "RateLimited", "exception_frame", "install", "respond", "text_events"]

@@ -1,0 +1,48 @@
+"""Gateway unit-test helpers: the app driven in-process (httpx over ASGITransport) with its
+lifespan running, as uvicorn would run it (lifespan state copied into every request scope)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from gateway.app import create_app
+from gateway.settings import Settings
+
+CLIENT_TOKEN = "test-client-token"
+AUTH = {"x-api-key": CLIENT_TOKEN}
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "kiro_client_token": CLIENT_TOKEN,
+        "nats_url": "nats://127.0.0.1:1",  # nothing listens: the bus is "down" unless a test says so
+        "session_pool_wait": 1.0,
+        "gateway_bus_timeout": 0.2,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def running_client(
+    settings: Settings, patch: Callable[[dict[str, Any]], None] | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app) as lifespan_state:
+        state = dict(lifespan_state)
+        if patch is not None:
+            patch(state)
+
+        async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                scope = {**scope, "state": dict(state)}
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client
