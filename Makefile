@@ -33,11 +33,11 @@ sim: venv ## the Kiro simulator alone (see services/kiro-sim/README.md)
 
 lint: venv ## ruff
 	@$(VENV)/bin/ruff check .
-	@$(VENV)/bin/ruff format --check libs/kiroproto/src || true
+	@$(VENV)/bin/ruff format --check libs/kiroproto/src
 
 types: venv ## mypy (strict on libs/kiroproto)
 	@$(VENV)/bin/mypy libs/kiroproto/src/kiroproto
-	@$(VENV)/bin/mypy $(filter-out kiroproto,$(PKGS:%=-p %))
+	@$(VENV)/bin/mypy $(addprefix -p ,$(filter-out kiroproto,$(PKGS)))
 
 unit: venv ## kiroproto and service unit tests (with kiroproto coverage gate)
 	@$(VENV)/bin/pytest -q -p no:cacheprovider libs/kiroproto/tests \
