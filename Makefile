@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SRC_DIRS := libs/kiroproto/src libs/kiro-testing/src services/gateway/src services/token-broker/src \
             services/oauth/src services/dashboard/src services/kiro-sim/src
-PKGS := kiroproto kiro_testing gateway token_broker kiro_sim
+PKGS := kiroproto kiro_testing gateway token_broker kiro_sim dashboard kiro_oauth
 
 .PHONY: help venv run demo sim test check lint types unit integration bench chaos clean
 
@@ -44,7 +44,8 @@ unit: venv ## kiroproto and service unit tests (with kiroproto coverage gate)
 	  --cov=kiroproto --cov-report=term --cov-fail-under=95
 	@$(VENV)/bin/pytest -q -p no:cacheprovider services
 
-integration: venv ## end-to-end tests against real nats-server / redis-server / simulator
+integration: venv ## end-to-end and browser tests against real nats-server / redis-server / simulator
+	@bash scripts/install_browser.sh
 	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/integration
 
 check: lint types ## lint and types only

@@ -1,0 +1,55 @@
+"""`python -m dashboard`: settings from the environment, JSON logs, uvicorn on DASHBOARD_PORT."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from dashboard.app import create_app, request_shutdown, secrets_of
+from dashboard.logconfig import configure_logging
+from dashboard.redact import Redactor
+from dashboard.settings import Settings
+
+
+class _Server(uvicorn.Server):
+    """Ends the live event streams as soon as a stop signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        request_shutdown(self._app)
+        super().handle_exit(sig, frame)
+
+
+def main() -> int:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        configure_logging("dashboard", "INFO", Redactor())
+        reasons = "; ".join(str(err.get("msg", "invalid")) for err in exc.errors())
+        logging.getLogger("dashboard").error("invalid configuration: %s", reasons)
+        return 2
+    configure_logging("dashboard", settings.log_level, Redactor(secrets_of(settings)))
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.dashboard_host,
+        port=settings.dashboard_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    _Server(config, app).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

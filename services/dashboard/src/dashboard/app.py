@@ -1,0 +1,161 @@
+"""`create_app(settings)`: the dashboard service (pool and traffic views, `/api/*`).
+
+The lifespan opens Redis and NATS, subscribes to the broker's credential events and (in the
+queue group `dashboard-traffic`) to the gateway's request events, starts the live hub, yields the
+typed `State`, and closes everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.staticfiles import StaticFiles
+
+from dashboard.adminauth import AdminAuth, AdminAuthError
+from dashboard.broker import BrokerClient, BrokerRefused, BrokerUnavailable
+from dashboard.deps import State
+from dashboard.httpmw import AccessMiddleware
+from dashboard.keys import Keys
+from dashboard.live import LiveHub
+from dashboard.metrics import create_metrics
+from dashboard.natsconn import connect_nats
+from dashboard.redact import Redactor
+from dashboard.routes import api, events, health, keys, pages, teams_page, usage
+from dashboard.session import SessionCodec
+from dashboard.settings import Settings
+from dashboard.traffic.recorder import QUEUE_GROUP, TrafficRecorder
+from dashboard.traffic.store import TrafficStore
+from kiroproto.bus import Subjects
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def secrets_of(settings: Settings) -> list[str | None]:
+    """Values that must never be shown or logged."""
+    return [
+        s.get_secret_value() if s is not None else None
+        for s in (settings.kiro_admin_token, settings.kiro_client_token, settings.kiro_session_secret)
+    ]
+
+
+def _error(status: int, error_type: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"type": error_type, "message": message}}, status_code=status)
+
+
+def request_shutdown(app: FastAPI) -> None:
+    """Called by `__main__` when a stop signal arrives (before uvicorn waits for open
+    connections): ends the live streams so that the graceful shutdown does not hang on them."""
+    for hook in list(app.state.shutdown_hooks):
+        hook()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = create_metrics()
+    redactor = Redactor(secrets_of(settings))
+    admin_token = settings.admin_token
+    assert admin_token is not None  # Settings refuses to exist without one
+    session_secret = settings.kiro_session_secret.get_secret_value() if settings.kiro_session_secret else None
+    codec = SessionCodec(admin_token.get_secret_value(), session_secret)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        keys = Keys(settings.kiro_redis_prefix)
+        subjects = Subjects(settings.kiro_bus_namespace)
+        redis = Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
+        nc = await connect_nats(settings.nats_url, "kiro-dashboard", metrics.nats_connected)
+        broker = BrokerClient(nc, subjects, settings.dashboard_broker_timeout)
+        traffic = TrafficStore(redis, keys)
+        hub = LiveHub(
+            broker,
+            traffic,
+            redactor,
+            metrics,
+            pool_interval_s=settings.dashboard_pool_poll_interval,
+            traffic_interval_s=settings.dashboard_traffic_push_interval,
+        )
+        recorder = TrafficRecorder(traffic, metrics)
+        subs = [
+            await nc.subscribe(subjects.events_credential, cb=hub.on_credential_event),
+            await nc.subscribe(subjects.events_request, queue=QUEUE_GROUP, cb=recorder.on_message),
+        ]
+        hub.start()
+        loop = asyncio.get_running_loop()
+        stop_streams = partial(loop.call_soon_threadsafe, hub.close_streams)
+        _app.state.shutdown_hooks.append(stop_streams)
+        log.info(
+            "dashboard started",
+            extra={"port": settings.dashboard_port, "namespace": settings.kiro_bus_namespace},
+        )
+        try:
+            yield State(
+                settings=settings,
+                metrics=metrics,
+                redactor=redactor,
+                redis=redis,
+                nc=nc,
+                auth=AdminAuth(codec, redis, keys, settings.dashboard_session_ttl),
+                broker=broker,
+                traffic=traffic,
+                hub=hub,
+            )
+        finally:
+            _app.state.shutdown_hooks.remove(stop_streams)
+            hub.close_streams()
+            await hub.stop()
+            for sub in subs:
+                await sub.unsubscribe()
+            await nc.drain()
+            await redis.aclose()
+            log.info("dashboard stopped")
+
+    app = FastAPI(
+        title="Kiro2API dashboard", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.shutdown_hooks = []
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.include_router(events.router)
+    app.include_router(keys.router)  # team keys, usage and the teams page (issue 5)
+    app.include_router(usage.router)
+    app.include_router(teams_page.router)
+    app.mount("/static/dashboard", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.exception_handler(AdminAuthError)
+    async def _auth_error(_request: Request, exc: AdminAuthError) -> JSONResponse:
+        return _error(exc.status_code, exc.error_type, str(exc))
+
+    @app.exception_handler(BrokerUnavailable)
+    async def _broker_down(_request: Request, exc: BrokerUnavailable) -> JSONResponse:
+        return _error(503, "service_unavailable", str(exc))
+
+    @app.exception_handler(BrokerRefused)
+    async def _broker_refused(_request: Request, exc: BrokerRefused) -> JSONResponse:
+        status = exc.code if 400 <= exc.code < 500 else 502
+        return _error(status, "broker_error", redactor.text(exc.description))
+
+    @app.exception_handler(RedisError)
+    async def _redis_down(_request: Request, exc: RedisError) -> JSONResponse:
+        log.warning("redis unavailable", extra={"error": type(exc).__name__})
+        return _error(503, "service_unavailable", "Redis unavailable")
+
+    app.add_middleware(
+        AccessMiddleware, counter=metrics.http_requests, logger=logging.getLogger("dashboard.http")
+    )
+    return app

@@ -1,0 +1,227 @@
+"""Traffic history arithmetic: time buckets, fixed latency histograms, percentiles (pure).
+
+One Redis hash per `TRAFFIC_BUCKET_S`-second bucket holds integer counters (HINCRBY only, so any
+number of dashboard replicas can write concurrently and nothing is lost on a restart):
+
+    n, err, stream, in, out                 requests, errors, streamed, tokens in / out
+    lat:{i}, ttft:{i}                       histogram counts; bucket i covers values up to
+                                            LATENCY_BOUNDS_MS[i] (the last index is the overflow)
+    m|{model}|{n,err,in,out}                per requested model
+    t|{team}|{n,err,in,out}                 per team (once teams exist)
+    c|{credential}|{n,err}                  per credential (the pool view's "last hour")
+
+Percentiles come from the merged histograms by linear interpolation inside the bucket that holds
+the rank. Deliberately not here: Redis and NATS (see `store.py`, `recorder.py`).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kiroproto.bus import RequestEvent
+
+LATENCY_BOUNDS_MS: tuple[float, ...] = (
+    10,
+    25,
+    50,
+    100,
+    200,
+    300,
+    500,
+    750,
+    1_000,
+    1_500,
+    2_000,
+    3_000,
+    5_000,
+    7_500,
+    10_000,
+    15_000,
+    20_000,
+    30_000,
+    45_000,
+    60_000,
+    90_000,
+    120_000,
+    180_000,
+    300_000,
+)
+HISTOGRAM_SIZE = len(LATENCY_BOUNDS_MS) + 1  # + overflow
+_LABEL_MAX = 80
+
+
+def bucket_start(at: float, width: int) -> int:
+    return int(at // width) * width
+
+
+def bucket_starts(now: float, window_s: int, width: int, step: int | None = None) -> list[int]:
+    """The starts of every bucket of the last `window_s` seconds, oldest first, current included.
+
+    With `step` (a multiple of `width`), the window begins on a step boundary, so that groups of
+    `step // width` buckets are whole (`window_s // step` groups, the last one still filling).
+    """
+    step = step or width
+    if step % width:
+        raise ValueError("step must be a multiple of the bucket width")
+    last = bucket_start(now, width)
+    first = bucket_start(now, step) - step * (max(1, window_s // step) - 1)
+    return list(range(first, last + 1, width))
+
+
+def histogram_index(value_ms: float) -> int:
+    return bisect.bisect_left(LATENCY_BOUNDS_MS, value_ms)
+
+
+def percentile(counts: Sequence[int], q: float) -> float | None:
+    """Estimated q-quantile (0 < q <= 1) of a histogram over LATENCY_BOUNDS_MS; None when empty."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0
+    for index, count in enumerate(counts):
+        if count <= 0:
+            continue
+        if seen + count >= rank:
+            lower = LATENCY_BOUNDS_MS[index - 1] if index > 0 else 0.0
+            if index >= len(LATENCY_BOUNDS_MS):
+                return float(lower)  # overflow bucket: no upper bound to interpolate towards
+            upper = LATENCY_BOUNDS_MS[index]
+            fraction = (rank - seen) / count
+            return float(lower + (upper - lower) * fraction)
+        seen += count
+    return float(LATENCY_BOUNDS_MS[-1])
+
+
+def safe_label(text: str) -> str:
+    """A model / team / credential name usable inside a field name (no `|`, no control chars)."""
+    cleaned = "".join(ch if ch.isprintable() and ch != "|" else "_" for ch in text.strip())
+    return cleaned[:_LABEL_MAX] or "unknown"
+
+
+def is_error(event: RequestEvent) -> bool:
+    return event.status >= 400 or event.error_type is not None
+
+
+def event_increments(event: RequestEvent) -> dict[str, int]:
+    """The counters one finished request adds to its bucket."""
+    err = 1 if is_error(event) else 0
+    tokens_in = max(0, event.input_tokens)
+    tokens_out = max(0, event.output_tokens)
+    out: dict[str, int] = {
+        "n": 1,
+        "err": err,
+        "stream": 1 if event.stream else 0,
+        "in": tokens_in,
+        "out": tokens_out,
+    }
+    out[f"lat:{histogram_index(max(0.0, event.duration_ms))}"] = 1
+    if event.ttft_ms is not None:
+        out[f"ttft:{histogram_index(max(0.0, event.ttft_ms))}"] = 1
+    labelled = (("m", event.model), ("t", event.team))
+    for kind, name in labelled:
+        if name:
+            label = safe_label(name)
+            out[f"{kind}|{label}|n"] = 1
+            out[f"{kind}|{label}|err"] = err
+            out[f"{kind}|{label}|in"] = tokens_in
+            out[f"{kind}|{label}|out"] = tokens_out
+    if event.credential_id:
+        label = safe_label(event.credential_id)
+        out[f"c|{label}|n"] = 1
+        out[f"c|{label}|err"] = err
+    return {key: value for key, value in out.items() if value}
+
+
+@dataclass(slots=True)
+class LabelCounts:
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, other: LabelCounts) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+
+
+_LABEL_FIELDS = {"n": "requests", "err": "errors", "in": "input_tokens", "out": "output_tokens"}
+_LABEL_KINDS = {"m": "models", "t": "teams", "c": "credentials"}
+
+
+@dataclass(slots=True)
+class BucketCounts:
+    requests: int = 0
+    errors: int = 0
+    streams: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_SIZE)
+    ttft: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_SIZE)
+    models: dict[str, LabelCounts] = field(default_factory=dict)
+    teams: dict[str, LabelCounts] = field(default_factory=dict)
+    credentials: dict[str, LabelCounts] = field(default_factory=dict)
+
+    @classmethod
+    def from_hash(cls, fields: Mapping[str, str]) -> BucketCounts:
+        """Parse a bucket hash; unknown or malformed fields are ignored."""
+        counts = cls()
+        for key, raw in fields.items():
+            try:
+                value = int(raw)
+            except (TypeError, ValueError):
+                continue
+            counts._apply(key, value)
+        return counts
+
+    def _apply(self, key: str, value: int) -> None:
+        simple = {
+            "n": "requests",
+            "err": "errors",
+            "stream": "streams",
+            "in": "input_tokens",
+            "out": "output_tokens",
+        }
+        if key in simple:
+            setattr(self, simple[key], getattr(self, simple[key]) + value)
+            return
+        if key.startswith(("lat:", "ttft:")):
+            name, _, index_text = key.partition(":")
+            if index_text.isdigit() and int(index_text) < HISTOGRAM_SIZE:
+                target = self.latency if name == "lat" else self.ttft
+                target[int(index_text)] += value
+            return
+        parts = key.split("|")
+        if len(parts) == 3 and parts[0] in _LABEL_KINDS and parts[2] in _LABEL_FIELDS:
+            table: dict[str, LabelCounts] = getattr(self, _LABEL_KINDS[parts[0]])
+            entry = table.setdefault(parts[1], LabelCounts())
+            attr = _LABEL_FIELDS[parts[2]]
+            setattr(entry, attr, getattr(entry, attr) + value)
+
+    def add(self, other: BucketCounts) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.streams += other.streams
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        for i in range(HISTOGRAM_SIZE):
+            self.latency[i] += other.latency[i]
+            self.ttft[i] += other.ttft[i]
+        for mine, theirs in (
+            (self.models, other.models),
+            (self.teams, other.teams),
+            (self.credentials, other.credentials),
+        ):
+            for name, counts in theirs.items():
+                mine.setdefault(name, LabelCounts()).add(counts)
+
+
+def merge(buckets: Iterable[BucketCounts]) -> BucketCounts:
+    total = BucketCounts()
+    for bucket in buckets:
+        total.add(bucket)
+    return total

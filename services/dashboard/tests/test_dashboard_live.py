@@ -1,0 +1,184 @@
+"""The live feed and the traffic history: server-sent events fed by NATS and Redis, counted once
+across replicas, surviving a restart of the dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import nats
+from dashboard_testkit import ADMIN_TOKEN, FakeBroker, serve
+
+from dashboard import Settings, create_app
+from dashboard.app import request_shutdown
+from kiroproto.bus import CredentialEvent, CredentialStatusKind, RequestEvent, Subjects
+
+BEARER = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def _events(resp: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
+    event = None
+    async for line in resp.aiter_lines():
+        if line.startswith("event: "):
+            event = line[len("event: ") :]
+        elif line.startswith("data: ") and event is not None:
+            yield event, json.loads(line[len("data: ") :])
+            event = None
+
+
+async def _wait_for(
+    stream: AsyncIterator[tuple[str, Any]], want: str, predicate: Any, within: float = 10.0
+) -> Any:
+    async def scan() -> Any:
+        async for event, data in stream:
+            if event == want and predicate(data):
+                return data
+        raise AssertionError("stream ended")
+
+    return await asyncio.wait_for(scan(), within)
+
+
+def _request_event(**changes: Any) -> RequestEvent:
+    base: dict[str, Any] = {
+        "at": time.time(),
+        "api": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "status": 200,
+        "stream": True,
+        "duration_ms": 300.0,
+        "ttft_ms": 50.0,
+        "input_tokens": 10,
+        "output_tokens": 20,
+        "credential_id": "cred-a",
+    }
+    base.update(changes)
+    return RequestEvent.model_validate(base)
+
+
+async def test_pool_credential_and_traffic_events(
+    dashboard_url: str, settings: Settings, broker: FakeBroker
+) -> None:
+    subjects = Subjects(settings.kiro_bus_namespace)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        async with httpx.AsyncClient(base_url=dashboard_url, headers=BEARER, timeout=20) as client:
+            async with client.stream("GET", "/api/events") as resp:
+                assert resp.status_code == 200
+                assert resp.headers["content-type"].startswith("text/event-stream")
+                stream = _events(resp)
+                pool = await _wait_for(stream, "pool", lambda d: d["ok"])
+                assert [c["id"] for c in pool["pool"]["credentials"]] == ["cred-a", "cred-b"]
+
+                # a broker event reaches the page at once, then a fresh pool follows
+                broker.creds["cred-a"] = broker.creds["cred-a"].model_copy(
+                    update={"status": CredentialStatusKind.INVALID, "reason": "refresh token revoked"}
+                )
+                event = CredentialEvent(
+                    credential_id="cred-a",
+                    status=CredentialStatusKind.INVALID,
+                    reason="refresh token revoked",
+                    at=time.time(),
+                )
+                await nc.publish(subjects.events_credential, event.model_dump_json().encode())
+                got = await _wait_for(stream, "credential", lambda d: d["credential_id"] == "cred-a")
+                assert got["status"] == "invalid"
+                await _wait_for(stream, "pool", lambda d: d["pool"]["credentials"][0]["status"] == "invalid")
+
+                # gateway request events become traffic counters and per-credential hour counts
+                for status in (200, 200, 529):
+                    ev = _request_event(
+                        status=status, error_type="overloaded_error" if status >= 400 else None
+                    )
+                    await nc.publish(subjects.events_request, ev.model_dump_json().encode())
+                traffic = await _wait_for(stream, "traffic", lambda d: d["totals"]["requests"] >= 3)
+                assert traffic["totals"]["errors"] == 1
+                assert traffic["credentials"]["cred-a"] == {"requests": 3, "errors": 1}
+                assert traffic["models"]["claude-sonnet-4-5"]["total_requests"] == 3
+                assert len(traffic["times"]) == 120 and traffic["bucket_s"] == 30
+                await _wait_for(
+                    stream, "pool", lambda d: d["last_hour"].get("cred-a", {}).get("requests") == 3
+                )
+    finally:
+        await nc.drain()
+
+
+async def test_request_events_are_counted_once_across_replicas_and_survive_restart(
+    settings: Settings, broker: FakeBroker
+) -> None:
+    subjects = Subjects(settings.kiro_bus_namespace)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        async with serve(create_app(settings)), serve(create_app(settings)) as second:
+            await nc.flush()
+            for _ in range(20):
+                await nc.publish(subjects.events_request, _request_event().model_dump_json().encode())
+            await nc.flush()
+            async with httpx.AsyncClient(base_url=second, headers=BEARER) as client:
+                deadline = time.monotonic() + 10
+                while True:
+                    totals = (await client.get("/api/traffic")).json()["totals"]
+                    if totals["requests"] >= 20 or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.05)
+                assert totals["requests"] == 20
+                await asyncio.sleep(0.3)  # a double count would show up by now
+                assert (await client.get("/api/traffic")).json()["totals"]["requests"] == 20
+        # both replicas are gone; a new one reads the same history from Redis
+        async with serve(create_app(settings)) as fresh:
+            async with httpx.AsyncClient(base_url=fresh, headers=BEARER) as client:
+                body = (await client.get("/api/traffic")).json()
+                assert body["totals"]["requests"] == 20
+                assert body["totals"]["latency_ms"]["p50"] is not None
+    finally:
+        await nc.drain()
+
+
+async def test_malformed_events_are_ignored(dashboard_url: str, settings: Settings) -> None:
+    subjects = Subjects(settings.kiro_bus_namespace)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        await nc.publish(subjects.events_request, b"{not json")
+        await nc.publish(subjects.events_credential, b"[]")
+        await nc.publish(subjects.events_request, _request_event().model_dump_json().encode())
+        await nc.flush()
+        async with httpx.AsyncClient(base_url=dashboard_url, headers=BEARER) as client:
+            deadline = time.monotonic() + 10
+            while (await client.get("/api/traffic")).json()["totals"]["requests"] < 1:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            metrics = (await client.get("/metrics")).text
+        assert 'dashboard_request_events_total{result="malformed"} 1.0' in metrics
+    finally:
+        await nc.drain()
+
+
+async def test_broker_down_shows_a_banner_not_an_error(settings: Settings) -> None:
+    # no FakeBroker: nobody answers pool_status
+    settings = settings.model_copy(update={"dashboard_broker_timeout": 0.3})
+    async with serve(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=BEARER) as client:
+            page = await client.get("/")
+            assert page.status_code == 200 and "token-broker unavailable" in page.text
+            tokens = await client.get("/api/tokens")
+            assert tokens.status_code == 503
+
+
+async def test_stop_signal_ends_live_streams_at_once(settings: Settings, broker: FakeBroker) -> None:
+    app = create_app(settings)
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, headers=BEARER, timeout=20) as client:
+        async with client.stream("GET", "/api/events") as resp:
+            stream = _events(resp)
+            await _wait_for(stream, "pool", lambda d: d["ok"])
+            started = time.monotonic()
+            request_shutdown(app)  # what `__main__` does when SIGTERM arrives
+
+            async def drain() -> None:
+                async for _ in stream:
+                    pass
+
+            await asyncio.wait_for(drain(), 5)
+            assert time.monotonic() - started < 5

@@ -1,0 +1,39 @@
+"""`python -m kiro_oauth`: settings from the environment, JSON logs, uvicorn on OAUTH_PORT."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from dashboard.logconfig import configure_logging
+from dashboard.redact import Redactor
+from kiro_oauth.app import create_app, secrets_of
+from kiro_oauth.settings import Settings
+
+
+def main() -> int:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        configure_logging("oauth", "INFO", Redactor())
+        reasons = "; ".join(str(err.get("msg", "invalid")) for err in exc.errors())
+        logging.getLogger("kiro_oauth").error("invalid configuration: %s", reasons)
+        return 2
+    configure_logging("oauth", settings.log_level, Redactor(secrets_of(settings)))
+    uvicorn.run(
+        create_app(settings),
+        host=settings.oauth_host,
+        port=settings.oauth_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Every Redis key the oauth service writes, all under `{KIRO_REDIS_PREFIX}:oauth:`.
+
+- `device:{flow_id}`   STRING, a device-authorization flow (JSON, sealed when KIRO_SECRET_KEY is
+                       set); TTL = the device code's lifetime + `FLOW_GRACE_S`; after the flow
+                       ends its secrets are dropped and the outcome is kept for `DONE_TTL_S`
+- `social:{state}`     STRING, a pending social login (PKCE verifier; sealed likewise); TTL
+                       `OAUTH_SOCIAL_TTL`; taken with GETDEL, so each `state` is used once
+- `lock:{flow_id}`     STRING, one poll of a device flow at a time across replicas (PX)
+
+Admin sessions are the dashboard's keys (`dashboard.keys`).
+"""
+
+from __future__ import annotations
+
+FLOW_GRACE_S = 60
+DONE_TTL_S = 600
+POLL_LOCK_MS = 30_000
+
+
+class Keys:
+    __slots__ = ("base",)
+
+    def __init__(self, prefix: str) -> None:
+        self.base = f"{prefix}:oauth:"
+
+    def device(self, flow_id: str) -> str:
+        return self.base + "device:" + flow_id
+
+    def social(self, state: str) -> str:
+        return self.base + "social:" + state
+
+    def lock(self, flow_id: str) -> str:
+        return self.base + "lock:" + flow_id

@@ -1,0 +1,39 @@
+"""`/healthz` (the process is up), `/readyz` (NATS connected, Redis answering), `/metrics`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+
+from kiro_oauth.deps import AppState
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: AppState) -> JSONResponse:
+    nats_ok = bool(state["nc"].is_connected)
+    try:
+        redis_ok = bool(await state["redis"].ping())
+    except RedisError:
+        redis_ok = False
+    ready = nats_ok and redis_ok
+    body = {
+        "ready": ready,
+        "nats": nats_ok,
+        "redis": redis_ok,
+        "oauth_enabled": state["settings"].oauth_enabled,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(state: AppState) -> Response:
+    return Response(generate_latest(state["metrics"].registry), media_type=CONTENT_TYPE_LATEST)
