@@ -10,7 +10,7 @@ SRC_DIRS := libs/kiroproto/src libs/kiro-testing/src services/gateway/src servic
             services/oauth/src services/dashboard/src services/kiro-sim/src
 PKGS := kiroproto kiro_testing gateway token_broker kiro_sim dashboard kiro_oauth
 
-.PHONY: help venv run demo sim test check lint types unit integration bench chaos clean
+.PHONY: help venv run demo sim test check lint types unit integration deploy bench chaos clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,9 +48,13 @@ integration: venv ## end-to-end and browser tests against real nats-server / red
 	@bash scripts/install_browser.sh
 	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/integration
 
+deploy: venv ## validate Dockerfile, Compose, Kubernetes, alerts, dashboard offline (no Docker engine)
+	@bash scripts/install_deploy_tools.sh $(VENV)
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/deploy
+
 check: lint types ## lint and types only
 
-test: lint types unit integration ## everything CI runs (lint, types, unit, integration)
+test: lint types unit integration deploy ## everything CI runs (lint, types, unit, integration)
 	@echo "make test: all green"
 
 bench: venv ## benchmarks, printed as ratios to a floor measured in the same run
