@@ -10,7 +10,7 @@ SRC_DIRS := libs/kiroproto/src libs/kiro-testing/src services/gateway/src servic
             services/oauth/src services/dashboard/src services/kiro-sim/src
 PKGS := kiroproto kiro_testing gateway token_broker kiro_sim dashboard kiro_oauth
 
-.PHONY: help venv run demo sim test check lint types unit integration deploy bench chaos clean
+.PHONY: help venv run demo sim test check lint types unit integration deploy fuzz chaos chaos-short bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,9 +52,18 @@ deploy: venv ## validate Dockerfile, Compose, Kubernetes, alerts, dashboard offl
 	@bash scripts/install_deploy_tools.sh $(VENV)
 	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/deploy
 
+fuzz: venv ## hypothesis + schemathesis against a real gateway (FUZZ_SCALE=10 for a long run)
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/fuzz
+
+chaos-short: venv ## short chaos run + graceful-shutdown tests (part of make test)
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/chaos
+
+chaos: venv ## reliability suite: faults under load, prints the table, exit 1 if anything is lost or hangs
+	@$(PY) -m kiro_testing.chaos
+
 check: lint types ## lint and types only
 
-test: lint types unit integration deploy ## everything CI runs (lint, types, unit, integration)
+test: lint types unit integration deploy fuzz chaos-short ## everything CI runs (lint, types, unit, integration)
 	@echo "make test: all green"
 
 bench: venv ## benchmarks, printed as ratios to a floor measured in the same run

@@ -38,6 +38,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "bench.stream_decode:run",
         "upstream event-stream bytes -> decoder -> Kiro events -> assembler -> SSE / chunks",
     ),
+    Benchmark("gateway", "bench.gateway:run", "the real stack end to end vs calling the simulator directly"),
 )
 
 

@@ -212,7 +212,7 @@ async def test_health_ready_metrics(client: httpx.AsyncClient) -> None:
     assert ready.json()["nats"] is False
     await client.get("/v1/models", headers=AUTH)
     metrics = (await client.get("/metrics")).text
-    assert 'gateway_requests_total{model="",route="models",status="200"}' in metrics
+    assert 'gateway_requests_total{model="",route="models",status="200",team="operator"}' in metrics
     assert "gateway_nats_connected 0.0" in metrics
 
 

@@ -29,13 +29,21 @@ class Subjects:
         "credential_action",
         "credential_add",
         "events_credential",
+        "events_key",
         "events_lease",
         "events_request",
+        "key_create",
+        "key_list",
+        "key_lookup",
+        "key_revoke",
+        "key_update",
         "lease_acquire",
         "lease_release",
         "lease_renew",
         "namespace",
         "pool_status",
+        "usage_query",
+        "usage_record",
     )
 
     def __init__(self, namespace: str = DEFAULT_NAMESPACE) -> None:
@@ -53,6 +61,16 @@ class Subjects:
         self.events_lease = f"{base}.events.lease"
         # Published by the gateway after every client request (traffic charts).
         self.events_request = f"{base}.events.request"
+        # Team keys and usage (answered by the broker, which owns them in Redis).
+        self.key_create = f"{base}.key.create"
+        self.key_list = f"{base}.key.list"
+        self.key_update = f"{base}.key.update"
+        self.key_revoke = f"{base}.key.revoke"
+        self.key_lookup = f"{base}.key.lookup"
+        self.usage_record = f"{base}.usage.record"
+        self.usage_query = f"{base}.usage.query"
+        # Published by the broker when a key is created, changed or revoked (gateway caches).
+        self.events_key = f"{base}.events.key"
 
 
 class _Msg(BaseModel):
@@ -62,11 +80,44 @@ class _Msg(BaseModel):
 # ---------------------------------------------------------------- leases
 
 
+class KeyLimits(_Msg):
+    """A team key's limits; None means unlimited. Counted per team (all the team's keys together)."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)  # input + output tokens
+    max_concurrent: int | None = Field(default=None, ge=1)
+    monthly_token_budget: int | None = Field(default=None, ge=0)  # input + output, calendar month (UTC)
+
+
+class Admission(_Msg):
+    """Sent with the first lease request of a team-key client request: the broker checks and
+    counts the team's limits atomically in Redis before it chooses a credential."""
+
+    key_id: str
+    team: str
+    limits: KeyLimits = KeyLimits()
+
+
+class LimitState(_Msg):
+    """The team's counters after an admission (for the rate-limit response headers)."""
+
+    requests_limit: int | None = None
+    requests_remaining: int | None = None
+    requests_reset_at: float | None = None  # epoch seconds
+    tokens_limit: int | None = None
+    tokens_remaining: int | None = None
+    tokens_reset_at: float | None = None
+    budget_tokens: int | None = None
+    budget_remaining: int | None = None
+    budget_resets_at: float | None = None
+
+
 class LeaseRequest(_Msg):
     request_id: str
     model: str  # Kiro model id, e.g. "claude-sonnet-4.5"
     exclude: tuple[str, ...] = ()  # credential ids that already failed this request
     wait_ms: int | None = None  # None: the broker's SESSION_POOL_WAIT
+    admission: Admission | None = None  # team key: check and count the team's limits first
 
 
 class LeaseGrant(_Msg):
@@ -81,12 +132,15 @@ class LeaseGrant(_Msg):
     machine_id: str
     proxy: str | None = None
     lease_ttl_s: float  # renew before this many seconds pass, or the lease expires
+    limits: LimitState | None = None  # set when the request carried an Admission
 
 
 class DenialReason(StrEnum):
     POOL_BUSY = "pool_busy"  # every usable credential at its cap for SESSION_POOL_WAIT -> 429
     NO_CREDENTIAL = "no_credential"  # none can serve (cooling, parked, invalid, disabled) -> 529/503
     NOT_CONFIGURED = "not_configured"  # the pool is empty -> 529/503
+    TEAM_RATE_LIMITED = "team_rate_limited"  # the team's rpm / tpm / concurrency limit -> 429
+    TEAM_BUDGET = "team_budget"  # the team's monthly token budget is spent -> 429
 
 
 class LeaseDenied(_Msg):
@@ -94,6 +148,7 @@ class LeaseDenied(_Msg):
     reason: DenialReason
     message: str
     retry_after_s: float
+    limits: LimitState | None = None  # set when the request carried an Admission
 
 
 LeaseReply = Annotated[LeaseGrant | LeaseDenied, Field(discriminator="type")]
@@ -272,3 +327,142 @@ class LeaseEvent(_Msg):
     credential_id: str
     kind: Literal["released"] = "released"
     at: float
+
+
+# ---------------------------------------------------------------- team keys and usage
+
+
+class TeamKey(_Msg):
+    """A team key as stored and shown: never the key itself (`hint` is its start and last 4)."""
+
+    id: str
+    team: str
+    name: str = ""
+    hint: str
+    allowed_models: tuple[str, ...] = ()  # glob patterns (case-insensitive); empty: every model
+    limits: KeyLimits = KeyLimits()
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+
+
+TEAM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class KeyCreate(_Msg):
+    team: str = Field(pattern=TEAM_NAME_PATTERN)
+    name: str = Field(default="", max_length=200)
+    allowed_models: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = Field(
+        default=(), max_length=50
+    )
+    limits: KeyLimits = KeyLimits()
+    expires_at: float | None = None
+
+
+class KeyCreated(_Msg):
+    ok: bool
+    message: str | None = None
+    key: TeamKey | None = None
+    secret: str | None = None  # the key itself: shown once, never stored
+
+
+class KeyUpdate(_Msg):
+    """Only the fields that are set change (`clear_expiry` removes the expiry)."""
+
+    id: str
+    name: str | None = Field(default=None, max_length=200)
+    allowed_models: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] | None = Field(
+        default=None, max_length=50
+    )
+    limits: KeyLimits | None = None
+    expires_at: float | None = None
+    clear_expiry: bool = False
+
+
+class KeyRevoke(_Msg):
+    id: str
+
+
+class KeyReply(_Msg):
+    ok: bool
+    message: str | None = None
+    key: TeamKey | None = None
+
+
+class KeyListRequest(_Msg):
+    team: str | None = None
+
+
+class KeyList(_Msg):
+    keys: tuple[TeamKey, ...]
+
+
+class KeyLookup(_Msg):
+    key_hash: str  # hex SHA-256 of the presented key
+
+
+class KeyLookupReply(_Msg):
+    key: TeamKey | None = None
+
+
+class KeyEvent(_Msg):
+    """Published on `events_key` when a key changes; gateways drop it from their caches."""
+
+    key_id: str
+    kind: Literal["created", "updated", "revoked"]
+    at: float
+
+
+UsageOutcome = Literal["ok", "error", "rejected"]
+
+
+class UsageRecord(_Msg):
+    """One finished team-key request, as the client saw it. Idempotent by `request_id`."""
+
+    request_id: str
+    key_id: str
+    team: str
+    model: str  # the Kiro model id
+    outcome: UsageOutcome
+    admitted: bool = False  # it holds a concurrency slot that ends now
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    credits: float = Field(default=0.0, ge=0.0)
+    at: float  # epoch seconds when the request ended
+
+
+class UsageBatch(_Msg):
+    records: tuple[UsageRecord, ...]
+
+
+class UsageQuery(_Msg):
+    """Days are UTC dates `YYYY-MM-DD`, both ends included; at most 31 days per query."""
+
+    start: str
+    end: str
+    team: str | None = None
+
+
+class UsageRow(_Msg):
+    day: str
+    team: str
+    key_id: str
+    model: str
+    requests: int = 0
+    errors: int = 0
+    rejected: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    credits: float = 0.0
+
+
+class TeamBudget(_Msg):
+    team: str
+    month: str  # YYYY-MM (UTC)
+    spent_tokens: int
+    budget_tokens: int | None = None  # the largest budget among the team's live keys; None: unlimited
+
+
+class UsageReport(_Msg):
+    rows: tuple[UsageRow, ...]
+    budgets: tuple[TeamBudget, ...] = ()

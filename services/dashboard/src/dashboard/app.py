@@ -16,7 +16,6 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.staticfiles import StaticFiles
 
@@ -30,6 +29,7 @@ from dashboard.metrics import create_metrics
 from dashboard.natsconn import connect_nats
 from dashboard.redact import Redactor
 from dashboard.routes import api, events, health, keys, pages, teams_page, usage
+from dashboard.service_metrics import timed_redis
 from dashboard.session import SessionCodec
 from dashboard.settings import Settings
 from dashboard.traffic.recorder import QUEUE_GROUP, TrafficRecorder
@@ -71,15 +71,16 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         keys = Keys(settings.kiro_redis_prefix)
         subjects = Subjects(settings.kiro_bus_namespace)
-        redis = Redis.from_url(
+        redis = timed_redis(
             settings.redis_url,
+            metrics.common,
             decode_responses=True,
             socket_timeout=5,
             socket_connect_timeout=5,
             health_check_interval=30,
         )
         nc = await connect_nats(settings.nats_url, "kiro-dashboard", metrics.nats_connected)
-        broker = BrokerClient(nc, subjects, settings.dashboard_broker_timeout)
+        broker = BrokerClient(nc, subjects, settings.dashboard_broker_timeout, metrics.common.observe_nats)
         traffic = TrafficStore(redis, keys)
         hub = LiveHub(
             broker,

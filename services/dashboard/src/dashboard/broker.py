@@ -12,6 +12,8 @@ Never logs a payload: a `CredentialAdd` carries refresh tokens and client secret
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import nats.errors
@@ -49,17 +51,27 @@ class BrokerRefused(BrokerError):
 
 
 class BrokerClient:
-    def __init__(self, nc: Any, subjects: Subjects, timeout_s: float) -> None:
+    def __init__(
+        self,
+        nc: Any,
+        subjects: Subjects,
+        timeout_s: float,
+        observe: Callable[[str, float, bool], None] | None = None,
+    ) -> None:
         self._nc = nc
         self._subjects = subjects
         self._timeout_s = timeout_s
+        self._observe = observe  # (call, seconds, failed): NATS latency and error metrics
 
     async def _call(
         self, subject: str, payload: BaseModel, reply_type: type[M], timeout_s: float | None
     ) -> M:
         data = payload.model_dump_json(by_alias=True).encode()
+        started = time.perf_counter()
         try:
             msg = await self._nc.request(subject, data, timeout=timeout_s or self._timeout_s)
+            if self._observe is not None:
+                self._observe(".".join(subject.split(".")[-2:]), time.perf_counter() - started, False)
         except (
             nats.errors.TimeoutError,
             nats.errors.NoRespondersError,
@@ -67,6 +79,8 @@ class BrokerClient:
             nats.errors.ConnectionReconnectingError,
             nats.errors.ConnectionDrainingError,
         ) as exc:
+            if self._observe is not None:
+                self._observe(".".join(subject.split(".")[-2:]), time.perf_counter() - started, True)
             raise BrokerUnavailable(f"the token-broker did not answer on {subject}") from exc
         headers = msg.headers or {}
         if _ERROR_HEADER in headers:

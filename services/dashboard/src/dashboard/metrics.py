@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from dashboard.service_metrics import ServiceMetrics
+
 
 @dataclass(frozen=True)
 class Metrics:
@@ -17,6 +19,7 @@ class Metrics:
     credential_events: Counter
     broker_calls: Counter
     nats_connected: Gauge
+    common: ServiceMetrics  # build info, NATS and Redis latency / errors (dashboard.service_metrics)
 
 
 def create_metrics() -> Metrics:
@@ -40,4 +43,5 @@ def create_metrics() -> Metrics:
             "dashboard_broker_calls_total", "Calls to the token-broker", ["call", "result"], registry=registry
         ),
         nats_connected=Gauge("dashboard_nats_connected", "1 while connected to NATS", registry=registry),
+        common=ServiceMetrics("dashboard", registry),
     )

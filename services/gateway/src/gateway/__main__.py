@@ -2,11 +2,21 @@
 
 A configuration problem (no `KIRO_CLIENT_TOKEN`, a bad duration, an unreadable model map) is
 reported as one line on stderr and exit code 2.
+
+SIGTERM (or Ctrl-C): the listening socket closes at once (so the instance is no longer ready and
+takes no new connection), idle keep-alive connections close, requests and streams in flight get
+`GATEWAY_SHUTDOWN_GRACE` to finish (their leases are released as they end; what is still running
+then is cancelled and released as `cancelled`), the lifespan closes NATS, and the process exits
+0. A second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import uvicorn
 from pydantic import ValidationError
@@ -14,6 +24,7 @@ from pydantic import ValidationError
 from gateway.app import create_app
 from gateway.logs import configure_logging
 from gateway.settings import Settings, describe_settings_error
+from gateway.workers import run_workers
 
 
 def main() -> int:
@@ -23,12 +34,14 @@ def main() -> int:
         sys.stderr.write(f"gateway: {describe_settings_error(exc)}\n")
         return 2
     configure_logging(settings.log_level)
+    if settings.gateway_workers > 1:  # several processes on one port (workers.py)
+        return run_workers(settings)
     try:
         app = create_app(settings)
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"gateway: invalid configuration: {exc}\n")
         return 2
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.gateway_host,
         port=settings.port,
@@ -37,10 +50,29 @@ def main() -> int:
         log_config=None,
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=max(1, round(settings.gateway_shutdown_grace)),
         server_header=False,
     )
-    return 0
+    server = GracefulServer(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown (exit status -15); the gateway has
+    drained by then, so it exits 0 and orchestrators see a clean stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -8,16 +8,19 @@ per flavour (errors.render_error), chosen by path.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from gateway.accounting import AccountingMiddleware
 from gateway.deps import GatewayState
 from gateway.errors import (
     GatewayError,
@@ -27,13 +30,17 @@ from gateway.errors import (
     render_error,
 )
 from gateway.failover import Upstreams
+from gateway.keys import KeyCache
 from gateway.lease import BrokerClient
+from gateway.logs import configure_logging
 from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
 from gateway.proxy import Forwarder
 from gateway.routes import chat, forward, health, messages, models
 from gateway.settings import Settings
+from gateway.telemetry import Telemetry, tracer_provider_from_env
 from gateway.upstream import UpstreamClient
+from gateway.usage import UsageReporter
 from kiroproto.bus import Subjects
 from kiroproto.models import ModelMap, ModelMapConfig
 
@@ -46,10 +53,22 @@ def load_model_map(value: str | None) -> ModelMap:
     return ModelMap(ModelMapConfig.model_validate_json(text))
 
 
-def create_app(settings: Settings) -> FastAPI:
+def app_from_env() -> FastAPI:
+    """The uvicorn factory when `GATEWAY_WORKERS` > 1: each worker process reads the environment."""
+    settings = Settings()  # __main__ has validated the same environment already
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = None) -> FastAPI:
+    """`tracer_provider`: tests pass one; otherwise the OTEL_* variables decide (off by default)."""
     registry = CollectorRegistry(auto_describe=True)
     metrics = Metrics(registry)
     model_map = load_model_map(settings.gateway_model_map)
+    if tracer_provider is not None:
+        telemetry = Telemetry(tracer_provider, owned=False)
+    else:
+        telemetry = Telemetry(tracer_provider_from_env("kiro-gateway"))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[GatewayState]:
@@ -70,6 +89,18 @@ def create_app(settings: Settings) -> FastAPI:
         forwarder = Forwarder(
             dashboard_url=settings.gateway_dashboard_url, oauth_url=settings.gateway_oauth_url
         )
+        keys = KeyCache(
+            broker,
+            ttl_s=settings.gateway_key_cache_ttl,
+            negative_ttl_s=settings.gateway_key_negative_ttl,
+            timeout_s=settings.gateway_bus_timeout,
+        )
+        reporter = UsageReporter(
+            broker,
+            timeout_s=settings.gateway_bus_timeout,
+            records=metrics.usage_records,
+            pending=metrics.usage_pending,
+        )
         await broker.start(first_attempt_timeout=min(2.0, settings.gateway_bus_timeout))
         try:
             yield GatewayState(
@@ -88,16 +119,23 @@ def create_app(settings: Settings) -> FastAPI:
                 forwarder=forwarder,
                 client_key=settings.kiro_client_token.get_secret_value().encode("utf-8"),
                 fallback_logged=set(),
+                keys=keys,
+                usage_reporter=reporter,
             )
         finally:
+            await _settle_cancelled_streams()
             await forwarder.aclose()
             await upstream.aclose()
+            await reporter.close(settings.gateway_usage_drain_timeout)
+            await keys.close()
             await broker.close()
+            telemetry.shutdown()
 
     app = FastAPI(
         lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None, title="Kiro2API gateway"
     )
     app.add_middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=settings.gateway_max_body_bytes)
+    app.add_middleware(AccountingMiddleware, metrics=metrics, telemetry=telemetry)  # outermost
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -107,6 +145,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(models.router)
     app.include_router(forward.router)
     return app
+
+
+async def _settle_cancelled_streams(limit_s: float = 2.0) -> None:
+    """uvicorn cancels the requests still running when `GATEWAY_SHUTDOWN_GRACE` ends and starts
+    the lifespan shutdown at once: let the streams' cancellation handlers run first (each releases
+    its lease in the background, which `broker.close()` then waits for), so no lease is left to
+    expire by TTL."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+    producers = [t for t in asyncio.all_tasks() if t.get_name() == "stream-producer" and not t.done()]
+    if producers:
+        await asyncio.wait(producers, timeout=limit_s)
 
 
 def _request_id(request: Request) -> str | None:

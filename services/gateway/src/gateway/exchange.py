@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import BaseModel
@@ -21,9 +21,10 @@ from starlette.responses import Response
 
 from gateway.errors import Flavour, GatewayError, InternalError, InvalidRequest, Overloaded
 from gateway.failover import Upstreams, finish_call, open_attempt
+from gateway.limits import admission_for
 from gateway.responses import Renderer, StreamingAnswer
 from kiroproto.anthropic.request import MessagesRequest
-from kiroproto.bus import Outcome
+from kiroproto.bus import Outcome, TeamKey
 from kiroproto.convert import convert_anthropic_request
 from kiroproto.errors import ConversionError
 from kiroproto.models import ResolvedModel
@@ -119,12 +120,17 @@ async def answer(
     request_started: float,
     state: dict[str, object],
 ) -> Response:
+    state["requested_model"] = req.model
+    ticket = admission_for(cast("TeamKey | None", state.get("team_key")), req.model, model)
+    state["team_ticket"] = ticket  # limits.py: 403 above; the admission rides on the first lease
     try:
         conversion = convert_anthropic_request(req, model)
     except ConversionError as exc:
         raise conversion_error(exc) from exc
     if conversion.repairs:
         log.info("request repaired", extra={"request_id": request_id, "repairs": list(conversion.repairs)})
+        for rule in conversion.repairs:
+            ctx.metrics.repairs.labels(rule).inc()
     options = StreamOptions(
         model=req.model,
         message_id=front.message_id(),
@@ -137,9 +143,17 @@ async def answer(
     )
     body = KiroBody(conversion.body.to_wire())
     stream = bool(req.stream)
+    state["input_estimate"] = options.input_tokens_estimate
     attempt = await open_attempt(
-        ctx, request_id=request_id, model=model.kiro_id, body_for=body, options=options, complete=not stream
+        ctx,
+        request_id=request_id,
+        model=model.kiro_id,
+        body_for=body,
+        options=options,
+        complete=not stream,
+        ticket=ticket,
     )
+    state["credential_id"] = attempt.lease.grant.credential_id  # for the request event (accounting.py)
     if stream:
         renderer, ping = front.renderer(options)
         return StreamingAnswer(
@@ -157,6 +171,7 @@ async def answer(
     if isinstance(last, MessageEnd):
         # off the critical path: the answer does not wait for the broker's acknowledgement
         await finish_call(ctx, attempt.call, Outcome.SUCCESS, end=last, wait=False)
+        state["usage"] = last.usage  # what the client is told (accounting.py)
     elif isinstance(last, StreamFailure):
         failure = attempt.failure_of(last)
         await finish_call(ctx, attempt.call, failure.outcome, failure=failure)
@@ -165,5 +180,6 @@ async def answer(
         result = front.fold(events, options)
     except StreamFailedError as exc:
         raise failure_error(exc.failure) from exc
-    ctx.metrics.ttft.labels(front.route).observe(time.perf_counter() - request_started)
+    ttft = state["ttft_s"] = time.perf_counter() - request_started
+    ctx.metrics.ttft.labels(front.route).observe(ttft)
     return Response(result.model_dump_json().encode(), media_type="application/json")

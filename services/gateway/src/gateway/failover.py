@@ -23,8 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway import telemetry
 from gateway.errors import InvalidRequest, Overloaded
 from gateway.lease import BrokerClient, Lease
+from gateway.limits import TeamTicket
 from gateway.metrics import Metrics
 from gateway.streaming import UpstreamStream
 from gateway.upstream import Failure, UpstreamClient, UpstreamFailure, classify_exception
@@ -144,29 +146,38 @@ async def open_attempt(
     body_for: Callable[[str | None], bytes],
     options: StreamOptions,
     complete: bool,
+    ticket: TeamTicket | None = None,
 ) -> Attempt:
-    """Acquire, call, and read up to the first output (streaming) or to the end (complete)."""
+    """Acquire, call, and read up to the first output (streaming) or to the end (complete).
+    A team `ticket` rides on the first lease request (the broker checks the team's limits)."""
     exclude: list[str] = []
     bearer_failed: set[str] = set()
     last: Failure | None = None
     for attempt_no in range(1, ctx.max_attempts + 1):
-        grant = await ctx.broker.acquire(request_id, model, tuple(exclude), ctx.lease_wait)
+        if ticket is not None and attempt_no == 1:
+            grant = await ctx.broker.acquire(request_id, model, tuple(exclude), ctx.lease_wait, ticket)
+        else:
+            grant = await ctx.broker.acquire(request_id, model, tuple(exclude), ctx.lease_wait)
         call = Call(Lease(ctx.broker, grant), model, request_id, time.monotonic(), attempt_no)
         stream: UpstreamStream | None = None
+        span = telemetry.attempt_span(attempt_no, grant.credential_id, model)  # None unless tracing
         try:
             try:
                 response = await ctx.upstream.open_chat(grant, body_for(grant.profile_arn))
                 stream = UpstreamStream(response)
                 attempt = Attempt(call, stream, ResponseAssembler(options))
                 await _prime(ctx, attempt, complete=complete)
+                telemetry.end_attempt(span, 200, None)
                 return attempt
             except UpstreamFailure as exc:
                 failure = exc.failure
+                telemetry.end_attempt(span, failure.status_code, failure.outcome.value)
                 if stream is not None:
                     await stream.aclose()
                     stream = None
                 await finish_call(ctx, call, failure.outcome, failure=failure)
         except BaseException:
+            telemetry.end_attempt(span, None, Outcome.CANCELLED.value)
             if stream is not None:
                 await stream.aclose()
             call.lease.release_soon(Outcome.CANCELLED, model=model)

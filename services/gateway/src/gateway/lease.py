@@ -16,13 +16,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import nats.errors
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel, ValidationError
 
+from gateway import telemetry
 from gateway.errors import Overloaded, RateLimited
 from gateway.metrics import Metrics
 from kiroproto.bus import (
@@ -39,6 +40,9 @@ from kiroproto.bus import (
     Outcome,
     Subjects,
 )
+
+if TYPE_CHECKING:
+    from gateway.limits import TeamTicket
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +119,11 @@ class BrokerClient:
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 
+    @property
+    def nc(self) -> NatsClient | None:
+        """The connection (None until the first connect), for subscriptions of other modules."""
+        return self._nc
+
     async def close(self, drain_timeout: float = 5.0) -> None:
         self._closing = True
         if self._background:
@@ -136,13 +145,21 @@ class BrokerClient:
 
     # ---------------------------------------------------------------- round trips
 
+    async def call(self, op: str, subject: str, message: BaseModel, limit_s: float) -> bytes:
+        """One round trip for other modules (key lookups, usage): BusError / BrokerServiceError."""
+        return await self._request(op, subject, message, limit_s)
+
     async def _request(self, op: str, subject: str, message: BaseModel, limit_s: float) -> bytes:
         nc = self._nc
         if nc is None or not nc.is_connected:
             self._metrics.bus_errors.labels(op).inc()
             raise BusError("not connected to NATS")
+        span = telemetry.bus_span(op, subject)  # None unless tracing is on
+        started = time.perf_counter()
+        reply = None
         try:
-            reply = await nc.request(subject, message.model_dump_json().encode(), timeout=limit_s)
+            data = message.model_dump_json().encode()
+            reply = await nc.request(subject, data, timeout=limit_s, headers=telemetry.trace_headers(span))
         except nats.errors.NoRespondersError as exc:
             self._metrics.bus_errors.labels(op).inc()
             raise BusError("no token broker is running") from exc
@@ -152,6 +169,9 @@ class BrokerClient:
         except (nats.errors.Error, OSError) as exc:
             self._metrics.bus_errors.labels(op).inc()
             raise BusError(f"NATS error: {type(exc).__name__}") from exc
+        finally:
+            self._metrics.nats_request_duration.labels(op).observe(time.perf_counter() - started)
+            telemetry.end_span(span, error=None if reply is not None else "no reply")
         headers = reply.headers or {}
         if _ERROR_CODE_HEADER in headers or _ERROR_HEADER in headers:
             self._metrics.bus_errors.labels(op).inc()
@@ -159,11 +179,21 @@ class BrokerClient:
         return bytes(reply.data)
 
     async def acquire(
-        self, request_id: str, model: str, exclude: tuple[str, ...], wait_s: float
+        self,
+        request_id: str,
+        model: str,
+        exclude: tuple[str, ...],
+        wait_s: float,
+        ticket: TeamTicket | None = None,
     ) -> LeaseGrant:
-        """A lease, or `RateLimited` / `Overloaded` with retry-after. Bounded by wait_s + bus timeout."""
+        """A lease, or `RateLimited` / `Overloaded` with retry-after. Bounded by wait_s + bus timeout.
+        A team `ticket` (first attempt only) has the broker check the team's limits first."""
         request = LeaseRequest(
-            request_id=request_id, model=model, exclude=exclude, wait_ms=int(wait_s * 1000)
+            request_id=request_id,
+            model=model,
+            exclude=exclude,
+            wait_ms=int(wait_s * 1000),
+            admission=ticket.admission if ticket is not None else None,
         )
         started = time.monotonic()
         try:
@@ -189,7 +219,11 @@ class BrokerClient:
             self._metrics.lease_wait.observe(time.monotonic() - started)
         reply = envelope.reply
         if isinstance(reply, LeaseDenied):
+            if ticket is not None:
+                ticket.refused(reply)
             raise denial_error(reply)
+        if ticket is not None:
+            ticket.granted(reply.limits)
         return reply
 
     async def release(self, release: LeaseRelease) -> None:
@@ -237,6 +271,8 @@ class BrokerServiceError(Exception):
 
 def denial_error(denied: LeaseDenied) -> RateLimited | Overloaded:
     retry_after = max(1.0, denied.retry_after_s)
+    if denied.reason in (DenialReason.TEAM_RATE_LIMITED, DenialReason.TEAM_BUDGET):
+        return RateLimited(denied.message, retry_after=retry_after)
     if denied.reason == DenialReason.POOL_BUSY:
         return RateLimited(f"all credentials are busy: {denied.message}", retry_after=retry_after)
     return Overloaded(f"no credential can serve this request now: {denied.message}", retry_after=retry_after)

@@ -1,12 +1,26 @@
 """Prometheus collectors of the gateway, registered on a registry created per app.
 
 Labels stay low-cardinality: `route` is a fixed name (never the raw path), `model` the Kiro
-model id, `outcome` a bus `Outcome` value.
+model id (from the operator's model map, never the client's string), `outcome` a bus `Outcome`
+value, `team` a team name from the admin API (at most `MAX_TEAM_LABELS` per process, then
+"other"; "operator" for `KIRO_CLIENT_TOKEN`, "" before authentication), `rule` a canonicalizer
+rule name. Credential ids never appear (spans carry a hash). deploy/METRICS.md lists them all.
+
+Multiprocess mode (several uvicorn workers): set `PROMETHEUS_MULTIPROC_DIR` to an empty
+directory; `/metrics` then merges every worker's values (`render_metrics`).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+import platform
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MAX_TEAM_LABELS = 50
+_RATIO_BUCKETS = (0.25, 0.5, 0.67, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 4.0)
+_BUS_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -21,17 +35,27 @@ _ROUTES = {
 }
 
 
+def render_metrics(registry: CollectorRegistry) -> bytes:
+    """The exposition text; with PROMETHEUS_MULTIPROC_DIR set, every worker process merged."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+    return generate_latest(registry)
+
+
 def route_label(path: str) -> str:
     return _ROUTES.get(path.rstrip("/") or "/", "forward" if not path.startswith("/v1") else "unknown")
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, version: str = "0.1.0") -> None:
         self.registry = registry
+        self._teams: set[str] = set()
         self.requests = Counter(
             "gateway_requests_total",
-            "HTTP requests by route, model and status",
-            ["route", "model", "status"],
+            "HTTP requests by route, model, team and status",
+            ["route", "model", "team", "status"],
             registry=registry,
         )
         self.request_duration = Histogram(
@@ -83,9 +107,84 @@ class Metrics:
             "gateway_pings_total", "Keep-alive pings sent during upstream silence", registry=registry
         )
         self.streams_active = Gauge(
-            "gateway_streams_active", "Responses being streamed now", registry=registry
+            "gateway_streams_active",
+            "Responses being streamed now",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
-        self.nats_connected = Gauge("gateway_nats_connected", "1 when connected to NATS", registry=registry)
+        self.nats_connected = Gauge(
+            "gateway_nats_connected",
+            "1 when connected to NATS",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
         self.bus_errors = Counter(
             "gateway_bus_errors_total", "Failed broker round trips by operation", ["op"], registry=registry
         )
+        self.build_info = Gauge(
+            "gateway_build_info",
+            "Always 1; the labels say which build runs",
+            ["version", "python"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.build_info.labels(version, platform.python_version()).set(1)
+        self.in_flight = Gauge(
+            "gateway_requests_in_flight",
+            "Requests being handled now, by route",
+            ["route"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.stream_events = Counter(
+            "gateway_stream_events_total",
+            "Events sent to clients in streamed responses (content deltas, block starts/stops...)",
+            ["route"],
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "gateway_tokens_total",
+            "Tokens reported to clients, by team, model and direction (input, output)",
+            ["team", "model", "direction"],
+            registry=registry,
+        )
+        self.repairs = Counter(
+            "gateway_request_repairs_total",
+            "Requests the canonicalizer repaired, by rule",
+            ["rule"],
+            registry=registry,
+        )
+        self.token_estimate_ratio = Histogram(
+            "gateway_input_tokens_estimate_ratio",
+            "Local input-token estimate divided by the upstream-reported input tokens",
+            buckets=_RATIO_BUCKETS,
+            registry=registry,
+        )
+        self.nats_request_duration = Histogram(
+            "gateway_nats_request_duration_seconds",
+            "NATS request-reply round trips to the broker, by operation",
+            ["op"],
+            buckets=_BUS_BUCKETS,
+            registry=registry,
+        )
+        self.usage_records = Counter(
+            "gateway_usage_records_total",
+            "Team usage records by delivery result (sent, retried, dropped)",
+            ["result"],
+            registry=registry,
+        )
+        self.usage_pending = Gauge(
+            "gateway_usage_records_pending",
+            "Team usage records waiting for the broker's acknowledgement",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+
+    def team_label(self, team: str) -> str:
+        """`team` label values stay a bounded set (MAX_TEAM_LABELS per process)."""
+        if team in self._teams:
+            return team
+        if len(self._teams) >= MAX_TEAM_LABELS:
+            return "other"
+        self._teams.add(team)
+        return team

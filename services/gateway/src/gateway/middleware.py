@@ -73,7 +73,7 @@ class GatewayMiddleware:
             elapsed = time.perf_counter() - started
             route = route_label(path)
             model = str(state.get("model") or "")
-            self.metrics.requests.labels(route, model, str(status)).inc()
+            self.metrics.requests.labels(route, model, str(state.get("team") or ""), str(status)).inc()
             self.metrics.request_duration.labels(route).observe(elapsed)
             if route not in ("healthz", "readyz", "metrics"):
                 log.info(

@@ -18,6 +18,7 @@ from typing import Protocol
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from gateway import telemetry
 from gateway.failover import Attempt, Upstreams, finish_call
 from gateway.upstream import Failure, UpstreamFailure
 from kiroproto.bus import Outcome
@@ -58,6 +59,7 @@ class StreamingAnswer(Response):
         self._route = route
         self._request_started = request_started
         self._state = state
+        self._body_complete = False  # the last body message went out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = [
@@ -77,6 +79,11 @@ class StreamingAnswer(Response):
             watcher.cancel()
             producer.result()
             return
+        if self._body_complete:
+            # The client read the whole answer and closed while the release was on its way:
+            # not a disconnect; let the bookkeeping (release with the outcome, usage) finish.
+            await producer
+            return
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await producer
@@ -91,16 +98,19 @@ class StreamingAnswer(Response):
         first_content = True
         terminal: OutputEvent | None = None
         transport_failure: Failure | None = None
+        span = telemetry.start_span("kiro.stream", {"kiro.route": self._route})  # None unless tracing
         try:
             await send({"type": "http.response.body", "body": renderer.start(), "more_body": True})
             while True:
                 if events:
                     if first_content and any(isinstance(e, BlockDelta) for e in events):
                         first_content = False
-                        metrics.ttft.labels(self._route).observe(time.perf_counter() - self._request_started)
+                        ttft = self._state["ttft_s"] = time.perf_counter() - self._request_started
+                        metrics.ttft.labels(self._route).observe(ttft)
                     await send(
                         {"type": "http.response.body", "body": renderer.render_all(events), "more_body": True}
                     )
+                    metrics.stream_events.labels(self._route).inc(len(events))
                     last = events[-1]
                     if isinstance(last, MessageEnd | StreamFailure):
                         terminal = last
@@ -120,10 +130,13 @@ class StreamingAnswer(Response):
                 attempt.lease.maybe_renew(time.monotonic())
                 events = attempt.assembler.finish() if batch is None else attempt.absorb(batch)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            self._body_complete = True
             if isinstance(terminal, MessageEnd):
+                self._state["usage"] = terminal.usage  # what the client was told (accounting.py)
                 await finish_call(ctx, attempt.call, Outcome.SUCCESS, end=terminal)
             else:
                 assert isinstance(terminal, StreamFailure)
+                self._state["stream_failed"] = True
                 failure = transport_failure or attempt.failure_of(terminal)
                 await finish_call(ctx, attempt.call, failure.outcome, failure=failure)
         except asyncio.CancelledError:
@@ -140,6 +153,7 @@ class StreamingAnswer(Response):
             raise
         finally:
             metrics.streams_active.dec()
+            telemetry.end_span(span, error="stream failed" if self._state.get("stream_failed") else None)
             await attempt.stream.aclose()
 
 

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     gateway_bus_timeout: float = Field(default=2.0, gt=0.0)  # ping / release / renew round trips
     gateway_max_connections: int = Field(default=1000, ge=1)  # per outbound proxy
     gateway_model_map: str | None = None  # JSON object, or a path to a JSON file (ModelMapConfig)
+    gateway_key_cache_ttl: float = Field(default=30.0, gt=0.0)  # team key records (events invalidate)
+    gateway_key_negative_ttl: float = Field(default=2.0, ge=0.0)  # unknown keys
+    gateway_usage_drain_timeout: float = Field(default=5.0, ge=0.0)  # shutdown: deliver usage records
+    gateway_workers: int = Field(default=1, ge=1, le=64)  # uvicorn processes (PROMETHEUS_MULTIPROC_DIR)
+    gateway_shutdown_grace: float = Field(default=30.0, ge=0.0)  # SIGTERM: streams in flight may finish
 
     @field_validator("kiro_client_token")
     @classmethod
@@ -61,6 +66,10 @@ class Settings(BaseSettings):
         "gateway_connect_timeout",
         "gateway_read_timeout",
         "gateway_bus_timeout",
+        "gateway_key_cache_ttl",
+        "gateway_key_negative_ttl",
+        "gateway_usage_drain_timeout",
+        "gateway_shutdown_grace",
         mode="before",
     )
     @classmethod

@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from gateway.errors import ContextTooLong, GatewayError, InvalidRequest
+from gateway.h1 import H1Transport
 from kiroproto.bus import LeaseGrant, Outcome
 from kiroproto.upstream import assign_proxy, base_url, chat_headers
 
@@ -170,6 +171,17 @@ class UpstreamClient:
             keepalive_expiry=30.0,
         )
         self._clients: dict[str | None, httpx.AsyncClient] = {}
+        # Direct egress (no proxy) goes through the lean transport, called without the
+        # httpx.AsyncClient layers (auth, redirects, cookies): README "Performance".
+        self._direct: H1Transport | None = None
+        if transport is None:
+            self._direct = H1Transport(
+                max_connections=max_connections,
+                max_keepalive_connections=self._limits.max_keepalive_connections or max_connections,
+                keepalive_expiry=self._limits.keepalive_expiry or 0.0,
+            )
+        self._timeouts = self._timeout.as_dict()
+        self._urls: dict[str, httpx.URL] = {}
 
     def client_for(self, proxy: str | None) -> httpx.AsyncClient:
         client = self._clients.get(proxy)
@@ -190,16 +202,28 @@ class UpstreamClient:
     def chat_url(self, grant: LeaseGrant) -> str:
         return base_url(self._template, grant.region or self._region) + CHAT_PATH
 
+    def _url(self, grant: LeaseGrant) -> httpx.URL:
+        region = grant.region or self._region
+        url = self._urls.get(region)
+        if url is None:
+            url = self._urls[region] = httpx.URL(self.chat_url(grant))
+        return url
+
     async def open_chat(self, grant: LeaseGrant, body: bytes) -> httpx.Response:
         """Send the chat request; a 200 response with its body unread, or UpstreamFailure."""
         # the broker's choice (credential proxy or PROXY_POOL) wins; else the same stable pick here
-        client = self.client_for(assign_proxy(grant.credential_id, self._proxy_pool, grant.proxy))
+        proxy = assign_proxy(grant.credential_id, self._proxy_pool, grant.proxy)
         headers = chat_headers(
             grant.access_token, grant.machine_id, api_key=grant.access_token.startswith("ksk_")
         )
-        request = client.build_request("POST", self.chat_url(grant), content=body, headers=headers)
+        direct = self._direct if proxy is None else None
         with map_upstream_errors():
-            response = await client.send(request, stream=True)
+            if direct is not None:
+                response = await direct.post(self._url(grant), headers, body, self._timeouts)
+            else:
+                client = self.client_for(proxy)
+                request = client.build_request("POST", self.chat_url(grant), content=body, headers=headers)
+                response = await client.send(request, stream=True)
         if response.status_code == 200:
             return response
         try:
@@ -213,3 +237,5 @@ class UpstreamClient:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        if self._direct is not None:
+            await self._direct.aclose()

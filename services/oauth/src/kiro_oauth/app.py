@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.staticfiles import StaticFiles
 
@@ -27,6 +26,7 @@ from dashboard.httpmw import AccessMiddleware
 from dashboard.keys import Keys as AdminKeys
 from dashboard.natsconn import connect_nats
 from dashboard.redact import Redactor
+from dashboard.service_metrics import timed_redis
 from dashboard.session import SessionCodec
 from kiro_oauth.deps import State
 from kiro_oauth.errors import OAuthError
@@ -70,8 +70,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
-        redis = Redis.from_url(
+        redis = timed_redis(
             settings.redis_url,
+            metrics.common,
             decode_responses=True,
             socket_timeout=5,
             socket_connect_timeout=5,
@@ -86,7 +87,9 @@ def create_app(settings: Settings) -> FastAPI:
             follow_redirects=False,
             trust_env=True,
         )
-        broker = BrokerClient(nc, Subjects(settings.kiro_bus_namespace), settings.oauth_add_timeout)
+        broker = BrokerClient(
+            nc, Subjects(settings.kiro_bus_namespace), settings.oauth_add_timeout, metrics.common.observe_nats
+        )
         service = OAuthService(
             settings,
             LoginClient(http, settings.oauth_client_name),

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from dashboard.service_metrics import ServiceMetrics
+
 
 @dataclass(frozen=True)
 class OAuthMetrics:
@@ -13,6 +15,7 @@ class OAuthMetrics:
     http_requests: Counter
     flows: Counter
     nats_connected: Gauge
+    common: ServiceMetrics  # build info, NATS and Redis latency / errors (dashboard.service_metrics)
 
 
 def create_metrics() -> OAuthMetrics:
@@ -29,4 +32,5 @@ def create_metrics() -> OAuthMetrics:
             registry=registry,
         ),
         nats_connected=Gauge("oauth_nats_connected", "1 while connected to NATS", registry=registry),
+        common=ServiceMetrics("oauth", registry),
     )

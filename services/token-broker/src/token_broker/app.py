@@ -17,29 +17,42 @@ from typing import TypedDict
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from redis.exceptions import RedisError
 
+from token_broker.metrics import render_metrics
 from token_broker.runtime import Broker
 from token_broker.settings import Settings
 from token_broker.status import pool_status
+from token_broker.telemetry import Telemetry, tracer_provider_from_env
 
 
 class State(TypedDict):
     broker: Broker
 
 
-def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> FastAPI:
+    """`tracer_provider`: tests pass one; otherwise the OTEL_* variables decide (off by default)."""
     registry = CollectorRegistry()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
-        broker = Broker(settings, registry=registry, transport=transport)
+        owned = tracer_provider is None
+        telemetry = Telemetry(tracer_provider or tracer_provider_from_env("kiro-token-broker"))
+        broker = Broker(settings, registry=registry, transport=transport, telemetry=telemetry)
         try:
             await broker.start()
             yield {"broker": broker}
         finally:
             await broker.stop()
+            if owned:
+                telemetry.shutdown()
 
     app = FastAPI(
         title="kiro2api token-broker", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
@@ -64,8 +77,10 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         if broker.store is not None:
             try:
                 await pool_status(broker.store, settings, broker.metrics)
+                if broker.teams is not None:
+                    await broker.teams.refresh_gauges()
             except RedisError:
                 pass  # serve the counters anyway; readyz reports Redis
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(render_metrics(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -6,7 +6,8 @@ BrokerError
  ├── SecretDecryptError       a sealed secret does not open with KIRO_SECRET_KEY
  ├── UnknownCredential        an admin action or release names no stored credential
  ├── RefreshError             a token refresh failed (`permanent`: the credential is invalid)
- └── UsageCheckError          getUsageLimits failed (no token, HTTP error, unreadable body)
+ ├── UsageCheckError          getUsageLimits failed (no token, HTTP error, unreadable body)
+ └── InvalidBusRequest        a well-formed request the broker refuses (answered `400`)
 ```
 
 Handlers on the bus translate these once, at the boundary, into replies (`Ack(ok=False)`,
@@ -48,3 +49,7 @@ class UsageCheckError(BrokerError):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+
+
+class InvalidBusRequest(BrokerError):
+    """A request that parses but cannot be served (a usage query over too many days, ...)."""

@@ -65,3 +65,59 @@ class Keys:
     # ---- periodic jobs
     def job_lock(self, name: str) -> str:
         return self.base + "lock:job:" + name
+
+
+# ---- team keys, limits and usage (teams.py, team_limits.py, usage_store.py), under `{prefix}:teams:`
+#
+# - `keys`                    SET of key ids
+# - `key:{id}`                HASH, one key record (no secret: `hash` is the SHA-256 of the key)
+# - `keyhash:{sha256}`        STRING -> key id (the lookup index; the key itself is never stored)
+# - `team:{team}:inflight`    ZSET request id -> slot expiry (ms): concurrency
+# - `team:{team}:rpm`         ZSET request id -> admission time (ms): sliding one-minute request log
+# - `team:{team}:tpm`         HASH epoch second -> tokens finished in that second (last minute only)
+# - `team:{team}:spent:{YYYY-MM}`  STRING tokens (input + output) of the calendar month (UTC)
+# - `usage:{YYYY-MM-DD}`      HASH `{team}|{key id}|{model}|{metric}` -> count (durable history)
+# - `done:{request id}`       STRING, a usage record already applied (idempotency, TTL 1 day)
+# - `teams`                   SET of team names that have keys or usage
+USAGE_DONE_TTL_S = 86_400
+SPENT_TTL_S = 100 * 86_400  # a month's spend counter outlives its month (the history is in usage:*)
+WINDOW_MS = 60_000  # rpm / tpm window
+
+
+class TeamKeys:
+    __slots__ = ("base",)
+
+    def __init__(self, prefix: str) -> None:
+        self.base = f"{prefix}:teams:"
+
+    @property
+    def keys(self) -> str:
+        return self.base + "keys"
+
+    @property
+    def teams(self) -> str:
+        return self.base + "teams"
+
+    def key(self, key_id: str) -> str:
+        return self.base + "key:" + key_id
+
+    def key_hash(self, digest: str) -> str:
+        return self.base + "keyhash:" + digest
+
+    def inflight(self, team: str) -> str:
+        return self.base + "team:" + team + ":inflight"
+
+    def rpm(self, team: str) -> str:
+        return self.base + "team:" + team + ":rpm"
+
+    def tpm(self, team: str) -> str:
+        return self.base + "team:" + team + ":tpm"
+
+    def spent(self, team: str, month: str) -> str:
+        return self.base + "team:" + team + ":spent:" + month
+
+    def usage_day(self, day: str) -> str:
+        return self.base + "usage:" + day
+
+    def done(self, request_id: str) -> str:
+        return self.base + "done:" + request_id

@@ -7,8 +7,14 @@ addresses, say) do not end up in a metrics store.
 from __future__ import annotations
 
 import hashlib
+import os
+import platform
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MAX_TEAM_LABELS = 50  # distinct `team` label values per process; later teams are counted as "other"
+_FAST_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 _WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -17,10 +23,77 @@ def credential_label(credential_id: str) -> str:
     return hashlib.sha256(credential_id.encode("utf-8")).hexdigest()[:12]
 
 
+def render_metrics(registry: CollectorRegistry) -> bytes:
+    """The exposition text; with PROMETHEUS_MULTIPROC_DIR set, every worker process merged."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+    return generate_latest(registry)
+
+
 class BrokerMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, version: str = "0.1.0") -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self._teams: set[str] = set()
+        self.build_info = Gauge(
+            "kiro_broker_build_info",
+            "Always 1; the labels say which build runs",
+            ["version", "python"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.build_info.labels(version, platform.python_version()).set(1)
+        self.nats_request_duration = Histogram(
+            "kiro_broker_nats_request_duration_seconds",
+            "Time to handle a bus request, by endpoint",
+            ["endpoint"],
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.nats_errors = Counter(
+            "kiro_broker_nats_errors_total",
+            "Bus requests answered with an error, by endpoint and code",
+            ["endpoint", "code"],
+            registry=r,
+        )
+        self.redis_duration = Histogram(
+            "kiro_broker_redis_duration_seconds",
+            "Redis script calls, by script",
+            ["script"],
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "kiro_broker_redis_errors_total", "Failed Redis script calls, by script", ["script"], registry=r
+        )
+        self.team_admissions = Counter(
+            "kiro_broker_team_admissions_total",
+            "Team-key admissions, by team and result (ok, budget, concurrency, rpm, tpm)",
+            ["team", "result"],
+            registry=r,
+        )
+        self.usage_records = Counter(
+            "kiro_broker_usage_records_total",
+            "Team usage records, by outcome (ok, error, rejected, duplicate)",
+            ["outcome"],
+            registry=r,
+        )
+        self.team_spent = Gauge(
+            "kiro_broker_team_spent_tokens",
+            "Tokens the team used this calendar month (updated on scrape)",
+            ["team"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.team_budget = Gauge(
+            "kiro_broker_team_budget_tokens",
+            "The team's monthly token budget (largest among its live keys; absent: unlimited)",
+            ["team"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
         self.credentials = Gauge(
             "kiro_broker_credentials", "Credentials by status (updated on scrape)", ["status"], registry=r
         )
@@ -64,3 +137,17 @@ class BrokerMetrics:
         self.usage_checks = Counter(
             "kiro_broker_usage_checks_total", "getUsageLimits calls, by result", ["result"], registry=r
         )
+
+    def team_label(self, team: str) -> str:
+        """`team` label values stay a bounded set (MAX_TEAM_LABELS per process)."""
+        if team in self._teams:
+            return team
+        if len(self._teams) >= MAX_TEAM_LABELS:
+            return "other"
+        self._teams.add(team)
+        return team
+
+    def observe_redis(self, script: str, seconds: float, failed: bool) -> None:
+        self.redis_duration.labels(script).observe(seconds)
+        if failed:
+            self.redis_errors.labels(script).inc()

@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import nats
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from kiroproto.bus import Subjects
@@ -36,6 +38,8 @@ from token_broker.service import BrokerService
 from token_broker.settings import Settings
 from token_broker.store import CredentialStore, LoadReport
 from token_broker.tasks import TaskSet
+from token_broker.team_service import TeamService
+from token_broker.telemetry import Telemetry
 from token_broker.usage import UsageChecker
 
 log = logging.getLogger(__name__)
@@ -49,8 +53,11 @@ class Broker:
         registry: CollectorRegistry | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         run_jobs: bool = True,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
+        self.telemetry = telemetry or Telemetry(None)
+        self.teams: TeamService | None = None
         self.metrics = BrokerMetrics(registry)
         self.subjects = Subjects(settings.kiro_bus_namespace)
         self.keys = Keys(settings.kiro_redis_prefix)
@@ -77,13 +84,24 @@ class Broker:
                 "KIRO_SECRET_KEY is not set: refresh tokens, client secrets and access tokens "
                 "are stored in Redis as plain text"
             )
-        self._redis = Redis.from_url(
+        # A burst of lease requests waits for a free connection instead of failing: the default
+        # pool raises MaxConnectionsError past 100 commands in flight, which bench/gateway.py's
+        # 200+ concurrent streams turned into 529s for the clients.
+        pool = BlockingConnectionPool.from_url(
             s.redis_url,
             decode_responses=True,
             socket_timeout=5.0,
             socket_connect_timeout=5.0,
             health_check_interval=30,
+            max_connections=100,
+            timeout=5.0,
+            # from_url gives connections no retry at all: after a Redis restart every pooled
+            # connection then failed its next command (a 529 for a client, seconds later).
+            # A dead pooled socket is replaced and the command sent again (the scripts that
+            # could see a repeat are idempotent or only leak a lease until its TTL).
+            retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 3),
         )
+        self._redis = Redis.from_pool(pool)
         await self._redis.ping()
         self._nc = await nats.connect(
             s.nats_url,
@@ -96,7 +114,8 @@ class Broker:
             error_cb=self._on_error,
         )
         self.nats_connected = True
-        store = CredentialStore(self._redis, Scripts(self._redis), self.keys, SecretBox(key))
+        scripts = Scripts(self._redis, self.metrics.observe_redis)
+        store = CredentialStore(self._redis, scripts, self.keys, SecretBox(key))
         self.store = store
         self._clients = HttpClients(s.broker_http_timeout, self._transport)
         events = EventPublisher(self._nc, self.subjects)
@@ -138,6 +157,15 @@ class Broker:
         )
         if mirror is not None:
             await mirror.write()
+        self.teams = TeamService(
+            redis=self._redis,
+            scripts=scripts,
+            prefix=s.kiro_redis_prefix,
+            nc=self._nc,
+            subjects=self.subjects,
+            metrics=self.metrics,
+            slot_ttl_s=s.broker_team_slot_ttl,
+        )
         self._service = BrokerService(
             nc=self._nc,
             settings=s,
@@ -148,6 +176,8 @@ class Broker:
             metrics=self.metrics,
             waker=waker,
             handlers=self.handlers,
+            teams=self.teams,
+            telemetry=self.telemetry,
         )
         await self._service.start()
         if self._run_jobs:

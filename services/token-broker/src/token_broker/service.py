@@ -10,6 +10,7 @@ Malformed requests get a micro error `400`; Redis unavailable `503`; a bug `500`
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -33,12 +34,15 @@ from kiroproto.bus import (
     Subjects,
 )
 from token_broker.admin import Admin
+from token_broker.errors import InvalidBusRequest
 from token_broker.leases import LeaseManager, ReleaseWaker
 from token_broker.metrics import BrokerMetrics
 from token_broker.settings import Settings
 from token_broker.status import pool_status
 from token_broker.store import CredentialStore
 from token_broker.tasks import TaskSet
+from token_broker.team_service import TeamService
+from token_broker.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,8 @@ class BrokerService:
         metrics: BrokerMetrics,
         waker: ReleaseWaker,
         handlers: TaskSet,
+        teams: TeamService | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._nc = nc
         self._settings = settings
@@ -71,6 +77,8 @@ class BrokerService:
         self._metrics = metrics
         self._waker = waker
         self._handlers = handlers
+        self._teams = teams
+        self._telemetry = telemetry or Telemetry(None)
         self._service: Any = None
         self._lease_sub: Any = None
 
@@ -93,6 +101,7 @@ class BrokerService:
             ("credential_add", s.credential_add, self._endpoint(CredentialAdd, self._admin.add)),
             ("credential_action", s.credential_action, self._endpoint(CredentialAction, self._admin.action)),
             ("broker_ping", s.broker_ping, self._endpoint(BrokerPing, self._ping)),
+            *(self._teams.endpoints(self._endpoint) if self._teams is not None else []),
         ]
         for name, subject, handler in endpoints:
             await self._service.add_endpoint(
@@ -114,9 +123,16 @@ class BrokerService:
         self, model: type[M], fn: Callable[[M], Awaitable[BaseModel]]
     ) -> Callable[[Request], Awaitable[None]]:
         async def handler(req: Request) -> None:
-            self._handlers.spawn(self._handle(req, model, fn), name=f"handle-{model.__name__}")
+            self._handlers.spawn(self._observed(req, model, fn), name=f"handle-{model.__name__}")
 
         return handler
+
+    async def _observed(self, req: Request, model: type[M], fn: Callable[[M], Awaitable[BaseModel]]) -> None:
+        """`_handle` inside a span joined to the caller's trace, timed per endpoint."""
+        started = time.perf_counter()
+        with self._telemetry.handling(model.__name__, req.headers):
+            await self._handle(req, model, fn)
+        self._metrics.nats_request_duration.labels(model.__name__).observe(time.perf_counter() - started)
 
     async def _handle(self, req: Request, model: type[M], fn: Callable[[M], Awaitable[BaseModel]]) -> None:
         try:
@@ -125,16 +141,23 @@ class BrokerService:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
             )
+            self._metrics.nats_errors.labels(model.__name__, "400").inc()
             await req.respond_error("400", f"invalid {model.__name__}: {problems}")
             return
         try:
             reply = await fn(msg)
+        except InvalidBusRequest as exc:
+            self._metrics.nats_errors.labels(model.__name__, "400").inc()
+            await req.respond_error("400", str(exc))
+            return
         except RedisError as exc:
             log.error("redis unavailable while handling %s: %s", model.__name__, type(exc).__name__)
+            self._metrics.nats_errors.labels(model.__name__, "503").inc()
             await req.respond_error("503", "the broker cannot reach Redis")
             return
         except Exception:
             log.exception("bug while handling %s", model.__name__)
+            self._metrics.nats_errors.labels(model.__name__, "500").inc()
             await req.respond_error("500", "internal broker error")
             return
         await req.respond(reply.model_dump_json().encode())
@@ -144,6 +167,8 @@ class BrokerService:
 
     # ---- endpoints
     async def _acquire(self, req: LeaseRequest) -> LeaseReplyEnvelope:
+        if req.admission is not None and self._teams is not None:  # team key: limits first
+            return LeaseReplyEnvelope(reply=await self._teams.limits.acquire(req, self._leases.acquire))
         return LeaseReplyEnvelope(reply=await self._leases.acquire(req))
 
     async def _release(self, req: LeaseRelease) -> Ack:

@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     broker_failure_cooldown: Duration = 30.0  # ... put the credential in this cooldown
     broker_http_timeout: Duration = 15.0  # refresh and getUsageLimits calls
     broker_drain_timeout: Duration = 10.0  # SIGTERM: wait this long for requests in flight
+    broker_team_slot_ttl: Duration = 900.0  # a team request's concurrency slot ends by itself after this
     broker_instance_id: str = Field(default_factory=_default_instance_id)
 
     @field_validator("kiro_auth_token", "kiro_secret_key", "oauth_token_file", "proxy_pool", mode="before")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
 from dashboard.deps import AppState
+from dashboard.service_metrics import render_metrics
 
 router = APIRouter()
 
@@ -32,4 +33,4 @@ async def readyz(state: AppState) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(state: AppState) -> Response:
-    return Response(generate_latest(state["metrics"].registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(render_metrics(state["metrics"].registry), media_type=CONTENT_TYPE_LATEST)

@@ -34,7 +34,12 @@ _FLAT_LIMITS = ("requests_per_minute", "tokens_per_minute", "max_concurrent", "m
 
 def client(state: AppState) -> TeamsClient:
     settings = state["settings"]
-    return TeamsClient(state["nc"], Subjects(settings.kiro_bus_namespace), settings.dashboard_broker_timeout)
+    return TeamsClient(
+        state["nc"],
+        Subjects(settings.kiro_bus_namespace),
+        settings.dashboard_broker_timeout,
+        state["metrics"].common.observe_nats,
+    )
 
 
 def _iso(epoch: float | None) -> str | None:

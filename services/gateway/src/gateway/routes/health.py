@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import orjson
 from fastapi import APIRouter
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from gateway.deps import State
+from gateway.metrics import render_metrics
 
 router = APIRouter()
 
@@ -29,4 +30,4 @@ async def readyz(state: State) -> Response:
 
 @router.get("/metrics")
 async def metrics(state: State) -> Response:
-    return Response(generate_latest(state["metrics"].registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(render_metrics(state["metrics"].registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,104 @@
+"""Metrics every admin service exports (the dashboard and the oauth service): build info, NATS
+request latency and errors, Redis command latency and errors; and the `/metrics` body, which
+merges every worker process when `PROMETHEUS_MULTIPROC_DIR` is set.
+
+`TimedRedis` is a `redis.asyncio.Redis` whose single commands are timed (label: the command
+name, a small fixed set); pipelines are not broken down.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from redis.asyncio import Redis
+
+_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServiceMetrics:
+    def __init__(self, service: str, registry: CollectorRegistry, version: str = "0.1.0") -> None:
+        self.build_info = Gauge(
+            f"{service}_build_info",
+            "Always 1; the labels say which build runs",
+            ["version", "python"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.build_info.labels(version, platform.python_version()).set(1)
+        self.nats_duration = Histogram(
+            f"{service}_nats_request_duration_seconds",
+            "NATS request-reply round trips to the broker, by subject kind",
+            ["call"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.nats_errors = Counter(
+            f"{service}_nats_errors_total",
+            "NATS requests without a usable reply, by subject kind",
+            ["call"],
+            registry=registry,
+        )
+        self.redis_duration = Histogram(
+            f"{service}_redis_command_duration_seconds",
+            "Redis commands, by command",
+            ["command"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.redis_errors = Counter(
+            f"{service}_redis_errors_total",
+            "Failed Redis commands, by command",
+            ["command"],
+            registry=registry,
+        )
+
+    def observe_nats(self, call: str, seconds: float, failed: bool) -> None:
+        self.nats_duration.labels(call).observe(seconds)
+        if failed:
+            self.nats_errors.labels(call).inc()
+
+    def observe_redis(self, command: str, seconds: float, failed: bool) -> None:
+        self.redis_duration.labels(command).observe(seconds)
+        if failed:
+            self.redis_errors.labels(command).inc()
+
+
+class TimedRedis(Redis):
+    """Redis whose single commands feed `ServiceMetrics.observe_redis` (set `metrics` after creation)."""
+
+    metrics: ServiceMetrics | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        metrics = self.metrics
+        if metrics is None:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        started = time.perf_counter()
+        failed = True
+        try:
+            result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            failed = False
+            return result
+        finally:
+            command = str(args[0]).split(" ", 1)[0].upper() if args else "?"
+            metrics.observe_redis(command, time.perf_counter() - started, failed)
+
+
+def render_metrics(registry: CollectorRegistry) -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+    return generate_latest(registry)
+
+
+def timed_redis(url: str, metrics: ServiceMetrics, **options: Any) -> Redis:
+    """`Redis.from_url(url, **options)` with every single command timed."""
+    client = TimedRedis.from_url(url, **options)
+    assert isinstance(client, TimedRedis)
+    client.metrics = metrics
+    return client

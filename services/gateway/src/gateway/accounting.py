@@ -1,0 +1,198 @@
+"""The outermost pure-ASGI layer: the request span, requests in flight, the team rate-limit
+headers, and at the end of a chat request its `RequestEvent` (published on `events_request`
+for the dashboard's traffic history), token metrics and, for a team key, its usage record.
+
+Routes and the exchange leave what this layer needs in `scope["state"]` (the request's state):
+`team_key` (a `TeamKey`, set by authentication), `team_ticket` (the admission), `model` (Kiro
+id), `requested_model`, `usage` (the kiroproto `Usage` the client was told), `stream_failed`,
+`input_estimate`, `ttft_s`, `credential_id`.
+With tracing off and an operator key this costs a dict lookup or two per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from opentelemetry.trace import SpanKind, Status, StatusCode, use_span
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.lease import BrokerClient
+from gateway.limits import TeamTicket, ratelimit_headers
+from gateway.metrics import Metrics, route_label
+from gateway.telemetry import CURRENT_TRACER, Telemetry
+from gateway.usage import UsageReporter
+from kiroproto.bus import RequestEvent, TeamKey, UsageOutcome, UsageRecord
+
+log = logging.getLogger(__name__)
+
+CHAT_ROUTES = frozenset({"messages", "chat_completions"})
+
+
+class AccountingMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, telemetry: Telemetry) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.telemetry = telemetry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        started = time.perf_counter()
+        route = route_label(scope["path"])
+        status = 0
+
+        async def send_with_limits(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                ticket: TeamTicket | None = state.get("team_ticket")
+                if ticket is not None and ticket.limits is not None:
+                    extra = ratelimit_headers(ticket.limits, openai=route == "chat_completions")
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        gauge = self.metrics.in_flight.labels(route)
+        gauge.inc()
+        tracer = self.telemetry.tracer
+        try:
+            if tracer is None:
+                await self.app(scope, receive, send_with_limits)
+            else:
+                span = tracer.start_span(
+                    f"{scope.get('method', 'GET')} {scope['path'] if route != 'forward' else 'forward'}",
+                    kind=SpanKind.SERVER,
+                    attributes={
+                        "http.request.method": str(scope.get("method", "")),
+                        "url.path": scope["path"],
+                    },
+                )
+                token = CURRENT_TRACER.set(tracer)
+                try:
+                    with use_span(span, end_on_exit=False):
+                        await self.app(scope, receive, send_with_limits)
+                finally:
+                    CURRENT_TRACER.reset(token)
+                    _finish_span(span, state, status, route)
+        finally:
+            gauge.dec()
+            if route in CHAT_ROUTES:
+                self._account(state, status, route)
+                await _publish_event(state, status, route, time.perf_counter() - started)
+
+    def _account(self, state: dict[str, Any], status: int, route: str) -> None:
+        usage = state.get("usage")
+        model = str(state.get("model") or "unknown")
+        key: TeamKey | None = state.get("team_key")
+        team = self.metrics.team_label(key.team) if key is not None else "operator"
+        if usage is not None:
+            self.metrics.tokens.labels(team, model, "input").inc(usage.input_tokens)
+            self.metrics.tokens.labels(team, model, "output").inc(usage.output_tokens)
+            estimate = state.get("input_estimate")
+            if estimate and usage.input_tokens and usage.input_tokens != estimate:
+                # equal means the upstream sent no context usage (the estimate was used)
+                self.metrics.token_estimate_ratio.observe(estimate / usage.input_tokens)
+        if key is None:
+            return
+        reporter: UsageReporter | None = state.get("usage_reporter")
+        request_id = state.get("request_id")
+        if reporter is None or not isinstance(request_id, str):
+            return
+        ticket: TeamTicket | None = state.get("team_ticket")
+        outcome: UsageOutcome
+        if status == 403 or (ticket is not None and ticket.rejected):
+            outcome = "rejected"
+        elif status >= 400 or status == 0 or state.get("stream_failed") or usage is None:
+            outcome = "error"
+        else:
+            outcome = "ok"
+        told = usage if outcome == "ok" else None
+        reporter.submit(
+            UsageRecord(
+                request_id=request_id,
+                key_id=key.id,
+                team=key.team,
+                model=model,
+                outcome=outcome,
+                admitted=ticket.admitted if ticket is not None else False,
+                input_tokens=told.input_tokens if told else 0,
+                output_tokens=told.output_tokens if told else 0,
+                credits=(told.credits or 0.0) if told else 0.0,
+                at=time.time(),
+            )
+        )
+
+
+def _finish_span(span: Any, state: dict[str, Any], status: int, route: str) -> None:
+    span.set_attribute("http.response.status_code", status)
+    span.set_attribute("kiro.route", route)
+    request_id = state.get("request_id")
+    if isinstance(request_id, str):
+        span.set_attribute("kiro.request_id", request_id)
+    key: TeamKey | None = state.get("team_key")
+    if key is not None:
+        span.set_attribute("kiro.team", key.team)
+    if route in CHAT_ROUTES:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("gen_ai.system", "anthropic" if route == "messages" else "openai")
+        requested = state.get("requested_model")
+        if isinstance(requested, str):
+            span.set_attribute("gen_ai.request.model", requested)
+        if state.get("model"):
+            span.set_attribute("gen_ai.response.model", str(state["model"]))
+        usage = state.get("usage")
+        if usage is not None:
+            span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
+    if status >= 500 or status == 0:
+        span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+    span.end()
+
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+async def _publish_event(state: dict[str, Any], status: int, route: str, elapsed_s: float) -> None:
+    """The dashboard's traffic history: one `RequestEvent` per chat request (best effort)."""
+    broker: BrokerClient | None = state.get("broker")
+    nc = broker.nc if broker is not None else None
+    if nc is None or not nc.is_connected or broker is None:
+        return
+    usage = state.get("usage")
+    key: TeamKey | None = state.get("team_key")
+    ttft = state.get("ttft_s")
+    error_type = None
+    if status >= 400 or status == 0:
+        error_type = _ERROR_TYPES.get(status, "api_error")
+    elif state.get("stream_failed"):
+        error_type = "stream_error"
+    event = RequestEvent(
+        at=time.time(),
+        api="openai" if route == "chat_completions" else "anthropic",
+        model=str(state.get("requested_model") or state.get("model") or "unknown"),
+        status=status,
+        stream=bool(state.get("stream")),
+        duration_ms=round(elapsed_s * 1000, 3),
+        ttft_ms=round(ttft * 1000, 3) if isinstance(ttft, float) else None,
+        input_tokens=usage.input_tokens if usage is not None else 0,
+        output_tokens=usage.output_tokens if usage is not None else 0,
+        error_type=error_type,
+        team=key.team if key is not None else None,
+        credential_id=state.get("credential_id"),
+    )
+    try:
+        await nc.publish(broker.subjects.events_request, event.model_dump_json().encode())
+    except Exception as exc:  # noqa: BLE001 - the traffic history is best effort
+        log.debug("request event not published", extra={"error": type(exc).__name__})

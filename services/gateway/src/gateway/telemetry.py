@@ -1,0 +1,159 @@
+"""OpenTelemetry for the gateway: a span per request, child spans per bus round trip (the lease),
+per upstream attempt and for the stream, with the trace context carried in NATS headers.
+
+    POST /v1/messages                      SERVER  (request_span.py: gen_ai.* attributes)
+    ├── kiro.bus acquire                   CLIENT  traceparent in the NATS headers
+    │   └── kiro.broker LeaseRequest       SERVER  (the broker, same trace)
+    ├── kiro.upstream.attempt 1            CLIENT  status, failure class, hashed credential id
+    ├── kiro.bus release ...
+    ├── kiro.upstream.attempt 2 ...        (one per attempt when a failover happens)
+    └── kiro.stream                        the streamed body (streaming requests)
+
+Off by default (`tracer_provider_from_env`). When off, the per-request middleware never sets
+the context variable below, and every helper here returns at its first line (`None` spans,
+no header dicts): the hot path pays a context-variable read per hook.
+
+The tracer travels in a `ContextVar` set per request (like OTel's own context), so the lease,
+failover and streaming code need no tracer argument; background tasks (release, renew) copy
+the context and so join the request's trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+log = logging.getLogger(__name__)
+
+CURRENT_TRACER: ContextVar[Tracer | None] = ContextVar("kiro_gateway_tracer", default=None)
+PROPAGATOR = TraceContextTextMapPropagator()  # stateless
+_ON = ("otlp", "console")
+
+
+def tracer_provider_from_env(
+    service_name: str, env: Mapping[str, str] | None = None
+) -> TracerProvider | None:
+    """A provider when tracing is configured, else None (the default: tracing off).
+
+    On when `OTEL_TRACES_EXPORTER` is `otlp` or `console`, or an OTLP endpoint is set
+    (`OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`); off when
+    `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`. Exporter, sampler
+    (`OTEL_TRACES_SAMPLER[_ARG]`), batching (`OTEL_BSP_*`) and resource (`OTEL_SERVICE_NAME`,
+    `OTEL_RESOURCE_ATTRIBUTES`) read their standard variables.
+    """
+    env = os.environ if env is None else env
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    exporter_name = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if exporter_name == "none" or (exporter_name not in _ON and not endpoint):
+        return None
+    exporter: SpanExporter
+    if exporter_name == "console":
+        exporter = ConsoleSpanExporter()
+    else:
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError:
+            log.error("tracing is configured but opentelemetry-exporter-otlp-proto-http is not installed")
+            return None
+        exporter = OTLPSpanExporter()
+    attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
+    provider = TracerProvider(resource=Resource.create(attributes))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    log.info("tracing on", extra={"exporter": exporter_name or "otlp"})
+    return provider
+
+
+class Telemetry:
+    """The gateway's tracer, or None when tracing is off (built in `create_app`)."""
+
+    def __init__(self, provider: TracerProvider | None, *, owned: bool = True) -> None:
+        self.provider = provider
+        self.tracer: Tracer | None = provider.get_tracer("gateway") if provider is not None else None
+        self._owned = owned
+
+    def shutdown(self) -> None:
+        if self.provider is not None and self._owned:
+            self.provider.shutdown()
+
+
+def credential_hash(credential_id: str) -> str:
+    """The credential label used in spans and metrics: never the id itself (may be an e-mail)."""
+    return hashlib.sha256(credential_id.encode("utf-8")).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- hooks (all no-ops when off)
+
+
+def start_span(name: str, attributes: Mapping[str, str | int | float | bool] | None = None) -> Span | None:
+    tracer = CURRENT_TRACER.get()
+    if tracer is None:
+        return None
+    return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=dict(attributes or {}))
+
+
+def end_span(span: Span | None, *, error: str | None = None, **attributes: str | int | float | bool) -> None:
+    if span is None:
+        return
+    for key, value in attributes.items():
+        span.set_attribute(key.replace("__", "."), value)
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, error))
+    span.end()
+
+
+def bus_span(op: str, subject: str) -> Span | None:
+    """A CLIENT span for one NATS round trip (the lease, release, key lookup...)."""
+    tracer = CURRENT_TRACER.get()
+    if tracer is None:
+        return None
+    return tracer.start_span(
+        f"kiro.bus {op}",
+        kind=SpanKind.CLIENT,
+        attributes={"messaging.system": "nats", "messaging.destination.name": subject},
+    )
+
+
+def trace_headers(span: Span | None) -> dict[str, str] | None:
+    """W3C trace context for the NATS headers of the request that `span` covers."""
+    if span is None:
+        return None
+    carrier: dict[str, str] = {}
+    PROPAGATOR.inject(carrier, context=set_span_in_context(span))
+    return carrier
+
+
+def attempt_span(attempt_no: int, credential_id: str, model: str) -> Span | None:
+    tracer = CURRENT_TRACER.get()
+    if tracer is None:
+        return None
+    return tracer.start_span(
+        f"kiro.upstream.attempt {attempt_no}",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "kiro.attempt": attempt_no,
+            "kiro.credential.hash": credential_hash(credential_id),
+            "gen_ai.request.model": model,
+        },
+    )
+
+
+def end_attempt(span: Span | None, status: int | None, failure_class: str | None) -> None:
+    if span is None or not span.is_recording():  # ended already (idempotent)
+        return
+    if status is not None:
+        span.set_attribute("http.response.status_code", status)
+    span.set_attribute("kiro.failure_class", failure_class or "none")
+    if failure_class is not None:
+        span.set_status(Status(StatusCode.ERROR, failure_class))
+    span.end()

@@ -1,0 +1,147 @@
+"""Team limits, checked and counted on the lease round trip (one `admit.lua` call).
+
+A lease request that carries an `Admission` (the first attempt of a team-key request) is
+admitted first: monthly budget spent → `team_budget`; as many requests in flight as
+`max_concurrent` → `team_rate_limited`; `requests_per_minute` admissions in the last 60 s
+(a sliding log, exact across replicas) → `team_rate_limited`; `tokens_per_minute` tokens
+finished in the last 60 s (per-second buckets) → `team_rate_limited`. Every counter belongs to
+the TEAM (all its keys together: rotating a key resets nothing); the limit values come from
+the presented key. Admitted requests hold a concurrency slot until their usage record arrives
+(usage_store.py) or `BROKER_TEAM_SLOT_TTL` passes (a gateway that died). If the pool then
+denies the lease, the admission is undone (the slot and the request-log entry are removed).
+
+Tokens are counted when a request ends, so a request admitted just under a limit may take
+the team over it by its own size (as in every token-bucket proxy); the next one is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from kiroproto.bus import (
+    Admission,
+    DenialReason,
+    LeaseDenied,
+    LeaseGrant,
+    LeaseRequest,
+    LimitState,
+)
+from token_broker.keys import WINDOW_MS, TeamKeys
+from token_broker.metrics import BrokerMetrics
+from token_broker.scripts import Scripts
+from token_broker.usage import next_month_start_ms
+
+_MESSAGES = {
+    "budget": "the team's monthly token budget is spent ({spent} of {budget} tokens); it renews on {reset}",
+    "concurrency": "the team has {inflight} requests in flight, its limit is {limit}",
+    "rpm": "the team's limit of {limit} requests per minute is reached",
+    "tpm": "the team's limit of {limit} tokens per minute is reached",
+}
+
+
+def month_of(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m")
+
+
+class TeamLimits:
+    def __init__(
+        self, redis: Redis, scripts: Scripts, keys: TeamKeys, metrics: BrokerMetrics, *, slot_ttl_s: float
+    ) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._keys = keys
+        self._metrics = metrics
+        self._slot_ttl_ms = int(slot_ttl_s * 1000)
+
+    async def acquire(
+        self, req: LeaseRequest, lease: Callable[[LeaseRequest], Awaitable[LeaseGrant | LeaseDenied]]
+    ) -> LeaseGrant | LeaseDenied:
+        """Admit, then lease; a denied lease gives the admission back."""
+        admission = req.admission
+        assert admission is not None
+        verdict, state, retry_after, message = await self.admit(req.request_id, admission)
+        self._metrics.team_admissions.labels(
+            team=self._metrics.team_label(admission.team), result=verdict
+        ).inc()
+        if verdict != "ok":
+            reason = DenialReason.TEAM_BUDGET if verdict == "budget" else DenialReason.TEAM_RATE_LIMITED
+            return LeaseDenied(reason=reason, message=message, retry_after_s=retry_after, limits=state)
+        reply = await lease(req)
+        if isinstance(reply, LeaseDenied):
+            await self.undo(req.request_id, admission.team)
+            return reply.model_copy(update={"limits": state})
+        return reply.model_copy(update={"limits": state})
+
+    async def admit(self, request_id: str, admission: Admission) -> tuple[str, LimitState, float, str]:
+        now = int(time.time() * 1000)
+        limits = admission.limits
+        team = admission.team
+        budget = limits.monthly_token_budget
+        month = month_of(now / 1000)
+        raw = await self._scripts.run(
+            "admit",
+            [
+                self._keys.inflight(team),
+                self._keys.rpm(team),
+                self._keys.tpm(team),
+                self._keys.spent(team, month),
+            ],
+            [
+                request_id,
+                now,
+                limits.requests_per_minute or 0,
+                limits.tokens_per_minute or 0,
+                limits.max_concurrent or 0,
+                -1 if budget is None else budget,
+                now + self._slot_ttl_ms,
+                WINDOW_MS,
+            ],
+        )
+        verdict = str(raw[0])
+        requests, requests_reset, tokens, tokens_reset, spent, inflight = (int(x) for x in raw[1:7])
+        month_end = next_month_start_ms(now / 1000)
+        state = LimitState(
+            requests_limit=limits.requests_per_minute,
+            requests_remaining=_remaining(limits.requests_per_minute, requests),
+            requests_reset_at=requests_reset / 1000 if limits.requests_per_minute else None,
+            tokens_limit=limits.tokens_per_minute,
+            tokens_remaining=_remaining(limits.tokens_per_minute, tokens),
+            tokens_reset_at=tokens_reset / 1000 if limits.tokens_per_minute else None,
+            budget_tokens=budget,
+            budget_remaining=_remaining(budget, spent),
+            budget_resets_at=month_end / 1000 if budget is not None else None,
+        )
+        retry_ms = {
+            "ok": 0,
+            "budget": month_end - now,
+            "concurrency": 1000,
+            "rpm": requests_reset - now,
+            "tpm": tokens_reset - now,
+        }.get(verdict, 1000)
+        message = _MESSAGES.get(verdict, "").format(
+            spent=spent,
+            budget=budget,
+            reset=datetime.fromtimestamp(month_end / 1000, tz=UTC).strftime("%Y-%m-%d"),
+            inflight=inflight,
+            limit={
+                "concurrency": limits.max_concurrent,
+                "rpm": limits.requests_per_minute,
+                "tpm": limits.tokens_per_minute,
+            }.get(verdict),
+        )
+        return verdict, state, max(1.0, math.ceil(retry_ms / 1000)), message
+
+    async def undo(self, request_id: str, team: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self._keys.inflight(team), request_id)
+            pipe.zrem(self._keys.rpm(team), request_id)
+            await pipe.execute()
+
+
+def _remaining(limit: int | None, used: int) -> int | None:
+    return None if limit is None else max(0, limit - used)

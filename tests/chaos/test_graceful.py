@@ -1,0 +1,222 @@
+"""Graceful behaviour of real processes (issue 6, "Graceful behaviour"):
+
+- SIGTERM on a gateway: the listener closes at once (no new connection), a stream in flight
+  finishes, its lease is released, the process exits 0; past `GATEWAY_SHUTDOWN_GRACE` a stream is
+  cut and its lease still released at once (not by TTL).
+- NATS down: 529 / 503 in the client's shape within seconds, never a hang; served again after.
+- Redis restarted: no request fails once the broker is ready again (stale pooled connections
+  are replaced, regression for redis-py's `from_url` giving connections no retry).
+- A stream the client read to the end is released as a success, not as a disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from kiro_testing.chaos import _gauge
+from kiro_testing.cluster import CLIENT_KEY, Cluster, ClusterConfig
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DEADLINE_S = 15.0
+HEADERS = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    config = ClusterConfig(gateways=1, brokers=1, accounts=2, lease_ttl_s=60.0, shutdown_grace_s=20.0)
+    with Cluster(tmp_path_factory.mktemp("graceful"), config) as c:
+        yield c
+
+
+@pytest.fixture
+async def http(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=cluster.gateway_url(0), timeout=DEADLINE_S * 2, trust_env=False
+    ) as client:
+        yield client
+
+
+def _body(text: str, stream: bool) -> dict[str, Any]:
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "stream": stream,
+        "messages": [{"role": "user", "content": text}],
+    }
+
+
+async def _poll(check: Any, message: str, within: float = DEADLINE_S) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not reached within {within}s (last: {value!r})")
+        await asyncio.sleep(0.05)
+
+
+async def _in_flight(cluster: Cluster) -> int:
+    return (await cluster.pool_status()).in_flight
+
+
+def _refuses(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return False
+    except OSError:
+        return True
+
+
+async def _ok(http: httpx.AsyncClient) -> bool:
+    try:
+        response = await http.post("/v1/messages", headers=HEADERS, json=_body("ping", False))
+    except httpx.TransportError:
+        return False
+    return response.status_code == 200
+
+
+async def _restart_gateway(cluster: Cluster, grace: str) -> None:
+    cluster.gateways[0].env["GATEWAY_SHUTDOWN_GRACE"] = grace
+    if cluster.gateways[0].running:
+        await asyncio.to_thread(cluster.stop_gateway, 0)
+    await asyncio.to_thread(cluster.start_gateway, 0)
+
+
+async def _slow_stream(http: httpx.AsyncClient, delay: float, started: asyncio.Event) -> list[str]:
+    text = "graceful stream " * 4 + f'<<sim:{{"event_delay":{delay}}}>>'
+    lines: list[str] = []
+    async with http.stream("POST", "/v1/messages", headers=HEADERS, json=_body(text, True)) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            lines.append(line)
+            if line.startswith("event: content_block_delta"):
+                started.set()
+    return lines
+
+
+async def test_sigterm_lets_the_stream_finish_and_exits_zero(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    await _restart_gateway(cluster, "20s")
+    started = asyncio.Event()
+    stream = asyncio.create_task(_slow_stream(http, 0.05, started))
+    await asyncio.wait_for(started.wait(), DEADLINE_S)
+    process = cluster.gateways[0]
+    assert process.proc is not None
+    proc = process.proc
+    process.signal(signal.SIGTERM)
+    await _poll(lambda: _refuses(cluster.gateway_ports[0]), "listener closed after SIGTERM", within=3.0)
+    lines = await asyncio.wait_for(stream, DEADLINE_S * 2)
+    assert any(line.startswith("event: message_stop") for line in lines), lines[-5:]
+    code = await asyncio.to_thread(proc.wait, DEADLINE_S)
+    assert code == 0
+    await _poll(lambda: _released(cluster), "leases released")
+    process.kill()  # closes the log handle; the process has already exited
+    await _restart_gateway(cluster, "20s")
+    assert await _ok(http)
+
+
+async def _released(cluster: Cluster) -> bool:
+    return await _in_flight(cluster) == 0
+
+
+async def test_sigterm_past_the_grace_cuts_the_stream_and_releases_its_lease(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    await _restart_gateway(cluster, "1s")
+    started = asyncio.Event()
+    stream = asyncio.create_task(_slow_stream(http, 0.5, started))  # about 30 s of frames
+    await asyncio.wait_for(started.wait(), DEADLINE_S)
+    process = cluster.gateways[0]
+    assert process.proc is not None
+    proc = process.proc
+    process.signal(signal.SIGTERM)
+    with pytest.raises(httpx.TransportError):
+        await asyncio.wait_for(stream, DEADLINE_S)
+    assert await asyncio.to_thread(proc.wait, DEADLINE_S) == 0
+    await _poll(lambda: _released(cluster), "lease released (not by its 60 s TTL)", within=5.0)
+    process.kill()
+    await _restart_gateway(cluster, "20s")
+
+
+async def test_a_stream_read_to_the_end_is_not_a_disconnect(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    before = _gauge((await http.get("/metrics")).text, "gateway_client_disconnects_total")
+    for _ in range(5):
+        started = asyncio.Event()
+        lines = await _slow_stream(http, 0.0, started)
+        assert any(line.startswith("event: message_stop") for line in lines)
+    await _poll(lambda: _released(cluster), "leases released")
+    after = _gauge((await http.get("/metrics")).text, "gateway_client_disconnects_total")
+    assert after == before
+
+
+async def test_nats_down_answers_quickly_in_shape_then_serves_again(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    await asyncio.to_thread(cluster.kill_nats)
+    try:
+        for path, body, status, kind in (
+            ("/v1/messages", _body("hi", False), 529, "overloaded_error"),
+            (
+                "/v1/chat/completions",
+                {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]},
+                503,
+                "service_unavailable",
+            ),
+        ):
+            started = time.monotonic()
+            response = await http.post(
+                path, headers={**HEADERS, "authorization": f"Bearer {CLIENT_KEY}"}, json=body
+            )
+            assert time.monotonic() - started < 5.0
+            assert response.status_code == status
+            assert response.headers.get("retry-after")
+            assert orjson.loads(response.content)["error"]["type"] == kind
+        assert (await http.get("/readyz")).status_code == 503
+    finally:
+        await asyncio.to_thread(cluster.start_nats)
+    await _poll(lambda: _ok(http), "served again after NATS is back", within=30.0)
+
+
+async def test_no_failure_after_a_redis_restart_once_the_broker_is_ready(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    # several pooled Redis connections in the broker
+    assert all(await asyncio.gather(*(_ok(http) for _ in range(8))))
+    await asyncio.to_thread(cluster.kill_redis)
+    await asyncio.to_thread(cluster.start_redis)
+
+    async def broker_ready() -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=2.0, trust_env=False) as probe:
+                return (await probe.get(f"{cluster.broker_url(0)}/readyz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    await _poll(broker_ready, "broker ready after the Redis restart", within=30.0)
+    for _ in range(3):
+        results = await asyncio.gather(*(_ok(http) for _ in range(8)))
+        assert all(results), results
+
+
+def test_the_cluster_logs_hold_no_secrets(cluster: Cluster) -> None:
+    from kiro_testing.chaos import scan_for_secrets
+
+    known = [CLIENT_KEY] + [str(a.get("refresh_token")) for a in cluster.sim.accounts()]
+    logs = {k: v for k, v in cluster.logs().items() if not k.startswith("kiro-sim")}
+    assert scan_for_secrets(logs, known) == []
