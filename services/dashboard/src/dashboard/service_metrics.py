@@ -16,6 +16,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 _BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -97,7 +99,12 @@ def render_metrics(registry: CollectorRegistry) -> bytes:
 
 
 def timed_redis(url: str, metrics: ServiceMetrics, **options: Any) -> Redis:
-    """`Redis.from_url(url, **options)` with every single command timed."""
+    """`Redis.from_url(url, **options)` with every single command timed.
+
+    Connections retry a command on a dead socket (from_url gives them no retry: after a Redis
+    restart every pooled connection would fail its next command, as the chaos suite showed
+    for the broker)."""
+    options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 3))
     client = TimedRedis.from_url(url, **options)
     assert isinstance(client, TimedRedis)
     client.metrics = metrics
