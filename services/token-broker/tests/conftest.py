@@ -4,6 +4,7 @@ key prefix, so tests never see each other's state."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -17,6 +18,7 @@ from broker_helpers import BusClient, SimControl, make_settings
 from redis.asyncio import Redis
 
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
+from kiroproto.bus import BrokerPing, Subjects
 from token_broker import Broker
 
 
@@ -74,6 +76,24 @@ async def bus(nats_server: NatsServer, ns: str) -> AsyncIterator[BusClient]:
     await nc.drain()
 
 
+async def _answers_ping(nats_server: NatsServer, ns: str, within_s: float = 5.0) -> None:
+    """Wait until the bus routes a ping to a broker, seen from a separate connection (as a
+    gateway's /readyz does): a loaded machine once answered "no responders" right after start."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        deadline = asyncio.get_running_loop().time() + within_s
+        while True:
+            try:
+                await nc.request(Subjects(ns).broker_ping, BrokerPing().model_dump_json().encode(), timeout=1)
+                return
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
+    finally:
+        await nc.close()
+
+
 @pytest.fixture
 async def start_broker(
     nats_server: NatsServer, redis_server: RedisServer, ns: str
@@ -89,6 +109,7 @@ async def start_broker(
         )
         await broker.start()
         started.append(broker)
+        await _answers_ping(nats_server, ns)
         return broker
 
     yield start
