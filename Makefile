@@ -6,16 +6,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SRC_DIRS := libs/kiroproto/src libs/kiro-testing/src services/gateway/src services/token-broker/src \
+SRC_DIRS := libs/kiroproto/src libs/kiro-service/src libs/kiro-testing/src services/gateway/src services/token-broker/src \
             services/oauth/src services/dashboard/src services/kiro-sim/src
-PKGS := kiroproto kiro_testing gateway token_broker kiro_sim dashboard kiro_oauth
+PKGS := kiroproto kiro_service kiro_testing gateway token_broker kiro_sim dashboard kiro_oauth
 
 .PHONY: help venv run demo sim test check lint types unit integration deploy fuzz chaos chaos-short bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock.txt scripts/bootstrap.sh scripts/fetch_tokenizer.py
+$(STAMP): requirements.lock.txt Makefile scripts/bootstrap.sh scripts/fetch_tokenizer.py
 	@bash scripts/bootstrap.sh "$(PYTHON)" "$(VENV)" $(SRC_DIRS)
 	@$(PY) scripts/fetch_tokenizer.py
 	@touch $(STAMP)

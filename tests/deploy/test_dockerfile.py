@@ -23,6 +23,7 @@ ENTRYPOINT = ROOT / "deploy" / "docker" / "entrypoint.sh"
 HEALTHCHECK = ROOT / "deploy" / "docker" / "healthcheck.py"
 WORKSPACE_SRC = [
     "libs/kiroproto/src",
+    "libs/kiro-service/src",
     "libs/kiro-testing/src",
     "services/gateway/src",
     "services/token-broker/src",

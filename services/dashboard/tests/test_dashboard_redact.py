@@ -47,9 +47,9 @@ def test_log_lines_are_json_and_redacted() -> None:
     import json
     import logging
 
-    from dashboard.logconfig import JsonFormatter
+    from kiro_service import JsonFormatter
 
-    formatter = JsonFormatter("dashboard", Redactor(["my-admin-key-123"]))
+    formatter = JsonFormatter("dashboard", Redactor(["my-admin-key-123"]).text)
     record = logging.makeLogRecord(
         {
             "name": "t",

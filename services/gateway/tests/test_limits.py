@@ -14,6 +14,7 @@ from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.keys import authenticate, key_hash
 from gateway.lease import denial_error
 from gateway.limits import TeamTicket, admission_for, model_allowed, ratelimit_headers
+from kiro_service import tracer_provider_from_env
 from kiroproto.bus import DenialReason, KeyLimits, LeaseDenied, LimitState, TeamKey
 from kiroproto.models import ModelMap, ModelMapConfig
 
@@ -119,15 +120,15 @@ def test_tracing_hooks_are_no_ops_when_off() -> None:
     assert telemetry.attempt_span(1, "cred", "m") is None
     telemetry.end_attempt(None, 200, None)
     telemetry.end_span(None)
-    assert telemetry.tracer_provider_from_env("gateway", {}) is None
-    assert telemetry.tracer_provider_from_env("gateway", {"OTEL_TRACES_EXPORTER": "none"}) is None
+    assert tracer_provider_from_env("gateway", {}) is None
+    assert tracer_provider_from_env("gateway", {"OTEL_TRACES_EXPORTER": "none"}) is None
     assert (
-        telemetry.tracer_provider_from_env(
+        tracer_provider_from_env(
             "gateway", {"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "console"}
         )
         is None
     )
-    provider = telemetry.tracer_provider_from_env("gateway", {"OTEL_TRACES_EXPORTER": "console"})
+    provider = tracer_provider_from_env("gateway", {"OTEL_TRACES_EXPORTER": "console"})
     assert provider is not None
     provider.shutdown()
     assert telemetry.credential_hash("user@example.com") != "user@example.com"

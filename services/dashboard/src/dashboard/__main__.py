@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from dashboard.app import create_app, request_shutdown, secrets_of
-from dashboard.logconfig import configure_logging
 from dashboard.redact import Redactor
 from dashboard.settings import Settings
+from kiro_service import configure_logging
 
 
 class _Server(uvicorn.Server):
@@ -32,11 +32,11 @@ def main() -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        configure_logging("dashboard", "INFO", Redactor())
+        configure_logging("dashboard", "INFO", Redactor().text)
         reasons = "; ".join(str(err.get("msg", "invalid")) for err in exc.errors())
         logging.getLogger("dashboard").error("invalid configuration: %s", reasons)
         return 2
-    configure_logging("dashboard", settings.log_level, Redactor(secrets_of(settings)))
+    configure_logging("dashboard", settings.log_level, Redactor(secrets_of(settings)).text)
     app = create_app(settings)
     config = uvicorn.Config(
         app,

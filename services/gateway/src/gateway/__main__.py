@@ -22,9 +22,9 @@ import uvicorn
 from pydantic import ValidationError
 
 from gateway.app import create_app
-from gateway.logs import configure_logging
 from gateway.settings import Settings, describe_settings_error
 from gateway.workers import run_workers
+from kiro_service import configure_logging
 
 
 def main() -> int:
@@ -33,7 +33,7 @@ def main() -> int:
     except ValidationError as exc:
         sys.stderr.write(f"gateway: {describe_settings_error(exc)}\n")
         return 2
-    configure_logging(settings.log_level)
+    configure_logging("gateway", settings.log_level)
     if settings.gateway_workers > 1:  # several processes on one port (workers.py)
         return run_workers(settings)
     try:

@@ -32,15 +32,15 @@ from gateway.errors import (
 from gateway.failover import Upstreams
 from gateway.keys import KeyCache
 from gateway.lease import BrokerClient
-from gateway.logs import configure_logging
 from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
 from gateway.proxy import Forwarder
 from gateway.routes import chat, forward, health, messages, models
 from gateway.settings import Settings
-from gateway.telemetry import Telemetry, tracer_provider_from_env
+from gateway.telemetry import Telemetry
 from gateway.upstream import UpstreamClient
 from gateway.usage import UsageReporter
+from kiro_service import configure_logging, tracer_provider_from_env
 from kiroproto.bus import Subjects
 from kiroproto.models import ModelMap, ModelMapConfig
 
@@ -56,7 +56,7 @@ def load_model_map(value: str | None) -> ModelMap:
 def app_from_env() -> FastAPI:
     """The uvicorn factory when `GATEWAY_WORKERS` > 1: each worker process reads the environment."""
     settings = Settings()  # __main__ has validated the same environment already
-    configure_logging(settings.log_level)
+    configure_logging("gateway", settings.log_level)
     return create_app(settings)
 
 

@@ -8,21 +8,21 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from dashboard.logconfig import configure_logging
 from dashboard.redact import Redactor
 from kiro_oauth.app import create_app, secrets_of
 from kiro_oauth.settings import Settings
+from kiro_service import configure_logging
 
 
 def main() -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        configure_logging("oauth", "INFO", Redactor())
+        configure_logging("oauth", "INFO", Redactor().text)
         reasons = "; ".join(str(err.get("msg", "invalid")) for err in exc.errors())
         logging.getLogger("kiro_oauth").error("invalid configuration: %s", reasons)
         return 2
-    configure_logging("oauth", settings.log_level, Redactor(secrets_of(settings)))
+    configure_logging("oauth", settings.log_level, Redactor(secrets_of(settings)).text)
     uvicorn.run(
         create_app(settings),
         host=settings.oauth_host,

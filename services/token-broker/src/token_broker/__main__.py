@@ -14,8 +14,8 @@ from types import FrameType
 import uvicorn
 from pydantic import ValidationError
 
+from kiro_service import configure_logging
 from token_broker.app import create_app
-from token_broker.logs import configure_logging
 from token_broker.settings import Settings
 
 log = logging.getLogger("token_broker")
@@ -48,14 +48,14 @@ def main() -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        configure_logging("INFO")
+        configure_logging("token-broker", "INFO")
         for err in exc.errors():
             # Never echo the input: it may be a secret.
             log.error(
                 "invalid configuration: %s: %s", ".".join(str(p) for p in err["loc"]).upper(), err["msg"]
             )
         return 2
-    configure_logging(settings.log_level)
+    configure_logging("token-broker", settings.log_level)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.broker_host,

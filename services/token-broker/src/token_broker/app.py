@@ -21,11 +21,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from redis.exceptions import RedisError
 
+from kiro_service import tracer_provider_from_env
 from token_broker.metrics import render_metrics
 from token_broker.runtime import Broker
 from token_broker.settings import Settings
 from token_broker.status import pool_status
-from token_broker.telemetry import Telemetry, tracer_provider_from_env
+from token_broker.telemetry import Telemetry
 
 
 class State(TypedDict):

@@ -1,0 +1,10 @@
+"""Plumbing every Kiro2API service shares: JSON logging and the OpenTelemetry set-up.
+
+Service-specific behaviour (spans, metrics, routes) stays in each service; only the parts that
+were identical in every service live here.
+"""
+
+from kiro_service.jsonlog import JsonFormatter, configure_logging
+from kiro_service.tracing import tracer_provider_from_env
+
+__all__ = ["JsonFormatter", "configure_logging", "tracer_provider_from_env"]
