@@ -88,7 +88,10 @@ def _module_exists(name: str) -> bool:
 
 def start_stack(mode: str) -> int:
     env = base_environment()
-    logs = RUN_DIR / "logs"
+    # `demo` keeps its own data: its simulated credential must never appear in `make run`'s pool
+    # (Redis is the source of truth, so whatever a run stored there comes back next time).
+    run_dir = RUN_DIR / "demo" if mode == "demo" else RUN_DIR
+    logs = run_dir / "logs"
     stack = Stack()
     stopping = False
 
@@ -105,7 +108,7 @@ def start_stack(mode: str) -> int:
             env["NATS_URL"] = nats.url
         if not env.get("REDIS_URL"):
             redis_port = int(env.get("RUN_REDIS_PORT", "0")) or None
-            redis = RedisServer(logs, port=redis_port, data_dir=RUN_DIR / "redis")
+            redis = RedisServer(logs, port=redis_port, data_dir=run_dir / "redis")
             stack.start(redis)
             env["REDIS_URL"] = redis.url
 
