@@ -8,30 +8,22 @@ name, a small fixed set); pipelines are not broken down.
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+
+from kiro_service import build_info
 
 _BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class ServiceMetrics:
     def __init__(self, service: str, registry: CollectorRegistry, version: str = "0.1.0") -> None:
-        self.build_info = Gauge(
-            f"{service}_build_info",
-            "Always 1; the labels say which build runs",
-            ["version", "python"],
-            registry=registry,
-            multiprocess_mode="max",
-        )
-        self.build_info.labels(version, platform.python_version()).set(1)
+        self.build_info = build_info(f"{service}_build_info", registry, version)
         self.nats_duration = Histogram(
             f"{service}_nats_request_duration_seconds",
             "NATS request-reply round trips to the broker, by subject kind",
@@ -90,12 +82,6 @@ class TimedRedis(Redis):
             metrics.observe_redis(command, time.perf_counter() - started, failed)
 
 
-def render_metrics(registry: CollectorRegistry) -> bytes:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        merged = CollectorRegistry()
-        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
-        return generate_latest(merged)
-    return generate_latest(registry)
 
 
 def timed_redis(url: str, metrics: ServiceMetrics, **options: Any) -> Redis:

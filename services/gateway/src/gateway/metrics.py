@@ -12,11 +12,9 @@ directory; `/metrics` then merges every worker's values (`render_metrics`).
 
 from __future__ import annotations
 
-import os
-import platform
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from kiro_service import build_info
 
 MAX_TEAM_LABELS = 50
 _RATIO_BUCKETS = (0.25, 0.5, 0.67, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 4.0)
@@ -35,13 +33,6 @@ _ROUTES = {
 }
 
 
-def render_metrics(registry: CollectorRegistry) -> bytes:
-    """The exposition text; with PROMETHEUS_MULTIPROC_DIR set, every worker process merged."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        merged = CollectorRegistry()
-        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
-        return generate_latest(merged)
-    return generate_latest(registry)
 
 
 def route_label(path: str) -> str:
@@ -121,14 +112,7 @@ class Metrics:
         self.bus_errors = Counter(
             "gateway_bus_errors_total", "Failed broker round trips by operation", ["op"], registry=registry
         )
-        self.build_info = Gauge(
-            "gateway_build_info",
-            "Always 1; the labels say which build runs",
-            ["version", "python"],
-            registry=registry,
-            multiprocess_mode="max",
-        )
-        self.build_info.labels(version, platform.python_version()).set(1)
+        self.build_info = build_info("gateway_build_info", registry, version)
         self.in_flight = Gauge(
             "gateway_requests_in_flight",
             "Requests being handled now, by route",

@@ -21,8 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from redis.exceptions import RedisError
 
-from kiro_service import tracer_provider_from_env
-from token_broker.metrics import render_metrics
+from kiro_service import render_metrics, tracer_provider_from_env
 from token_broker.runtime import Broker
 from token_broker.settings import Settings
 from token_broker.status import pool_status

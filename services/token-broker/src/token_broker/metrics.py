@@ -7,11 +7,10 @@ addresses, say) do not end up in a metrics store.
 from __future__ import annotations
 
 import hashlib
-import os
-import platform
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from kiro_service import build_info
 
 MAX_TEAM_LABELS = 50  # distinct `team` label values per process; later teams are counted as "other"
 _FAST_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -23,13 +22,6 @@ def credential_label(credential_id: str) -> str:
     return hashlib.sha256(credential_id.encode("utf-8")).hexdigest()[:12]
 
 
-def render_metrics(registry: CollectorRegistry) -> bytes:
-    """The exposition text; with PROMETHEUS_MULTIPROC_DIR set, every worker process merged."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        merged = CollectorRegistry()
-        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
-        return generate_latest(merged)
-    return generate_latest(registry)
 
 
 class BrokerMetrics:
@@ -37,14 +29,7 @@ class BrokerMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self._teams: set[str] = set()
-        self.build_info = Gauge(
-            "kiro_broker_build_info",
-            "Always 1; the labels say which build runs",
-            ["version", "python"],
-            registry=r,
-            multiprocess_mode="max",
-        )
-        self.build_info.labels(version, platform.python_version()).set(1)
+        self.build_info = build_info("kiro_broker_build_info", r, version)
         self.nats_request_duration = Histogram(
             "kiro_broker_nats_request_duration_seconds",
             "Time to handle a bus request, by endpoint",

@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
 from dashboard.deps import AppState
-from dashboard.service_metrics import render_metrics
+from kiro_service import render_metrics
 
 router = APIRouter()
 

@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from gateway.deps import State
-from gateway.metrics import render_metrics
+from kiro_service import render_metrics
 
 router = APIRouter()
 

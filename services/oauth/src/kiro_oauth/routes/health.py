@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
-from dashboard.service_metrics import render_metrics
 from kiro_oauth.deps import AppState
+from kiro_service import render_metrics
 
 router = APIRouter()
 

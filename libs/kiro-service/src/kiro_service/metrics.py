@@ -1,0 +1,33 @@
+"""Prometheus plumbing every service shares: the exposition body (multiprocess-aware) and the
+build-info gauge. Each service declares its own collectors on a registry made in `create_app`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+
+def render_metrics(registry: CollectorRegistry) -> bytes:
+    """The exposition text; with PROMETHEUS_MULTIPROC_DIR set, every worker process merged."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+    return generate_latest(registry)
+
+
+def build_info(name: str, registry: CollectorRegistry, version: str) -> Gauge:
+    """`<name>` = 1 with the build's version and Python version as labels."""
+    gauge = Gauge(
+        name,
+        "Always 1; the labels say which build runs",
+        ["version", "python"],
+        registry=registry,
+        multiprocess_mode="max",
+    )
+    gauge.labels(version, platform.python_version()).set(1)
+    return gauge
