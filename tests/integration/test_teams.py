@@ -228,6 +228,32 @@ async def test_allow_list_and_concurrency(stack: TeamStack, secrets_issued: list
     assert (await post(url, busy_key, message_body())).status_code == 200  # slots given back
 
 
+async def test_usage_is_durable_before_the_client_is_told(
+    stack: TeamStack, secrets_issued: list[str]
+) -> None:
+    """Regression (found by `make chaos`): a gateway SIGKILLed right after answering lost the
+    usage record it still held in memory. The record must be acknowledged by the broker before
+    the client sees the final usage, so it is in `/api/usage` at once, with no polling."""
+    name = team("killed")
+    key, _ = stack.create_key(name)
+    secrets_issued.append(key)
+    last = len(stack.pool.gateways) - 1
+    url = stack.pool.gateway_url(last)
+    plain = await post(url, key, message_body("durable"))
+    streamed = await post(url, key, message_body("durable stream", stream=True))
+    stack.pool.gateways[last].kill()  # nothing may live only in the killed gateway's memory
+    try:
+        assert plain.status_code == 200 and streamed.status_code == 200
+        stream_in, stream_out = sse_usage(streamed.text)
+        plain_in, plain_out = told([plain])
+        totals = stack.usage(team=name)["totals"]
+        assert totals["requests"] == 2
+        assert totals["input_tokens"] == plain_in + stream_in
+        assert totals["output_tokens"] == plain_out + stream_out
+    finally:
+        stack.pool.gateways[last].start()
+
+
 async def test_revoked_key_refused_on_every_replica_within_5s(
     stack: TeamStack, secrets_issued: list[str]
 ) -> None:

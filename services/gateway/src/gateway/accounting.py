@@ -24,6 +24,7 @@ from gateway.metrics import Metrics, route_label
 from gateway.telemetry import CURRENT_TRACER, Telemetry
 from gateway.usage import UsageReporter
 from kiroproto.bus import RequestEvent, TeamKey, UsageOutcome, UsageRecord
+from kiroproto.stream import Usage
 
 log = logging.getLogger(__name__)
 
@@ -109,21 +110,42 @@ class AccountingMiddleware:
             outcome = "error"
         else:
             outcome = "ok"
-        told = usage if outcome == "ok" else None
-        reporter.submit(
-            UsageRecord(
-                request_id=request_id,
-                key_id=key.id,
-                team=key.team,
-                model=model,
-                outcome=outcome,
-                admitted=ticket.admitted if ticket is not None else False,
-                input_tokens=told.input_tokens if told else 0,
-                output_tokens=told.output_tokens if told else 0,
-                credits=(told.credits or 0.0) if told else 0.0,
-                at=time.time(),
-            )
-        )
+        if outcome == "ok" and state.get("usage_recorded"):
+            return  # written ahead, before the client was told (record_usage_ahead)
+        reporter.submit(_usage_record(state, key, request_id, outcome, usage if outcome == "ok" else None))
+
+
+def _usage_record(
+    state: dict[str, Any], key: TeamKey, request_id: str, outcome: UsageOutcome, told: Usage | None
+) -> UsageRecord:
+    ticket: TeamTicket | None = state.get("team_ticket")
+    return UsageRecord(
+        request_id=request_id,
+        key_id=key.id,
+        team=key.team,
+        model=str(state.get("model") or "unknown"),
+        outcome=outcome,
+        admitted=ticket.admitted if ticket is not None else False,
+        input_tokens=told.input_tokens if told else 0,
+        output_tokens=told.output_tokens if told else 0,
+        credits=(told.credits or 0.0) if told else 0.0,
+        at=time.time(),
+    )
+
+
+async def record_usage_ahead(state: dict[str, Any], usage: Usage) -> None:
+    """Make a team-key answer's usage durable BEFORE the client is told it (the final
+    `message_delta` / `usage` chunk, or the JSON body), so that a gateway killed right after
+    answering loses no usage record. One broker round trip for team keys, nothing for the
+    operator key. If the broker cannot take it now, the record goes to the background queue
+    (delivered with retries) and the answer is not held back."""
+    key: TeamKey | None = state.get("team_key")
+    reporter: UsageReporter | None = state.get("usage_reporter")
+    request_id = state.get("request_id")
+    if key is None or reporter is None or not isinstance(request_id, str):
+        return
+    record = _usage_record(state, key, request_id, "ok", usage)
+    state["usage_recorded"] = await reporter.deliver_now(record)
 
 
 def _finish_span(span: Any, state: dict[str, Any], status: int, route: str) -> None:

@@ -19,6 +19,7 @@ import orjson
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from gateway.accounting import record_usage_ahead
 from gateway.errors import Flavour, GatewayError, InternalError, InvalidRequest, Overloaded
 from gateway.failover import Upstreams, finish_call, open_attempt
 from gateway.limits import admission_for
@@ -182,4 +183,6 @@ async def answer(
         raise failure_error(exc.failure) from exc
     ttft = state["ttft_s"] = time.perf_counter() - request_started
     ctx.metrics.ttft.labels(front.route).observe(ttft)
+    if isinstance(last, MessageEnd):
+        await record_usage_ahead(state, last.usage)  # durable before the client is told
     return Response(result.model_dump_json().encode(), media_type="application/json")

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway import telemetry
+from gateway.accounting import record_usage_ahead
 from gateway.failover import Attempt, Upstreams, finish_call
 from gateway.upstream import Failure, UpstreamFailure
 from kiroproto.bus import Outcome
@@ -107,6 +108,9 @@ class StreamingAnswer(Response):
                         first_content = False
                         ttft = self._state["ttft_s"] = time.perf_counter() - self._request_started
                         metrics.ttft.labels(self._route).observe(ttft)
+                    if isinstance(events[-1], MessageEnd):
+                        # durable before the client sees the final usage (team keys only)
+                        await record_usage_ahead(self._state, events[-1].usage)
                     await send(
                         {"type": "http.response.body", "body": renderer.render_all(events), "more_body": True}
                     )

@@ -57,6 +57,20 @@ class UsageReporter:
             self._task = asyncio.create_task(self._run(), name="usage-reporter")
         self._wake.set()
 
+    async def deliver_now(self, record: UsageRecord) -> bool:
+        """Deliver one record and wait for the broker's acknowledgement (one try within the
+        timeout). On failure the record is queued for the background retries; returns whether
+        it was acknowledged now."""
+        try:
+            await self._broker.call(
+                "usage", self._broker.subjects.usage_record, UsageBatch(records=(record,)), self._timeout_s
+            )
+        except (BusError, BrokerServiceError):
+            self.submit(record)
+            return False
+        self._records.labels("sent").inc()
+        return True
+
     @property
     def pending(self) -> int:
         return len(self._queue)
