@@ -22,7 +22,7 @@ $(STAMP): requirements.lock.txt Makefile scripts/bootstrap.sh scripts/fetch_toke
 
 venv: $(STAMP) ## create .venv and install the pinned dependencies (idempotent)
 
-run: venv ## start nats, redis, broker, gateway, oauth, dashboard on $$PORT (Ctrl-C stops all)
+run: venv ## start nats, redis, broker, gateway, oauth, dashboard on PORT (Ctrl-C stops all)
 	@$(PY) -m kiro_testing.runner run
 
 demo: venv ## the whole stack against the Kiro simulator with a simulated credential
@@ -63,7 +63,7 @@ chaos: venv ## reliability suite: faults under load, prints the table, exit 1 if
 
 check: lint types ## lint and types only
 
-test: lint types unit integration deploy fuzz chaos-short ## everything CI runs (lint, types, unit, integration)
+test: lint types unit integration deploy fuzz chaos-short ## everything CI runs: lint, types, unit, integration, browser, deploy, fuzz, short chaos
 	@echo "make test: all green"
 
 bench: venv ## benchmarks, printed as ratios to a floor measured in the same run
