@@ -13,10 +13,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from dashboard_testkit import ADMIN_TOKEN, CLIENT_TOKEN, FakeBroker, make_status, serve
+from dashboard_testkit import ADMIN_TOKEN, CLIENT_TOKEN, FakeBroker, make_status
 
 from dashboard import Settings, create_app
 from kiro_testing import NatsServer, RedisServer
+from kiro_testing.inloop import serve
 from kiroproto.bus import CredentialStatusKind, Subjects
 
 

@@ -3,17 +3,11 @@ services): the tokens, a uvicorn runner inside the test's loop, and the stand-in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import nats
-import uvicorn
-from fastapi import FastAPI
 
-from kiro_testing import free_port
 from kiroproto.bus import (
     Ack,
     CredentialAction,
@@ -28,33 +22,6 @@ ADMIN_TOKEN = "adm-" + "A1b2C3d4E5f6G7h8" * 2
 CLIENT_TOKEN = "cli-" + "Z9y8X7w6V5u4T3s2" * 2
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner owns the signals
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """Run `app` on a free loopback port inside this event loop; yields its base URL."""
-    port = free_port()
-    server = _Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server stopped before it started")
-        if time.monotonic() > deadline:
-            raise TimeoutError("server did not start")
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
 
 
 def make_status(cred_id: str, **changes: Any) -> CredentialStatus:

@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 import nats
-from dashboard_testkit import ADMIN_TOKEN, FakeBroker, serve
+from dashboard_testkit import ADMIN_TOKEN, FakeBroker
 
 from dashboard import Settings, create_app
 from dashboard.app import request_shutdown
+from kiro_testing.inloop import serve
 from kiroproto.bus import CredentialEvent, CredentialStatusKind, RequestEvent, Subjects
 
 BEARER = {"authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -3,48 +3,15 @@ the admin token, a uvicorn runner inside the test's loop, and the stand-in broke
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import nats
-import uvicorn
-from fastapi import FastAPI
 
-from kiro_testing import free_port
 from kiroproto.bus import CredentialAdd, CredentialAddResult, Subjects
 
 ADMIN_TOKEN = "adm-" + "Q1w2E3r4T5y6U7i8" * 2
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner owns the signals
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    port = free_port()
-    server = _Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server stopped before it started")
-        if time.monotonic() > deadline:
-            raise TimeoutError("server did not start")
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
 
 
 class FakeBroker:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from oauth_testkit import ADMIN_TOKEN, FakeBroker, serve
+from oauth_testkit import ADMIN_TOKEN, FakeBroker
 
 import dashboard
 from kiro_oauth import Settings, create_app
@@ -19,6 +19,7 @@ from kiro_oauth.flows import DeviceFlow
 from kiro_oauth.metrics import create_metrics
 from kiro_oauth.service import OAuthService
 from kiro_oauth.upstream import PollError
+from kiro_testing.inloop import serve
 
 BEARER = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
