@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from dashboard.app import create_app, request_shutdown, secrets_of
+from dashboard.app import create_app, request_shutdown
 from dashboard.redact import Redactor
 from dashboard.settings import Settings
 from kiro_service import configure_logging
@@ -36,7 +36,7 @@ def main() -> int:
         reasons = "; ".join(str(err.get("msg", "invalid")) for err in exc.errors())
         logging.getLogger("dashboard").error("invalid configuration: %s", reasons)
         return 2
-    configure_logging("dashboard", settings.log_level, Redactor(secrets_of(settings)).text)
+    configure_logging("dashboard", settings.log_level, Redactor(settings.secret_values()).text)
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -8,7 +8,7 @@ construction fails: the dashboard refuses to start rather than run unprotected.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,7 +25,7 @@ def _duration(value: Any) -> float:
     raise ValueError("a duration is a number of seconds or a string like 90s, 2m, 1h")
 
 
-def _empty_to_none(value: Any) -> Any:
+def empty_to_none(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         return None
     return value
@@ -41,40 +41,29 @@ def normalise_log_level(value: str) -> str:
     return level
 
 
-class Settings(BaseSettings):
+class AdminServiceSettings(BaseSettings):
+    """What every admin-facing service (dashboard, oauth) shares: the admin key with its
+    fallback, the session-cookie secret, NATS, Redis, logging. Refuses to exist without an
+    admin key. Subclasses add their own knobs and set `SERVICE`."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    SERVICE: ClassVar[str] = "service"
 
     # ---- shared contract (CONTRACTS.md)
     kiro_admin_token: SecretStr | None = None
     kiro_client_token: SecretStr | None = None
     kiro_session_secret: SecretStr | None = None  # signs admin cookies; default: derived from the admin token
-    oauth_enabled: bool = False  # shows the "Add account" link
+    oauth_enabled: bool = False
     nats_url: str = "nats://127.0.0.1:4222"
     redis_url: str = "redis://127.0.0.1:6379/0"
     log_level: str = "INFO"
     kiro_bus_namespace: str = DEFAULT_NAMESPACE
     kiro_redis_prefix: str = "kiro2api"
 
-    # ---- the dashboard's own knobs
-    dashboard_host: str = "0.0.0.0"  # a container listens on every interface
-    dashboard_port: int = Field(default=8083, ge=0, le=65535)
-    dashboard_session_ttl: Duration = 12 * 3600.0
-    dashboard_cookie_secure: bool | None = None  # None: Secure when the request came over https
-    dashboard_pool_poll_interval: Duration = 2.0  # broker pool_status polls while someone watches
-    dashboard_traffic_push_interval: Duration = 5.0  # traffic snapshot pushed to live pages
-    dashboard_broker_timeout: Duration = 5.0  # pool status and actions (a refresh may take a while)
-    dashboard_sse_keepalive: Duration = 15.0
-
-    @field_validator(
-        "kiro_admin_token",
-        "kiro_client_token",
-        "kiro_session_secret",
-        "dashboard_cookie_secure",
-        mode="before",
-    )
+    @field_validator("kiro_admin_token", "kiro_client_token", "kiro_session_secret", mode="before")
     @classmethod
-    def _optional(cls, value: Any) -> Any:
-        return _empty_to_none(value)
+    def _optional_secret(cls, value: Any) -> Any:
+        return empty_to_none(value)
 
     @field_validator("log_level")
     @classmethod
@@ -82,10 +71,10 @@ class Settings(BaseSettings):
         return normalise_log_level(value)
 
     @model_validator(mode="after")
-    def _needs_admin_token(self) -> Settings:
+    def _needs_admin_token(self) -> Self:
         if self.admin_token is None:
             raise ValueError(
-                "KIRO_ADMIN_TOKEN (or KIRO_CLIENT_TOKEN) is not set: the dashboard refuses to start "
+                f"KIRO_ADMIN_TOKEN (or KIRO_CLIENT_TOKEN) is not set: the {self.SERVICE} refuses to start "
                 "without an admin key"
             )
         return self
@@ -97,3 +86,33 @@ class Settings(BaseSettings):
             if candidate is not None and candidate.get_secret_value().strip():
                 return candidate
         return None
+
+    def secret_values(self) -> list[str | None]:
+        """Values that must never be shown or logged (the redactor's list)."""
+        return [s.get_secret_value() if s is not None else None for s in self._secrets()]
+
+    def _secrets(self) -> tuple[SecretStr | None, ...]:
+        return (self.kiro_admin_token, self.kiro_client_token, self.kiro_session_secret)
+
+    @property
+    def session_secret(self) -> str | None:
+        return self.kiro_session_secret.get_secret_value() if self.kiro_session_secret else None
+
+
+class Settings(AdminServiceSettings):
+    SERVICE: ClassVar[str] = "dashboard"
+
+    # ---- the dashboard's own knobs
+    dashboard_host: str = "0.0.0.0"  # a container listens on every interface
+    dashboard_port: int = Field(default=8083, ge=0, le=65535)
+    dashboard_session_ttl: Duration = 12 * 3600.0
+    dashboard_cookie_secure: bool | None = None  # None: Secure when the request came over https
+    dashboard_pool_poll_interval: Duration = 2.0  # broker pool_status polls while someone watches
+    dashboard_traffic_push_interval: Duration = 5.0  # traffic snapshot pushed to live pages
+    dashboard_broker_timeout: Duration = 5.0  # pool status and actions (a refresh may take a while)
+    dashboard_sse_keepalive: Duration = 15.0
+
+    @field_validator("dashboard_cookie_secure", mode="before")
+    @classmethod
+    def _optional(cls, value: Any) -> Any:
+        return empty_to_none(value)

@@ -9,7 +9,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from dashboard.redact import Redactor
-from kiro_oauth.app import create_app, secrets_of
+from kiro_oauth.app import create_app
 from kiro_oauth.settings import Settings
 from kiro_service import configure_logging
 
@@ -22,7 +22,7 @@ def main() -> int:
         reasons = "; ".join(str(err.get("msg", "invalid")) for err in exc.errors())
         logging.getLogger("kiro_oauth").error("invalid configuration: %s", reasons)
         return 2
-    configure_logging("oauth", settings.log_level, Redactor(secrets_of(settings)).text)
+    configure_logging("oauth", settings.log_level, Redactor(settings.secret_values()).text)
     uvicorn.run(
         create_app(settings),
         host=settings.oauth_host,

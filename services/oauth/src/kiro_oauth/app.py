@@ -43,30 +43,16 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def secrets_of(settings: Settings) -> list[str | None]:
-    """Values that must never be shown or logged."""
-    return [
-        s.get_secret_value() if s is not None else None
-        for s in (
-            settings.kiro_admin_token,
-            settings.kiro_client_token,
-            settings.kiro_session_secret,
-            settings.kiro_secret_key,
-        )
-    ]
-
-
 def _error(status: int, error_type: str, message: str) -> JSONResponse:
     return JSONResponse({"ok": False, "error": {"type": error_type, "message": message}}, status_code=status)
 
 
 def create_app(settings: Settings) -> FastAPI:
     metrics = create_metrics()
-    redactor = Redactor(secrets_of(settings))
+    redactor = Redactor(settings.secret_values())
     admin_token = settings.admin_token
     assert admin_token is not None  # Settings refuses to exist without one
-    session_secret = settings.kiro_session_secret.get_secret_value() if settings.kiro_session_secret else None
-    codec = SessionCodec(admin_token.get_secret_value(), session_secret)
+    codec = SessionCodec(admin_token.get_secret_value(), settings.session_secret)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
