@@ -178,6 +178,12 @@ def test_simulator_answers_decode_in_random_splits(sim: tuple[TestClient, str], 
     assert message.stop_reason == "tool_use"
     assert any(isinstance(e, BlockStart) and e.name == LONG_MCP for e in events)
     assert isinstance(events[-1], MessageEnd) and events[-1].usage.input_tokens > 0
-    # both renderers accept the same events
-    AnthropicSSERenderer(options).render_all(events)
-    OpenAIChunkRenderer(options, include_usage=True).render_all(events)
+    # both renderers accept the same events and end the stream properly
+    sse = AnthropicSSERenderer(options)
+    anthropic_out = sse.start() + sse.render_all(events)
+    assert anthropic_out.count(b"event: content_block_start") == 3
+    assert anthropic_out.rstrip().endswith(b'data: {"type":"message_stop"}')
+    chunks = OpenAIChunkRenderer(options, include_usage=True)
+    openai_out = chunks.start() + chunks.render_all(events)
+    assert b'"finish_reason":"tool_calls"' in openai_out
+    assert openai_out.endswith(b"data: [DONE]\n\n")
