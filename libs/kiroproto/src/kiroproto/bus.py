@@ -120,6 +120,22 @@ class LeaseRequest(_Msg):
     admission: Admission | None = None  # team key: check and count the team's limits first
 
 
+class CatalogueModel(_Msg):
+    """One model of one account's live catalogue (`ListAvailableModels`, reference §11.1, §19.4).
+
+    Kept per account by the broker; the lease grant carries the entry of the model it was
+    granted for, so the gateway knows the serving account's context window and, on the newer
+    host, the schema its `additionalModelRequestFields` must validate against.
+    """
+
+    id: str  # Kiro model id, e.g. "claude-opus-4.8"
+    context_window: int | None = None  # tokenLimits.maxInputTokens
+    max_output_tokens: int | None = None  # tokenLimits.maxOutputTokens
+    rate_multiplier: float | None = None
+    prompt_caching: bool | None = None
+    request_fields_schema: dict[str, object] | None = None  # additionalModelRequestFieldsSchema
+
+
 class LeaseGrant(_Msg):
     type: Literal["grant"] = "grant"
     lease_id: str
@@ -133,6 +149,8 @@ class LeaseGrant(_Msg):
     proxy: str | None = None
     lease_ttl_s: float  # renew before this many seconds pass, or the lease expires
     limits: LimitState | None = None  # set when the request carried an Admission
+    # The serving account's catalogue entry for the granted model; None while unknown.
+    model_info: CatalogueModel | None = None
 
 
 class DenialReason(StrEnum):
