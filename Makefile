@@ -10,7 +10,7 @@ SRC_DIRS := libs/kiroproto/src libs/kiro-service/src libs/kiro-testing/src servi
             services/oauth/src services/dashboard/src services/kiro-sim/src
 PKGS := kiroproto kiro_service kiro_testing gateway token_broker kiro_sim dashboard kiro_oauth
 
-.PHONY: help venv run demo sim test check lint types unit integration deploy fuzz chaos chaos-short bench clean
+.PHONY: help venv run demo sim test check lint types unit integration security deploy fuzz chaos chaos-short bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ integration: venv ## end-to-end and browser tests against real nats-server / red
 	@bash scripts/install_browser.sh
 	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/integration
 
+security: venv ## the security review's findings, each reproduced against the real stack
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/security
+
 deploy: venv ## validate Dockerfile, Compose, Kubernetes, alerts, dashboard offline (no Docker engine)
 	@bash scripts/install_deploy_tools.sh $(VENV)
 	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/deploy
@@ -63,7 +66,7 @@ chaos: venv ## reliability suite: faults under load, prints the table, exit 1 if
 
 check: lint types ## lint and types only
 
-test: lint types unit integration deploy fuzz chaos-short ## everything CI runs: lint, types, unit, integration, browser, deploy, fuzz, short chaos
+test: lint types unit integration security deploy fuzz chaos-short ## everything CI runs: lint, types, unit, integration, browser, security, deploy, fuzz, short chaos
 	@echo "make test: all green"
 
 bench: venv ## benchmarks, printed as ratios to a floor measured in the same run
