@@ -63,7 +63,7 @@ def test_kiro_ide_file_fields_and_inferred_idc() -> None:
         "accessToken": "aoa123",
         "refreshToken": RT,
         "expiresAt": "2026-01-01T00:00:00Z",
-        "profileArn": "arn:aws:codewhisperer:us-east-1:1:profile/X",
+        "profileArn": "arn:aws:codewhisperer:us-east-1:123456789012:profile/X",
         "region": "us-east-1",
         "provider": "Github",
     }

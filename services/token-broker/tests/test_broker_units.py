@@ -135,7 +135,7 @@ async def test_social_refresh_request_and_rotation() -> None:
                 "accessToken": "aoaNEW",
                 "refreshToken": "aorNEW",
                 "expiresIn": 1800,
-                "profileArn": "arn:aws:codewhisperer:us-east-1:1:profile/X",
+                "profileArn": "arn:aws:codewhisperer:us-east-1:123456789012:profile/X",
             },
         )
 

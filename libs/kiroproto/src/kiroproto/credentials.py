@@ -10,10 +10,12 @@ reported by index with the reason and skipped; the others load.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 AuthKind = Literal["Social", "IdC"]
 
@@ -25,6 +27,46 @@ _AUTH_ALIASES: dict[str, AuthKind] = {
     "iam": "IdC",
     "identitycenter": "IdC",
 }
+
+
+# Fields that end up in an upstream host name or header are checked, so that nothing a
+# credential carries can change which host its refresh token is sent to (security review).
+REGION_PATTERN = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
+PROFILE_ARN_PATTERN = re.compile(
+    r"^arn:aws(?:-[a-z]+)*:codewhisperer:[a-z]{2}(?:-[a-z]+)+-\d{1,2}:\d{12}:profile/[A-Za-z0-9_-]{1,128}$"
+)
+MACHINE_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,128}$")
+PROXY_SCHEMES = frozenset({"http", "https", "socks5", "socks5h"})
+_HOST_PATTERN = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}$|^\[[0-9A-Fa-f:.]+\]$"
+)
+
+
+def check_region(value: str) -> str:
+    region = value.strip().lower()
+    if not REGION_PATTERN.match(region):
+        raise ValueError("region must look like us-east-1")
+    return region
+
+
+def check_proxy_url(value: str) -> str:
+    """An outbound proxy URL: scheme://[user:pass@]host[:port], nothing else."""
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError("proxy is not a valid URL") from exc
+    if parts.scheme.lower() not in PROXY_SCHEMES:
+        raise ValueError("proxy must be an http, https, socks5 or socks5h URL")
+    host = parts.hostname or ""
+    if not host or not _HOST_PATTERN.match(host if ":" not in host else f"[{host}]"):
+        raise ValueError("proxy must name a host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("proxy must not carry a path, query or fragment")
+    if port == 0:
+        raise ValueError("proxy port must not be 0")
+    return text.rstrip("/")
 
 
 def credential_identity(refresh_token: str) -> str:
@@ -76,6 +118,36 @@ class CredentialConfig(BaseModel):
         elif out.get("clientId") and out.get("clientSecret"):
             out["auth"] = "IdC"
         return out
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else check_region(value)
+
+    @field_validator("profile_arn")
+    @classmethod
+    def _profile_arn(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not PROFILE_ARN_PATTERN.match(value.strip()):
+            raise ValueError(
+                "profileArn must look like arn:aws:codewhisperer:us-east-1:123456789012:profile/ID"
+            )
+        return value.strip()
+
+    @field_validator("machine_id")
+    @classmethod
+    def _machine_id(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not MACHINE_ID_PATTERN.match(value.strip()):
+            raise ValueError("machineId may hold only letters, digits and dashes (at most 128)")
+        return value.strip()
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else check_proxy_url(value)
 
     @model_validator(mode="after")
     def _check(self) -> CredentialConfig:

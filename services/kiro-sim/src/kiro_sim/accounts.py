@@ -64,6 +64,7 @@ class AccountSpec(BaseModel):
     models: list[str] | None = None
     rotate_refresh: bool = False
     refresh_grace_seconds: float | None = Field(default=None, ge=0)
+    refresh_delay_seconds: float = Field(default=0.0, ge=0, le=60)
     access_token_ttl: int | None = Field(default=None, ge=1)
     suspended: bool = False
     email: str | None = None
@@ -89,6 +90,7 @@ class AccountPatch(BaseModel):
     models: list[str] | None = None
     rotate_refresh: bool | None = None
     refresh_grace_seconds: float | None = Field(default=None, ge=0)
+    refresh_delay_seconds: float | None = Field(default=None, ge=0, le=60)
     access_token_ttl: int | None = Field(default=None, ge=1)
     suspended: bool | None = None
     profile_arn: str | None = None
@@ -115,6 +117,7 @@ class Account:
     suspended: bool
     email: str
     subscription_title: str
+    refresh_delay_seconds: float = 0.0  # a refresh answers this late (after redeeming the token)
     user_id: str = field(default_factory=lambda: "d-9067" + secrets.token_hex(4) + "." + secrets.token_hex(8))
     scripts: ScriptSlots = field(default_factory=ScriptSlots)
     access_tokens: list[str] = field(default_factory=list)
@@ -149,6 +152,7 @@ class Account:
             "models": list(self.models),
             "rotate_refresh": self.rotate_refresh,
             "refresh_grace_seconds": self.refresh_grace_seconds,
+            "refresh_delay_seconds": self.refresh_delay_seconds,
             "access_token_ttl": self.access_token_ttl,
             "suspended": self.suspended,
             "email": self.email,

@@ -118,6 +118,7 @@ class SimState:
                 else spec.refresh_grace_seconds
             ),
             access_token_ttl=spec.access_token_ttl or settings.access_token_ttl,
+            refresh_delay_seconds=spec.refresh_delay_seconds,
             suspended=spec.suspended,
             email=spec.email or f"{account_id}@example.com",
             subscription_title=spec.subscription_title,

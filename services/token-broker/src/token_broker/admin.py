@@ -42,6 +42,10 @@ class Admin:
     async def add(self, req: CredentialAdd) -> CredentialAddResult:
         cfg = req.credential
         cid = cfg.identity
+        refusal = self._refuse_proxy(cfg.proxy)
+        if refusal is not None:
+            log.info("credential rejected", extra={"credential": cid, "reason": "proxy_not_allowed"})
+            return CredentialAddResult(ok=False, credential_id=cid, message=refusal)
         box = self._store.box
         extra: dict[str, str] = {}
         if req.verify:
@@ -78,6 +82,14 @@ class Admin:
         await self._events.credential(cid, CredentialStatusKind.ACTIVE.value, message)
         await self._mirror_now()
         return CredentialAddResult(ok=True, credential_id=cid, message=message)
+
+    def _refuse_proxy(self, proxy: str | None) -> str | None:
+        """A credential added through the admin API or the OAuth import may name only one of
+        `PROXY_POOL`'s proxies: the refresh token must never be sent through a host that the
+        operator did not configure (only `KIRO_AUTH_TOKEN` may name other proxies)."""
+        if proxy is None or proxy in self._refresher.settings.proxies:
+            return None
+        return "the credential's proxy is not one of PROXY_POOL's; ask the operator to add it there"
 
     async def action(self, req: CredentialAction) -> Ack:
         cid = req.credential_id

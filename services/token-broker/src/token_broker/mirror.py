@@ -70,3 +70,27 @@ class TokenFileMirror:
                     log.error("OAUTH_TOKEN_FILE not written: %s", exc)
                     return
                 log.info("credentials mirrored", extra={"path": str(self.path), "count": len(creds)})
+
+    async def keep_rotation(self, cid: str, refresh_token: str) -> None:
+        """Put a rotated refresh token into the file while Redis cannot take it (the file then
+        holds the only durable copy). The next full `write` replaces the entry from Redis."""
+        async with self._lock:
+            try:
+                await asyncio.to_thread(_replace_refresh_token, self.path, cid, refresh_token)
+            except (OSError, ValueError) as exc:
+                log.error("OAUTH_TOKEN_FILE not updated with a rotated token: %s", type(exc).__name__)
+                return
+        log.info("rotated refresh token kept in OAUTH_TOKEN_FILE", extra={"credential": cid})
+
+
+def _replace_refresh_token(path: Path, cid: str, refresh_token: str) -> None:
+    entries = orjson.loads(path.read_bytes()) if path.exists() else []
+    if not isinstance(entries, list):
+        raise ValueError("the token file is not a JSON array")
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("id") == cid:
+            entry["refreshToken"] = refresh_token
+            break
+    else:
+        raise ValueError("the credential has no entry in the token file yet")
+    write_atomic(path, orjson.dumps(entries, option=orjson.OPT_INDENT_2))

@@ -12,6 +12,10 @@ credential `invalid` with the reason (it needs a new login or an operator). Tran
 failures (network, timeout, 429, 5xx, other statuses) record an exponential backoff on the
 credential (`refresh_retry_at_ms`: 5 s, 10 s, 20 s ... capped at 5 min); the acquire script
 skips a credential whose token is unusable while its backoff runs, so nothing loops tightly.
+
+A rotated refresh token is written through `RotationKeeper` (rotation.py): when Redis does not
+take the write it is kept and retried until it does. A permanent refusal marks the credential
+invalid only while Redis still holds the refused token.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from token_broker.kiro_api import TokenSet, refresh_tokens
 from token_broker.metrics import BrokerMetrics
 from token_broker.mirror import TokenFileMirror
 from token_broker.records import CredentialSecrets, CredentialState, now_ms
+from token_broker.rotation import PendingRotation, RotationKeeper
 from token_broker.settings import Settings
 from token_broker.store import CredentialStore
 from token_broker.tasks import TaskSet
@@ -75,6 +80,7 @@ class Refresher:
         self._metrics = metrics
         self._mirror = mirror
         self._tasks = tasks
+        self.rotations = RotationKeeper(store=store, mirror=mirror, tasks=tasks)
         self._soon: set[str] = set()
         self.margin_ms = int(settings.broker_refresh_margin * 1000)
         self.blocking_ms = min(self.margin_ms, BLOCKING_MARGIN_CAP_MS)
@@ -103,6 +109,8 @@ class Refresher:
                 )
             if not force and state.refresh_retry_at_ms > now_ms():
                 raise RefreshError("backoff", state.last_error or "the last refresh failed")
+            if self.rotations.pending(cid) and not await self.rotations.flush(cid):
+                raise RefreshError("store_unavailable", "a rotated refresh token is waiting for Redis")
             lock_key = self._keys.refresh_lock(cid)
             token = pysecrets.token_hex(16)
             if await self._redis.set(lock_key, token, nx=True, px=REFRESH_LOCK_TTL_MS):
@@ -167,13 +175,21 @@ class Refresher:
             R.token_fields(box, cid, tokens.access_token, now_ms() + int(tokens.expires_in_s * 1000))
         )
         fields |= {R.REFRESH_FAILS: 0, R.REFRESH_RETRY_AT_MS: 0}
-        rotated = bool(tokens.refresh_token and tokens.refresh_token != secrets.refresh_token)
-        if rotated and tokens.refresh_token:
+        rotation: PendingRotation | None = None
+        if tokens.refresh_token and tokens.refresh_token != secrets.refresh_token:
             fields[R.REFRESH_TOKEN] = box.seal(tokens.refresh_token, cid, R.REFRESH_TOKEN)
             fields[R.REFRESH_FP] = fingerprint(tokens.refresh_token)
         if tokens.profile_arn:
             fields[R.PROFILE_ARN] = tokens.profile_arn
-        result = await self._store.patch(cid, fields, revive=True, bump_generation=rotated)
+        if tokens.refresh_token and tokens.refresh_token != secrets.refresh_token:
+            rotation = PendingRotation(
+                fields=fields, replaces_fp=state.refresh_fp, refresh_token=tokens.refresh_token
+            )
+        rotated = rotation is not None
+        result = await self.rotations.store(cid, fields, rotation=rotation)
+        if result.conflict:
+            log.warning("refresh result superseded by a newer refresh token", extra={"credential": cid})
+            return await self._load(cid)
         if not result.existed:
             raise UnknownCredential(cid)
         self._metrics.refreshes.labels(result="ok").inc()
@@ -242,7 +258,12 @@ class Refresher:
         text = f"refresh failed: {exc}"[:300]
         if exc.permanent:
             fields: dict[str, str | int] = {R.STATUS: "invalid", R.REASON: exc.reason, R.LAST_ERROR: text}
-            result = await self._store.patch(cid, fields)
+            # Only while the record still holds the token that was refused: a rotation stored
+            # meanwhile (a kept write landing after an outage) must not be condemned.
+            result = await self._store.patch(cid, fields, expect_refresh_fp=state.refresh_fp or "")
+            if result.conflict:
+                log.info("refusal of a superseded refresh token ignored", extra={"credential": cid})
+                return
             log.warning("credential invalid", extra={"credential": cid, "reason": exc.reason})
             if result.existed:
                 await self._events.credential(cid, "invalid", exc.reason)

@@ -213,6 +213,13 @@ class Broker:
                 "requests still running at shutdown were cancelled", extra={"count": len(self.handlers)}
             )
         await self.handlers.cancel_all()
+        if self.refresher is not None and self.refresher.rotations.has_pending():
+            try:  # last chance for a rotation that Redis has not taken yet
+                await asyncio.wait_for(self.refresher.rotations.flush_all(), timeout=5.0)
+            except TimeoutError:
+                pass
+            if self.refresher.rotations.has_pending():
+                log.error("rotated refresh tokens not stored in Redis at shutdown (see OAUTH_TOKEN_FILE)")
         await self.background.cancel_all()
         if self._nc is not None:
             try:

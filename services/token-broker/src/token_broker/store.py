@@ -42,6 +42,7 @@ class PatchResult:
     existed: bool
     old_status: str
     new_status: str
+    conflict: bool = False  # `expect_refresh_fp` did not match: nothing was written
 
 
 def credentials_text(value: str) -> str:
@@ -165,13 +166,16 @@ class CredentialStore:
         *,
         revive: bool = False,
         bump_generation: bool = False,
+        expect_refresh_fp: str | None = None,
     ) -> PatchResult:
-        args: list[str] = ["1" if revive else "0", "1" if bump_generation else "0"]
+        args: list[str] = ["1" if revive else "0", "1" if bump_generation else "0", expect_refresh_fp or ""]
         for key, value in fields.items():
             args += [key, str(value)]
         args += [R.UPDATED_MS, str(now_ms())]
-        existed, old, new = await self.scripts.run("patch", [self.keys.cred(cid)], args)
-        return PatchResult(existed=bool(existed), old_status=str(old), new_status=str(new))
+        code, old, new = await self.scripts.run("patch", [self.keys.cred(cid)], args)
+        return PatchResult(
+            existed=int(code) != 0, old_status=str(old), new_status=str(new), conflict=int(code) == 2
+        )
 
     async def delete(self, cid: str) -> bool:
         keys = [self.keys.cred(cid), self.keys.leases(cid), self.keys.creds, self.keys.deleted]

@@ -15,6 +15,7 @@ Deliberately not here: device-flow state (`flows.py`), token bookkeeping (`store
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from typing import Any
@@ -124,6 +125,8 @@ def routes(sim: Simulator) -> list[Route]:
                 return _error("invalid_grant", "Invalid refresh token provided")
             issued = state.redeem_refresh(record)
             account = record.account
+            if account.refresh_delay_seconds:  # the token is redeemed: a slow answer of a rotation
+                await asyncio.sleep(account.refresh_delay_seconds)
             logger.info("oidc refresh account=%s rotated=%s", account.id, issued.refresh_token != presented)
         body: dict[str, object] = {
             "accessToken": issued.access_token,

@@ -13,6 +13,7 @@ Deliberately not here: token bookkeeping (`store.py`) and the PKCE check (`flows
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from urllib.parse import urlencode, urlsplit
 
@@ -54,6 +55,8 @@ def routes(sim: Simulator) -> list[Route]:
             return error_response(INVALID_GRANT)
         issued = state.redeem_refresh(record)
         account = record.account
+        if account.refresh_delay_seconds:  # the token is redeemed: a slow answer of a rotation
+            await asyncio.sleep(account.refresh_delay_seconds)
         logger.info("social refresh account=%s rotated=%s", account.id, issued.refresh_token != presented)
         body: dict[str, object] = {
             "accessToken": issued.access_token,
