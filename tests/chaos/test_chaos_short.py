@@ -27,6 +27,7 @@ FAULTS = {
     "upstream torn streams",
     "upstream slow first bytes",
     "expired access tokens (refresh rotates)",
+    "rotation during a Redis outage",
 }
 
 

@@ -574,6 +574,7 @@ class ChaosRun:
                 lambda: self._upstream("upstream slow first bytes", {"first_byte_delay": 2.5}, [1, 3]),
             ),
             ("expired access tokens (refresh rotates)", self._expired_tokens),
+            ("rotation during a Redis outage", self._rotation_during_redis_outage),
         ]
 
     def _fault(self, name: str, kind: str) -> Fault:
@@ -714,6 +715,43 @@ class ChaosRun:
             await self._hold(self.options.hold_s / rounds)
         fault.note = f"accounts {', '.join(ids)}, {rounds} rounds"
         fault.restored = fault.ended = self.now()
+
+    async def _rotation_during_redis_outage(self) -> None:
+        """A refresh that rotates is answered while Redis is down (SIGKILL mid-refresh): the
+        rotated token must reach Redis once it is back (judged with every credential after the
+        run: broker and simulator agree, and a forced refresh works)."""
+        fault = self._fault("rotation during a Redis outage", "redis")
+        sim = self.cluster.sim
+        account = self.cluster.account_ids[-1]
+        delay = self.options.outage_s + 1.0
+        path = f"/_sim/accounts/{account}"
+        before = str((await asyncio.to_thread(sim.call, "GET", path))["refresh_token"])
+        await asyncio.to_thread(sim.call, "PATCH", path, {"refresh_delay_seconds": delay})
+        refresh = asyncio.create_task(
+            self.cluster.bus_request(
+                self.cluster.subjects.credential_action,
+                CredentialAction(credential_id=account, action="refresh"),
+                limit_s=delay + 10.0,
+            )
+        )
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:  # the upstream has rotated; its answer is on the way
+            if str((await asyncio.to_thread(sim.call, "GET", path))["refresh_token"]) != before:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            self.report.problems.append(f"{fault.name}: the forced refresh of {account} never started")
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(self.cluster.kill_redis)
+        await self._hold(self.options.outage_s)
+        await asyncio.to_thread(self.cluster.start_redis)
+        fault.restored = self.now()
+        with contextlib.suppress(Exception):  # the refresh itself may fail while Redis is down
+            await refresh
+        await asyncio.to_thread(sim.call, "PATCH", path, {"refresh_delay_seconds": 0})
+        fault.note = f"account {account}, refresh answered {delay:g}s late"
+        await self._recover(fault, fault.restored)
+        await self._wait_ready_all(fault)
 
     async def _top_up(self) -> None:
         """Keep the load going (no faults) until the minimum number of requests was sent."""
