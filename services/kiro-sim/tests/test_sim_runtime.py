@@ -111,16 +111,24 @@ async def test_list_available_models(sim: SimClient) -> None:
     body = r.json()
     assert body["defaultModel"]["modelId"] == "auto"
     ids = [m["modelId"] for m in body["models"]]
-    assert ids == [
-        "claude-sonnet-4.5",
-        "claude-sonnet-4.6",
+    assert ids == [  # the 2026 catalogue (CONTRACTS.md "Models")
         "claude-opus-4.5",
         "claude-opus-4.6",
+        "claude-opus-4.7",
+        "claude-opus-4.8",
+        "claude-opus-5",
+        "claude-opus-5.5",
+        "claude-sonnet-4",
+        "claude-sonnet-4.5",
+        "claude-sonnet-4.6",
+        "claude-sonnet-5",
+        "claude-sonnet-5.5",
         "claude-haiku-4.5",
     ]
     assert body["nextToken"] is None
     limits = {m["modelId"]: m["tokenLimits"]["maxInputTokens"] for m in body["models"]}
     assert limits["claude-sonnet-4.6"] == 1_000_000 and limits["claude-sonnet-4.5"] == 200_000
+    assert limits["claude-opus-5.5"] == 1_000_000 and limits["claude-sonnet-4"] == 200_000
     first = body["models"][0]
     assert {"modelName", "description", "rateMultiplier", "rateUnit", "supportedInputTypes"} <= set(first)
 
@@ -170,3 +178,36 @@ async def test_mcp_web_search(sim: SimClient) -> None:
         "/mcp", json={"id": 1, "jsonrpc": "2.0", "method": "tools/list"}, headers=auth
     )
     assert listed.json()["result"]["tools"][0]["name"] == "web_search"
+
+
+async def test_windows_per_account_change_at_run_time(sim: SimClient) -> None:
+    _, token = await sim.account_with_token(id="w1", models=["claude-opus-4.8"])
+    auth = {"authorization": f"Bearer {token}"}
+    params = {"origin": "AI_EDITOR", "maxResults": "50"}
+
+    async def window() -> int:
+        body = (await sim.http.get("/ListAvailableModels", params=params, headers=auth)).json()
+        return int(body["models"][0]["tokenLimits"]["maxInputTokens"])
+
+    assert await window() == 1_000_000
+    r = await sim.http.patch("/_sim/accounts/w1", json={"windows": {"claude-opus-4.8": 272_000}})
+    assert r.status_code == 200
+    assert await window() == 272_000
+
+
+async def test_api_key_account_needs_tokentype(sim: SimClient) -> None:
+    r = await sim.http.post("/_sim/accounts", json={"id": "k1", "auth": "api_key"})
+    assert r.status_code in (200, 201)
+    key = r.json()["api_key"]
+    assert key.startswith("ksk_")
+    params = {"origin": "AI_EDITOR", "maxResults": "50"}
+    bare = await sim.http.get(
+        "/ListAvailableModels", params=params, headers={"authorization": f"Bearer {key}"}
+    )
+    assert bare.status_code == 403
+    ok = await sim.http.get(
+        "/ListAvailableModels",
+        params=params,
+        headers={"authorization": f"Bearer {key}", "tokentype": "API_KEY"},
+    )
+    assert ok.status_code == 200 and ok.json()["models"]

@@ -40,7 +40,9 @@ class Subjects:
         "lease_acquire",
         "lease_release",
         "lease_renew",
+        "events_catalogue",
         "namespace",
+        "pool_models",
         "pool_status",
         "usage_query",
         "usage_record",
@@ -53,12 +55,15 @@ class Subjects:
         self.lease_release = f"{base}.lease.release"
         self.lease_renew = f"{base}.lease.renew"
         self.pool_status = f"{base}.pool.status"
+        self.pool_models = f"{base}.pool.models"  # PoolModelsRequest -> PoolModels (gateway)
         self.credential_add = f"{base}.credential.add"
         self.credential_action = f"{base}.credential.action"
         self.broker_ping = f"{base}.broker.ping"
         # Published (no reply): state changes for the dashboard and logs.
         self.events_credential = f"{base}.events.credential"
         self.events_lease = f"{base}.events.lease"
+        # Published by the broker when an account's catalogue (or the serving set) changes.
+        self.events_catalogue = f"{base}.events.catalogue"
         # Published by the gateway after every client request (traffic charts).
         self.events_request = f"{base}.events.request"
         # Team keys and usage (answered by the broker, which owns them in Redis).
@@ -225,6 +230,10 @@ class CredentialStatusKind(StrEnum):
     QUOTA_PARKED = "quota_parked"
     INVALID = "invalid"
     DISABLED = "disabled"
+    RETIRED = "retired"  # came from KIRO_AUTH_TOKEN and is no longer in it
+
+
+CredentialSource = Literal["config", "oauth", "admin"]
 
 
 class UsageLimits(_Msg):
@@ -272,6 +281,9 @@ class CredentialStatus(_Msg):
     last_used_at: float | None = None
     usage: UsageLimits | None = None
     region: str | None = None
+    source: CredentialSource | None = None  # None: recorded before sources were kept
+    models: tuple[CatalogueModel, ...] = ()  # the account's live catalogue; empty until known
+    catalogue_at: float | None = None  # when the catalogue was fetched (None: unknown)
 
 
 class PoolStatusRequest(_Msg):
@@ -286,9 +298,33 @@ class PoolStatus(_Msg):
     generated_at: float
 
 
+class PoolModelsRequest(_Msg):
+    pass
+
+
+class PoolModels(_Msg):
+    """What the pool can serve now (gateway model resolution and `/v1/models`).
+
+    `models`: the union of the known catalogues of the accounts in rotation (per model the
+    largest context window). `unknown_accounts`: accounts in rotation whose catalogue is not
+    known yet; they are eligible for every model.
+    """
+
+    models: tuple[CatalogueModel, ...] = ()
+    accounts: int = 0
+    unknown_accounts: int = 0
+    generated_at: float = 0.0
+
+
+class CatalogueEvent(_Msg):
+    credential_id: str
+    at: float
+
+
 class CredentialAdd(_Msg):
     credential: CredentialConfig
-    verify: bool = True  # refresh once before accepting
+    verify: bool = True  # refresh once before accepting (API keys: fetch the catalogue)
+    source: Literal["oauth", "admin"] = "admin"
 
 
 class CredentialAddResult(_Msg):

@@ -5,6 +5,11 @@ module does no I/O). Field aliases: `auth` Social/IdC, or `authMethod` social / 
 builder-id / iam, and the Kiro IDE's `kiro-auth-token.json` fields. A credential's identity
 is its `id`, or else a hash of the refresh token as first configured. Bad entries are
 reported by index with the reason and skipped; the others load.
+
+Kiro API keys (reference §19.6): `{"auth": "ApiKey", "apiKey": "ksk_…"}`, also
+`{"kiroApiKey": "ksk_…"}` or `authMethod: "api_key"`. They are sent as the bearer with
+`tokentype: API_KEY` and never refreshed; only `API_KEY_REGIONS` serve them. An API key's
+identity is its `id`, or else a hash of the key.
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ from urllib.parse import urlsplit
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-AuthKind = Literal["Social", "IdC"]
+AuthKind = Literal["Social", "IdC", "ApiKey"]
+
+API_KEY_PREFIX = "ksk_"
+API_KEY_REGIONS: tuple[str, ...] = ("us-east-1", "eu-central-1")
+"""The only regions that serve Kiro API keys (reference §19.6)."""
 
 _AUTH_ALIASES: dict[str, AuthKind] = {
     "social": "Social",
@@ -26,6 +35,8 @@ _AUTH_ALIASES: dict[str, AuthKind] = {
     "builderid": "IdC",
     "iam": "IdC",
     "identitycenter": "IdC",
+    "apikey": "ApiKey",
+    "api-key": "ApiKey",
 }
 
 
@@ -87,7 +98,8 @@ class CredentialConfig(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     auth: AuthKind = "Social"
-    refresh_token: str = Field(alias="refreshToken", min_length=1)
+    refresh_token: str = Field(default="", alias="refreshToken")
+    api_key: str | None = Field(default=None, alias="apiKey")
     client_id: str | None = Field(default=None, alias="clientId")
     client_secret: str | None = Field(default=None, alias="clientSecret")
     disabled: bool = False
@@ -107,14 +119,18 @@ class CredentialConfig(BaseModel):
         if not isinstance(data, dict):
             raise ValueError("a credential must be a JSON object")
         out = dict(data)
+        if "kiroApiKey" in out and "apiKey" not in out and "api_key" not in out:
+            out["apiKey"] = out.pop("kiroApiKey")
         method = out.get("authMethod") or out.get("auth")
         if isinstance(method, str):
             key = method.strip().lower().replace("_", "-").replace(" ", "")
             if key not in _AUTH_ALIASES:
-                raise ValueError(f"unknown auth kind {method!r} (expected Social or IdC)")
+                raise ValueError(f"unknown auth kind {method!r} (expected Social, IdC or ApiKey)")
             out["auth"] = _AUTH_ALIASES[key]
         elif method is not None:
             raise ValueError("auth must be a string")
+        elif out.get("apiKey") or out.get("api_key"):
+            out["auth"] = "ApiKey"
         elif out.get("clientId") and out.get("clientSecret"):
             out["auth"] = "IdC"
         return out
@@ -151,13 +167,27 @@ class CredentialConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> CredentialConfig:
+        if self.auth == "ApiKey":
+            key = (self.api_key or "").strip()
+            if not key.startswith(API_KEY_PREFIX) or len(key) <= len(API_KEY_PREFIX):
+                raise ValueError(f"ApiKey credentials need apiKey, a Kiro API key ({API_KEY_PREFIX}…)")
+            if self.region is not None and self.region not in API_KEY_REGIONS:
+                raise ValueError(f"API keys are served only in {' and '.join(API_KEY_REGIONS)}")
+            return self
+        if not self.refresh_token:
+            raise ValueError("refreshToken is required (or apiKey for a Kiro API key)")
         if self.auth == "IdC" and not (self.client_id and self.client_secret):
             raise ValueError("IdC credentials need clientId and clientSecret")
         return self
 
     @property
+    def secret(self) -> str:
+        """What identifies the account when no `id` is given: the API key or the refresh token."""
+        return (self.api_key or "").strip() if self.auth == "ApiKey" else self.refresh_token
+
+    @property
     def identity(self) -> str:
-        return self.id or credential_identity(self.refresh_token)
+        return self.id or credential_identity(self.secret)
 
 
 class CredentialLoadProblem(BaseModel):

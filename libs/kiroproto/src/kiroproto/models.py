@@ -1,31 +1,37 @@
-"""The model map: client model names -> Kiro `modelId` (kiro-protocol.md §4.9, CONTRACTS "Models").
+"""Model resolution: client model names -> Kiro `modelId`, against the pool's live catalogue
+(CONTRACTS.md "Models", kiro-protocol.md §4.9, §11.1, §19.4).
 
-`ModelMap(config).resolve(name)` turns whatever a client sends (`claude-sonnet-4-5-20250929`,
-`claude-opus-4-6[1m]`, `claude-haiku-4-5-thinking`, a Kiro id such as `claude-sonnet-4.5` or
-`auto`, or an operator alias) into a `ResolvedModel`. The order of the rules:
+`ModelMap(config).with_pool(pool)` is the resolver for what the pool offers now (the union of
+the accounts' `ListAvailableModels`, kept by the broker). `resolve(name)` gives a
+`ResolvedModel`, in this order:
 
 1. a `[1m]` suffix (asks for the 1M window) and a `-thinking` suffix (forces thinking) are
    stripped from the name, in either order;
-2. operator aliases (exact name, then `fnmatch` globs, case-insensitive; the full name is tried
-   before the stripped one) map to a Kiro id, which is used as given;
-3. a configured Kiro id (or `auto`) is passed through;
-4. a name containing `opus` / `sonnet` / `haiku` maps to that family: the configured version
-   equal to the requested one, else the smallest newer configured one, else the newest
-   (`claude-opus-4-7` -> the newest opus); a name without a version gets the newest;
-5. any other `claude*` name goes to the operator's default model;
-6. anything else is a `ConversionError` (400).
+2. the operator's map (`aliases`: exact name, then `fnmatch` globs, case-insensitive; the full
+   name is tried before the stripped one) names a Kiro id, used as given;
+3. a Claude name (`claude-…`, or a name with `opus` / `sonnet` / `haiku`) is the exact model the
+   pool offers in any of its forms: dashed, dotted and dated are the same model
+   (`claude-opus-4-8`, `claude-opus-4.8`, `claude-opus-4-8-20260529` -> `claude-opus-4.8`;
+   `claude-sonnet-5` -> `claude-sonnet-5`); a family name without a version is the newest of it;
+4. else the newest model of the same family the pool offers (`fallback`: the service answers
+   with `x-kiro2api-model-fallback` and logs it once per name);
+5. else, for any other Claude name, the operator's default model (`fallback` too);
+6. anything else (`auto`, GPT, GLM, …) is a `ConversionError` (400) unless the operator maps it.
 
-`ResolvedModel.fallback` is true when the exact model asked for is not configured and a
-substitute was chosen (rules 4 and 5), so the service can log that once per name.
+While the pool's catalogue is not known (no account fetched yet, or some accounts unknown, which
+are eligible for every model), `config.models` (the 2026 list by default) counts as offered.
+Context windows: the pool's catalogue, else the operator's `context_windows`, else the static
+default (1,000,000 for Claude 4.6 and newer, 200,000 otherwise); the gateway replaces it with the
+serving account's own window once a lease names it (`LeaseGrant.model_info`).
 
-`list_models()` gives the entries for `GET /v1/models`; the gateway renders the list shape.
-This module does no I/O: the service parses the operator's JSON into `ModelMapConfig`.
+`list_models()` gives the entries for `GET /v1/models`: one per Claude model the pool offers,
+in the dashed Anthropic form. This module does no I/O.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -36,18 +42,22 @@ from kiroproto.errors import ConversionError
 DEFAULT_KIRO_MODELS: tuple[str, ...] = (
     "claude-opus-4.5",
     "claude-opus-4.6",
+    "claude-opus-4.7",
+    "claude-opus-4.8",
+    "claude-opus-5",
+    "claude-opus-5.5",
+    "claude-sonnet-4",
     "claude-sonnet-4.5",
     "claude-sonnet-4.6",
+    "claude-sonnet-5",
+    "claude-sonnet-5.5",
     "claude-haiku-4.5",
 )
-"""Kiro ids served by default (the simulator's default list, CONTRACTS "Models")."""
-
-PASSTHROUGH_IDS: frozenset[str] = frozenset({"auto"})
-"""Kiro ids accepted as-is although they belong to no family (§4.9: `auto`, the server picks)."""
+"""Kiro ids assumed offered while the pool's catalogue is unknown (the 2026 list, §19.4)."""
 
 DEFAULT_CONTEXT_WINDOW = 200_000
-LARGE_CONTEXT_WINDOW = 1_000_000  # 4.6 models (§4.9, kiro.rs since 2026-03)
-_LARGE_WINDOW_VERSIONS: frozenset[tuple[int, int]] = frozenset({(4, 6)})
+LARGE_CONTEXT_WINDOW = 1_000_000  # Claude 4.6 and newer (Kiro, 2026-03-24; §19.4)
+_LARGE_FROM: tuple[int, int] = (4, 6)
 
 _FAMILIES = ("opus", "sonnet", "haiku")
 _KIRO_ID_RE = re.compile(r"^claude-(opus|sonnet|haiku)-(\d+)(?:\.(\d+))?$")
@@ -57,6 +67,7 @@ _VERSION_AFTER_RE = re.compile(r"^[-_.\s]*(\d{1,2})(?:[-._](\d{1,2}))?(?!\d)")
 _VERSION_BEFORE_RE = re.compile(r"(?<!\d)(\d{1,2})(?:[-._](\d{1,2}))?[-_.\s]*$")
 _ONE_M_SUFFIX = "[1m]"
 _THINKING_SUFFIX = "-thinking"
+FALLBACK_HEADER = "x-kiro2api-model-fallback"
 
 
 class ModelMapConfig(BaseModel):
@@ -67,11 +78,19 @@ class ModelMapConfig(BaseModel):
     aliases: dict[str, str] = Field(default_factory=dict)
     """Exact client name or glob (`gpt-4*`) -> Kiro id. Matched case-insensitively."""
     context_windows: dict[str, int] = Field(default_factory=dict)
-    """Kiro id -> context window in tokens; overrides the defaults."""
+    """Kiro id -> context window in tokens (the live catalogue wins where both exist)."""
     default_model: str = "claude-sonnet-4.5"
-    """Where unknown `claude-*` names go."""
+    """Where other `claude-*` names go (`KIRO_DEFAULT_MODEL`)."""
     models: tuple[str, ...] = DEFAULT_KIRO_MODELS
-    """The Kiro ids the accounts serve; family fallback picks among these."""
+    """Kiro ids counted as offered while the pool's catalogue is not known."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedModel:
+    """One model the pool offers (the union of the accounts' catalogues)."""
+
+    id: str
+    context_window: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +104,12 @@ class ResolvedModel:
     one_m: bool
     """The client asked for the 1M window (`[1m]`) and the model has it."""
     fallback: bool = False
-    """The exact model asked for is not configured; `kiro_id` is a substitute."""
+    """The exact model asked for is not offered; `kiro_id` is a substitute (header and log)."""
+
+    @property
+    def fallback_header(self) -> str:
+        """The value of `x-kiro2api-model-fallback`: `<requested> -> <served>`."""
+        return f"{self.requested} -> {self.kiro_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,30 +125,35 @@ class ModelInfo:
     thinking: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _CatalogEntry:
-    id: str
-    kiro_id: str
-    display_name: str
-    created: int
+# Release days (Unix seconds) of the models whose dates are public; others list 0.
+_CREATED: Mapping[str, int] = {
+    "claude-opus-4.6": 1770249600,  # 2026-02-05
+    "claude-sonnet-4.6": 1771286400,  # 2026-02-17
+    "claude-opus-4.5": 1761955200,  # 2025-11-01
+    "claude-sonnet-4.5": 1759104000,  # 2025-09-29
+    "claude-haiku-4.5": 1759276800,  # 2025-10-01
+    "claude-sonnet-4": 1747180800,  # 2025-05-14
+}
 
 
-# §11.2: the Anthropic-style ids kiro.rs lists. `created` is the date in the id, or the release day.
-_CATALOG: tuple[_CatalogEntry, ...] = (
-    _CatalogEntry("claude-opus-4-6", "claude-opus-4.6", "Claude Opus 4.6", 1770249600),  # 2026-02-05
-    _CatalogEntry("claude-sonnet-4-6", "claude-sonnet-4.6", "Claude Sonnet 4.6", 1771286400),  # 2026-02-17
-    _CatalogEntry("claude-opus-4-5-20251101", "claude-opus-4.5", "Claude Opus 4.5", 1761955200),
-    _CatalogEntry("claude-sonnet-4-5-20250929", "claude-sonnet-4.5", "Claude Sonnet 4.5", 1759104000),
-    _CatalogEntry("claude-haiku-4-5-20251001", "claude-haiku-4.5", "Claude Haiku 4.5", 1759276800),
-)
-_UNKNOWN_CREATED = 0
-
-
-def _family_version(kiro_id: str) -> tuple[str, tuple[int, int]] | None:
-    match = _KIRO_ID_RE.match(kiro_id)
+def family_version(kiro_id: str) -> tuple[str, tuple[int, int]] | None:
+    """`claude-opus-4.8` -> ("opus", (4, 8)); `claude-sonnet-5` -> ("sonnet", (5, 0))."""
+    match = _KIRO_ID_RE.match(kiro_id.lower())
     if match is None:
         return None
     return match.group(1), (int(match.group(2)), int(match.group(3) or 0))
+
+
+def dashed_id(kiro_id: str) -> str:
+    """The Anthropic form of a Kiro id: `claude-opus-4.8` -> `claude-opus-4-8`."""
+    return kiro_id.replace(".", "-")
+
+
+def static_context_window(kiro_id: str) -> int:
+    parsed = family_version(kiro_id)
+    if parsed is not None and parsed[1] >= _LARGE_FROM:
+        return LARGE_CONTEXT_WINDOW
+    return DEFAULT_CONTEXT_WINDOW
 
 
 def _requested_version(name: str, family: str) -> tuple[int, int] | None:
@@ -152,21 +181,35 @@ def _strip_suffixes(name: str) -> tuple[str, bool, bool]:
 
 
 class ModelMap:
-    """Resolves client model names; immutable once built."""
+    """Resolves client model names against what the pool offers; immutable once built."""
 
-    def __init__(self, config: ModelMapConfig | None = None) -> None:
+    def __init__(
+        self, config: ModelMapConfig | None = None, offered: Iterable[OfferedModel] | None = None
+    ) -> None:
         self._config = config or ModelMapConfig()
         self._aliases: Mapping[str, str] = {k.lower(): v for k, v in self._config.aliases.items()}
-        self._known: dict[str, str] = {m.lower(): m for m in self._config.models}
-        for kiro_id in PASSTHROUGH_IDS:
-            self._known.setdefault(kiro_id, kiro_id)
+        if offered is None:
+            offered = [OfferedModel(m) for m in self._config.models]
+        self._offered: dict[str, OfferedModel] = {}
+        for model in offered:
+            known = self._offered.get(model.id)
+            if known is None or (model.context_window or 0) > (known.context_window or 0):
+                self._offered[model.id] = model
         self._families: dict[str, list[tuple[tuple[int, int], str]]] = {f: [] for f in _FAMILIES}
-        for kiro_id in self._config.models:
-            parsed = _family_version(kiro_id)
+        for kiro_id in self._offered:
+            parsed = family_version(kiro_id)
             if parsed is not None:
                 self._families[parsed[0]].append((parsed[1], kiro_id))
         for versions in self._families.values():
             versions.sort()
+
+    def with_pool(self, models: Iterable[OfferedModel], *, catalogue_complete: bool) -> ModelMap:
+        """The resolver for what the pool offers now. When some account's catalogue is unknown
+        (it is eligible for every model), the configured static list counts as offered too."""
+        offered = list(models)
+        if not catalogue_complete or not offered:
+            offered += [OfferedModel(m) for m in self._config.models]
+        return ModelMap(self._config, offered)
 
     @property
     def config(self) -> ModelMapConfig:
@@ -176,14 +219,18 @@ class ModelMap:
     def default_model(self) -> str:
         return self._config.default_model
 
+    @property
+    def offered(self) -> tuple[str, ...]:
+        return tuple(sorted(self._offered))
+
     def context_window(self, kiro_id: str) -> int:
+        live = self._offered.get(kiro_id)
+        if live is not None and live.context_window:
+            return live.context_window
         configured = self._config.context_windows.get(kiro_id)
         if configured is not None:
             return configured
-        parsed = _family_version(kiro_id)
-        if parsed is not None and parsed[1] in _LARGE_WINDOW_VERSIONS:
-            return LARGE_CONTEXT_WINDOW
-        return DEFAULT_CONTEXT_WINDOW
+        return static_context_window(kiro_id)
 
     def resolve(self, name: str) -> ResolvedModel:
         """Map a client model name to a Kiro id; raises `ConversionError` (400) if impossible."""
@@ -209,9 +256,7 @@ class ModelMap:
                 if fnmatchcase(candidate, pattern):
                     return target, False
         lowered = base.lower()
-        if lowered in self._known:
-            return self._known[lowered], False
-        # Provider-prefixed names ("anthropic/claude-...", "anthropic.claude-...") are families too.
+        # Provider-prefixed names ("anthropic/claude-...", "us.anthropic.claude-...") too.
         for family in _FAMILIES:
             if family in lowered:
                 return self._by_family(family, _requested_version(lowered, family))
@@ -223,45 +268,37 @@ class ModelMap:
         )
 
     def _by_family(self, family: str, version: tuple[int, int] | None) -> tuple[str, bool]:
-        configured = self._families[family]
-        if not configured:
+        offered = self._families[family]
+        if not offered:
             return self._config.default_model, True
         if version is None:
-            return configured[-1][1], False
-        for candidate, kiro_id in configured:
-            if candidate >= version:
-                return kiro_id, candidate != version
-        return configured[-1][1], True
+            return offered[-1][1], False
+        for candidate, kiro_id in offered:
+            if candidate == version:
+                return kiro_id, False
+        return offered[-1][1], True
 
     def list_models(self) -> tuple[ModelInfo, ...]:
-        """Entries for `GET /v1/models`: every configured Claude model and its `-thinking` twin."""
-        entries: list[_CatalogEntry] = [e for e in _CATALOG if e.kiro_id in self._config.models]
-        listed = {e.kiro_id for e in entries}
-        for kiro_id in self._config.models:
-            parsed = _family_version(kiro_id)
-            if parsed is None or kiro_id in listed:
-                continue
-            family, (major, minor) = parsed
-            entries.append(
-                _CatalogEntry(
-                    id=f"claude-{family}-{major}-{minor}",
-                    kiro_id=kiro_id,
-                    display_name=f"Claude {family.capitalize()} {major}.{minor}",
-                    created=_UNKNOWN_CREATED,
-                )
-            )
+        """Entries for `GET /v1/models`: every Claude model the pool offers, newest first."""
+        entries = sorted(
+            (
+                (parsed, kiro_id)
+                for kiro_id in self._offered
+                if (parsed := family_version(kiro_id)) is not None
+            ),
+            key=lambda item: (_FAMILIES.index(item[0][0]), tuple(-v for v in item[0][1])),
+        )
         infos: list[ModelInfo] = []
-        for entry in entries:
-            window = self.context_window(entry.kiro_id)
-            infos.append(ModelInfo(entry.id, entry.display_name, entry.created, window, entry.kiro_id, False))
+        for (family, (major, minor)), kiro_id in entries:
+            version = f"{major}.{minor}" if "." in kiro_id else str(major)
             infos.append(
                 ModelInfo(
-                    f"{entry.id}{_THINKING_SUFFIX}",
-                    f"{entry.display_name} (Thinking)",
-                    entry.created,
-                    window,
-                    entry.kiro_id,
-                    True,
+                    id=dashed_id(kiro_id),
+                    display_name=f"Claude {family.capitalize()} {version}",
+                    created=_CREATED.get(kiro_id, 0),
+                    context_window=self.context_window(kiro_id),
+                    kiro_id=kiro_id,
+                    thinking=False,
                 )
             )
         return tuple(infos)
@@ -270,9 +307,14 @@ class ModelMap:
 __all__ = [
     "DEFAULT_CONTEXT_WINDOW",
     "DEFAULT_KIRO_MODELS",
+    "FALLBACK_HEADER",
     "LARGE_CONTEXT_WINDOW",
     "ModelInfo",
     "ModelMap",
     "ModelMapConfig",
+    "OfferedModel",
     "ResolvedModel",
+    "dashed_id",
+    "family_version",
+    "static_context_window",
 ]

@@ -90,10 +90,10 @@ def chat_headers(access_token: str, machine: str, *, api_key: bool = False) -> d
     return headers
 
 
-def runtime_headers(access_token: str, machine: str) -> dict[str, str]:
-    """Headers for `getUsageLimits` / `ListAvailableModels` (§10.1, §11.1)."""
+def runtime_headers(access_token: str, machine: str, *, api_key: bool = False) -> dict[str, str]:
+    """Headers for `getUsageLimits` / `ListAvailableModels` (§10.1, §11.1); `api_key`: §19.6."""
     app = f"KiroIDE-{KIRO_VERSION}-{machine}"
-    return {
+    headers = {
         "accept": "application/json",
         "x-amz-user-agent": f"aws-sdk-js/1.0.0 {app}",
         "user-agent": (
@@ -104,6 +104,19 @@ def runtime_headers(access_token: str, machine: str) -> dict[str, str]:
         "amz-sdk-request": "attempt=1; max=1",
         "Authorization": f"Bearer {access_token}",
     }
+    if api_key:
+        headers["tokentype"] = "API_KEY"
+    return headers
+
+
+def list_models_path(profile_arn: str | None, next_token: str | None = None, max_results: int = 50) -> str:
+    """Path and query for the REST `GET /ListAvailableModels` (§11.1, §19.4)."""
+    path = f"/ListAvailableModels?origin=AI_EDITOR&maxResults={max_results}"
+    if profile_arn:
+        path += "&profileArn=" + quote(profile_arn, safe="")
+    if next_token:
+        path += "&nextToken=" + quote(next_token, safe="")
+    return path
 
 
 def social_refresh_headers(machine: str) -> dict[str, str]:

@@ -26,6 +26,7 @@ def _token(cred: CredentialStatus, hour: CredentialTraffic | None, now: float) -
     return {
         "id": cred.id,
         "auth_type": cred.auth,
+        "source": cred.source,
         "status": cred.status.value,
         "reason": cred.reason,
         "disabled": cred.status.value == "disabled",
@@ -44,6 +45,9 @@ def _token(cred: CredentialStatus, hour: CredentialTraffic | None, now: float) -
         "requests_last_hour": hour.requests if hour else 0,
         "errors_last_hour": hour.errors if hour else 0,
         "last_error": cred.last_error,
+        # the account's live catalogue (ListAvailableModels); empty until known
+        "models": [{"id": m.id, "context_window": m.context_window} for m in cred.models],
+        "models_checked": _iso(cred.catalogue_at),
         "remaining_usage": usage.remaining if usage else None,
         "usage": (
             {

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from gateway.accounting import AccountingMiddleware
+from gateway.catalogue import PoolCatalogue
 from gateway.deps import GatewayState
 from gateway.errors import (
     GatewayError,
@@ -102,6 +103,10 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             pending=metrics.usage_pending,
         )
         await broker.start(first_attempt_timeout=min(2.0, settings.gateway_bus_timeout))
+        catalogue = PoolCatalogue(
+            broker, model_map, ttl_s=settings.gateway_catalogue_ttl, timeout_s=settings.gateway_bus_timeout
+        )
+        catalogue.start()
         try:
             yield GatewayState(
                 settings=settings,
@@ -116,6 +121,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
                     ping_interval=settings.gateway_ping_interval,
                 ),
                 models=model_map,
+                catalogue=catalogue,
                 forwarder=forwarder,
                 client_key=settings.kiro_client_token.get_secret_value().encode("utf-8"),
                 fallback_logged=set(),
@@ -128,6 +134,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             await upstream.aclose()
             await reporter.close(settings.gateway_usage_drain_timeout)
             await keys.close()
+            await catalogue.close()
             await broker.close()
             telemetry.shutdown()
 

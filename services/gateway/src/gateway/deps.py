@@ -8,7 +8,9 @@ from typing import Annotated, Any, TypedDict, TypeVar, cast
 import orjson
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
 
+from gateway.catalogue import PoolCatalogue
 from gateway.errors import InvalidRequest, invalid_from_validation
 from gateway.failover import Upstreams
 from gateway.keys import KeyCache, authenticate
@@ -18,11 +20,12 @@ from gateway.proxy import Forwarder
 from gateway.settings import Settings
 from gateway.usage import UsageReporter
 from kiroproto.errors import ConversionError
-from kiroproto.models import ModelMap, ResolvedModel
+from kiroproto.models import FALLBACK_HEADER, ModelMap, ResolvedModel
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+MAX_FALLBACK_NAMES = 10_000
 
 
 class GatewayState(TypedDict):
@@ -30,7 +33,8 @@ class GatewayState(TypedDict):
     metrics: Metrics
     broker: BrokerClient
     upstreams: Upstreams
-    models: ModelMap
+    models: ModelMap  # the operator's map (GATEWAY_MODEL_MAP)
+    catalogue: PoolCatalogue  # ... resolved against what the pool offers now
     forwarder: Forwarder
     client_key: bytes
     fallback_logged: set[str]
@@ -86,13 +90,22 @@ def parse_as(model: type[M], data: dict[str, Any]) -> M:
 
 def resolve_model(state: GatewayState, name: str) -> ResolvedModel:
     try:
-        resolved = state["models"].resolve(name)
+        resolved = state["catalogue"].current.resolve(name)
     except ConversionError as exc:
         raise InvalidRequest(exc.message) from exc
     if resolved.fallback and name not in state["fallback_logged"]:
+        if len(state["fallback_logged"]) > MAX_FALLBACK_NAMES:
+            state["fallback_logged"].clear()
         state["fallback_logged"].add(name)
-        log.info(
-            "model name not configured; using a substitute",
+        log.warning(
+            "model not offered by the pool; serving a substitute (header x-kiro2api-model-fallback)",
             extra={"requested": name, "kiro_model": resolved.kiro_id},
         )
     return resolved
+
+
+def mark_fallback(response: Response, model: ResolvedModel) -> Response:
+    """`x-kiro2api-model-fallback: <requested> -> <served>` when a substitute serves (never silently)."""
+    if model.fallback:
+        response.headers[FALLBACK_HEADER] = model.fallback_header
+    return response

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gateway import telemetry
 from gateway.errors import InvalidRequest, Overloaded
@@ -30,7 +30,7 @@ from gateway.limits import TeamTicket
 from gateway.metrics import Metrics
 from gateway.streaming import UpstreamStream
 from gateway.upstream import Failure, UpstreamClient, UpstreamFailure, classify_exception
-from kiroproto.bus import Outcome
+from kiroproto.bus import LeaseGrant, Outcome
 from kiroproto.stream.assembler import ResponseAssembler
 from kiroproto.stream.events import MessageEnd, OutputEvent, StreamFailure
 from kiroproto.stream.kiro_events import KiroEvent, UpstreamException
@@ -165,7 +165,7 @@ async def open_attempt(
             try:
                 response = await ctx.upstream.open_chat(grant, body_for(grant.profile_arn))
                 stream = UpstreamStream(response)
-                attempt = Attempt(call, stream, ResponseAssembler(options))
+                attempt = Attempt(call, stream, ResponseAssembler(served_options(options, grant)))
                 await _prime(ctx, attempt, complete=complete)
                 telemetry.end_attempt(span, 200, None)
                 return attempt
@@ -195,6 +195,14 @@ async def open_attempt(
         f"no upstream attempt succeeded ({ctx.max_attempts} tried; last: {last.message})",
         retry_after=max(1.0, last.retry_after_s or 1.0),
     )
+
+
+def served_options(options: StreamOptions, grant: LeaseGrant) -> StreamOptions:
+    """The final usage counts with the serving account's context window (its catalogue entry)."""
+    info = grant.model_info
+    if info is None or not info.context_window or info.context_window == options.context_window:
+        return options
+    return replace(options, context_window=info.context_window)
 
 
 async def _prime(ctx: Upstreams, attempt: Attempt, *, complete: bool) -> None:

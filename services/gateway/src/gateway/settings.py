@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     gateway_model_map: str | None = None  # JSON object, or a path to a JSON file (ModelMapConfig)
     gateway_key_cache_ttl: float = Field(default=30.0, gt=0.0)  # team key records (events invalidate)
     gateway_key_negative_ttl: float = Field(default=2.0, ge=0.0)  # unknown keys
+    gateway_catalogue_ttl: float = Field(default=30.0, gt=0.0)  # the pool's models (events refresh at once)
     gateway_usage_drain_timeout: float = Field(default=5.0, ge=0.0)  # shutdown: deliver usage records
     gateway_workers: int = Field(default=1, ge=1, le=64)  # uvicorn processes (PROMETHEUS_MULTIPROC_DIR)
     gateway_shutdown_grace: float = Field(default=30.0, ge=0.0)  # SIGTERM: streams in flight may finish
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
         "gateway_bus_timeout",
         "gateway_key_cache_ttl",
         "gateway_key_negative_ttl",
+        "gateway_catalogue_ttl",
         "gateway_usage_drain_timeout",
         "gateway_shutdown_grace",
         mode="before",

@@ -15,13 +15,22 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kiro_sim.script import ScriptSlots
 
-AuthKind = Literal["social", "idc"]
+AuthKind = Literal["social", "idc", "api_key"]
 
-_AUTH_ALIASES = {"social": "social", "idc": "idc", "builder-id": "idc", "builderid": "idc", "iam": "idc"}
+_AUTH_ALIASES = {
+    "social": "social",
+    "idc": "idc",
+    "builder-id": "idc",
+    "builderid": "idc",
+    "iam": "idc",
+    "apikey": "api_key",
+    "api_key": "api_key",
+    "api-key": "api_key",
+}
 
 # Credential-schema keys that mean nothing to the simulator; dropped when seeding from a file.
 CREDENTIAL_ONLY_KEYS = frozenset(
@@ -37,7 +46,6 @@ CREDENTIAL_ONLY_KEYS = frozenset(
         "expiresAt",
         "provider",
         "clientIdHash",
-        "kiroApiKey",
     }
 )
 
@@ -57,6 +65,10 @@ class AccountSpec(BaseModel):
     client_id: str | None = _alias("client_id", "clientId")
     client_secret: str | None = _alias("client_secret", "clientSecret")
     profile_arn: str | None = _alias("profile_arn", "profileArn")
+    # A Kiro API key account (reference §19.6): `Bearer ksk_…` with `tokentype: API_KEY`, no refresh.
+    api_key: str | None = _alias("api_key", "apiKey", "kiroApiKey")
+    # Per model, the context window `ListAvailableModels` and `contextUsageEvent` use.
+    windows: dict[str, int] | None = None
     credits_limit: float | None = Field(default=None, ge=0)
     credits_used: float = Field(default=0.0, ge=0)
     trial_credits: float = Field(default=0.0, ge=0)
@@ -77,6 +89,14 @@ class AccountSpec(BaseModel):
             return _AUTH_ALIASES.get(value.strip().lower(), value)
         return value
 
+    @model_validator(mode="after")
+    def _api_key(self) -> AccountSpec:
+        if self.api_key is not None:
+            self.auth = "api_key"
+        if self.api_key is not None and not self.api_key.startswith("ksk_"):
+            raise ValueError("api_key must start with ksk_")
+        return self
+
 
 class AccountPatch(BaseModel):
     """Changes to an existing account (`PATCH /_sim/accounts/{id}`)."""
@@ -88,6 +108,7 @@ class AccountPatch(BaseModel):
     trial_credits: float | None = Field(default=None, ge=0)
     bonus_credits: float | None = Field(default=None, ge=0)
     models: list[str] | None = None
+    windows: dict[str, int] | None = None
     rotate_refresh: bool | None = None
     refresh_grace_seconds: float | None = Field(default=None, ge=0)
     refresh_delay_seconds: float | None = Field(default=None, ge=0, le=60)
@@ -118,6 +139,8 @@ class Account:
     email: str
     subscription_title: str
     refresh_delay_seconds: float = 0.0  # a refresh answers this late (after redeeming the token)
+    api_key: str | None = None
+    windows: dict[str, int] = field(default_factory=dict)
     user_id: str = field(default_factory=lambda: "d-9067" + secrets.token_hex(4) + "." + secrets.token_hex(8))
     scripts: ScriptSlots = field(default_factory=ScriptSlots)
     access_tokens: list[str] = field(default_factory=list)
@@ -150,6 +173,8 @@ class Account:
             "trial_credits": self.trial_credits,
             "bonus_credits": self.bonus_credits,
             "models": list(self.models),
+            "windows": dict(self.windows),
+            "api_key": self.api_key,
             "rotate_refresh": self.rotate_refresh,
             "refresh_grace_seconds": self.refresh_grace_seconds,
             "refresh_delay_seconds": self.refresh_delay_seconds,

@@ -16,6 +16,7 @@ Deliberately not here: writing bytes, delays, chunking (`stream.py`).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from random import Random
 
@@ -55,8 +56,19 @@ def thinking_requested(summary: ChatSummary) -> bool:
     return any(m in summary.first_user_text or m in summary.current_text for m in THINKING_MARKERS)
 
 
-def context_window(model_id: str, default: int, large: int) -> int:
-    return large if model_id.endswith("4.6") else default
+_VERSION = re.compile(r"-(\d+)(?:\.(\d+))?$")
+
+
+def context_window(model_id: str, default: int, large: int, windows: dict[str, int] | None = None) -> int:
+    """The account's own window for the model (set through the control API), else `large` for
+    Claude 4.6 and newer (Kiro moved them to 1M on 2026-03-24, reference §19.4), else `default`."""
+    if windows and model_id in windows:
+        return windows[model_id]
+    match = _VERSION.search(model_id)
+    if match is None:
+        return default
+    version = (int(match.group(1)), int(match.group(2) or 0))
+    return large if version >= (4, 6) else default
 
 
 def default_answer(user_text: str, tool_result_texts: tuple[str, ...]) -> str:

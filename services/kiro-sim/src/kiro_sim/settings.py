@@ -20,13 +20,21 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 Chunking = Literal["random", "frame", "whole"]
 
 DEFAULT_MODELS: tuple[str, ...] = (
-    "claude-sonnet-4.5",
-    "claude-sonnet-4.6",
     "claude-opus-4.5",
     "claude-opus-4.6",
+    "claude-opus-4.7",
+    "claude-opus-4.8",
+    "claude-opus-5",
+    "claude-opus-5.5",
+    "claude-sonnet-4",
+    "claude-sonnet-4.5",
+    "claude-sonnet-4.6",
+    "claude-sonnet-5",
+    "claude-sonnet-5.5",
     "claude-haiku-4.5",
     "auto",
 )
+"""The 2026 catalogue (CONTRACTS.md "Models", reference §19.4)."""
 
 # The well-known shared profile ARN of social-login users in us-east-1 (kiro-protocol.md §9.2).
 SOCIAL_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/EHGA3GRVQMUK"
@@ -60,7 +68,7 @@ class SimSettings(BaseSettings):
     seed: int = 0
     text_fragment_max: int = Field(default=6, ge=1)
     context_window_default: int = 200_000
-    context_window_large: int = 1_000_000  # models whose id ends with "4.6"
+    context_window_large: int = 1_000_000  # Claude 4.6 and newer (plan.context_window)
 
     # New accounts (control API, login flows) start with these.
     default_models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_MODELS))

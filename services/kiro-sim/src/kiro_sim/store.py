@@ -72,6 +72,7 @@ class SimState:
         self.stats = Stats()
         self.accounts: dict[str, Account] = {}
         self.access: dict[str, AccessRecord] = {}
+        self.api_keys: dict[str, Account] = {}
         self.refresh: dict[str, RefreshRecord] = {}
         self.clients: dict[str, ClientRegistration] = {}
         self.token_scripts: dict[str, ScriptSlots] = {}
@@ -88,6 +89,9 @@ class SimState:
         refresh_token = spec.refresh_token or tokens.new_refresh_token()
         if refresh_token in self.refresh:
             raise ValueError("refresh token already belongs to an account")
+        api_key = spec.api_key or (tokens.new_api_key() if spec.auth == "api_key" else None)
+        if api_key is not None and api_key in self.api_keys:
+            raise ValueError("API key already belongs to an account")
         client_id, client_secret = spec.client_id, spec.client_secret
         if spec.auth == "idc":
             client_id = client_id or tokens.new_client_id()
@@ -122,8 +126,12 @@ class SimState:
             suspended=spec.suspended,
             email=spec.email or f"{account_id}@example.com",
             subscription_title=spec.subscription_title,
+            api_key=api_key,
+            windows=dict(spec.windows or {}),
         )
         self.accounts[account_id] = account
+        if api_key is not None:
+            self.api_keys[api_key] = account
         self.refresh[refresh_token] = RefreshRecord(account)
         self.stats.account(account_id)
         return account
@@ -153,11 +161,19 @@ class SimState:
         account.access_tokens.append(token)
         return token, ttl
 
-    def authenticate(self, authorization: str | None) -> tuple[str, Account] | None:
-        """The (token, account) of a valid `Bearer` header, else None."""
+    def authenticate(
+        self, authorization: str | None, token_type: str | None = None
+    ) -> tuple[str, Account] | None:
+        """The (token, account) of a valid `Bearer` header, else None. A Kiro API key is valid
+        only with `tokentype: API_KEY`, and that header only with an API key (§19.6)."""
         if not authorization or not authorization.startswith("Bearer "):
             return None
         token = authorization[7:].strip()
+        if token.startswith("ksk_") or token_type is not None:
+            key_account = self.api_keys.get(token)
+            if key_account is None or token_type != "API_KEY":
+                return None
+            return token, key_account
         record = self.access.get(token)
         if record is None or self.clock() >= record.expires_at:
             return None

@@ -70,3 +70,8 @@ def redact(token: str | None) -> str:
         return "-"
     digest = hashlib.sha256(token.encode()).hexdigest()[:10]
     return f"{token[:3]}…{digest}"
+
+
+def new_api_key() -> str:
+    """A Kiro API key (reference §19.6)."""
+    return "ksk_" + _random(48)

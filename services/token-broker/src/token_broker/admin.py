@@ -12,7 +12,8 @@ import logging
 from kiroproto.bus import Ack, CredentialAction, CredentialAdd, CredentialAddResult, CredentialStatusKind
 from kiroproto.credentials import fingerprint
 from token_broker import records as R
-from token_broker.errors import BrokerError, RefreshError, UnknownCredential
+from token_broker.catalogue import Catalogues
+from token_broker.errors import BrokerError, RefreshError, UnknownCredential, UsageCheckError
 from token_broker.events import EventPublisher
 from token_broker.mirror import TokenFileMirror
 from token_broker.records import now_ms
@@ -32,7 +33,9 @@ class Admin:
         usage: UsageChecker,
         events: EventPublisher,
         mirror: TokenFileMirror | None,
+        catalogues: Catalogues | None = None,
     ) -> None:
+        self._catalogues = catalogues
         self._store = store
         self._refresher = refresher
         self._usage = usage
@@ -40,6 +43,8 @@ class Admin:
         self._mirror = mirror
 
     async def add(self, req: CredentialAdd) -> CredentialAddResult:
+        if req.credential.auth == "ApiKey":
+            return await self._add_api_key(req)
         cfg = req.credential
         cid = cfg.identity
         refusal = self._refuse_proxy(cfg.proxy)
@@ -47,7 +52,7 @@ class Admin:
             log.info("credential rejected", extra={"credential": cid, "reason": "proxy_not_allowed"})
             return CredentialAddResult(ok=False, credential_id=cid, message=refusal)
         box = self._store.box
-        extra: dict[str, str] = {}
+        extra: dict[str, str] = {R.SOURCE: req.source}
         if req.verify:
             try:
                 tokens = await self._refresher.verify_config(cfg)
@@ -65,6 +70,7 @@ class Admin:
         if inserted == 1:
             message = "added"
         else:
+            extra.pop(R.SOURCE)  # an existing record keeps where it came from
             fields: dict[str, str | int] = {
                 R.REFRESH_TOKEN: box.seal(cfg.refresh_token, cid, R.REFRESH_TOKEN),
                 R.REFRESH_FP: fingerprint(cfg.refresh_token),
@@ -79,6 +85,45 @@ class Admin:
             await self._store.patch(cid, fields, revive=True, bump_generation=True)
             message = "updated"
         log.info("credential %s", message, extra={"credential": cid, "verified": req.verify})
+        await self._events.credential(cid, CredentialStatusKind.ACTIVE.value, message)
+        await self._mirror_now()
+        if self._catalogues is not None:
+            self._catalogues.refresh_later(cid)
+        return CredentialAddResult(ok=True, credential_id=cid, message=message)
+
+    async def _add_api_key(self, req: CredentialAdd) -> CredentialAddResult:
+        """A Kiro API key: nothing to refresh; `verify` fetches its catalogue with the key."""
+        cfg = req.credential
+        cid = cfg.identity
+        inserted = await self._store.insert(cfg, mode="admin", extra={R.SOURCE: req.source})
+        if inserted != 1:
+            key = cfg.secret
+            fields: dict[str, str | int] = dict(
+                R.token_fields(self._store.box, cid, key, R.API_KEY_EXPIRES_MS)
+            )
+            fields |= {R.REFRESH_FAILS: 0, R.REFRESH_RETRY_AT_MS: 0}
+            await self._store.patch(cid, fields, revive=True, bump_generation=True)
+        message = "added" if inserted == 1 else "updated"
+        if req.verify and self._catalogues is not None:
+            try:
+                await self._catalogues.refresh(cid)
+            except UsageCheckError as exc:
+                if exc.reason in ("http_401", "http_403"):
+                    if inserted == 1:
+                        await self._store.delete(cid)
+                        await self._catalogues.forget(cid)
+                    log.info("API key rejected", extra={"credential": cid, "reason": exc.reason})
+                    return CredentialAddResult(
+                        ok=False,
+                        credential_id=cid,
+                        message=f"the upstream rejected the API key ({exc.reason})",
+                    )
+                log.info(
+                    "API key stored; catalogue not fetched", extra={"credential": cid, "reason": str(exc)}
+                )
+        elif self._catalogues is not None:
+            self._catalogues.refresh_later(cid)
+        log.info("credential %s", message, extra={"credential": cid, "auth": "ApiKey"})
         await self._events.credential(cid, CredentialStatusKind.ACTIVE.value, message)
         await self._mirror_now()
         return CredentialAddResult(ok=True, credential_id=cid, message=message)
@@ -121,6 +166,8 @@ class Admin:
             return "enabled"
         if req.action == "refresh":
             state, _ = await self._refresher.ensure_fresh(cid, force=True)
+            if self._catalogues is not None:
+                self._catalogues.refresh_later(cid)
             return f"refreshed; access token {state.token_fp}"
         if req.action == "check_usage":
             usage = await self._usage.check(cid)
@@ -128,6 +175,8 @@ class Admin:
         if req.action == "delete":
             if not await self._store.delete(cid):
                 raise UnknownCredential(cid)
+            if self._catalogues is not None:
+                await self._catalogues.forget(cid)
             await self._mirror_now()
             return "deleted"
         if req.action == "set_priority":

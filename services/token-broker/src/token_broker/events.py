@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from kiroproto.bus import CredentialEvent, CredentialStatusKind, LeaseEvent, Subjects
+from kiroproto.bus import CatalogueEvent, CredentialEvent, CredentialStatusKind, LeaseEvent, Subjects
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ class EventPublisher:
     async def lease_released(self, credential_id: str) -> None:
         event = LeaseEvent(credential_id=credential_id, at=time.time())
         await self._publish(self._subjects.events_lease, event.model_dump_json().encode())
+
+    async def catalogue(self, credential_id: str) -> None:
+        """An account's model set changed: gateways refetch the pool's models."""
+        event = CatalogueEvent(credential_id=credential_id, at=time.time())
+        await self._publish(self._subjects.events_catalogue, event.model_dump_json().encode())
 
     async def _publish(self, subject: str, data: bytes) -> None:
         try:

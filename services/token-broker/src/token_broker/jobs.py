@@ -9,6 +9,8 @@ released early). Jobs:
   and of those that never had a token, so requests rarely wait for a refresh.
 - `usage`    (every BROKER_USAGE_POLL_INTERVAL): `getUsageLimits` for every credential that
   is not disabled or invalid; stored on the record, shown in the pool status and metrics.
+- `catalogue` (every BROKER_CATALOGUE_INTERVAL, default 30 min, and once at start):
+  `ListAvailableModels` for every account in rotation (catalogue.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kiroproto.bus import CredentialStatusKind
+from token_broker.catalogue import Catalogues
 from token_broker.errors import BrokerError
 from token_broker.keys import Keys
 from token_broker.records import CredentialState, now_ms, parse_state
@@ -48,7 +51,9 @@ class PeriodicJobs:
         refresher: Refresher,
         usage: UsageChecker,
         tasks: TaskSet,
+        catalogues: Catalogues | None = None,
     ) -> None:
+        self._catalogues = catalogues
         self._settings = settings
         self._redis = redis
         self._keys = keys
@@ -65,6 +70,8 @@ class PeriodicJobs:
         self._tasks.spawn(
             self._loop("usage", self._settings.broker_usage_poll_interval, self.poll_usage), name="job-usage"
         )
+        if self._catalogues is not None:
+            self._tasks.spawn(self._catalogue_job(self._catalogues), name="job-catalogue")
 
     async def _loop(self, name: str, period_s: float, job: Callable[[], Awaitable[None]]) -> None:
         if period_s <= 0:
@@ -85,14 +92,32 @@ class PeriodicJobs:
                 log.warning("periodic job %s failed: %s", name, exc)
             await asyncio.sleep(tick)
 
+    async def _catalogue_job(self, catalogues: Catalogues) -> None:
+        """Every broker fetches the catalogues once at start (a restart may follow a change of
+        accounts); then one replica per BROKER_CATALOGUE_INTERVAL."""
+        period = self._settings.broker_catalogue_interval
+        try:
+            if period > 0:
+                await self._redis.set(
+                    self._keys.job_lock("catalogue"), self._settings.broker_instance_id, px=int(period * 1000)
+                )
+            await catalogues.refresh_all()
+        except (RedisError, BrokerError) as exc:
+            log.warning("catalogue fetch at start failed: %s", exc)
+        await self._loop("catalogue", period, catalogues.refresh_all)
+
     async def _states(self) -> list[CredentialState]:
         states = (parse_state(raw) for raw in await self._store.all_raw())
-        return [s for s in states if s is not None and not s.disabled and s.status not in _DEAD]
+        return [
+            s for s in states if s is not None and not s.disabled and not s.retired and s.status not in _DEAD
+        ]
 
     async def refresh_expiring(self) -> None:
         at = now_ms()
         margin = self._refresher.margin_ms
         for state in await self._states():
+            if state.auth == "ApiKey":
+                continue  # never refreshed
             recent = at - state.last_used_ms < RECENT_USE_MS or not state.token_fp
             if not recent or state.token_valid_for_ms(at) > margin or state.refresh_retry_at_ms > at:
                 continue

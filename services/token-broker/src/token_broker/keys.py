@@ -10,6 +10,13 @@ Data model (Redis is the source of truth; see README "Redis data model"):
 - `deleted`               SET of identities deleted by an operator (not re-imported from config)
 - `lock:refresh:{id}`     STRING single-flight refresh lock (token, PX)
 - `lock:job:{name}`       STRING "one replica per period" lock for periodic jobs (PX = period)
+- `catalogue:{id}`        HASH the account's live catalogue: `_fetched_ms` -> epoch ms, and per
+                          Kiro model id its `CatalogueModel` JSON (absent: catalogue unknown)
+- `lacks:{id}`            HASH Kiro model id -> ms: the account answered INVALID_MODEL_ID for it
+                          (not leased for that model until the next full catalogue refresh)
+- `config:brokers`        ZSET broker instance -> heartbeat expiry (ms) (config.py)
+- `config:hashes`         HASH broker instance -> hash of its KIRO_AUTH_TOKEN identities
+- `config:applied`        STRING the configuration hash whose retirements were last applied
 
 The Lua scripts receive the prefixes of the per-credential keys (`cred_prefix`,
 `leases_prefix`, `lease_prefix`) from here, so key names are built in this module only.
@@ -61,6 +68,34 @@ class Keys:
 
     def refresh_lock(self, credential_id: str) -> str:
         return self.base + "lock:refresh:" + credential_id
+
+    # ---- live catalogue (catalogue.py)
+    @property
+    def catalogue_prefix(self) -> str:
+        return self.base + "catalogue:"
+
+    def catalogue(self, credential_id: str) -> str:
+        return self.catalogue_prefix + credential_id
+
+    @property
+    def lacks_prefix(self) -> str:
+        return self.base + "lacks:"
+
+    def lacks(self, credential_id: str) -> str:
+        return self.lacks_prefix + credential_id
+
+    # ---- configuration generations (config.py)
+    @property
+    def config_brokers(self) -> str:
+        return self.base + "config:brokers"
+
+    @property
+    def config_hashes(self) -> str:
+        return self.base + "config:hashes"
+
+    @property
+    def config_applied(self) -> str:
+        return self.base + "config:applied"
 
     # ---- periodic jobs
     def job_lock(self, name: str) -> str:

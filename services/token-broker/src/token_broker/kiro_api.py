@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from kiroproto.credentials import AuthKind
 from kiroproto.upstream import (
     base_url,
+    list_models_path,
     oidc_headers,
     runtime_headers,
     social_refresh_headers,
@@ -115,10 +116,11 @@ async def fetch_usage_limits(
     profile_arn: str | None,
     region: str,
     api_base_template: str,
+    api_key: bool = False,
 ) -> dict[str, Any]:
     url = base_url(api_base_template, region) + usage_limits_path(profile_arn)
     try:
-        resp = await client.get(url, headers=runtime_headers(access_token, machine))
+        resp = await client.get(url, headers=runtime_headers(access_token, machine, api_key=api_key))
     except httpx.HTTPError as exc:
         raise UsageCheckError("network", type(exc).__name__) from exc
     if resp.status_code != 200:
@@ -127,6 +129,65 @@ async def fetch_usage_limits(
     if data is None:
         raise UsageCheckError("malformed", "getUsageLimits did not answer a JSON object")
     return data
+
+
+MAX_MODEL_PAGES = 20
+
+
+async def fetch_models(
+    client: httpx.AsyncClient,
+    *,
+    access_token: str,
+    machine: str,
+    profile_arn: str | None,
+    region: str,
+    api_base_template: str,
+    api_key: bool = False,
+) -> list[dict[str, Any]]:
+    """Every page of `ListAvailableModels` (§11.1): the raw `models` entries, in order.
+
+    A 403 while a `profileArn` is sent is retried once without it (the ARN may belong to
+    another token; kiro.rs-fork does the same). Errors raise `UsageCheckError`.
+    """
+    try:
+        return await _model_pages(
+            client, access_token, machine, profile_arn, region, api_base_template, api_key
+        )
+    except UsageCheckError as exc:
+        if exc.reason != "http_403" or not profile_arn:
+            raise
+    return await _model_pages(client, access_token, machine, None, region, api_base_template, api_key)
+
+
+async def _model_pages(
+    client: httpx.AsyncClient,
+    access_token: str,
+    machine: str,
+    profile_arn: str | None,
+    region: str,
+    api_base_template: str,
+    api_key: bool,
+) -> list[dict[str, Any]]:
+    base = base_url(api_base_template, region)
+    models: list[dict[str, Any]] = []
+    next_token: str | None = None
+    for _ in range(MAX_MODEL_PAGES):
+        url = base + list_models_path(profile_arn, next_token)
+        try:
+            resp = await client.get(url, headers=runtime_headers(access_token, machine, api_key=api_key))
+        except httpx.HTTPError as exc:
+            raise UsageCheckError("network", type(exc).__name__) from exc
+        if resp.status_code != 200:
+            raise UsageCheckError(f"http_{resp.status_code}", _detail(_json_object(resp.content) or {}))
+        data = _json_object(resp.content)
+        if data is None:
+            raise UsageCheckError("malformed", "ListAvailableModels did not answer a JSON object")
+        models.extend(m for m in data.get("models") or [] if isinstance(m, dict))
+        token = data.get("nextToken")
+        if not isinstance(token, str) or not token:
+            return models
+        next_token = token
+    raise UsageCheckError("malformed", f"ListAvailableModels gave more than {MAX_MODEL_PAGES} pages")
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:

@@ -33,8 +33,10 @@ from kiroproto.bus import (
     LeaseRequest,
     Outcome,
 )
+from kiroproto.credentials import API_KEY_REGIONS
 from kiroproto.upstream import assign_proxy, region_from_profile_arn
 from token_broker import records as R
+from token_broker.catalogue import Catalogues
 from token_broker.errors import BrokerError
 from token_broker.events import EventPublisher
 from token_broker.keys import LEASE_KEY_GRACE_MS, Keys
@@ -79,8 +81,10 @@ class LeaseManager:
         metrics: BrokerMetrics,
         usage: UsageChecker,
         waker: ReleaseWaker,
+        catalogues: Catalogues | None = None,
     ) -> None:
         self.settings = settings
+        self._catalogues = catalogues
         self._keys = keys
         self._store = store
         self._refresher = refresher
@@ -111,10 +115,10 @@ class LeaseManager:
         while True:
             wake = self._waker.current()
             lease_id = uuid.uuid4().hex
-            result = await self._try(req.request_id, lease_id, exclude)
+            result = await self._try(req.request_id, lease_id, exclude, req.model)
             kind = result[0]
             if kind == "grant":
-                grant = await self._grant(result, lease_id, exclude, backoffs)
+                grant = await self._grant(result, lease_id, exclude, backoffs, req.model)
                 if grant is not None:
                     return grant
                 continue  # the chosen credential could not get a token: try the others
@@ -133,7 +137,7 @@ class LeaseManager:
             except TimeoutError:
                 pass
 
-    async def _try(self, request_id: str, lease_id: str, exclude: set[str]) -> list[str]:
+    async def _try(self, request_id: str, lease_id: str, exclude: set[str], model: str) -> list[str]:
         now = now_ms()
         args: list[str | int] = [
             self._keys.cred_prefix,
@@ -148,6 +152,9 @@ class LeaseManager:
             self._refresher.blocking_ms,
             self.settings.broker_instance_id,
             self._ttl_ms + LEASE_KEY_GRACE_MS,
+            model,
+            self._keys.catalogue_prefix,
+            self._keys.lacks_prefix,
             *sorted(exclude),
         ]
         raw = await self._store.scripts.run("acquire", [self._keys.creds], args)
@@ -161,7 +168,7 @@ class LeaseManager:
         return result
 
     async def _grant(
-        self, result: list[str], lease_id: str, exclude: set[str], backoffs: list[int]
+        self, result: list[str], lease_id: str, exclude: set[str], backoffs: list[int], model: str
     ) -> LeaseGrant | None:
         _, cid, mode, _, _, auth, sealed, token_fp, _expires, arn, region, machine, proxy = result[:13]
         try:
@@ -185,11 +192,15 @@ class LeaseManager:
             if after is not None and after.refresh_retry_at_ms > now_ms():
                 backoffs.append(after.refresh_retry_at_ms)
             return None
+        kind = R.parse_auth(auth)
         api_region = region_from_profile_arn(arn or None) or region or self.settings.kiro_region
+        if kind == "ApiKey" and api_region not in API_KEY_REGIONS:
+            api_region = API_KEY_REGIONS[0]  # only these serve API keys (§19.6)
+        info = await self._catalogues.entry(cid, model) if self._catalogues and model else None
         return LeaseGrant(
             lease_id=lease_id,
             credential_id=cid,
-            auth="IdC" if auth == "IdC" else "Social",
+            auth=kind,
             access_token=access,
             token_fingerprint=token_fp,
             profile_arn=arn or None,
@@ -197,6 +208,7 @@ class LeaseManager:
             machine_id=machine,
             proxy=assign_proxy(cid, self.settings.proxies, proxy or None),
             lease_ttl_s=self.settings.broker_lease_ttl,
+            model_info=info,
         )
 
     def _deny_none(self, soonest_ms: int, total: int) -> LeaseDenied:
@@ -263,6 +275,8 @@ class LeaseManager:
             self._refresher.refresh_soon(rel.credential_id)
         if rel.outcome == Outcome.QUOTA_EXHAUSTED and new == "quota_parked":
             self._usage.check_later(rel.credential_id)
+        if rel.outcome == Outcome.MODEL_UNAVAILABLE and rel.model and self._catalogues is not None:
+            await self._catalogues.mark_lacking(rel.credential_id, rel.model)
 
     async def renew(self, ren: LeaseRenew) -> bool:
         now = now_ms()

@@ -14,7 +14,7 @@ from typing import Final
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from kiroproto.bus import CredentialStatusKind, UsageLimits
+from kiroproto.bus import CredentialSource, CredentialStatusKind, UsageLimits
 from kiroproto.credentials import AuthKind, CredentialConfig, fingerprint
 from kiroproto.upstream import machine_id
 from token_broker.crypto import SecretBox
@@ -53,6 +53,11 @@ REFRESH_FAILS: Final = "refresh_fails"
 REFRESH_RETRY_AT_MS: Final = "refresh_retry_at_ms"
 CREATED_MS: Final = "created_ms"
 UPDATED_MS: Final = "updated_ms"
+SOURCE: Final = "source"  # config | oauth | admin (absent on records older than sources)
+RETIRED: Final = "retired"  # "1": came from KIRO_AUTH_TOKEN and is no longer in it (config.py)
+RETIRED_REASON: Final = "retired_reason"
+
+API_KEY_EXPIRES_MS: Final = 253_402_300_799_000  # 9999-12-31: an API key does not expire
 
 SEALED: Final = (REFRESH_TOKEN, CLIENT_ID, CLIENT_SECRET, ACCESS_TOKEN)
 
@@ -93,6 +98,9 @@ class CredentialState(BaseModel):
     generation: int = 0
     refresh_fails: int = 0
     refresh_retry_at_ms: int = 0
+    source: CredentialSource | None = None
+    retired: bool = False
+    retired_reason: str | None = None
 
     def token_valid_for_ms(self, at_ms: int) -> int:
         """How long the access token stays usable (<= 0: missing, stale or expired)."""
@@ -124,7 +132,7 @@ def parse_state(raw: dict[str, str]) -> CredentialState | None:
     return CredentialState(
         id=raw[ID],
         identity=raw.get(IDENTITY) or raw[ID],
-        auth="IdC" if raw.get(AUTH) == "IdC" else "Social",
+        auth=parse_auth(raw.get(AUTH)),
         status=CredentialStatusKind(status),
         reason=raw.get(REASON) or None,
         status_until_ms=_int(raw.get(STATUS_UNTIL_MS)),
@@ -149,7 +157,21 @@ def parse_state(raw: dict[str, str]) -> CredentialState | None:
         generation=_int(raw.get(GENERATION)),
         refresh_fails=_int(raw.get(REFRESH_FAILS)),
         refresh_retry_at_ms=_int(raw.get(REFRESH_RETRY_AT_MS)),
+        source=_SOURCES.get(raw.get(SOURCE) or ""),
+        retired=raw.get(RETIRED) == "1",
+        retired_reason=raw.get(RETIRED_REASON) or None,
     )
+
+
+_SOURCES: dict[str, CredentialSource] = {"config": "config", "oauth": "oauth", "admin": "admin"}
+
+
+def parse_auth(value: str | None) -> AuthKind:
+    if value == "IdC":
+        return "IdC"
+    if value == "ApiKey":
+        return "ApiKey"
+    return "Social"
 
 
 def open_secrets(raw: dict[str, str], box: SecretBox) -> CredentialSecrets:
@@ -162,7 +184,9 @@ def open_secrets(raw: dict[str, str], box: SecretBox) -> CredentialSecrets:
     )
 
 
-def new_record(cfg: CredentialConfig, box: SecretBox, at_ms: int) -> dict[str, str]:
+def new_record(
+    cfg: CredentialConfig, box: SecretBox, at_ms: int, source: CredentialSource | None = None
+) -> dict[str, str]:
     """Hash fields of a credential inserted for the first time (config or admin add)."""
     cid = cfg.identity
     fields: dict[str, str] = {
@@ -189,7 +213,15 @@ def new_record(cfg: CredentialConfig, box: SecretBox, at_ms: int) -> dict[str, s
         ACCESS_TOKEN: "",
         ACCESS_EXPIRES_MS: "0",
         TOKEN_FP: "",
+        RETIRED: "0",
     }
+    if source is not None:
+        fields[SOURCE] = source
+    if cfg.auth == "ApiKey":
+        # The key is the bearer itself: kept as the (never expiring) access token, no refresh token.
+        fields[REFRESH_FP] = ""
+        fields[MACHINE_ID] = machine_id(cfg.machine_id, cfg.secret)
+        return fields | token_fields(box, cid, cfg.secret, API_KEY_EXPIRES_MS)
     expires_ms = parse_expires_at(cfg.expires_at)
     if cfg.access_token and expires_ms:
         fields |= token_fields(box, cid, cfg.access_token, expires_ms)

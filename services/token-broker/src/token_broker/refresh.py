@@ -98,6 +98,8 @@ class Refresher:
         need_ms = self.blocking_ms if within_ms is None else within_ms
         deadline = time.monotonic() + self.settings.broker_http_timeout + 10.0
         first = await self._load(cid)
+        if first[0].auth == "ApiKey" and force:
+            return first  # an API key is never refreshed (§19.6)
         start_fp = first[0].token_fp
         while True:
             state, secrets = loaded = await self._load(cid)
@@ -157,6 +159,11 @@ class Refresher:
     async def _refresh_locked(self, state: CredentialState, secrets: CredentialSecrets) -> Loaded:
         cid = state.id
         started = time.monotonic()
+        if state.auth == "ApiKey":
+            # Never refreshed: a key the upstream rejected needs a new key from an operator.
+            rejected = RefreshError("api_key_rejected", "the upstream rejected the API key", permanent=True)
+            await self._record_failure(state, rejected)
+            raise rejected
         try:
             tokens = await self.call(
                 auth=state.auth,

@@ -24,7 +24,9 @@ from redis.exceptions import RedisError
 
 from kiroproto.bus import Subjects
 from token_broker.admin import Admin
+from token_broker.catalogue import Catalogues
 from token_broker.clients import HttpClients
+from token_broker.config import ConfigAuthority
 from token_broker.crypto import SecretBox
 from token_broker.events import EventPublisher
 from token_broker.jobs import PeriodicJobs
@@ -75,6 +77,8 @@ class Broker:
         self.leases: LeaseManager | None = None
         self.store: CredentialStore | None = None
         self.refresher: Refresher | None = None
+        self.catalogues: Catalogues | None = None
+        self.config: ConfigAuthority | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -140,6 +144,17 @@ class Broker:
             metrics=self.metrics,
             tasks=self.background,
         )
+        catalogues = Catalogues(
+            settings=s,
+            redis=self._redis,
+            keys=self.keys,
+            store=store,
+            refresher=refresher,
+            clients=self._clients,
+            events=events,
+            tasks=self.background,
+        )
+        self.catalogues = catalogues
         waker = ReleaseWaker()
         self.leases = LeaseManager(
             settings=s,
@@ -150,11 +165,25 @@ class Broker:
             metrics=self.metrics,
             usage=usage,
             waker=waker,
+            catalogues=catalogues,
         )
-        admin = Admin(store=store, refresher=refresher, usage=usage, events=events, mirror=mirror)
+        admin = Admin(
+            store=store, refresher=refresher, usage=usage, events=events, mirror=mirror, catalogues=catalogues
+        )
+        if s.oauth_token_file is not None:
+            await store.restore_from_file(s.oauth_token_file)
         self.load_report = await store.load_config(
             s.kiro_auth_token.get_secret_value() if s.kiro_auth_token else None
         )
+        self.config = ConfigAuthority(
+            redis=self._redis,
+            keys=self.keys,
+            store=store,
+            events=events,
+            instance=s.broker_instance_id,
+            configured=self.load_report.configured,
+        )
+        await self.config.start(self.background)
         if mirror is not None:
             await mirror.write()
         self.teams = TeamService(
@@ -178,6 +207,7 @@ class Broker:
             handlers=self.handlers,
             teams=self.teams,
             telemetry=self.telemetry,
+            catalogues=catalogues,
         )
         await self._service.start()
         if self._run_jobs:
@@ -189,6 +219,7 @@ class Broker:
                 refresher=refresher,
                 usage=usage,
                 tasks=self.background,
+                catalogues=catalogues,
             ).start()
         log.info(
             "token broker started",
@@ -221,6 +252,8 @@ class Broker:
             if self.refresher.rotations.has_pending():
                 log.error("rotated refresh tokens not stored in Redis at shutdown (see OAUTH_TOKEN_FILE)")
         await self.background.cancel_all()
+        if self.config is not None:
+            await self.config.stop()
         if self._nc is not None:
             try:
                 await self._nc.drain()

@@ -30,10 +30,13 @@ from kiroproto.bus import (
     LeaseRenew,
     LeaseReplyEnvelope,
     LeaseRequest,
+    PoolModels,
+    PoolModelsRequest,
     PoolStatusRequest,
     Subjects,
 )
 from token_broker.admin import Admin
+from token_broker.catalogue import Catalogues
 from token_broker.errors import InvalidBusRequest
 from token_broker.leases import LeaseManager, ReleaseWaker
 from token_broker.metrics import BrokerMetrics
@@ -67,7 +70,9 @@ class BrokerService:
         handlers: TaskSet,
         teams: TeamService | None = None,
         telemetry: Telemetry | None = None,
+        catalogues: Catalogues | None = None,
     ) -> None:
+        self._catalogues = catalogues
         self._nc = nc
         self._settings = settings
         self._subjects = subjects
@@ -101,6 +106,7 @@ class BrokerService:
             ("credential_add", s.credential_add, self._endpoint(CredentialAdd, self._admin.add)),
             ("credential_action", s.credential_action, self._endpoint(CredentialAction, self._admin.action)),
             ("broker_ping", s.broker_ping, self._endpoint(BrokerPing, self._ping)),
+            ("pool_models", s.pool_models, self._endpoint(PoolModelsRequest, self._models)),
             *(self._teams.endpoints(self._endpoint) if self._teams is not None else []),
         ]
         for name, subject, handler in endpoints:
@@ -181,7 +187,12 @@ class BrokerService:
         return Ack(ok=False, message="unknown or expired lease")
 
     async def _status(self, _req: PoolStatusRequest) -> BaseModel:
-        return await pool_status(self._store, self._settings, self._metrics)
+        return await pool_status(self._store, self._settings, self._metrics, self._catalogues)
+
+    async def _models(self, _req: PoolModelsRequest) -> PoolModels:
+        if self._catalogues is None:
+            return PoolModels()
+        return await self._catalogues.pool_models()
 
     async def _ping(self, _req: BrokerPing) -> BrokerPong:
         try:

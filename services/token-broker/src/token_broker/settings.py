@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     broker_refresh_margin: Duration = 600.0
     broker_usage_poll_interval: Duration = 600.0
     broker_refresh_check_interval: Duration = 30.0  # background refresh tick
+    broker_catalogue_interval: Duration = 1800.0  # ListAvailableModels per account (0: only on events)
     broker_failure_streak: int = Field(default=3, ge=1)  # 5xx / network errors in a row ...
     broker_failure_cooldown: Duration = 30.0  # ... put the credential in this cooldown
     broker_http_timeout: Duration = 15.0  # refresh and getUsageLimits calls

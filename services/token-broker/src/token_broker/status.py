@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from kiroproto.bus import CredentialStatus, CredentialStatusKind, PoolStatus
+from token_broker.catalogue import Catalogues
 from token_broker.metrics import BrokerMetrics
 from token_broker.records import CredentialState, now_ms, parse_state
 from token_broker.settings import Settings
@@ -14,7 +15,9 @@ _SERVING = (CredentialStatusKind.ACTIVE, CredentialStatusKind.REFRESHING)
 
 
 def effective_status(state: CredentialState, at_ms: int, refreshing: bool) -> CredentialStatusKind:
-    """The stored status as of `at_ms`: disabled wins, finished cooldowns read as active."""
+    """The stored status as of `at_ms`: retired, then disabled win; finished cooldowns read as active."""
+    if state.retired:
+        return CredentialStatusKind.RETIRED
     if state.disabled:
         return CredentialStatusKind.DISABLED
     status = state.status
@@ -31,11 +34,15 @@ def _seconds(ms: int) -> float | None:
 
 
 async def pool_status(
-    store: CredentialStore, settings: Settings, metrics: BrokerMetrics | None = None
+    store: CredentialStore,
+    settings: Settings,
+    metrics: BrokerMetrics | None = None,
+    catalogues: Catalogues | None = None,
 ) -> PoolStatus:
     at = now_ms()
     states = [s for s in (parse_state(raw) for raw in await store.all_raw()) if s is not None]
     ids = [s.id for s in states]
+    known = await catalogues.read_many(ids) if catalogues is not None else {}
     in_flight = await store.in_flight(ids, at)
     refreshing = await store.refreshing(ids)
     cap = settings.session_pool_max_size if settings.session_pool_enabled else 0
@@ -43,12 +50,14 @@ async def pool_status(
     for s in states:
         status = effective_status(s, at, s.id in refreshing)
         parked = status in (CredentialStatusKind.COOLING_DOWN, CredentialStatusKind.QUOTA_PARKED)
+        models, fetched_ms = known.get(s.id, ((), None))
+        reason = s.retired_reason if status == CredentialStatusKind.RETIRED else s.reason
         creds.append(
             CredentialStatus(
                 id=s.id,
                 auth=s.auth,
                 status=status,
-                reason=s.reason if status != CredentialStatusKind.ACTIVE else None,
+                reason=reason if status != CredentialStatusKind.ACTIVE else None,
                 priority=s.priority,
                 in_flight=in_flight.get(s.id, 0),
                 max_in_flight=cap,
@@ -62,6 +71,9 @@ async def pool_status(
                 last_used_at=_seconds(s.last_used_ms),
                 usage=s.usage,
                 region=s.region or settings.kiro_region,
+                source=s.source,
+                models=models,
+                catalogue_at=fetched_ms / 1000 if fetched_ms else None,
             )
         )
     pool = PoolStatus(

@@ -10,6 +10,7 @@ an operator deleted is not re-imported from the configuration (its identity is r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,9 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
+import orjson
 from redis.asyncio import Redis
 
-from kiroproto.credentials import CredentialConfig, parse_credentials
+from kiroproto.bus import CredentialSource
+from kiroproto.credentials import CredentialConfig, credential_identity, parse_credentials
 from token_broker import records as R
 from token_broker.crypto import SecretBox
 from token_broker.keys import Keys
@@ -35,6 +38,9 @@ class LoadReport:
     kept: tuple[str, ...] = ()  # already in Redis: Redis wins
     skipped_deleted: tuple[str, ...] = ()
     problems: tuple[tuple[int, str], ...] = ()
+    # Identities KIRO_AUTH_TOKEN names now (bad entries included when they name one); None when
+    # the variable is unset, empty or unreadable: then configuration retires nothing (config.py).
+    configured: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,9 @@ class CredentialStore:
             log.error("credentials not loaded: %s", exc)
             return LoadReport(problems=((-1, str(exc)),))
         parsed = parse_credentials(text)
+        configured: frozenset[str] | None = None
+        if not any(p.index < 0 for p in parsed.problems):
+            configured = frozenset(c.identity for c in parsed.credentials) | claimed_identities(text)
         for problem in parsed.problems:
             where = "KIRO_AUTH_TOKEN" if problem.index < 0 else f"KIRO_AUTH_TOKEN entry {problem.index}"
             log.error("%s skipped: %s", where, problem.reason, extra={"index": problem.index})
@@ -83,8 +92,10 @@ class CredentialStore:
         kept: list[str] = []
         deleted: list[str] = []
         for cfg in parsed.credentials:
-            result = await self.insert(cfg, mode="config")
+            result = await self.insert(cfg, mode="config", source="config")
             {1: inserted, 0: kept, 2: deleted}[result].append(cfg.identity)
+            if result == 0:  # a record from before sources were kept, now configured: it is config's
+                await self.redis.hsetnx(self.keys.cred(cfg.identity), R.SOURCE, "config")
         log.info(
             "credentials merged",
             extra={"inserted": len(inserted), "kept": len(kept), "skipped_deleted": len(deleted)},
@@ -94,13 +105,43 @@ class CredentialStore:
             kept=tuple(kept),
             skipped_deleted=tuple(deleted),
             problems=tuple((p.index, p.reason) for p in parsed.problems),
+            configured=configured,
         )
 
+    async def restore_from_file(self, path: Path) -> int:
+        """Empty Redis (a lost volume): insert every credential of the OAUTH_TOKEN_FILE mirror,
+        with its latest tokens, source and retirement. Returns how many were restored."""
+        if await self.redis.scard(self.keys.creds):
+            return 0
+        try:
+            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            log.error("OAUTH_TOKEN_FILE not read: %s", exc.strerror)
+            return 0
+        parsed = parse_credentials(text)
+        extras = _mirror_extras(text)
+        restored = 0
+        for cfg in parsed.credentials:
+            extra = extras.get(cfg.identity, {})
+            restored += await self.insert(cfg, mode="restore", extra=extra) == 1
+        log.warning(
+            "Redis held no credentials: pool restored from OAUTH_TOKEN_FILE",
+            extra={"path": str(path), "restored": restored, "problems": len(parsed.problems)},
+        )
+        return restored
+
     async def insert(
-        self, cfg: CredentialConfig, *, mode: str, extra: Mapping[str, str] | None = None
+        self,
+        cfg: CredentialConfig,
+        *,
+        mode: str,
+        extra: Mapping[str, str] | None = None,
+        source: CredentialSource | None = None,
     ) -> int:
         """1 inserted, 0 exists already, 2 deleted by an operator (config mode only)."""
-        fields = R.new_record(cfg, self.box, now_ms()) | dict(extra or {})
+        fields = R.new_record(cfg, self.box, now_ms(), source) | dict(extra or {})
         cid = cfg.identity
         args: list[str] = [cid, mode]
         for key, value in fields.items():
@@ -198,6 +239,16 @@ class CredentialStore:
                 "disabled": state.disabled,
                 "machineId": state.machine_id,
             }
+            if state.source:
+                item["source"] = state.source
+            if state.retired:
+                item["retired"] = True
+            if state.auth == "ApiKey":
+                del item["refreshToken"]
+                item["apiKey"] = secrets.access_token or ""
+                item |= {k: v for k, v in (("region", state.region), ("profileArn", state.profile_arn)) if v}
+                out.append(item)
+                continue
             optional: dict[str, object | None] = {
                 "clientId": secrets.client_id,
                 "clientSecret": secrets.client_secret,
@@ -210,6 +261,45 @@ class CredentialStore:
             item |= {k: v for k, v in optional.items() if v}
             out.append(item)
         return out
+
+
+def claimed_identities(text: str) -> frozenset[str]:
+    """Identities named by entries of the configuration, bad ones included (a typo in one
+    entry must not retire its account): `id`, else a hash of `refreshToken` / `apiKey`."""
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return frozenset()
+    out: set[str] = set()
+    for item in raw if isinstance(raw, list) else [raw]:
+        if not isinstance(item, dict):
+            continue
+        ident = item.get("id")
+        secret = item.get("refreshToken") or item.get("apiKey") or item.get("kiroApiKey")
+        if isinstance(ident, str) and ident:
+            out.add(ident)
+        elif isinstance(secret, str) and secret:
+            out.add(credential_identity(secret.strip() if secret.startswith("ksk_") else secret))
+    return frozenset(out)
+
+
+def _mirror_extras(text: str) -> dict[str, dict[str, str]]:
+    """Per identity, the record fields the mirror keeps beside the schema (source, retired)."""
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for item in raw if isinstance(raw, list) else [raw]:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            fields: dict[str, str] = {}
+            if item.get("source") in ("config", "oauth", "admin"):
+                fields[R.SOURCE] = str(item["source"])
+            if item.get("retired") is True:
+                fields[R.RETIRED] = "1"
+                fields[R.RETIRED_REASON] = "removed from KIRO_AUTH_TOKEN"
+            out[item["id"]] = fields
+    return out
 
 
 def _iso(ms: int) -> str | None:

@@ -23,7 +23,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 log = logging.getLogger(__name__)
 
 
-
 class Telemetry:
     """The broker's tracer (or none): built in `create_app`, passed to the bus service."""
 

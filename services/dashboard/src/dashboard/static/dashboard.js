@@ -177,8 +177,14 @@
   }
 
   function updateRow(r, c, hour) {
-    r.kind.textContent = c.auth;
-    r.credSub.textContent = (c.region || "") + (c.refresh_token_fingerprint ? " · rt " + c.refresh_token_fingerprint : "");
+    r.kind.textContent = c.auth + (c.source ? " · " + c.source : "");
+    var models = (c.models || []).map(function (m) { return m.id; });
+    r.credSub.textContent = (c.region || "") + (c.refresh_token_fingerprint ? " · rt " + c.refresh_token_fingerprint : "") +
+      " · " + (c.catalogue_at ? models.length + " models" : "catalogue unknown");
+    r.credSub.title = models.map(function (id, i) {
+      var w = c.models[i].context_window;
+      return id + (w ? " (" + Math.round(w / 1000) + "K)" : "");
+    }).join("\n");
     r.badge.textContent = c.status;
     r.badge.className = "badge status-badge status-" + c.status;
     r.reason.dataset.reason = c.reason || "";

@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.deps import ClientKey, State, parse_as, read_json, resolve_model
+from gateway.deps import ClientKey, State, mark_fallback, parse_as, read_json, resolve_model
 from gateway.exchange import Front, answer, conversion_error
 from kiroproto.convert import convert_openai_request
 from kiroproto.errors import ConversionError
@@ -28,7 +28,7 @@ async def chat_completions(request: Request, state: State) -> Response:
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
     request.state.model = model.kiro_id
     request.state.stream = bool(req.stream)
-    return await answer(
+    response = await answer(
         state["upstreams"],
         Front("openai", "chat_completions", include_usage),
         messages_req,
@@ -37,3 +37,4 @@ async def chat_completions(request: Request, state: State) -> Response:
         request_started=started,
         state=request.scope["state"],
     )
+    return mark_fallback(response, model)

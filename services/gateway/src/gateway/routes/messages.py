@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.deps import ClientKey, State, parse_as, read_json, resolve_model
+from gateway.deps import ClientKey, State, mark_fallback, parse_as, read_json, resolve_model
 from gateway.exchange import Front, answer
 from kiroproto.anthropic.request import CountTokensRequest, MessagesRequest
 from kiroproto.tokens import count_request_tokens
@@ -25,7 +25,7 @@ async def create_message(request: Request, state: State) -> Response:
     model = resolve_model(state, req.model)
     request.state.model = model.kiro_id
     request.state.stream = req.stream
-    return await answer(
+    response = await answer(
         state["upstreams"],
         MESSAGES,
         req,
@@ -34,6 +34,7 @@ async def create_message(request: Request, state: State) -> Response:
         request_started=started,
         state=request.scope["state"],
     )
+    return mark_fallback(response, model)
 
 
 @router.post("/v1/messages/count_tokens")

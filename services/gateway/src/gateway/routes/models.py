@@ -1,4 +1,7 @@
-"""`GET /v1/models` (and one model): a list body that both the Anthropic and OpenAI SDKs parse."""
+"""`GET /v1/models` (and one model): a list body that both the Anthropic and OpenAI SDKs parse.
+
+It lists what the pool can serve now (the union of the accounts' live catalogues, one item per
+Claude model in the dashed Anthropic form), filtered by a team key's allow-list."""
 
 from __future__ import annotations
 
@@ -6,11 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.deps import ClientKey, State
 from gateway.errors import NotFound
+from gateway.limits import model_allowed
+from kiroproto.bus import TeamKey
 from kiroproto.models import ModelInfo
 
 router = APIRouter(dependencies=[ClientKey])
@@ -31,9 +36,18 @@ def model_item(info: ModelInfo) -> dict[str, Any]:
     }
 
 
+def served(request: Request, state: State) -> list[ModelInfo]:
+    """The pool's models, less those outside the team key's allow-list."""
+    key = getattr(request.state, "team_key", None)
+    infos = state["catalogue"].current.list_models()
+    if not isinstance(key, TeamKey):
+        return list(infos)
+    return [i for i in infos if model_allowed(key.allowed_models, i.id, i.kiro_id)]
+
+
 @router.get("/v1/models")
-async def list_models(state: State) -> Response:
-    items = [model_item(info) for info in state["models"].list_models()]
+async def list_models(request: Request, state: State) -> Response:
+    items = [model_item(info) for info in served(request, state)]
     body = {
         "object": "list",
         "data": items,
@@ -45,8 +59,8 @@ async def list_models(state: State) -> Response:
 
 
 @router.get("/v1/models/{model_id:path}")
-async def get_model(model_id: str, state: State) -> Response:
-    for info in state["models"].list_models():
+async def get_model(model_id: str, request: Request, state: State) -> Response:
+    for info in served(request, state):
         if info.id == model_id:
             return Response(orjson.dumps(model_item(info)), media_type="application/json")
     raise NotFound(f"model {model_id!r} not found")

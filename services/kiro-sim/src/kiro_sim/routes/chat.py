@@ -72,7 +72,7 @@ class ChatEndpoint:
         stats = state.stats
         stats.totals.chat_requests += 1
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        auth = state.authenticate(headers.get("authorization"))
+        auth = state.authenticate(headers.get("authorization"), headers.get("tokentype"))
         if auth is None:
             await read_body(receive)
             stats.reject(Rule.BEARER_TOKEN, None)
@@ -155,7 +155,10 @@ class ChatEndpoint:
                     user_text=user_text,
                     input_tokens=input_tokens,
                     window=context_window(
-                        summary.model_id, settings.context_window_default, settings.context_window_large
+                        summary.model_id,
+                        settings.context_window_default,
+                        settings.context_window_large,
+                        account.windows,
                     ),
                     fragment_max=settings.text_fragment_max,
                 )

@@ -114,8 +114,10 @@ def usage_limits(account: Account, now: float, with_email: bool) -> dict[str, An
     }
 
 
-def model_entry(model_id: str, window_default: int, window_large: int) -> dict[str, Any]:
-    name, rate = _MODEL_INFO.get(model_id, (model_id, 1.0))
+def model_entry(
+    model_id: str, window_default: int, window_large: int, windows: dict[str, int] | None = None
+) -> dict[str, Any]:
+    name, rate = _MODEL_INFO.get(model_id, (_display_name(model_id), 1.0))
     return {
         "modelId": model_id,
         "modelName": name,
@@ -125,17 +127,22 @@ def model_entry(model_id: str, window_default: int, window_large: int) -> dict[s
         "supportedInputTypes": ["TEXT", "IMAGE"],
         "supportsPromptCache": True,
         "tokenLimits": {
-            "maxInputTokens": context_window(model_id, window_default, window_large),
+            "maxInputTokens": context_window(model_id, window_default, window_large, windows),
             "maxOutputTokens": 64000,
         },
     }
+
+
+def _display_name(model_id: str) -> str:
+    """`claude-opus-4.8` -> `Claude Opus 4.8`."""
+    return " ".join(part.capitalize() for part in model_id.split("-"))
 
 
 def routes(sim: Simulator) -> list[Route]:
     def gate(request: Request, surface: Surface) -> tuple[Account | None, Response | None]:
         """Bearer, suspension, query rules and scripted faults shared by the three endpoints."""
         state = sim.state
-        auth = state.authenticate(bearer(request))
+        auth = state.authenticate(bearer(request), request.headers.get("tokentype"))
         if auth is None:
             state.stats.reject(Rule.BEARER_TOKEN, None)
             return None, error_response(errors.BEARER_INVALID)
@@ -192,7 +199,10 @@ def routes(sim: Simulator) -> list[Route]:
         settings = sim.settings
         body: dict[str, Any] = {
             "models": [
-                model_entry(m, settings.context_window_default, settings.context_window_large) for m in page
+                model_entry(
+                    m, settings.context_window_default, settings.context_window_large, account.windows
+                )
+                for m in page
             ],
             "nextToken": str(start + max_results) if start + max_results < len(ids) else None,
         }

@@ -3,7 +3,8 @@
 -- ARGV     1 cred key prefix, 2 leases key prefix, 3 lease key prefix, 4 now (ms),
 --          5 lease id, 6 request id, 7 lease ttl (ms), 8 cap (0 = no cap),
 --          9 refresh margin (ms), 10 blocking margin (ms), 11 broker instance,
---          12 lease key ttl (ms), 13.. excluded credential ids
+--          12 lease key ttl (ms), 13 Kiro model id ('' = any), 14 catalogue key prefix,
+--          15 lacks key prefix, 16.. excluded credential ids
 -- Reply    {"grant", id, refresh_mode, purged, changed_json, auth, access_token, token_fp,
 --           access_expires_ms, profile_arn, region, machine_id, proxy}
 --          refresh_mode: 0 token fresh, 1 refresh soon (in the background), 2 refresh first
@@ -15,7 +16,19 @@ local cap = tonumber(ARGV[8])
 local margin = tonumber(ARGV[9])
 local blocking = tonumber(ARGV[10])
 local excluded = {}
-for i = 13, #ARGV do excluded[ARGV[i]] = true end
+for i = 16, #ARGV do excluded[ARGV[i]] = true end
+
+-- Eligibility (catalogue.py, config.py): a retired account takes no lease; a lease for a model
+-- goes only to accounts whose live catalogue lists it (unknown catalogue: every model) and
+-- that have not answered INVALID_MODEL_ID for it since their last catalogue refresh.
+local model = ARGV[13]
+local function eligible(id)
+  if redis.call('HGET', ARGV[1] .. id, 'retired') == '1' then return false end
+  if model == '' then return true end
+  local cat = ARGV[14] .. id
+  if redis.call('EXISTS', cat) == 1 and redis.call('HEXISTS', cat, model) == 0 then return false end
+  return redis.call('HEXISTS', ARGV[15] .. id, model) == 0
+end
 
 local ids = redis.call('SMEMBERS', KEYS[1])
 local purged, busy = 0, 0
@@ -33,7 +46,7 @@ for _, id in ipairs(ids) do
   local rk = ARGV[1] .. id
   local lk = ARGV[2] .. id
   purged = purged + redis.call('ZREMRANGEBYSCORE', lk, '-inf', now)
-  if not excluded[id] then
+  if not excluded[id] and eligible(id) then
     local f = redis.call('HMGET', rk, 'status', 'status_until_ms', 'disabled', 'priority',
       'last_used_ms', 'access_expires_ms', 'token_stale', 'refresh_retry_at_ms', 'token_fp')
     local status = f[1]

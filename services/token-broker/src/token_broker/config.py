@@ -1,0 +1,158 @@
+"""Configuration is the source of truth for configured accounts (CONTRACTS.md credential schema).
+
+An account that came from `KIRO_AUTH_TOKEN` (record `source = config`) and is no longer named
+there is retired: out of rotation (the acquire script skips it), shown as `retired` with the
+reason, never deleted, its latest tokens kept. Naming the same identity again restores it.
+An unset, empty or unreadable variable retires nothing; accounts added through OAuth or the
+admin API are never retired by configuration.
+
+Rolling updates. Brokers of one deployment may run with different configurations for a
+while (old and new pods side by side). So that no account flaps between retired and active,
+a configuration is applied only when every live broker agrees on it: each broker keeps a
+heartbeat in Redis (`config:brokers`, expiry `HEARTBEAT_TTL_MS`) with the hash of the
+identities it is configured with (`config:hashes`). A broker applies its configuration at
+start and, later, on a heartbeat after which all live brokers that have a configuration
+report the same hash and that hash is not the one applied last (`config:applied`). While
+old and new brokers overlap nothing is retired or restored; once the last old broker has
+stopped (its heartbeat is removed at a clean stop, or expires within `HEARTBEAT_TTL_MS`), the
+new configuration applies. An old broker restarting mid-rollout sees the new ones and changes
+nothing. Brokers without a configuration take no part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import cast
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from token_broker import records as R
+from token_broker.events import EventPublisher
+from token_broker.keys import Keys
+from token_broker.records import now_ms, parse_state
+from token_broker.store import CredentialStore
+from token_broker.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 3.0
+HEARTBEAT_TTL_MS = 10_000
+RETIRED_REASON = "removed from KIRO_AUTH_TOKEN"
+
+
+def config_hash(identities: frozenset[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(identities)).encode("utf-8")).hexdigest()[:32]
+
+
+class ConfigAuthority:
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        keys: Keys,
+        store: CredentialStore,
+        events: EventPublisher,
+        instance: str,
+        configured: frozenset[str] | None,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._store = store
+        self._events = events
+        self._instance = instance
+        self._configured = configured
+        self.hash = config_hash(configured) if configured is not None else ""
+        self._waiting_logged = False
+
+    async def start(self, tasks: TaskSet) -> None:
+        await self.heartbeat()
+        await self.apply_if_agreed(at_start=True)
+        tasks.spawn(self._loop(), name="config-heartbeat")
+
+    async def stop(self) -> None:
+        try:
+            await self._redis.zrem(self._keys.config_brokers, self._instance)
+            await self._redis.hdel(self._keys.config_hashes, self._instance)
+        except RedisError as exc:
+            log.warning("configuration heartbeat not removed: %s", type(exc).__name__)
+
+    async def heartbeat(self) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self._keys.config_brokers, {self._instance: now_ms() + HEARTBEAT_TTL_MS})
+            pipe.hset(self._keys.config_hashes, self._instance, self.hash)
+            await pipe.execute()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await self.heartbeat()
+                await self.apply_if_agreed()
+            except RedisError as exc:
+                log.warning("configuration heartbeat failed: %s", type(exc).__name__)
+
+    async def _live_hashes(self) -> dict[str, str]:
+        now = now_ms()
+        expired = cast("list[str]", await self._redis.zrangebyscore(self._keys.config_brokers, "-inf", now))
+        if expired:
+            await self._redis.zrem(self._keys.config_brokers, *expired)
+            await self._redis.hdel(self._keys.config_hashes, *expired)
+        live = cast("list[str]", await self._redis.zrangebyscore(self._keys.config_brokers, now, "+inf"))
+        if not live:
+            return {}
+        hashes = cast("list[str | None]", await self._redis.hmget(self._keys.config_hashes, live))
+        return {inst: h or "" for inst, h in zip(live, hashes, strict=True)}
+
+    async def apply_if_agreed(self, *, at_start: bool = False) -> bool:
+        """Retire and restore per this broker's configuration if every live broker agrees."""
+        if self._configured is None:
+            return False
+        others = {h for inst, h in (await self._live_hashes()).items() if h and inst != self._instance}
+        if others - {self.hash}:
+            if not self._waiting_logged:
+                self._waiting_logged = True
+                log.warning(
+                    "brokers with another KIRO_AUTH_TOKEN are running: no account is retired or "
+                    "restored until they have stopped (rolling update)",
+                    extra={"config_hash": self.hash},
+                )
+            return False
+        applied = await self._redis.get(self._keys.config_applied)
+        if not at_start and applied == self.hash:
+            return False
+        self._waiting_logged = False
+        await self._apply(self._configured)
+        await self._redis.set(self._keys.config_applied, self.hash)
+        return True
+
+    async def _apply(self, configured: frozenset[str]) -> None:
+        retired: list[str] = []
+        restored: list[str] = []
+        for raw in await self._store.all_raw():
+            state = parse_state(raw)
+            if state is None:
+                continue
+            named = state.identity in configured or state.id in configured
+            if state.source == "config" and not named and not state.retired:
+                await self._store.patch(state.id, {R.RETIRED: "1", R.RETIRED_REASON: RETIRED_REASON})
+                retired.append(state.id)
+                log.warning(
+                    "account retired: it came from KIRO_AUTH_TOKEN and is no longer there "
+                    "(kept, with its latest token; configure it again to restore it)",
+                    extra={"credential": state.id},
+                )
+                await self._events.credential(state.id, "retired", RETIRED_REASON)
+            elif state.retired and named:
+                await self._store.patch(state.id, {R.RETIRED: "0", R.RETIRED_REASON: ""})
+                restored.append(state.id)
+                log.info("account restored: KIRO_AUTH_TOKEN names it again", extra={"credential": state.id})
+                await self._events.credential(state.id, state.status.value, "configured again")
+        if retired or restored:
+            await self._events.catalogue("")  # the set of serving accounts changed
+        log.info(
+            "configuration applied",
+            extra={"config_hash": self.hash, "retired": len(retired), "restored": len(restored)},
+        )
