@@ -81,6 +81,8 @@ class SearchRun:
                 extra={
                     "request_id": self.request_id,
                     "credential_id": grant.credential_id,
+                    "tool": self.tool.tool_type,
+                    "max_uses": self.tool.max_uses,
                     "outcome": self.outcome_label,
                     "duration_ms": elapsed_ms,
                     "error": self.outcome.message if isinstance(self.outcome, SearchError) else None,
