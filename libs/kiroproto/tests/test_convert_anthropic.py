@@ -798,13 +798,6 @@ def test_unsupported_blocks_are_dropped() -> None:
                     "content": [
                         {"type": "redacted_thinking", "data": "abc"},
                         {"type": "thinking", "thinking": "  "},
-                        {
-                            "type": "server_tool_use",
-                            "id": "srv",
-                            "name": "web_search",
-                            "input": {"query": "q"},
-                        },
-                        {"type": "web_search_tool_result", "tool_use_id": "srv", "content": []},
                         {"type": "image", "source": {"type": "url", "url": "https://x"}},
                         {"type": "text", "text": "answer"},
                     ],

@@ -36,7 +36,7 @@ def test_report_totals_budgets_and_csv() -> None:
     rows = [
         row("2026-03-01", "red", requests=2, input_tokens=10, output_tokens=5),
         row("2026-03-02", "red", requests=1, errors=1, input_tokens=3),
-        row("2026-03-02", "blue", requests=4, rejected=2, output_tokens=7),
+        row("2026-03-02", "blue", requests=4, rejected=2, output_tokens=7, web_search_requests=3),
     ]
     budgets = [
         TeamBudget(team="red", month="2026-03", spent_tokens=18, budget_tokens=36),
@@ -51,14 +51,17 @@ def test_report_totals_budgets_and_csv() -> None:
         "output_tokens": 12,
         "total_tokens": 25,
         "credits": 0.0,
+        "web_search_requests": 3,
     }
     teams = {t["team"]: t for t in body["teams"]}
     assert set(teams) == {"red", "blue", "green"}
     assert teams["red"]["tokens_by_day"] == [15, 3] and teams["red"]["budget_used"] == 0.5
     assert teams["blue"]["budget_tokens"] is None and teams["green"]["requests"] == 0
     lines = to_csv(rows).splitlines()
-    assert lines[0] == "day,team,key_id,model,requests,errors,rejected,input_tokens,output_tokens,credits"
-    assert lines[1] == "2026-03-01,red,key_1,claude-sonnet-4.5,2,0,0,10,5,0.0"
+    header = "day,team,key_id,model,requests,errors,rejected,input_tokens,output_tokens,credits"
+    assert lines[0] == header + ",web_search_requests"
+    assert lines[1] == "2026-03-01,red,key_1,claude-sonnet-4.5,2,0,0,10,5,0.0,0"
+    assert lines[3] == "2026-03-02,blue,key_1,claude-sonnet-4.5,4,0,2,0,7,0.0,3"
 
 
 def test_key_bodies_and_rendering() -> None:

@@ -155,11 +155,14 @@ async def test_usage_fault_script(sim: SimClient) -> None:
     assert (await usage(sim, token)).status_code == 200
 
 
+MCP_ID = "web_search_tooluse_" + "a" * 22 + "_1717000000000_abcd1234"
+
+
 async def test_mcp_web_search(sim: SimClient) -> None:
     _, token = await sim.account_with_token(id="a1")
-    auth = {"authorization": f"Bearer {token}"}
+    auth = {"authorization": f"Bearer {token}", "x-amzn-kiro-profile-arn": SOCIAL_ARN}
     call = {
-        "id": "web_search_tooluse_x",
+        "id": MCP_ID,
         "jsonrpc": "2.0",
         "method": "tools/call",
         "params": {"name": "web_search", "arguments": {"query": "rust async"}},

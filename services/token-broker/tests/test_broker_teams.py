@@ -129,7 +129,7 @@ async def test_budget_and_tokens_per_minute_count_finished_tokens(
 
 async def test_usage_records_are_applied_once_and_queried_by_day(teams: tuple[TeamService, _Nc, str]) -> None:
     service, _, _ = teams
-    first = record("e", input_tokens=10, output_tokens=5, credits=0.25)
+    first = record("e", input_tokens=10, output_tokens=5, credits=0.25, web_search_requests=1)
     batch = UsageBatch(records=(first, first, record("e", "error"), record("e", "rejected"), record("f")))
     ack = await service.usage.record_batch(batch)
     assert ack.message == "4 applied, 1 already known"
@@ -138,6 +138,7 @@ async def test_usage_records_are_applied_once_and_queried_by_day(teams: tuple[Te
     (row,) = report.rows
     assert (row.requests, row.errors, row.rejected, row.input_tokens, row.output_tokens) == (2, 1, 1, 10, 5)
     assert row.credits == 0.25 and row.model == "claude-sonnet-4.5" and row.key_id == "key_x"
+    assert row.web_search_requests == 1  # the duplicate record counted once
     with pytest.raises(InvalidBusRequest, match="at most 31 days"):
         await service.usage.query(UsageQuery(start="2026-01-01", end="2026-03-01"))
     with pytest.raises(InvalidBusRequest, match="dates like"):

@@ -483,6 +483,7 @@ class UsageRecord(_Msg):
     output_tokens: int = Field(default=0, ge=0)
     credits: float = Field(default=0.0, ge=0.0)
     at: float  # epoch seconds when the request ended
+    web_search_requests: int = Field(default=0, ge=0)  # searches run for the answer (MCP web search)
 
 
 class UsageBatch(_Msg):
@@ -508,6 +509,7 @@ class UsageRow(_Msg):
     input_tokens: int = 0
     output_tokens: int = 0
     credits: float = 0.0
+    web_search_requests: int = 0
 
 
 class TeamBudget(_Msg):

@@ -28,6 +28,7 @@ CSV_FIELDS = (
     "input_tokens",
     "output_tokens",
     "credits",
+    "web_search_requests",
 )
 
 
@@ -70,6 +71,7 @@ class Totals:
     input_tokens: int = 0
     output_tokens: int = 0
     credits: float = 0.0
+    web_search_requests: int = 0
     by_day: dict[str, int] = field(default_factory=dict)  # tokens (in + out) per day
 
     def add(self, row: UsageRow) -> None:
@@ -79,6 +81,7 @@ class Totals:
         self.input_tokens += row.input_tokens
         self.output_tokens += row.output_tokens
         self.credits += row.credits
+        self.web_search_requests += row.web_search_requests
         self.by_day[row.day] = self.by_day.get(row.day, 0) + row.input_tokens + row.output_tokens
 
     def as_json(self) -> dict[str, Any]:
@@ -90,6 +93,7 @@ class Totals:
             "output_tokens": self.output_tokens,
             "total_tokens": self.input_tokens + self.output_tokens,
             "credits": round(self.credits, 6),
+            "web_search_requests": self.web_search_requests,
         }
 
 

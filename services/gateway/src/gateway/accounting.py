@@ -130,6 +130,7 @@ def _usage_record(
         output_tokens=told.output_tokens if told else 0,
         credits=(told.credits or 0.0) if told else 0.0,
         at=time.time(),
+        web_search_requests=told.web_search_requests if told else 0,
     )
 
 

@@ -24,10 +24,12 @@ from gateway.errors import Flavour, GatewayError, InternalError, InvalidRequest,
 from gateway.failover import Upstreams, finish_call, open_attempt
 from gateway.limits import admission_for
 from gateway.responses import Renderer, StreamingAnswer
+from gateway.websearch import SearchRun, ignored_header, plan_search
 from kiroproto.anthropic.request import MessagesRequest
 from kiroproto.bus import Outcome, TeamKey
 from kiroproto.convert import convert_anthropic_request
 from kiroproto.errors import ConversionError
+from kiroproto.kiro.request import KiroRequest
 from kiroproto.models import ResolvedModel
 from kiroproto.stream import (
     AnthropicSSERenderer,
@@ -142,7 +144,12 @@ async def answer(
         context_window=model.context_window,
         created=int(time.time()),
     )
-    body = KiroBody(conversion.body.to_wire())
+    search = plan_search(req, request_id) if front.flavour == "anthropic" else None
+    body: Callable[[str | None], bytes]
+    if search is None:
+        body = KiroBody(conversion.body.to_wire())
+    else:
+        body = _searched_body(search, conversion.body)
     stream = bool(req.stream)
     state["input_estimate"] = options.input_tokens_estimate
     attempt = await open_attempt(
@@ -153,11 +160,13 @@ async def answer(
         options=options,
         complete=not stream,
         ticket=ticket,
+        search=search,
     )
+    extra_headers = ignored_header(req) if front.flavour == "anthropic" else {}
     state["credential_id"] = attempt.lease.grant.credential_id  # for the request event (accounting.py)
     if stream:
         renderer, ping = front.renderer(options)
-        return StreamingAnswer(
+        streaming = StreamingAnswer(
             ctx=ctx,
             attempt=attempt,
             renderer=renderer,
@@ -166,6 +175,8 @@ async def answer(
             request_started=request_started,
             state=state,
         )
+        streaming.headers.update(extra_headers)
+        return streaming
     await attempt.stream.aclose()
     events = attempt.events
     last = events[-1] if events else None
@@ -185,4 +196,16 @@ async def answer(
     ctx.metrics.ttft.labels(front.route).observe(ttft)
     if isinstance(last, MessageEnd):
         await record_usage_ahead(state, last.usage)  # durable before the client is told
-    return Response(result.model_dump_json().encode(), media_type="application/json")
+    return Response(result.model_dump_json().encode(), media_type="application/json", headers=extra_headers)
+
+
+def _searched_body(search: SearchRun, kiro: KiroRequest) -> Callable[[str | None], bytes]:
+    """The Kiro body once the search ran (the results go into the current user message)."""
+    built: list[KiroBody] = []
+
+    def body_for(profile_arn: str | None) -> bytes:
+        if not built:
+            built.append(KiroBody(search.wire(kiro)))
+        return built[0](profile_arn)
+
+    return body_for

@@ -30,6 +30,7 @@ from gateway.limits import TeamTicket
 from gateway.metrics import Metrics
 from gateway.streaming import UpstreamStream
 from gateway.upstream import Failure, UpstreamClient, UpstreamFailure, classify_exception
+from gateway.websearch import SearchRun
 from kiroproto.bus import LeaseGrant, Outcome
 from kiroproto.stream.assembler import ResponseAssembler
 from kiroproto.stream.events import MessageEnd, OutputEvent, StreamFailure
@@ -71,6 +72,7 @@ class Attempt:
     assembler: ResponseAssembler
     events: list[OutputEvent] = field(default_factory=list)
     hint: Failure | None = None  # class of the last upstream exception seen
+    lead: int = 0  # events in front of the model's (a web search's blocks)
 
     @property
     def lease(self) -> Lease:
@@ -147,9 +149,12 @@ async def open_attempt(
     options: StreamOptions,
     complete: bool,
     ticket: TeamTicket | None = None,
+    search: SearchRun | None = None,
 ) -> Attempt:
     """Acquire, call, and read up to the first output (streaming) or to the end (complete).
-    A team `ticket` rides on the first lease request (the broker checks the team's limits)."""
+    A team `ticket` rides on the first lease request (the broker checks the team's limits).
+    A web `search` runs once, under the first lease, before its chat call (websearch.py); its
+    blocks lead the attempt's events."""
     exclude: list[str] = []
     bearer_failed: set[str] = set()
     last: Failure | None = None
@@ -163,9 +168,16 @@ async def open_attempt(
         span = telemetry.attempt_span(attempt_no, grant.credential_id, model)  # None unless tracing
         try:
             try:
+                if search is not None:
+                    await search.run(ctx.upstream, ctx.metrics, grant)
                 response = await ctx.upstream.open_chat(grant, body_for(grant.profile_arn))
                 stream = UpstreamStream(response)
-                attempt = Attempt(call, stream, ResponseAssembler(served_options(options, grant)))
+                served = served_options(options, grant)
+                if search is None:
+                    attempt = Attempt(call, stream, ResponseAssembler(served))
+                else:
+                    lead = search.events()
+                    attempt = Attempt(call, stream, search.assembler(served), lead, lead=len(lead))
                 await _prime(ctx, attempt, complete=complete)
                 telemetry.end_attempt(span, 200, None)
                 return attempt
@@ -228,5 +240,5 @@ async def _prime(ctx: Upstreams, attempt: Attempt, *, complete: bool) -> None:
             if not attempt.assembler.has_content or (complete and attempt.hint is not None):
                 raise UpstreamFailure(attempt.failure_of(last))
             return  # content, then a failure: the caller renders it
-        if batch is None or attempt.assembler.done or (events and not complete):
+        if batch is None or attempt.assembler.done or (len(events) > attempt.lead and not complete):
             return

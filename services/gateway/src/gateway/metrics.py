@@ -149,6 +149,12 @@ class Metrics:
             buckets=_BUS_BUCKETS,
             registry=registry,
         )
+        self.web_searches = Counter(
+            "gateway_web_search_requests_total",
+            "Web searches for Anthropic's web_search tool (Kiro MCP), by outcome (ok or the error code)",
+            ["outcome"],
+            registry=registry,
+        )
         self.usage_records = Counter(
             "gateway_usage_records_total",
             "Team usage records by delivery result (sent, retried, dropped)",

@@ -12,6 +12,7 @@ tested directly.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import Iterator
@@ -24,9 +25,11 @@ from gateway.errors import ContextTooLong, GatewayError, InvalidRequest
 from gateway.h1 import H1Transport
 from kiroproto.bus import LeaseGrant, Outcome
 from kiroproto.upstream import assign_proxy, base_url, chat_headers
+from kiroproto.websearch import MCP_PATH, mcp_headers
 
 CHAT_PATH = "/generateAssistantResponse"
 _ERROR_BODY_LIMIT = 64 * 1024
+_MCP_BODY_LIMIT = 4 * 1024 * 1024
 _SUSPENDED = re.compile(r"suspend|security precaution|locked|TEMPORARILY_SUSPENDED", re.IGNORECASE)
 _CONTEXT = re.compile(r"CONTENT_LENGTH_EXCEEDS_THRESHOLD|Input is too long", re.IGNORECASE)
 
@@ -233,6 +236,36 @@ class UpstreamClient:
         finally:
             await response.aclose()
         raise UpstreamFailure(classify_http(response.status_code, raw, response.headers.get("retry-after")))
+
+    def mcp_url(self, grant: LeaseGrant) -> str:
+        return base_url(self._template, grant.region or self._region) + MCP_PATH
+
+    async def call_mcp(self, grant: LeaseGrant, body: bytes, timeout_s: float) -> tuple[int, bytes]:
+        """`POST /mcp` (kiro-protocol.md §14) under the same credential, proxy and transport as the
+        chat call: (status, body). Raises UpstreamFailure (network class) on transport errors and
+        TimeoutError after `timeout_s` in total."""
+        proxy = assign_proxy(grant.credential_id, self._proxy_pool, grant.proxy)
+        headers = mcp_headers(
+            grant.access_token,
+            grant.machine_id,
+            grant.profile_arn,
+            api_key=grant.access_token.startswith("ksk_"),
+        )
+        direct = self._direct if proxy is None else None
+        async with asyncio.timeout(timeout_s):
+            with map_upstream_errors():
+                if direct is not None:
+                    url = httpx.URL(self.mcp_url(grant))
+                    response = await direct.post(url, headers, body, self._timeouts)
+                else:
+                    client = self.client_for(proxy)
+                    request = client.build_request("POST", self.mcp_url(grant), content=body, headers=headers)
+                    response = await client.send(request, stream=True)
+                try:
+                    raw = (await response.aread())[:_MCP_BODY_LIMIT]
+                finally:
+                    await response.aclose()
+        return response.status_code, raw
 
     async def aclose(self) -> None:
         for client in self._clients.values():

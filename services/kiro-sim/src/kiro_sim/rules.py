@@ -58,6 +58,7 @@ class Rule(StrEnum):
     TOOL_RESULT_UNIQUE = "tool_result_unique"
     # switchable: other surfaces
     RUNTIME_QUERY = "runtime_query"
+    MCP_REQUEST = "mcp_request"
     DEVICE_POLL_INTERVAL = "device_poll_interval"
     LOGIN_REDIRECT_URI = "login_redirect_uri"
 
@@ -104,6 +105,8 @@ DESCRIPTIONS: dict[Rule, str] = {
     Rule.TOOL_RESULT_UNIQUE: "no two toolResults of one entry answer the same toolUseId",
     Rule.RUNTIME_QUERY: "getUsageLimits / ListAvailableModels carry origin=AI_EDITOR (and "
     "resourceType=AGENTIC_REQUEST) and, when given, the account's profileArn",
+    Rule.MCP_REQUEST: "POST /mcp is the §14 JSON-RPC shape (id, params, query of 1-200 chars) with "
+    "the chat headers, x-amzn-kiro-profile-arn and no optout / agent-mode header",
     Rule.DEVICE_POLL_INTERVAL: "device-code polls come at least `interval` seconds apart (else slow_down)",
     Rule.LOGIN_REDIRECT_URI: "social login redirect_uri is kiro://kiro.kiroAgent/authenticate-success",
 }

@@ -72,6 +72,10 @@ class Script(BaseModel):
     chunking: Chunking | None = None
     seed: int | None = None
 
+    # MCP web search (surface "mcp"): the results to return, or a failure.
+    search_results: list[dict[str, Any]] | None = None
+    search_error: Literal["rpc", "is_error"] | None = None
+
     # Trailer.
     context_usage: bool = True
     metering: bool = True

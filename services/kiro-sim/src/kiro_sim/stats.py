@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+MCP_LOG_MAX = 200
+
 
 @dataclass(slots=True)
 class StreamGauge:
@@ -100,6 +102,13 @@ class Stats:
     logins: int = 0
     accounts: dict[str, AccountStats] = field(default_factory=dict)
     tokens: dict[str, TokenStats] = field(default_factory=dict)
+    mcp_requests: list[dict[str, Any]] = field(default_factory=list)  # the last MCP_LOG_MAX
+
+    def record_mcp(self, account_id: str, body: Any, headers: dict[str, str]) -> None:
+        """One `POST /mcp` as it arrived (authorization redacted), for tests to inspect."""
+        shown = {k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items()}
+        self.mcp_requests.append({"account_id": account_id, "body": body, "headers": shown})
+        del self.mcp_requests[:-MCP_LOG_MAX]
 
     def account(self, account_id: str) -> AccountStats:
         found = self.accounts.get(account_id)
@@ -136,4 +145,5 @@ class Stats:
             "totals": totals,
             "accounts": accounts,
             "access_tokens": {token: ts.as_dict() for token, ts in self.tokens.items()},
+            "mcp_requests": list(self.mcp_requests) if include_bodies else [],
         }

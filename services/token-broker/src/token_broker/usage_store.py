@@ -3,7 +3,7 @@
 Gateways send a `UsageBatch` after requests end (`usage.record`); each record is applied by
 ONE `usage.lua` call that, atomically: marks the request id done (a repeated record is a
 no-op, so gateways may retry until acknowledged), adds requests / errors / rejected / input and
-output tokens / credits to `usage:{YYYY-MM-DD}`, adds the tokens to the team's month counter
+output tokens / credits / web searches to `usage:{YYYY-MM-DD}`, adds the tokens to the team's month counter
 (the budget) and to its per-second token buckets (tokens per minute), and frees the request's
 concurrency slot. The reply is sent after Redis has the write (run Redis with
 `appendfsync always`, CONTRACTS.md), so an acknowledged record survives any restart.
@@ -36,7 +36,15 @@ from token_broker.team_limits import month_of
 from token_broker.teams import TeamDirectory
 
 MAX_QUERY_DAYS = 31
-METRICS = ("requests", "errors", "rejected", "input_tokens", "output_tokens", "credits")
+METRICS = (
+    "requests",
+    "errors",
+    "rejected",
+    "input_tokens",
+    "output_tokens",
+    "credits",
+    "web_search_requests",
+)
 SEP = "|"
 
 
@@ -113,6 +121,7 @@ class UsageStore:
                 r.team,
                 SPENT_TTL_S,
                 WINDOW_MS // 1000 * 2,
+                r.web_search_requests,
             ],
         )
         if int(applied):
@@ -151,6 +160,7 @@ class UsageStore:
                         input_tokens=int(m.get("input_tokens", 0)),
                         output_tokens=int(m.get("output_tokens", 0)),
                         credits=round(m.get("credits", 0.0), 6),
+                        web_search_requests=int(m.get("web_search_requests", 0)),
                     )
                 )
         return UsageReport(rows=tuple(rows), budgets=tuple(await self.budgets(q.team)))

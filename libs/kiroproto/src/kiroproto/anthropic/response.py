@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
 
@@ -41,7 +41,45 @@ class ToolUseBlock(_Model):
     """The parsed tool arguments (a JSON object at the client boundary)."""
 
 
-ContentBlock = Annotated[TextBlock | ThinkingBlock | ToolUseBlock, Field(discriminator="type")]
+class ServerToolUseBlock(_Model):
+    """The gateway's own search (web search over Kiro's MCP endpoint), as Anthropic shows it."""
+
+    type: Literal["server_tool_use"] = "server_tool_use"
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class WebSearchResult(_Model):
+    type: Literal["web_search_result"] = "web_search_result"
+    url: str
+    title: str
+    encrypted_content: str
+    """Kiro's snippet (Anthropic's is opaque; ours is the text the model was given)."""
+    page_age: str | None = None
+
+
+class WebSearchToolResultError(_Model):
+    type: Literal["web_search_tool_result_error"] = "web_search_tool_result_error"
+    error_code: Literal[
+        "too_many_requests", "invalid_tool_input", "max_uses_exceeded", "query_too_long", "unavailable"
+    ]
+
+
+class WebSearchToolResultBlock(_Model):
+    type: Literal["web_search_tool_result"] = "web_search_tool_result"
+    tool_use_id: str
+    content: list[WebSearchResult] | WebSearchToolResultError
+
+
+ContentBlock = Annotated[
+    TextBlock | ThinkingBlock | ToolUseBlock | ServerToolUseBlock | WebSearchToolResultBlock,
+    Field(discriminator="type"),
+]
+
+
+class ServerToolUsage(_Model):
+    web_search_requests: int = 0
 
 
 class Usage(_Model):
@@ -49,6 +87,15 @@ class Usage(_Model):
     output_tokens: int
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    server_tool_use: ServerToolUsage | None = None
+    """Present only when the gateway ran a server tool (web search) for the answer."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("server_tool_use") is None:
+            data.pop("server_tool_use", None)
+        return data
 
 
 class Message(_Model):

@@ -6,10 +6,13 @@ message's images, `is_error` -> status `error`). Assistant messages: text blocks
 blocks re-serialised as `<thinking>...</thinking>` parts (joined to the text with `\\n\\n`,
 giving §4.3's `<thinking>X</thinking>\\n\\nText`), tool uses (names through `ToolNames`).
 
-Dropped, reported as `dropped_unsupported_block`: redacted thinking, server tool use / web search
-results, unknown block types, tool uses in user messages, images / documents / tool results in
-assistant messages. Refused with a 400 (`ConversionError`): URL / file image sources, unsupported
-image types, PDF and other binary documents, URL / file document sources.
+Earlier web searches (`server_tool_use`, `web_search_tool_result`, which Claude Code sends back)
+become text in their turn (`kiroproto.websearch.history`), reported as `converted_web_search`.
+
+Dropped, reported as `dropped_unsupported_block`: redacted thinking, unknown block types, tool
+uses in user messages, images / documents / tool results in assistant messages. Refused with a
+400 (`ConversionError`): URL / file image sources, unsupported image types, PDF and other binary
+documents, URL / file document sources.
 
 This module does not order or pair turns (`history.py`).
 """
@@ -47,6 +50,7 @@ from kiroproto.convert.images import convert_image, strip_data_url
 from kiroproto.convert.tools import ToolNames
 from kiroproto.errors import ConversionError
 from kiroproto.kiro.request import KiroImage, TextContent, ToolResult, ToolUse
+from kiroproto.websearch.history import server_tool_use_text, web_search_result_text
 
 EMPTY_TOOL_RESULT_TEXT = "(no output)"
 IMAGE_ONLY_TOOL_RESULT_TEXT = "(see attached image)"
@@ -126,6 +130,13 @@ def document(block: DocumentBlock, repairs: Repairs) -> tuple[list[str], list[Ki
     return texts, images
 
 
+def _search_text(block: ServerToolUseBlock | WebSearchToolResultBlock, repairs: Repairs) -> str:
+    repairs.add("converted_web_search")
+    if isinstance(block, ServerToolUseBlock):
+        return server_tool_use_text(block)
+    return web_search_result_text(block)
+
+
 def _user_turn(blocks: Sequence[ContentBlock], repairs: Repairs) -> Turn:
     texts: list[str] = []
     images: list[KiroImage] = []
@@ -144,14 +155,9 @@ def _user_turn(blocks: Sequence[ContentBlock], repairs: Repairs) -> Turn:
                 result, lifted = tool_result(block, repairs)
                 results.append(result)
                 images.extend(lifted)
-            case (
-                ToolUseBlock()
-                | ThinkingBlock()
-                | RedactedThinkingBlock()
-                | ServerToolUseBlock()
-                | WebSearchToolResultBlock()
-                | UnknownBlock()
-            ):
+            case ServerToolUseBlock() | WebSearchToolResultBlock():
+                texts.append(_search_text(block, repairs))
+            case ToolUseBlock() | ThinkingBlock() | RedactedThinkingBlock() | UnknownBlock():
                 repairs.add("dropped_unsupported_block")
             case _:  # pragma: no cover
                 assert_never(block)
@@ -175,14 +181,10 @@ def _assistant_turn(blocks: Sequence[ContentBlock], names: ToolNames, repairs: R
                     texts.append(f"<thinking>{thinking}</thinking>")
             case ToolUseBlock(id=use_id, name=name, input=tool_input):
                 uses.append(ToolUse(tool_use_id=use_id, name=names.to_kiro(name), input=tool_input))
+            case ServerToolUseBlock() | WebSearchToolResultBlock():
+                texts.append(_search_text(block, repairs))
             case (
-                ImageBlock()
-                | DocumentBlock()
-                | ToolResultBlock()
-                | RedactedThinkingBlock()
-                | ServerToolUseBlock()
-                | WebSearchToolResultBlock()
-                | UnknownBlock()
+                ImageBlock() | DocumentBlock() | ToolResultBlock() | RedactedThinkingBlock() | UnknownBlock()
             ):
                 repairs.add("dropped_unsupported_block")
             case _:  # pragma: no cover

@@ -2,12 +2,14 @@
 
     start()  message_start {message: id, model, content [], stop_reason null, usage estimate}
     BlockStart   content_block_start  text {text ""} | thinking {thinking "", signature ""} |
-                                      tool_use {id, name, input {}}
+                                      tool_use {id, name, input {}} |
+                                      server_tool_use {id, name, input {}} (input as input_json_delta) |
+                                      web_search_tool_result {tool_use_id, content} (whole at start)
     BlockDelta   content_block_delta  text_delta | thinking_delta | input_json_delta
                                       (partial_json) | signature_delta
     BlockStop    content_block_stop
     MessageEnd   message_delta {delta {stop_reason, stop_sequence}, usage {input_tokens,
-                 output_tokens}} then message_stop
+                 output_tokens[, server_tool_use {web_search_requests}]}} then message_stop
     StreamFailure  event: error {"type": "error", "error": {type, message}}, and no message_stop
     ping()   event: ping (keep-alive while the upstream is silent)
 
@@ -103,7 +105,7 @@ class AnthropicSSERenderer:
                 else:
                     assert_never(kind)
                 return b"".join((_DELTA_HEAD, str(index).encode(), head, _dumps(data), _END))
-            case BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name):
+            case BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name, content=content):
                 if kind == "text":
                     block = b'{"type":"text","text":""}'
                 elif kind == "thinking":
@@ -113,16 +115,32 @@ class AnthropicSSERenderer:
                         _dumps(tool_use_id or ""),
                         _dumps(name or ""),
                     )
+                elif kind == "server_tool_use":
+                    block = b'{"type":"server_tool_use","id":%b,"name":%b,"input":{}}' % (
+                        _dumps(tool_use_id or ""),
+                        _dumps(name or ""),
+                    )
+                elif kind == "web_search_tool_result":
+                    block = b'{"type":"web_search_tool_result","tool_use_id":%b,"content":%b}' % (
+                        _dumps(tool_use_id or ""),
+                        (content or "[]").encode(),
+                    )
                 else:
                     assert_never(kind)
                 return b"".join((_START_HEAD, str(index).encode(), b',"content_block":', block, b"}\n\n"))
             case BlockStop(index=index):
                 return b"".join((_STOP_HEAD, str(index).encode(), b"}\n\n"))
             case MessageEnd(stop_reason=stop_reason, stop_sequence=stop_sequence, usage=usage):
+                usage_out: dict[str, object] = {
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                }
+                if usage.web_search_requests:
+                    usage_out["server_tool_use"] = {"web_search_requests": usage.web_search_requests}
                 delta = {
                     "type": "message_delta",
                     "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-                    "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+                    "usage": usage_out,
                 }
                 return b"event: message_delta\ndata: " + _dumps(delta) + b"\n\n" + _MESSAGE_STOP
             case StreamFailure(error_type=error_type, message=message):

@@ -13,19 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-BlockKind = Literal["text", "thinking", "tool_use"]
+BlockKind = Literal["text", "thinking", "tool_use", "server_tool_use", "web_search_tool_result"]
 DeltaKind = Literal["text", "thinking", "input_json", "signature"]
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
 
 
 @dataclass(frozen=True, slots=True)
 class BlockStart:
-    """A content block opens. `tool_use_id` and `name` (the client's tool name) for tool_use only."""
+    """A content block opens. `tool_use_id` and `name` (the client's tool name) for tool_use and
+    server_tool_use. A `web_search_tool_result` block is whole at its start: `tool_use_id` names
+    its server_tool_use and `content` is the block's `content` as JSON text (the result list or
+    the error object); no deltas follow it."""
 
     index: int
     kind: BlockKind
     tool_use_id: str | None = None
     name: str | None = None
+    content: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ class Usage:
     input_tokens: int
     output_tokens: int
     credits: float | None = None
+    web_search_requests: int = 0  # searches the gateway ran for this answer (Kiro's MCP endpoint)
 
 
 @dataclass(frozen=True, slots=True)

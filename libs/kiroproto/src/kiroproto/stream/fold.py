@@ -48,14 +48,17 @@ class StreamFailedError(KiroProtoError):
 
 
 class _Block:
-    __slots__ = ("kind", "tool_use_id", "name", "parts", "signature")
+    __slots__ = ("kind", "tool_use_id", "name", "parts", "signature", "content")
 
-    def __init__(self, kind: BlockKind, tool_use_id: str | None, name: str | None) -> None:
+    def __init__(
+        self, kind: BlockKind, tool_use_id: str | None, name: str | None, content: str | None = None
+    ) -> None:
         self.kind = kind
         self.tool_use_id = tool_use_id or ""
         self.name = name or ""
         self.parts: list[str] = []
         self.signature = ""
+        self.content = content
 
 
 def _collect(events: Iterable[OutputEvent]) -> tuple[list[_Block], MessageEnd]:
@@ -67,8 +70,8 @@ def _collect(events: Iterable[OutputEvent]) -> tuple[list[_Block], MessageEnd]:
                     blocks[index].signature = data
                 else:
                     blocks[index].parts.append(data)
-            case BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name):
-                blocks[index] = _Block(kind, tool_use_id, name)
+            case BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name, content=content):
+                blocks[index] = _Block(kind, tool_use_id, name, content)
             case BlockStop():
                 pass
             case MessageEnd():
@@ -90,7 +93,7 @@ def _tool_input(arguments: str) -> dict[str, Any]:
 
 def fold_anthropic(events: Iterable[OutputEvent], options: StreamOptions) -> anthropic.Message:
     blocks, end = _collect(events)
-    content: list[anthropic.TextBlock | anthropic.ThinkingBlock | anthropic.ToolUseBlock] = []
+    content: list[anthropic.ContentBlock] = []
     for block in blocks:
         text = "".join(block.parts)
         if block.kind == "text":
@@ -101,15 +104,30 @@ def fold_anthropic(events: Iterable[OutputEvent], options: StreamOptions) -> ant
             content.append(
                 anthropic.ToolUseBlock(id=block.tool_use_id, name=block.name, input=_tool_input(text))
             )
+        elif block.kind == "server_tool_use":
+            content.append(
+                anthropic.ServerToolUseBlock(id=block.tool_use_id, name=block.name, input=_tool_input(text))
+            )
+        elif block.kind == "web_search_tool_result":
+            content.append(
+                anthropic.WebSearchToolResultBlock(
+                    tool_use_id=block.tool_use_id, content=orjson.loads(block.content or "[]")
+                )
+            )
         else:
             assert_never(block.kind)
+    searches = end.usage.web_search_requests
     return anthropic.Message(
         id=options.message_id,
         model=options.model,
         content=content,
         stop_reason=end.stop_reason,
         stop_sequence=end.stop_sequence,
-        usage=anthropic.Usage(input_tokens=end.usage.input_tokens, output_tokens=end.usage.output_tokens),
+        usage=anthropic.Usage(
+            input_tokens=end.usage.input_tokens,
+            output_tokens=end.usage.output_tokens,
+            server_tool_use=anthropic.ServerToolUsage(web_search_requests=searches) if searches else None,
+        ),
     )
 
 
@@ -126,6 +144,8 @@ def fold_openai(events: Iterable[OutputEvent], options: StreamOptions) -> openai
         elif block.kind == "tool_use":
             function = openai.FunctionCall(name=block.name, arguments="".join(block.parts))
             tool_calls.append(openai.ToolCall(id=block.tool_use_id, function=function))
+        elif block.kind == "server_tool_use" or block.kind == "web_search_tool_result":
+            pass  # never on the OpenAI route: there `web_search` is an ordinary client tool
         else:
             assert_never(block.kind)
     message = openai.ChatMessage(

@@ -10,23 +10,26 @@ Deliberately not here: credits accounting (the chat route charges; this only rep
 
 from __future__ import annotations
 
+import asyncio
 import calendar
-import hashlib
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from kiro_sim import errors
 from kiro_sim.accounts import Account
+from kiro_sim.mcp import check_mcp, mcp_answer
 from kiro_sim.plan import context_window
 from kiro_sim.routes.common import bearer, error_response, json_response, read_json
 from kiro_sim.rules import Rule
-from kiro_sim.script import Surface
+from kiro_sim.script import Script, Surface
 from kiro_sim.simulator import Simulator
+
+log = logging.getLogger(__name__)
 
 _MODEL_INFO: dict[str, tuple[str, float]] = {
     "claude-sonnet-4.5": ("Claude Sonnet 4.5", 1.3),
@@ -140,36 +143,42 @@ def _display_name(model_id: str) -> str:
 
 def routes(sim: Simulator) -> list[Route]:
     def gate(request: Request, surface: Surface) -> tuple[Account | None, Response | None]:
+        account, refusal, _ = gate_with_script(request, surface)
+        return account, refusal
+
+    def gate_with_script(
+        request: Request, surface: Surface
+    ) -> tuple[Account | None, Response | None, Script | None]:
         """Bearer, suspension, query rules and scripted faults shared by the three endpoints."""
         state = sim.state
         auth = state.authenticate(bearer(request), request.headers.get("tokentype"))
         if auth is None:
             state.stats.reject(Rule.BEARER_TOKEN, None)
-            return None, error_response(errors.BEARER_INVALID)
+            return None, error_response(errors.BEARER_INVALID), None
         token, account = auth
         if account.suspended:
             state.stats.reject(Rule.SUSPENDED, account.id)
-            return None, error_response(errors.suspended(account.user_id))
+            return None, error_response(errors.suspended(account.user_id)), None
         q = request.query_params
         rules = state.rules
         if surface in ("usage", "models") and Rule.RUNTIME_QUERY in rules:
             arn = q.get("profileArn")
             if arn is not None and arn != account.profile_arn:
                 state.stats.reject(Rule.RUNTIME_QUERY, account.id)
-                return None, error_response(errors.NOT_AUTHORIZED)
+                return None, error_response(errors.NOT_AUTHORIZED), None
             if q.get("origin") != "AI_EDITOR" or (
                 surface == "usage" and q.get("resourceType") != "AGENTIC_REQUEST"
             ):
                 state.stats.reject(Rule.RUNTIME_QUERY, account.id)
-                return None, error_response(errors.IMPROPER)
+                return None, error_response(errors.IMPROPER), None
         now = state.clock()
         slots = state.token_scripts.get(token)
         script = slots.take(surface, now) if slots is not None else None
         script = script or account.scripts.take(surface, now)
         error = script.upstream_error() if script is not None else None
         if error is not None:
-            return None, error_response(error)
-        return account, None
+            return None, error_response(error), None
+        return account, None, script
 
     async def get_usage_limits(request: Request) -> Response:
         sim.state.stats.totals.usage_calls += 1
@@ -215,68 +224,30 @@ def routes(sim: Simulator) -> list[Route]:
         return json_response(body)
 
     async def mcp(request: Request) -> Response:
-        sim.state.stats.totals.mcp_calls += 1
-        account, refusal = gate(request, "mcp")
+        stats = sim.state.stats
+        stats.totals.mcp_calls += 1
+        account, refusal, script = gate_with_script(request, "mcp")
+        if script is not None and script.first_byte_delay:
+            await asyncio.sleep(script.first_byte_delay)
         if account is None:
             assert refusal is not None
             return refusal
-        sim.state.stats.account(account.id).outcomes.mcp_calls += 1
+        stats.account(account.id).outcomes.mcp_calls += 1
         doc = await read_json(request)
-        if not isinstance(doc, dict) or doc.get("jsonrpc") != "2.0":
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        stats.record_mcp(account.id, doc, headers)
+        if Rule.MCP_REQUEST in sim.state.rules:
+            problem = check_mcp(doc, headers, account)
+            if problem is not None:
+                stats.reject(Rule.MCP_REQUEST, account.id)
+                log.info("mcp request rejected", extra={"rule": "mcp_request", "detail": problem.detail})
+                return error_response(problem.error)
+        if not isinstance(doc, dict):
             return error_response(errors.IMPROPER)
-        return json_response(mcp_answer(doc))
+        return json_response(mcp_answer(doc, script))
 
     return [
         Route("/getUsageLimits", get_usage_limits, methods=["GET"]),
         Route("/ListAvailableModels", list_models, methods=["GET"]),
         Route("/mcp", mcp, methods=["POST"]),
     ]
-
-
-def mcp_answer(doc: dict[str, Any]) -> dict[str, Any]:
-    """JSON-RPC answer for `tools/list` and `tools/call` of `web_search` (§14)."""
-    rpc_id = doc.get("id")
-    method = doc.get("method")
-    raw_params = doc.get("params")
-    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
-    if method == "tools/list":
-        tool = {
-            "name": "web_search",
-            "description": "Search the web (simulated).",
-            "inputSchema": {
-                "type": "object",
-                "properties": {"query": {"type": "string", "maxLength": 200}},
-                "required": ["query"],
-            },
-        }
-        return {"id": rpc_id, "jsonrpc": "2.0", "result": {"tools": [tool]}}
-    raw_args = params.get("arguments")
-    args: dict[str, Any] = raw_args if isinstance(raw_args, dict) else {}
-    query = args.get("query")
-    if method != "tools/call" or params.get("name") != "web_search" or not isinstance(query, str):
-        return {
-            "id": rpc_id,
-            "jsonrpc": "2.0",
-            "error": {"code": -32602, "message": f"Tool not found or invalid params: {params.get('name')!r}"},
-        }
-    results = []
-    for rank in range(3):
-        slug = hashlib.sha256(f"{query}/{rank}".encode()).hexdigest()[:12]
-        results.append(
-            {
-                "title": f"Result {rank + 1} for {query}",
-                "url": f"https://example.com/{slug}",
-                "snippet": f"Simulated snippet {rank + 1} about {query}.",
-                "publishedDate": 1717000000000 + rank,
-                "id": slug,
-                "domain": "example.com",
-                "maxVerbatimWordLimit": 30,
-                "publicDomain": False,
-            }
-        )
-    text = orjson.dumps({"results": results, "totalResults": len(results), "query": query}).decode()
-    return {
-        "id": rpc_id,
-        "jsonrpc": "2.0",
-        "result": {"isError": False, "content": [{"type": "text", "text": text}]},
-    }

@@ -3,7 +3,7 @@
 -- ARGV     1 done ttl (s), 2 field prefix "{team}|{key}|{model}|", 3 requests, 4 errors,
 --          5 rejected, 6 input tokens, 7 output tokens, 8 credits, 9 epoch second,
 --          10 request id, 11 admitted ('1' / '0', informational), 12 team, 13 spent ttl (s),
---          14 tpm ttl (s)
+--          14 tpm ttl (s), 15 web search requests
 -- Reply    1 applied, 0 a duplicate (already applied)
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
   return 0
@@ -16,6 +16,8 @@ for i, name in ipairs(names) do
 end
 local credits = tonumber(ARGV[8]) or 0
 if credits ~= 0 then redis.call('HINCRBYFLOAT', KEYS[2], prefix .. 'credits', ARGV[8]) end
+local searches = tonumber(ARGV[15]) or 0
+if searches ~= 0 then redis.call('HINCRBY', KEYS[2], prefix .. 'web_search_requests', searches) end
 local used = (tonumber(ARGV[6]) or 0) + (tonumber(ARGV[7]) or 0)
 if used > 0 then
   redis.call('INCRBY', KEYS[3], used)
