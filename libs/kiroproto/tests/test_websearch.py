@@ -436,3 +436,23 @@ def test_earlier_search_blocks_become_text() -> None:
     second = history(conversion)[3]["assistantResponseMessage"]["content"]
     assert "[web search failed: too_many_requests]" in second
     assert "converted_web_search" in conversion.repairs
+
+
+@settings(max_examples=60)
+@given(query=_json, content=_json)
+def test_any_earlier_search_blocks_convert_to_a_valid_body(query: Any, content: Any) -> None:
+    blocks = [
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": query}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": content},
+    ]
+    conversion = convert(  # convert() checks the body against the simulator's rules
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": blocks},
+                {"role": "user", "content": "next"},
+            ]
+        }
+    )
+    text = history(conversion)[1]["assistantResponseMessage"]["content"]
+    assert text.startswith("[web_search: ") and "[web search" in text
