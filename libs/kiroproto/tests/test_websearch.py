@@ -55,7 +55,9 @@ def request(tools: list[dict[str, Any]] | None = None, messages: Any = None) -> 
 # --- detection ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", ["web_search_20250305", "web_search_20260209", "web_search_20990101"])
+@pytest.mark.parametrize(
+    "version", ["web_search_20250305", "web_search_20260209", "web_search_20260318", "web_search_20990101"]
+)
 def test_every_web_search_version_is_found(version: str) -> None:
     tool = find_web_search_tool(request([{"type": version, "name": "web_search", "max_uses": 3}]).tools)
     assert tool is not None and tool.tool_type == version and tool.max_uses == 3
@@ -70,7 +72,10 @@ def test_options_honoured_and_ignored() -> None:
         "allowed_domains": ["Docs.Rust-Lang.org", ""],
         "blocked_domains": ["spam.example"],
         "user_location": {"type": "approximate", "city": "Paris"},
-        "allowed_callers": ["direct"],
+        "allowed_callers": ["direct", "code_execution_20250825"],
+        "defer_loading": False,
+        "response_inclusion": "full",
+        "strict": True,
         "cache_control": {"type": "ephemeral"},
     }
     tool = find_web_search_tool(request([raw]).tools)
