@@ -137,6 +137,16 @@ def test_claude_code_completes_a_web_search(sim: Sim, pool: Pool, tmp_path: Path
     assert results, detail
     text = json.dumps(results)
     assert "example.com" in text and not any(r.get("is_error") for r in results), detail
+    # what Claude Code's WebSearch sub-request asked for, as the gateway logged it
+    searches = [
+        json.loads(line)
+        for log in pool.log_dir.glob("gateway-*.log")
+        for line in log.read_text().splitlines()
+        if '"msg":"web search"' in line
+    ]
+    (tmp_path / "gateway-web-searches.json").write_text(json.dumps(searches, indent=1))
+    # 2.1.330 sends {"type": "web_search_20250305", "name": "web_search", "max_uses": 8}
+    assert [(s["outcome"], s["tool"], s["max_uses"]) for s in searches] == [("ok", "web_search_20250305", 8)]
     final = lines[-1]
     assert (
         final.get("type") == "result" and final.get("subtype") == "success" and not final.get("is_error")

@@ -6,6 +6,7 @@ web_search_tool_result_error blocks; earlier search blocks in history are accept
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import openai
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
@@ -220,3 +222,48 @@ def test_metric_counts_searches(claude: anthropic.Anthropic, stack: TeamStack) -
     ask(claude, stream=False)
     metrics = httpx.get(stack.pool.gateway_url() + "/metrics", timeout=10.0).text
     assert 'gateway_web_search_requests_total{outcome="ok"}' in metrics
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_web_search_function_is_a_client_tool(
+    stack: TeamStack, team_key: tuple[str, str], stream: bool
+) -> None:
+    reset_stats(stack.sim)
+    function = {
+        "type": "function",
+        "function": {
+            "name": "web_search",
+            "description": "Search the web.",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string"}},
+                "required": ["query"],
+            },
+        },
+    }
+    call = {"tool_calls": [{"name": "web_search", "input": {"query": "rust"}}]}
+    messages: Any = [{"role": "user", "content": f"Look it up. <<sim:{json.dumps(call)}>>"}]
+    with openai.OpenAI(
+        base_url=stack.pool.gateway_url() + "/v1", api_key=team_key[1], max_retries=0, timeout=60.0
+    ) as client:
+        if stream:
+            calls: dict[int, dict[str, str]] = {}
+            for chunk in client.chat.completions.create(
+                model=MODEL, messages=messages, tools=[function], stream=True
+            ):
+                for delta in chunk.choices[0].delta.tool_calls or () if chunk.choices else ():
+                    entry = calls.setdefault(delta.index, {"name": "", "arguments": ""})
+                    if delta.function and delta.function.name:
+                        entry["name"] = delta.function.name
+                    if delta.function and delta.function.arguments:
+                        entry["arguments"] += delta.function.arguments
+            found = [(c["name"], json.loads(c["arguments"])) for c in calls.values()]
+        else:
+            completion = client.chat.completions.create(model=MODEL, messages=messages, tools=[function])
+            found = [
+                (c.function.name, json.loads(c.function.arguments))
+                for c in completion.choices[0].message.tool_calls or ()
+                if c.type == "function"
+            ]
+    assert found == [("web_search", {"query": "rust"})]
+    assert mcp_queries(stack.sim) == []  # the gateway never searches on the OpenAI route

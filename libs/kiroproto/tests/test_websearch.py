@@ -55,7 +55,9 @@ def request(tools: list[dict[str, Any]] | None = None, messages: Any = None) -> 
 # --- detection ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", ["web_search_20250305", "web_search_20260209", "web_search_20990101"])
+@pytest.mark.parametrize(
+    "version", ["web_search_20250305", "web_search_20260209", "web_search_20260318", "web_search_20990101"]
+)
 def test_every_web_search_version_is_found(version: str) -> None:
     tool = find_web_search_tool(request([{"type": version, "name": "web_search", "max_uses": 3}]).tools)
     assert tool is not None and tool.tool_type == version and tool.max_uses == 3
@@ -70,7 +72,10 @@ def test_options_honoured_and_ignored() -> None:
         "allowed_domains": ["Docs.Rust-Lang.org", ""],
         "blocked_domains": ["spam.example"],
         "user_location": {"type": "approximate", "city": "Paris"},
-        "allowed_callers": ["direct"],
+        "allowed_callers": ["direct", "code_execution_20250825"],
+        "defer_loading": False,
+        "response_inclusion": "full",
+        "strict": True,
         "cache_control": {"type": "ephemeral"},
     }
     tool = find_web_search_tool(request([raw]).tools)
@@ -436,3 +441,23 @@ def test_earlier_search_blocks_become_text() -> None:
     second = history(conversion)[3]["assistantResponseMessage"]["content"]
     assert "[web search failed: too_many_requests]" in second
     assert "converted_web_search" in conversion.repairs
+
+
+@settings(max_examples=60)
+@given(query=_json, content=_json)
+def test_any_earlier_search_blocks_convert_to_a_valid_body(query: Any, content: Any) -> None:
+    blocks = [
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": query}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": content},
+    ]
+    conversion = convert(  # convert() checks the body against the simulator's rules
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": blocks},
+                {"role": "user", "content": "next"},
+            ]
+        }
+    )
+    text = history(conversion)[1]["assistantResponseMessage"]["content"]
+    assert text.startswith("[web_search: ") and "[web search" in text

@@ -3,13 +3,18 @@ runs once even when the chat call fails over, and a failed search is an error bl
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 from gw_fakes import FakeBroker, FakeKiro, respond, text_events
 from test_failover import call, ok, status
+
+from gateway import websearch
 
 SEARCH: dict[str, Any] = {
     "model": "claude-sonnet-4-5",
@@ -95,3 +100,23 @@ async def test_chat_only_without_a_question() -> None:
     )
     assert response.status_code == 200
     assert [r.url.path for r in kiro.requests] == ["/generateAssistantResponse"]
+
+
+async def test_slow_search_times_out_into_an_error_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(websearch, "MCP_TIMEOUT_S", 0.2)
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(2.0)
+        return mcp_ok(request)
+
+    broker = FakeBroker()
+    kiro = FakeKiro(slow, ok("answer"))  # type: ignore[arg-type]
+    started = time.monotonic()
+    response = await call(broker, kiro, "/v1/messages", SEARCH)
+    assert time.monotonic() - started < 1.5
+    body = response.json()
+    assert body["content"][1]["content"] == {
+        "type": "web_search_tool_result_error",
+        "error_code": "unavailable",
+    }
+    assert body["usage"]["server_tool_use"] == {"web_search_requests": 1}  # the call was made

@@ -62,7 +62,12 @@ class WebSearchResult(_Model):
 class WebSearchToolResultError(_Model):
     type: Literal["web_search_tool_result_error"] = "web_search_tool_result_error"
     error_code: Literal[
-        "too_many_requests", "invalid_tool_input", "max_uses_exceeded", "query_too_long", "unavailable"
+        "too_many_requests",
+        "invalid_tool_input",
+        "max_uses_exceeded",
+        "query_too_long",
+        "request_too_large",
+        "unavailable",
     ]
 
 

@@ -11,9 +11,8 @@ Deliberately not here: where the text goes (`convert/content.py`).
 
 from __future__ import annotations
 
+import json
 from typing import Any
-
-import orjson
 
 from kiroproto.anthropic.request import ServerToolUseBlock, WebSearchToolResultBlock
 
@@ -24,7 +23,8 @@ def server_tool_use_text(block: ServerToolUseBlock) -> str:
     query = block.input.get("query")
     if isinstance(query, str):
         return f'[{block.name}: searched for "{query}"]'
-    return f"[{block.name}: {orjson.dumps(block.input).decode()[:500]}]"
+    # stdlib json: the input is the client's JSON as parsed (big integers included)
+    return f"[{block.name}: {json.dumps(block.input, ensure_ascii=False, default=str)[:500]}]"
 
 
 def _readable(snippet: object) -> str | None:

@@ -31,7 +31,12 @@ from kiroproto.upstream import chat_headers
 
 MCP_PATH = "/mcp"
 ErrorCode = Literal[
-    "too_many_requests", "invalid_tool_input", "max_uses_exceeded", "query_too_long", "unavailable"
+    "too_many_requests",
+    "invalid_tool_input",
+    "max_uses_exceeded",
+    "query_too_long",
+    "request_too_large",
+    "unavailable",
 ]
 """Anthropic's `web_search_tool_result_error.error_code` values."""
 

@@ -1,8 +1,9 @@
 """Which requests search the web, with what settings, and for which query.
 
-Anthropic documents the server tool in two versions, `web_search_20250305` and
-`web_search_20260209` (same input: `name: "web_search"`, `max_uses`, `allowed_domains`,
-`blocked_domains`, `user_location`; the newer one adds `allowed_callers` for programmatic calls).
+Anthropic documents the server tool in three versions, `web_search_20250305`,
+`web_search_20260209` and `web_search_20260318` (same input: `name: "web_search"`, `max_uses`,
+`allowed_domains`, `blocked_domains`, `user_location`, `strict`, `allowed_callers`,
+`defer_loading`; the newest adds `response_inclusion` for results consumed by code execution).
 Any `web_search_<yyyymmdd>` type is taken as the web search tool, so a newer version still
 searches rather than silently doing nothing.
 
@@ -13,8 +14,10 @@ What Kiro's MCP `web_search` can do (kiro-protocol.md §14): one `query` argumen
   `max_uses: 0`.
 - `allowed_domains` / `blocked_domains`: honoured after the fact, by filtering the results
   (`blocks.filter_domains`); Kiro cannot narrow the search itself.
-- `user_location`, `allowed_callers` and any other option: ignored; `ignored_options` names
-  them so the gateway can say so (a log line and a response header).
+- `user_location` and any other option set to something but its default (`allowed_callers`
+  other than `["direct"]`, `defer_loading: true`, `response_inclusion` other than `"full"`):
+  ignored; `ignored_options` names them so the gateway can say so (a log line and a response
+  header).
 
 The query: Claude Code's WebSearch tool sends a sub-request whose user text is
 `Perform a web search for the query: <q>`; that prefix is cut. Otherwise the last user
@@ -32,10 +35,15 @@ from dataclasses import dataclass
 
 from kiroproto.anthropic.request import Message, ServerTool, TextBlock, Tool
 
-DOCUMENTED_VERSIONS = ("web_search_20250305", "web_search_20260209")
+DOCUMENTED_VERSIONS = ("web_search_20250305", "web_search_20260209", "web_search_20260318")
 MAX_QUERY_CHARS = 200
 CLAUDE_CODE_PREFIX = "Perform a web search for the query:"
 _TYPE = re.compile(r"^web_search_\d{8}$")
+_DEFAULTS: dict[str, object] = {
+    "allowed_callers": ["direct"],
+    "defer_loading": False,
+    "response_inclusion": "full",
+}
 _HONOURED = frozenset(
     {"type", "name", "max_uses", "allowed_domains", "blocked_domains", "strict", "cache_control"}
 )
@@ -74,7 +82,11 @@ def find_web_search_tool(tools: Sequence[Tool] | None) -> WebSearchTool | None:
             continue
         extra = tool.model_extra or {}
         max_uses = extra.get("max_uses")
-        ignored = sorted(key for key, value in extra.items() if key not in _HONOURED and value is not None)
+        ignored = sorted(
+            key
+            for key, value in extra.items()
+            if key not in _HONOURED and value is not None and value != _DEFAULTS.get(key)
+        )
         return WebSearchTool(
             tool_type=tool.type,
             name=tool.name or "web_search",
