@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from gateway.accounting import AccountingMiddleware
@@ -139,6 +140,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.include_router(health.router)
     app.include_router(messages.router)
     app.include_router(chat.router)
@@ -178,6 +180,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         err = InvalidRequest(str(exc.detail))
         err.status = exc.status_code
     return render_error(err, flavour_for_path(request.url.path), _request_id(request))
+
+
+async def _client_disconnected(request: Request, exc: Exception) -> Response:
+    """The client went away while sending its body: nothing to answer; the request line is
+    logged with `disconnected: true` and status 499 (not a bug, not a 500)."""
+    assert isinstance(exc, ClientDisconnect)
+    request.scope.setdefault("state", {})["disconnected"] = True
+    return Response(status_code=499)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
