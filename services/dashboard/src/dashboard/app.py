@@ -21,10 +21,12 @@ from starlette.staticfiles import StaticFiles
 
 from dashboard.adminauth import AdminAuth, AdminAuthError
 from dashboard.broker import BrokerClient, BrokerRefused, BrokerUnavailable
+from dashboard.clientaddr import TrustedProxies
 from dashboard.deps import State
-from dashboard.httpmw import AccessMiddleware
+from dashboard.httpmw import AccessMiddleware, BodyCapMiddleware
 from dashboard.keys import Keys
 from dashboard.live import LiveHub
+from dashboard.loginlimit import LoginLimiter
 from dashboard.metrics import create_metrics
 from dashboard.natsconn import connect_nats
 from dashboard.redact import Redactor
@@ -105,6 +107,13 @@ def create_app(settings: Settings) -> FastAPI:
                 broker=broker,
                 traffic=traffic,
                 hub=hub,
+                proxies=TrustedProxies(settings.forwarded_allow_ips),
+                login_limiter=LoginLimiter(
+                    redis,
+                    settings.kiro_redis_prefix,
+                    attempts=settings.dashboard_login_attempts,
+                    window_s=settings.dashboard_login_window,
+                ),
             )
         finally:
             _app.state.shutdown_hooks.remove(stop_streams)
@@ -147,6 +156,7 @@ def create_app(settings: Settings) -> FastAPI:
         log.warning("redis unavailable", extra={"error": type(exc).__name__})
         return _error(503, "service_unavailable", "Redis unavailable")
 
+    app.add_middleware(BodyCapMiddleware, max_bytes=settings.dashboard_max_body_bytes)
     app.add_middleware(
         AccessMiddleware, counter=metrics.http_requests, logger=logging.getLogger("dashboard.http")
     )

@@ -27,7 +27,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.errors import InvalidRequest, NotFound, Overloaded
+from gateway.errors import InvalidRequest, NotFound, Overloaded, RequestTooLarge
 from gateway.proxypath import BadPath, check_path, is_service_local
 
 _HOP_BY_HOP = frozenset(
@@ -42,13 +42,13 @@ _HOP_BY_HOP = frozenset(
         "transfer-encoding",
         "upgrade",
         "host",
-        "content-length",
     }
 )
-# Set here from this request alone, never passed through from the client.
+# Set here from this request alone, never passed through from the client. A declared
+# `content-length` is passed on (the service can refuse an oversized body before reading it).
 _REQUEST_DROP = _HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"}
-# Written by this server's own HTTP layer.
-_RESPONSE_DROP = _HOP_BY_HOP | {"date", "server"}
+# Written by this server's own HTTP layer (the body is streamed: no content-length either).
+_RESPONSE_DROP = _HOP_BY_HOP | {"date", "server", "content-length"}
 
 
 class NoCookieJar(CookieJar):
@@ -108,16 +108,17 @@ class Forwarder:
         url = httpx.URL(target).copy_with(raw_path=raw)
         has_body = request.method not in ("GET", "HEAD", "OPTIONS")
         client = self._http()
-        disconnected = False
+        disconnected = body_done = False
 
         async def body() -> AsyncIterator[bytes]:
-            nonlocal disconnected
+            nonlocal disconnected, body_done
             try:
                 async for chunk in request.stream():
                     yield chunk
             except ClientDisconnect:
                 disconnected = True
                 raise
+            body_done = True
 
         upstream_request = client.build_request(
             request.method, url, headers=headers, content=body() if has_body else None
@@ -129,6 +130,10 @@ class Forwarder:
         except httpx.TransportError as exc:
             if disconnected:
                 raise ClientDisconnect() from exc
+            if has_body and not body_done and isinstance(exc, httpx.ReadError | httpx.WriteError):
+                # The service answered and closed before reading the whole body: the admin
+                # services do that only for a body over their cap (its 413 is lost in the reset).
+                raise RequestTooLarge(f"{path}: the request body is larger than the service accepts") from exc
             raise Overloaded(
                 f"{path} is served by a service that is not reachable now", retry_after=2.0
             ) from exc
