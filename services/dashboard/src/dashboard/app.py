@@ -36,6 +36,7 @@ from dashboard.session import SessionCodec
 from dashboard.settings import Settings
 from dashboard.traffic.recorder import QUEUE_GROUP, TrafficRecorder
 from dashboard.traffic.store import TrafficStore
+from kiro_service import MetricsServer, render_metrics
 from kiroproto.bus import Subjects
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,14 @@ def create_app(settings: Settings) -> FastAPI:
             await nc.subscribe(subjects.events_request, queue=QUEUE_GROUP, cb=recorder.on_message),
         ]
         hub.start()
+        metrics_port = None
+        if settings.dashboard_metrics_port:
+            metrics_port = MetricsServer(
+                lambda: render_metrics(metrics.registry),
+                host=settings.dashboard_metrics_host,
+                port=settings.dashboard_metrics_port,
+            )
+            await metrics_port.start()
         loop = asyncio.get_running_loop()
         stop_streams = partial(loop.call_soon_threadsafe, hub.close_streams)
         _app.state.shutdown_hooks.append(stop_streams)
@@ -123,6 +132,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await sub.unsubscribe()
             await nc.drain()
             await redis.aclose()
+            if metrics_port is not None:
+                await metrics_port.close()
             log.info("dashboard stopped")
 
     app = FastAPI(

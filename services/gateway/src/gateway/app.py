@@ -41,7 +41,7 @@ from gateway.settings import Settings
 from gateway.telemetry import Telemetry
 from gateway.upstream import UpstreamClient
 from gateway.usage import UsageReporter
-from kiro_service import configure_logging, tracer_provider_from_env
+from kiro_service import MetricsServer, configure_logging, render_metrics, tracer_provider_from_env
 from kiroproto.bus import Subjects
 from kiroproto.models import ModelMap, ModelMapConfig
 
@@ -102,6 +102,9 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             records=metrics.usage_records,
             pending=metrics.usage_pending,
         )
+        metrics_port = _metrics_server(settings, metrics)
+        if metrics_port is not None:
+            await metrics_port.start()
         await broker.start(first_attempt_timeout=min(2.0, settings.gateway_bus_timeout))
         try:
             yield GatewayState(
@@ -130,6 +133,8 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             await reporter.close(settings.gateway_usage_drain_timeout)
             await keys.close()
             await broker.close()
+            if metrics_port is not None:
+                await metrics_port.close()
             telemetry.shutdown()
 
     app = FastAPI(
@@ -147,6 +152,18 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     app.include_router(models.router)
     app.include_router(forward.router)
     return app
+
+
+def _metrics_server(settings: Settings, metrics: Metrics) -> MetricsServer | None:
+    """Keyless `/metrics` on `GATEWAY_METRICS_PORT` (several workers share the port)."""
+    if not settings.gateway_metrics_port:
+        return None
+    return MetricsServer(
+        lambda: render_metrics(metrics.registry),
+        host=settings.gateway_metrics_host,
+        port=settings.gateway_metrics_port,
+        reuse_port=settings.gateway_workers > 1,
+    )
 
 
 async def _settle_cancelled_streams(limit_s: float = 2.0) -> None:
