@@ -98,6 +98,12 @@ def test_one_date_header(stack: EdgeStack) -> None:
         assert names.count("server") <= 1, (path, names)
 
 
+def test_a_body_on_a_get_does_not_stall_the_forwarded_request(stack: EdgeStack) -> None:
+    started = time.monotonic()
+    answer = raw_request(stack.port, b"GET /api/tokens HTTP/1.1\r\nhost: x\r\ncontent-length: 5", b"hello")
+    assert status_of(answer) == 401 and time.monotonic() - started < 5.0
+
+
 @pytest.mark.parametrize(
     ("path", "headers"),
     [

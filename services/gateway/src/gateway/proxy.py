@@ -98,6 +98,9 @@ class Forwarder:
             for k, v in request.headers.items()
             if k.lower() not in _REQUEST_DROP and k.lower() not in named
         ]
+        has_body = request.method not in ("GET", "HEAD", "OPTIONS")
+        if not has_body or "transfer-encoding" in request.headers:  # no body, or forwarded chunked
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         headers += [
             ("x-forwarded-for", request.client.host if request.client else ""),
             ("x-forwarded-proto", request.url.scheme),
@@ -106,7 +109,6 @@ class Forwarder:
         query = request.scope.get("query_string", b"")
         raw = checked.raw + (b"?" + query if query else b"")
         url = httpx.URL(target).copy_with(raw_path=raw)
-        has_body = request.method not in ("GET", "HEAD", "OPTIONS")
         client = self._http()
         disconnected = body_done = False
 
