@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.clientaddr import TrustedProxies, validate_spec
+from dashboard.loginlimit import bucket
 
 
 def test_an_untrusted_peer_cannot_choose_its_address() -> None:
@@ -27,3 +28,11 @@ def test_specs() -> None:
     assert TrustedProxies("::1").trusts("::1")
     with pytest.raises(ValueError):
         validate_spec("not-an-address")
+
+
+def test_an_ipv6_client_counts_by_its_64() -> None:
+    assert bucket("2001:db8:1:2::5") == bucket("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert bucket("2001:db8:1:3::5") != bucket("2001:db8:1:2::5")
+    assert bucket("::ffff:192.0.2.1") == "192.0.2.1"
+    assert bucket("192.0.2.1") == "192.0.2.1"
+    assert bucket("unknown") == "unknown"

@@ -6,11 +6,13 @@ failure); once `DASHBOARD_LOGIN_ATTEMPTS` failed, every attempt from that addres
 wrong, gets 429 with `retry-after` until the window ends (answering a right key while blocked
 would keep the guessing going). Successful sign-ins are not counted.
 
-Redis key: `{prefix}:admin:login-failures:{address}`, an integer with the window's TTL.
+Redis key: `{prefix}:admin:login-failures:{address}`, an integer with the window's TTL; an IPv6
+client counts by its /64 (one host is usually given a whole /64 to pick addresses from).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 
 from redis.asyncio import Redis
@@ -24,7 +26,7 @@ class LoginLimiter:
         self.window_s = window_s
 
     def _key(self, address: str) -> str:
-        return self._prefix + address
+        return self._prefix + bucket(address)
 
     async def retry_after(self, address: str) -> int | None:
         """Seconds until `address` may try again, or None when it may try now."""
@@ -41,3 +43,16 @@ class LoginLimiter:
             pipe.set(key, 0, ex=max(1, math.ceil(self.window_s)), nx=True)
             pipe.incr(key)
             await pipe.execute()
+
+
+def bucket(address: str) -> str:
+    """What one client is counted as: the address, or its /64 for IPv6."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
