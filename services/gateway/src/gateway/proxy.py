@@ -51,6 +51,10 @@ _REQUEST_DROP = _HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "x-forwar
 _RESPONSE_DROP = _HOP_BY_HOP | {"date", "server", "content-length"}
 
 
+# What a service that answered and closed while the body was still being sent looks like.
+_CUT_OFF = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
+
 class NoCookieJar(CookieJar):
     """A cookie jar that never stores anything: the forwarder is shared by every client."""
 
@@ -132,7 +136,7 @@ class Forwarder:
         except httpx.TransportError as exc:
             if disconnected:
                 raise ClientDisconnect() from exc
-            if has_body and not body_done and isinstance(exc, httpx.ReadError | httpx.WriteError):
+            if has_body and not body_done and isinstance(exc, _CUT_OFF):
                 # The service answered and closed before reading the whole body: the admin
                 # services do that only for a body over their cap (its 413 is lost in the reset).
                 raise RequestTooLarge(f"{path}: the request body is larger than the service accepts") from exc
