@@ -74,7 +74,8 @@ COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/kiro2api
 COPY --chmod=0755 deploy/docker/healthcheck.py /usr/local/bin/kiro2api-healthcheck
 WORKDIR /data
 USER 10001:10001
-# gateway, token-broker, oauth, dashboard (each service uses one; /metrics on the same port)
+# gateway, token-broker, oauth, dashboard (each service uses one; /metrics there needs the admin
+# key, the keyless copy for Prometheus is on the service's *_METRICS_PORT when set)
 EXPOSE 8080 8081 8082 8083
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 CMD ["kiro2api-healthcheck"]
 ENTRYPOINT ["tini", "-g", "--", "kiro2api"]

@@ -23,12 +23,13 @@ import orjson
 import pytest
 
 from kiro_testing.chaos import _gauge
-from kiro_testing.cluster import CLIENT_KEY, Cluster, ClusterConfig
+from kiro_testing.cluster import ADMIN_KEY, CLIENT_KEY, Cluster, ClusterConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DEADLINE_S = 15.0
 HEADERS = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
+ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}  # /metrics on the gateway's own port
 
 
 @pytest.fixture(scope="module")
@@ -155,13 +156,13 @@ async def test_sigterm_past_the_grace_cuts_the_stream_and_releases_its_lease(
 async def test_a_stream_read_to_the_end_is_not_a_disconnect(
     cluster: Cluster, http: httpx.AsyncClient
 ) -> None:
-    before = _gauge((await http.get("/metrics")).text, "gateway_client_disconnects_total")
+    before = _gauge((await http.get("/metrics", headers=ADMIN)).text, "gateway_client_disconnects_total")
     for _ in range(5):
         started = asyncio.Event()
         lines = await _slow_stream(http, 0.0, started)
         assert any(line.startswith("event: message_stop") for line in lines)
     await _poll(lambda: _released(cluster), "leases released")
-    after = _gauge((await http.get("/metrics")).text, "gateway_client_disconnects_total")
+    after = _gauge((await http.get("/metrics", headers=ADMIN)).text, "gateway_client_disconnects_total")
     assert after == before
 
 

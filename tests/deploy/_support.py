@@ -25,6 +25,9 @@ INSTALL_HINT = "run `bash scripts/install_deploy_tools.sh` (after `make venv`)"
 
 # The HTTP services and their ports (each service's settings.py).
 SERVICE_PORTS = {"gateway": 8080, "token-broker": 8081, "oauth": 8082, "dashboard": 8083}
+# Where Prometheus scrapes each service: the keyless metrics port (`<SERVICE>_METRICS_PORT`); the
+# broker's HTTP port is internal only and serves /metrics itself. Public ports need the admin key.
+METRICS_PORTS = {"gateway": 9180, "token-broker": 8081, "oauth": 9182, "dashboard": 9183}
 
 
 def tool(name: str) -> str:

@@ -15,7 +15,16 @@ from typing import Any
 import pytest
 
 from kiroproto.upstream import parse_duration
-from tests.deploy._support import DEPLOY, ROOT, SERVICE_PORTS, load_yaml, run, settings_class, tool
+from tests.deploy._support import (
+    DEPLOY,
+    METRICS_PORTS,
+    ROOT,
+    SERVICE_PORTS,
+    load_yaml,
+    run,
+    settings_class,
+    tool,
+)
 
 COMPOSE = DEPLOY / "compose.yml"
 REQUIRED = ["KIRO_CLIENT_TOKEN", "NATS_TOKEN", "REDIS_PASSWORD", "KIRO_SECRET_KEY", "GRAFANA_ADMIN_PASSWORD"]
@@ -168,6 +177,11 @@ def test_services_get_the_settings_they_read(resolved: dict[str, Any]) -> None:
         "oauth": SERVICE_PORTS["oauth"],
         "dashboard": SERVICE_PORTS["dashboard"],
     }
+    metrics_vars = {"gateway": "GATEWAY", "oauth": "OAUTH", "dashboard": "DASHBOARD"}
+    for name, prefix in metrics_vars.items():  # keyless /metrics on a port that is never published
+        env = services[name]["environment"]
+        assert env[f"{prefix}_METRICS_PORT"] == str(METRICS_PORTS[name])
+        assert env[f"{prefix}_METRICS_HOST"] == "0.0.0.0"
     for name, var in port_vars.items():
         env = services[name]["environment"]
         assert env[var] == str(ports[name])
@@ -225,7 +239,7 @@ def test_monitoring_is_wired(resolved: dict[str, Any]) -> None:
     }
     for job, service in compose_names.items():
         sd = jobs[job]["dns_sd_configs"][0]
-        assert sd["names"] == [service] and sd["port"] == SERVICE_PORTS[job], job
+        assert sd["names"] == [service] and sd["port"] == METRICS_PORTS[job], job
         assert service in services
     graf = {v["target"]: v["source"] for v in services["grafana"]["volumes"] if v["type"] == "bind"}
     assert graf["/etc/grafana/provisioning"] == str(DEPLOY / "grafana" / "provisioning")

@@ -24,6 +24,7 @@ from tests.deploy._support import (
     INSTALL_HINT,
     K8S_BASE,
     K8S_PRODUCTION,
+    METRICS_PORTS,
     ROOT,
     SERVICE_PORTS,
     load_yaml,
@@ -264,8 +265,23 @@ def test_prometheus_operator_resources() -> None:
         if r["kind"] == "Service" and _selects(monitor["spec"]["selector"], r["metadata"]["labels"])
     ]
     assert sorted(s["metadata"]["name"] for s in selected) == sorted(APPS)
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
     for service in selected:
-        assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
+        ports = {p["name"]: p for p in service["spec"]["ports"]}
+        assert "metrics" in ports
+        # The port scraped is each service's keyless metrics port, never its public one.
+        workload = next(
+            w
+            for w in workloads(resources)
+            if _selects(
+                {"matchLabels": service["spec"]["selector"]}, w["spec"]["template"]["metadata"]["labels"]
+            )
+        )
+        container_ports = {
+            p["name"]: p["containerPort"] for p in pod_spec(workload)["containers"][0]["ports"]
+        }
+        name = service["metadata"]["name"]
+        assert container_ports[ports["metrics"]["targetPort"]] == METRICS_PORTS[name], name
     assert monitor["spec"]["namespaceSelector"]["matchNames"] == ["kiro2api"]
 
 
@@ -379,19 +395,55 @@ def test_state_is_persistent_and_durable() -> None:
 def test_ingress_routes_one_origin() -> None:
     resources = base_resources()
     ingress = find(resources, "Ingress", "kiro2api")
-    paths = {p["path"]: p for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    rules = ingress["spec"]["rules"][0]["http"]["paths"]
+    paths = {p["path"]: p for p in rules}
     assert {k: v["backend"]["service"]["name"] for k, v in paths.items()} == {
         "/v1": "gateway",
         "/oauth": "oauth",
         "/": "dashboard",
+        "/api": "dashboard",
+        "/static": "dashboard",
+        "/teams": "dashboard",
     }
     for path in paths.values():
-        assert path["pathType"] == "Prefix"
+        assert path["pathType"] == ("Exact" if path["path"] == "/" else "Prefix")
         service = find(resources, "Service", path["backend"]["service"]["name"])
-        assert path["backend"]["service"]["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+        assert path["backend"]["service"]["port"]["name"] == "http"
+        assert "http" in {p["name"] for p in service["spec"]["ports"]}
+    routed = {
+        "/v1/messages": "gateway",
+        "/oauth": "oauth",
+        "/oauth/api/import": "oauth",
+        "/": "dashboard",
+        "/api/tokens": "dashboard",
+        "/api/events": "dashboard",
+        "/static/dashboard/app.js": "dashboard",
+        "/teams": "dashboard",
+        "/metrics": None,  # never public: Prometheus scrapes the metrics ports
+        "/metrics/": None,
+        "/healthz": None,
+        "/v1x": None,
+    }
+    for request_path, expected in routed.items():
+        assert _ingress_backend(rules, request_path) == expected, request_path
     annotations = ingress["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 600
+
+
+def _ingress_backend(rules: list[dict[str, Any]], path: str) -> str | None:
+    """The Service an Ingress sends `path` to (Exact, then the longest Prefix by path element)."""
+    best: tuple[int, str] | None = None
+    for rule in rules:
+        p, name = rule["path"], rule["backend"]["service"]["name"]
+        if rule["pathType"] == "Exact":
+            if path == p:
+                return str(name)
+            continue
+        prefix = p.rstrip("/")
+        if (path == prefix or path.startswith(prefix + "/")) and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), str(name))
+    return best[1] if best else None
 
 
 # ---- secrets, config and the services' own settings
@@ -517,7 +569,12 @@ def _labels(component: str) -> dict[str, str]:
         ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}, "nats", 4222, False),
         ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}, "redis", 6379, False),
         ("monitoring", {"app.kubernetes.io/name": "prometheus"}, "token-broker", 8081, True),
-        ("monitoring", {"app.kubernetes.io/name": "prometheus"}, "gateway", 8080, True),
+        ("monitoring", {"app.kubernetes.io/name": "prometheus"}, "gateway", 9180, True),
+        ("monitoring", {"app.kubernetes.io/name": "prometheus"}, "oauth", 9182, True),
+        ("monitoring", {"app.kubernetes.io/name": "prometheus"}, "dashboard", 9183, True),
+        ("monitoring", {"app.kubernetes.io/name": "prometheus"}, "gateway", 8080, False),
+        ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}, "gateway", 9180, False),
+        ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}, "dashboard", 9183, False),
         ("monitoring", {"app.kubernetes.io/name": "prometheus"}, "redis", 6379, False),
         ("default", {"app": "anything"}, "gateway", 8080, False),
         ("default", {"app": "anything"}, "token-broker", 8081, False),

@@ -32,6 +32,7 @@ class TeamStack:
             sim_url=sim.url,
             credentials=[credential(a) for a in self.accounts],
             env={"SESSION_POOL_MAX_SIZE": "8"},
+            gateway_env={"KIRO_ADMIN_TOKEN": ADMIN_TOKEN},  # /metrics on the gateway's port
         )
         self.dash_port = free_port()
         self.dashboard = PythonService(

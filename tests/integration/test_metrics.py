@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
 from tests.integration.stack import CLIENT_TOKEN, Sim, poll
-from tests.integration.team_stack import MODEL, TeamStack, message_body, team_stack
+from tests.integration.team_stack import ADMIN_TOKEN, MODEL, TeamStack, message_body, team_stack
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +35,11 @@ def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> 
         sim.stop()
 
 
+ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}  # /metrics on a service's own port
+
+
 def scrape(url: str) -> Samples:
-    text = httpx.get(url + "/metrics", timeout=10.0).text
+    text = httpx.get(url + "/metrics", headers=ADMIN, timeout=10.0).text
     out: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -193,9 +196,9 @@ def test_every_documented_metric_is_exported(stack: TeamStack) -> None:
     }
     assert len(documented) > 30
     texts = {
-        "gateway": httpx.get(svc.gateways[0] + "/metrics").text,
-        "broker": httpx.get(svc.broker + "/metrics").text,
-        "dashboard": httpx.get(svc.dashboard + "/metrics").text,
+        "gateway": httpx.get(svc.gateways[0] + "/metrics", headers=ADMIN).text,
+        "broker": httpx.get(svc.broker + "/metrics", headers=ADMIN).text,
+        "dashboard": httpx.get(svc.dashboard + "/metrics", headers=ADMIN).text,
     }
     exported = {f.name for text in texts.values() for f in text_string_to_metric_families(text)}
     missing = sorted(n for n in documented if n.removesuffix("_total") not in exported and n not in exported)
@@ -207,13 +210,14 @@ def test_several_workers_report_together(stack: TeamStack, tmp_path: Path) -> No
     """GATEWAY_WORKERS=2 with PROMETHEUS_MULTIPROC_DIR: any worker's /metrics counts every worker."""
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **stack.pool.common,
         "KIRO_CLIENT_TOKEN": CLIENT_TOKEN,
         "PORT": str(port),
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_WORKERS": "2",
+        "GATEWAY_METRICS_PORT": str(metrics_port),  # both workers share it (keyless, not public)
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
     }
     url = f"http://127.0.0.1:{port}"
@@ -229,7 +233,7 @@ def test_several_workers_report_together(stack: TeamStack, tmp_path: Path) -> No
         pids = {p.name.rsplit("_", 1)[-1] for p in multiproc.glob("counter_*.db")}
         assert len(pids) == 2, pids  # both workers wrote values
         for _ in range(4):  # whichever worker answers the scrape reports all of them
-            samples = [scrape(url)]
+            samples = [scrape(f"http://127.0.0.1:{metrics_port}")]
             assert (
                 total(samples, "gateway_requests_total", route="messages", team="operator", status="200") == n
             )

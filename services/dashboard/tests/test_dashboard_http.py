@@ -139,7 +139,8 @@ async def test_health_metrics_and_headers(dashboard_url: str) -> None:
         ready = await client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["ready"] is True
         await client.get("/")
-        metrics = (await client.get("/metrics")).text
+        assert (await client.get("/metrics")).status_code == 401  # the admin key, here
+        metrics = (await client.get("/metrics", headers=BEARER)).text
         assert "dashboard_http_requests_total" in metrics
         page = await client.get("/")
         csp = page.headers["content-security-policy"]

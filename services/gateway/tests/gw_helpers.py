@@ -15,6 +15,7 @@ from gateway.settings import Settings
 
 CLIENT_TOKEN = "test-client-token"
 AUTH = {"x-api-key": CLIENT_TOKEN}
+ADMIN_TOKEN = "gateway-unit-admin-" + "Zr4Lq8Vn2Xc6Tb1M"  # /metrics on the public port
 
 
 def make_settings(**overrides: Any) -> Settings:

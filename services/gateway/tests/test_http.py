@@ -10,8 +10,10 @@ import httpx
 import orjson
 import pytest
 from anthropic.types import ModelInfo as AnthropicModelInfo
-from gw_helpers import AUTH, CLIENT_TOKEN, make_settings, running_client
+from gw_helpers import ADMIN_TOKEN, AUTH, CLIENT_TOKEN, make_settings, running_client
 from openai.types import Model as OpenAIModel
+
+from kiro_testing import free_port
 
 MSG = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 CHAT = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
@@ -213,10 +215,25 @@ async def test_health_ready_metrics(client: httpx.AsyncClient) -> None:
     ready = await client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["nats"] is False
-    await client.get("/v1/models", headers=AUTH)
-    metrics = (await client.get("/metrics")).text
-    assert 'gateway_requests_total{model="",route="models",status="200",team="operator"}' in metrics
-    assert "gateway_nats_connected 0.0" in metrics
+    assert (await client.get("/metrics")).status_code == 401  # no admin key configured
+
+
+async def test_metrics_need_the_admin_key_here_and_no_key_on_the_metrics_port() -> None:
+    port = free_port()
+    settings = make_settings(kiro_admin_token=ADMIN_TOKEN, gateway_metrics_port=port)
+    async with running_client(settings) as client:
+        await client.get("/v1/models", headers=AUTH)
+        for headers in ({}, {"authorization": f"Bearer {CLIENT_TOKEN}"}, {"authorization": "Bearer wrong"}):
+            anthropic_error(await client.get("/metrics", headers=headers), 401, "authentication_error")
+        metrics = (await client.get("/metrics", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})).text
+        assert 'gateway_requests_total{model="",route="models",status="200",team="operator"}' in metrics
+        assert "gateway_nats_connected 0.0" in metrics
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as scraper:
+            keyless = await scraper.get("/metrics")
+            assert keyless.status_code == 200
+            assert "gateway_nats_connected 0.0" in keyless.text
+            assert (await scraper.get("/healthz")).status_code == 404
+            assert (await scraper.post("/metrics")).status_code == 405
 
 
 # ------------------------------------------------------------------ a bug

@@ -6,6 +6,14 @@ were identical in every service live here.
 
 from kiro_service.jsonlog import JsonFormatter, configure_logging
 from kiro_service.metrics import build_info, render_metrics
+from kiro_service.metrics_port import MetricsServer
 from kiro_service.tracing import tracer_provider_from_env
 
-__all__ = ["JsonFormatter", "build_info", "configure_logging", "render_metrics", "tracer_provider_from_env"]
+__all__ = [
+    "JsonFormatter",
+    "MetricsServer",
+    "build_info",
+    "configure_logging",
+    "render_metrics",
+    "tracer_provider_from_env",
+]

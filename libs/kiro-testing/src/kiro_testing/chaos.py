@@ -624,7 +624,10 @@ class ChaosRun:
         async with httpx.AsyncClient(timeout=2.0, trust_env=False) as http:
             while time.monotonic() < deadline:
                 with contextlib.suppress(httpx.HTTPError):
-                    active = _gauge((await http.get(url)).text, "gateway_streams_active")
+                    active = _gauge(
+                        (await http.get(url, headers={"authorization": f"Bearer {ADMIN_KEY}"})).text,
+                        "gateway_streams_active",
+                    )
                 if active >= 1:
                     break
                 await asyncio.sleep(0.02)

@@ -21,10 +21,12 @@ from starlette.staticfiles import StaticFiles
 
 from dashboard.adminauth import AdminAuth, AdminAuthError
 from dashboard.broker import BrokerClient, BrokerRefused, BrokerUnavailable
+from dashboard.clientaddr import TrustedProxies
 from dashboard.deps import State
-from dashboard.httpmw import AccessMiddleware
+from dashboard.httpmw import AccessMiddleware, BodyCapMiddleware
 from dashboard.keys import Keys
 from dashboard.live import LiveHub
+from dashboard.loginlimit import LoginLimiter
 from dashboard.metrics import create_metrics
 from dashboard.natsconn import connect_nats
 from dashboard.redact import Redactor
@@ -34,6 +36,7 @@ from dashboard.session import SessionCodec
 from dashboard.settings import Settings
 from dashboard.traffic.recorder import QUEUE_GROUP, TrafficRecorder
 from dashboard.traffic.store import TrafficStore
+from kiro_service import MetricsServer, render_metrics
 from kiroproto.bus import Subjects
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,14 @@ def create_app(settings: Settings) -> FastAPI:
             await nc.subscribe(subjects.events_request, queue=QUEUE_GROUP, cb=recorder.on_message),
         ]
         hub.start()
+        metrics_port = None
+        if settings.dashboard_metrics_port:
+            metrics_port = MetricsServer(
+                lambda: render_metrics(metrics.registry),
+                host=settings.dashboard_metrics_host,
+                port=settings.dashboard_metrics_port,
+            )
+            await metrics_port.start()
         loop = asyncio.get_running_loop()
         stop_streams = partial(loop.call_soon_threadsafe, hub.close_streams)
         _app.state.shutdown_hooks.append(stop_streams)
@@ -105,6 +116,13 @@ def create_app(settings: Settings) -> FastAPI:
                 broker=broker,
                 traffic=traffic,
                 hub=hub,
+                proxies=TrustedProxies(settings.forwarded_allow_ips),
+                login_limiter=LoginLimiter(
+                    redis,
+                    settings.kiro_redis_prefix,
+                    attempts=settings.dashboard_login_attempts,
+                    window_s=settings.dashboard_login_window,
+                ),
             )
         finally:
             _app.state.shutdown_hooks.remove(stop_streams)
@@ -114,6 +132,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await sub.unsubscribe()
             await nc.drain()
             await redis.aclose()
+            if metrics_port is not None:
+                await metrics_port.close()
             log.info("dashboard stopped")
 
     app = FastAPI(
@@ -147,6 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
         log.warning("redis unavailable", extra={"error": type(exc).__name__})
         return _error(503, "service_unavailable", "Redis unavailable")
 
+    app.add_middleware(BodyCapMiddleware, max_bytes=settings.dashboard_max_body_bytes)
     app.add_middleware(
         AccessMiddleware, counter=metrics.http_requests, logger=logging.getLogger("dashboard.http")
     )

@@ -9,7 +9,9 @@ from redis.asyncio import Redis
 
 from dashboard.adminauth import AdminAuth, Principal
 from dashboard.broker import BrokerClient
+from dashboard.clientaddr import TrustedProxies
 from dashboard.live import LiveHub
+from dashboard.loginlimit import LoginLimiter
 from dashboard.metrics import Metrics
 from dashboard.redact import Redactor
 from dashboard.settings import Settings
@@ -26,6 +28,8 @@ class State(TypedDict):
     broker: BrokerClient
     traffic: TrafficStore
     hub: LiveHub
+    proxies: TrustedProxies  # whose x-forwarded-for is believed (FORWARDED_ALLOW_IPS)
+    login_limiter: LoginLimiter
 
 
 async def _state(request: Request) -> State:
@@ -39,6 +43,8 @@ async def _state(request: Request) -> State:
         broker=request.state.broker,
         traffic=request.state.traffic,
         hub=request.state.hub,
+        proxies=request.state.proxies,
+        login_limiter=request.state.login_limiter,
     )
 
 

@@ -5,10 +5,14 @@ query string: nothing secret ever travels there, but nothing is logged from it e
 the security headers every admin page wants: a strict Content-Security-Policy (scripts and
 styles from this origin only: the front-end is served by the service itself), no framing,
 no sniffing, no caching of pages that show pool state.
+
+`BodyCapMiddleware`: request bodies over the dashboard's cap are refused (413) after reading at
+most the cap, never read whole first.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -71,3 +75,82 @@ class AccessMiddleware:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                 },
             )
+
+
+class BodyCapMiddleware:
+    """Reads at most `max_bytes` of a request body, then refuses it with 413 without reading on.
+
+    A declared `content-length` over the cap is refused before any byte is read; a chunked body
+    is read into memory only up to the cap. The body that fits is replayed to the app in one
+    message; later `receive()` calls (disconnect detection of live pages) go to the server.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._too_large(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: let the app see it
+                first: Message = message
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._too_large(send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return first
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "error": {
+                    "type": "request_too_large",
+                    "message": f"request body is larger than {self.max_bytes} bytes",
+                }
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

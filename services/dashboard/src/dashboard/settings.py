@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Self
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dashboard.clientaddr import validate_spec
 from kiroproto.bus import DEFAULT_NAMESPACE
 from kiroproto.upstream import parse_duration
 
@@ -111,8 +112,19 @@ class Settings(AdminServiceSettings):
     dashboard_traffic_push_interval: Duration = 5.0  # traffic snapshot pushed to live pages
     dashboard_broker_timeout: Duration = 5.0  # pool status and actions (a refresh may take a while)
     dashboard_sse_keepalive: Duration = 15.0
+    dashboard_max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # larger bodies: 413, read no further
+    dashboard_login_attempts: int = Field(default=10, ge=1)  # failed sign-ins per address and window
+    dashboard_login_window: Duration = 300.0  # then 429 + retry-after until the window ends
+    dashboard_metrics_port: int | None = Field(default=None, ge=0, le=65535)  # keyless /metrics; unset: off
+    dashboard_metrics_host: str = "127.0.0.1"  # keep it off the public network (deploy/: the pod's)
+    forwarded_allow_ips: str = "127.0.0.1,::1"  # proxies whose x-forwarded-for is believed (clientaddr.py)
 
-    @field_validator("dashboard_cookie_secure", mode="before")
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        return validate_spec(value)
+
+    @field_validator("dashboard_cookie_secure", "dashboard_metrics_port", mode="before")
     @classmethod
     def _optional(cls, value: Any) -> Any:
         return empty_to_none(value)

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from gateway.accounting import AccountingMiddleware
@@ -41,7 +42,7 @@ from gateway.settings import Settings
 from gateway.telemetry import Telemetry
 from gateway.upstream import UpstreamClient
 from gateway.usage import UsageReporter
-from kiro_service import configure_logging, tracer_provider_from_env
+from kiro_service import MetricsServer, configure_logging, render_metrics, tracer_provider_from_env
 from kiroproto.bus import Subjects
 from kiroproto.models import ModelMap, ModelMapConfig
 
@@ -102,6 +103,9 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             records=metrics.usage_records,
             pending=metrics.usage_pending,
         )
+        metrics_port = _metrics_server(settings, metrics)
+        if metrics_port is not None:
+            await metrics_port.start()
         await broker.start(first_attempt_timeout=min(2.0, settings.gateway_bus_timeout))
         catalogue = PoolCatalogue(
             broker, model_map, ttl_s=settings.gateway_catalogue_ttl, timeout_s=settings.gateway_bus_timeout
@@ -136,6 +140,8 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             await keys.close()
             await catalogue.close()
             await broker.close()
+            if metrics_port is not None:
+                await metrics_port.close()
             telemetry.shutdown()
 
     app = FastAPI(
@@ -146,12 +152,25 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.include_router(health.router)
     app.include_router(messages.router)
     app.include_router(chat.router)
     app.include_router(models.router)
     app.include_router(forward.router)
     return app
+
+
+def _metrics_server(settings: Settings, metrics: Metrics) -> MetricsServer | None:
+    """Keyless `/metrics` on `GATEWAY_METRICS_PORT` (several workers share the port)."""
+    if not settings.gateway_metrics_port:
+        return None
+    return MetricsServer(
+        lambda: render_metrics(metrics.registry),
+        host=settings.gateway_metrics_host,
+        port=settings.gateway_metrics_port,
+        reuse_port=settings.gateway_workers > 1,
+    )
 
 
 async def _settle_cancelled_streams(limit_s: float = 2.0) -> None:
@@ -185,6 +204,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         err = InvalidRequest(str(exc.detail))
         err.status = exc.status_code
     return render_error(err, flavour_for_path(request.url.path), _request_id(request))
+
+
+async def _client_disconnected(request: Request, exc: Exception) -> Response:
+    """The client went away while sending its body: nothing to answer; the request line is
+    logged with `disconnected: true` and status 499 (not a bug, not a 500)."""
+    assert isinstance(exc, ClientDisconnect)
+    request.scope.setdefault("state", {})["disconnected"] = True
+    return Response(status_code=499)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -20,6 +20,7 @@ from gateway.proxy import Forwarder
 from gateway.settings import Settings
 from gateway.usage import UsageReporter
 from kiroproto.errors import ConversionError
+from kiroproto.jsondepth import MAX_JSON_DEPTH, json_depth_exceeds
 from kiroproto.models import FALLBACK_HEADER, ModelMap, ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ async def read_json(request: Request) -> dict[str, Any]:
         ) from exc
     if not isinstance(data, dict):
         raise InvalidRequest(f"request body must be a JSON object, not {type(data).__name__}")
+    if json_depth_exceeds(data, MAX_JSON_DEPTH):
+        raise InvalidRequest(f"request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
     return data
 
 

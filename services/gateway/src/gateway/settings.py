@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     kiro_api_base_url: str = DEFAULT_API_BASE_URL
     nats_url: str = "nats://127.0.0.1:4222"
     kiro_bus_namespace: str = "kiro"
+    kiro_admin_token: SecretStr | None = None  # `/metrics` on the public port needs it (Bearer)
 
     # --- gateway knobs ---
     gateway_host: str = "0.0.0.0"  # noqa: S104 - a server listens on all interfaces by default
@@ -53,6 +54,13 @@ class Settings(BaseSettings):
     gateway_usage_drain_timeout: float = Field(default=5.0, ge=0.0)  # shutdown: deliver usage records
     gateway_workers: int = Field(default=1, ge=1, le=64)  # uvicorn processes (PROMETHEUS_MULTIPROC_DIR)
     gateway_shutdown_grace: float = Field(default=30.0, ge=0.0)  # SIGTERM: streams in flight may finish
+    gateway_metrics_port: int | None = Field(default=None, ge=0, le=65535)  # keyless /metrics; unset: off
+    gateway_metrics_host: str = "127.0.0.1"  # keep it off the public network (deploy/: the pod's)
+
+    @field_validator("kiro_admin_token", "gateway_metrics_port", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("kiro_client_token")
     @classmethod

@@ -37,6 +37,7 @@ from kiro_oauth.routes import flows, health
 from kiro_oauth.service import OAuthService
 from kiro_oauth.settings import Settings
 from kiro_oauth.upstream import LoginClient
+from kiro_service import MetricsServer, render_metrics
 from kiroproto.bus import Subjects
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,19 @@ def create_app(settings: Settings) -> FastAPI:
         )
         auth = AdminAuth(codec, redis, AdminKeys(settings.kiro_redis_prefix), session_ttl_s=12 * 3600)
         log.info("oauth started", extra={"port": settings.oauth_port, "enabled": settings.oauth_enabled})
+        metrics_port = None
         try:
+            if settings.oauth_metrics_port:
+                metrics_port = MetricsServer(
+                    lambda: render_metrics(metrics.registry),
+                    host=settings.oauth_metrics_host,
+                    port=settings.oauth_metrics_port,
+                )
+                await metrics_port.start()
             yield State(settings=settings, metrics=metrics, redis=redis, nc=nc, auth=auth, service=service)
         finally:
+            if metrics_port is not None:
+                await metrics_port.close()
             await http.aclose()
             await nc.drain()
             await redis.aclose()

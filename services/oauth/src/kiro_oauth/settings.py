@@ -38,8 +38,10 @@ class Settings(AdminServiceSettings):
     oauth_social_ttl: Duration = 900.0  # how long a social login link stays valid here
     oauth_builder_id_start_url: str = BUILDER_ID_START_URL
     oauth_client_name: str = "Kiro IDE"
+    oauth_metrics_port: int | None = Field(default=None, ge=0, le=65535)  # keyless /metrics; unset: off
+    oauth_metrics_host: str = "127.0.0.1"  # keep it off the public network (deploy/: the pod's)
 
-    @field_validator("kiro_secret_key", mode="before")
+    @field_validator("kiro_secret_key", "oauth_metrics_port", mode="before")
     @classmethod
     def _optional_key(cls, value: Any) -> Any:
         return empty_to_none(value)

@@ -89,7 +89,7 @@ def session_conversation_id(user_id: str | None) -> str | None:
         return match.group(1).lower()
     try:
         parsed = json.loads(user_id)
-    except ValueError:
+    except (ValueError, RecursionError):  # any string a client sends: never a 500
         return None
     session = parsed.get("session_id") if isinstance(parsed, dict) else None
     if not isinstance(session, str):

@@ -48,6 +48,7 @@ from kiroproto.anthropic.request import (
     ToolUseBlock,
 )
 from kiroproto.errors import ConversionError
+from kiroproto.jsondepth import MAX_JSON_DEPTH, json_depth_exceeds
 from kiroproto.openai.request import (
     AssistantMessage,
     ChatCompletionRequest,
@@ -138,10 +139,12 @@ def _arguments(call: FunctionCall) -> dict[str, Any]:
         return {}
     try:
         parsed = json.loads(call.arguments)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConversionError(f"tool call '{call.name}' has arguments that are not valid JSON") from exc
     if not isinstance(parsed, dict):
         raise ConversionError(f"tool call '{call.name}' arguments must be a JSON object")
+    if json_depth_exceeds(parsed, MAX_JSON_DEPTH):
+        raise ConversionError(f"tool call '{call.name}' arguments nest deeper than {MAX_JSON_DEPTH} levels")
     return parsed
 
 

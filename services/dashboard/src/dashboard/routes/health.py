@@ -1,8 +1,9 @@
-"""`/healthz` (the process is up), `/readyz` (NATS connected, Redis answering), `/metrics`."""
+"""`/healthz` (the process is up), `/readyz` (NATS connected, Redis answering), `/metrics`
+(admin key here; keyless on `DASHBOARD_METRICS_PORT`)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
@@ -32,5 +33,8 @@ async def readyz(state: AppState) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(state: AppState) -> Response:
+async def metrics(request: Request, state: AppState) -> Response:
+    """The admin key here (this port is reached through the public origin: the labels name
+    teams); Prometheus scrapes the keyless `DASHBOARD_METRICS_PORT` instead."""
+    await state["auth"].require(request, write=False)
     return Response(render_metrics(state["metrics"].registry), media_type=CONTENT_TYPE_LATEST)

@@ -48,8 +48,22 @@ async def index(request: Request, state: AppState) -> HTMLResponse:
 async def login(request: Request, state: AppState) -> Response:
     form = await read_form(request)
     next_path = safe_next(form.get("next"))
+    address = state["proxies"].client_address(
+        request.client.host if request.client else None, request.headers.getlist("x-forwarded-for")
+    )
+    limiter = state["login_limiter"]
+    wait = await limiter.retry_after(address)
+    if wait is not None:
+        state["metrics"].login_attempts.labels("limited").inc()
+        log.warning("admin sign-in refused: too many failed attempts from one address")
+        return HTMLResponse(
+            login_page(next_path, f"Too many failed sign-in attempts. Try again in {wait} s."),
+            status_code=429,
+            headers={"retry-after": str(wait)},
+        )
     cookie = await state["auth"].login(form.get("token"))
     if cookie is None:
+        await limiter.failed(address)
         state["metrics"].login_attempts.labels("refused").inc()
         log.warning("admin sign-in refused: wrong token")
         return HTMLResponse(login_page(next_path, "Wrong admin token."), status_code=401)

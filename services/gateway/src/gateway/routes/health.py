@@ -1,13 +1,17 @@
-"""`/healthz` (the process is up), `/readyz` (NATS connected, broker answering), `/metrics`."""
+"""`/healthz` (the process is up), `/readyz` (NATS connected, broker answering), `/metrics`
+(admin key on the public port; keyless on `GATEWAY_METRICS_PORT`)."""
 
 from __future__ import annotations
 
+import hmac
+
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from gateway.deps import State
+from gateway.errors import AuthenticationFailed
 from kiro_service import render_metrics
 
 router = APIRouter()
@@ -29,5 +33,23 @@ async def readyz(state: State) -> Response:
 
 
 @router.get("/metrics")
-async def metrics(state: State) -> Response:
+async def metrics(request: Request, state: State) -> Response:
+    """On the public port: the admin key (`Authorization: Bearer $KIRO_ADMIN_TOKEN`); the labels
+    name teams. Prometheus scrapes `GATEWAY_METRICS_PORT` instead (no key, not public)."""
+    admin = state["settings"].kiro_admin_token
+    presented = bearer(request.headers.get("authorization"))
+    if (
+        admin is None
+        or presented is None
+        or not hmac.compare_digest(presented.encode("utf-8"), admin.get_secret_value().encode("utf-8"))
+    ):
+        raise AuthenticationFailed(
+            "/metrics on the public port needs the admin key (Authorization: Bearer); "
+            "Prometheus scrapes GATEWAY_METRICS_PORT"
+        )
     return Response(render_metrics(state["metrics"].registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def bearer(header: str | None) -> str | None:
+    scheme, _, value = (header or "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
