@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from kiroproto.bus import CatalogueModel, PoolModels
+from kiroproto.credentials import serving_region
 from kiroproto.upstream import region_from_profile_arn
 from token_broker.clients import HttpClients
 from token_broker.errors import BrokerError, UsageCheckError
@@ -181,6 +182,7 @@ class Catalogues:
         if not secrets.access_token:
             raise UsageCheckError("no_token")
         region = region_from_profile_arn(state.profile_arn) or state.region or self._settings.kiro_region
+        region = serving_region(state.auth, region)
         raw = await fetch_models(
             self._clients.get(self._refresher.proxy_for(state)),
             access_token=secrets.access_token,
