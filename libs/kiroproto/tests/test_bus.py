@@ -31,8 +31,14 @@ def test_subjects_are_versioned_and_namespaced() -> None:
 
 def test_lease_reply_union_round_trip() -> None:
     grant = LeaseGrant(
-        lease_id="l1", credential_id="c1", auth="Social", access_token="aoaX", token_fingerprint="fp",
-        region="us-east-1", machine_id="m" * 64, lease_ttl_s=60,
+        lease_id="l1",
+        credential_id="c1",
+        auth="Social",
+        access_token="aoaX",
+        token_fingerprint="fp",
+        region="us-east-1",
+        machine_id="m" * 64,
+        lease_ttl_s=60,
     )
     env = LeaseReplyEnvelope.model_validate_json(LeaseReplyEnvelope(reply=grant).model_dump_json())
     assert isinstance(env.reply, LeaseGrant) and env.reply.access_token == "aoaX"
@@ -44,8 +50,14 @@ def test_lease_reply_union_round_trip() -> None:
 def test_release_and_status_models() -> None:
     rel = LeaseRelease(lease_id="l", credential_id="c", outcome=Outcome.THROTTLED, retry_after_s=5)
     assert LeaseRelease.model_validate_json(rel.model_dump_json()) == rel
-    usage = UsageLimits(base_limit=50, base_used=10, free_trial_limit=500, free_trial_used=37,
-                        free_trial_active=True, bonus_limit=100)
+    usage = UsageLimits(
+        base_limit=50,
+        base_used=10,
+        free_trial_limit=500,
+        free_trial_used=37,
+        free_trial_active=True,
+        bonus_limit=100,
+    )
     assert usage.limit == 650 and usage.used == 47 and usage.remaining == 603
     assert UsageLimits(base_limit=1, base_used=5).remaining == 0
     status = CredentialStatus(id="c", auth="IdC", status=CredentialStatusKind.ACTIVE, usage=usage)

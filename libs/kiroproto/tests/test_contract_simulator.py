@@ -34,9 +34,7 @@ from kiroproto.stream import (
     parse_kiro_message,
 )
 
-PNG = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
-)
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 LONG_MCP = "mcp__some_server_with_a_long_name__and_a_very_long_tool_name_indeed_yes_really"
 
 
@@ -64,54 +62,83 @@ def _send(sim: tuple[TestClient, str], raw: dict[str, Any]) -> tuple[Any, Messag
 
 
 def _tool(name: str) -> dict[str, Any]:
-    return {"name": name, "description": f"{name} tool",
-            "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}
+    return {
+        "name": name,
+        "description": f"{name} tool",
+        "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}},
+    }
 
 
 CLAUDE_CODE_LIKE: list[dict[str, Any]] = [
-    {   # parallel tool calls, results with an image, a long MCP name, system blocks
-        "model": "claude-sonnet-4-5-20250929", "max_tokens": 1024,
+    {  # parallel tool calls, results with an image, a long MCP name, system blocks
+        "model": "claude-sonnet-4-5-20250929",
+        "max_tokens": 1024,
         "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
         "tools": [_tool("Read"), _tool("Bash"), _tool(LONG_MCP)],
         "messages": [
             {"role": "user", "content": "look at the files"},
-            {"role": "assistant", "content": [
-                {"type": "text", "text": "Reading both."},
-                {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"path": "a"}},
-                {"type": "tool_use", "id": "toolu_2", "name": LONG_MCP, "input": {"path": "b"}},
-            ]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "A"},
-                {"type": "tool_result", "tool_use_id": "toolu_2", "content": [
-                    {"type": "text", "text": "see image"},
-                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
-                ]},
-            ]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Reading both."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"path": "a"}},
+                    {"type": "tool_use", "id": "toolu_2", "name": LONG_MCP, "input": {"path": "b"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "A"},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_2",
+                        "content": [
+                            {"type": "text", "text": "see image"},
+                            {
+                                "type": "image",
+                                "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                            },
+                        ],
+                    },
+                ],
+            },
         ],
     },
-    {   # compaction leftovers: orphan tool_use, orphan tool_result, system role inside messages
-        "model": "claude-opus-4-6", "max_tokens": 1024,
+    {  # compaction leftovers: orphan tool_use, orphan tool_result, system role inside messages
+        "model": "claude-opus-4-6",
+        "max_tokens": 1024,
         "tools": [_tool("Read")],
         "messages": [
             {"role": "system", "content": "Summary of earlier work."},
-            {"role": "assistant", "content": [
-                {"type": "tool_use", "id": "toolu_9", "name": "Read", "input": {}}]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_8", "content": "stale"},
-                {"type": "text", "text": "continue please"}]},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_9", "name": "Read", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_8", "content": "stale"},
+                    {"type": "text", "text": "continue please"},
+                ],
+            },
         ],
     },
-    {   # empty tools with tool history (the tool must be declared by a placeholder)
-        "model": "claude-haiku-4-5", "max_tokens": 1024, "tools": [],
+    {  # empty tools with tool history (the tool must be declared by a placeholder)
+        "model": "claude-haiku-4-5",
+        "max_tokens": 1024,
+        "tools": [],
         "messages": [
             {"role": "user", "content": "hi"},
-            {"role": "assistant", "content": [
-                {"type": "tool_use", "id": "toolu_1", "name": "Grep", "input": {"q": "x"}}]},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "Grep", "input": {"q": "x"}}],
+            },
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": ""}]},
         ],
     },
-    {   # thinking on, prefill at the end
-        "model": "claude-sonnet-4-5", "max_tokens": 2048,
+    {  # thinking on, prefill at the end
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 2048,
         "thinking": {"type": "enabled", "budget_tokens": 4096},
         "messages": [{"role": "user", "content": "think"}, {"role": "assistant", "content": "Sure,"}],
     },
@@ -127,8 +154,13 @@ def test_claude_code_like_histories_are_accepted(sim: tuple[TestClient, str], ra
     assert resp.status_code == 200, resp.text
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(st.one_of(_REQUEST, _AGENT_REQUEST))
 def test_any_converted_history_is_accepted(sim: tuple[TestClient, str], raw: dict[str, Any]) -> None:
     resp, _req, _conv = _send(sim, raw)
@@ -147,7 +179,9 @@ def test_simulator_answers_decode_in_random_splits(sim: tuple[TestClient, str], 
         "tool_calls": [{"name": LONG_MCP, "input": {"path": "x" * 40, "n": [1, 2, {"k": "v"}]}}],
     }
     raw = {
-        "model": "claude-sonnet-4-5-thinking", "max_tokens": 1024, "tools": [_tool(LONG_MCP)],
+        "model": "claude-sonnet-4-5-thinking",
+        "max_tokens": 1024,
+        "tools": [_tool(LONG_MCP)],
         "messages": [{"role": "user", "content": "go " + _directive(script)}],
     }
     resp, _req, conv = _send(sim, raw)
@@ -155,8 +189,13 @@ def test_simulator_answers_decode_in_random_splits(sim: tuple[TestClient, str], 
     body = resp.content
     rng = random.Random(seed)
     decoder = EventStreamDecoder()
-    options = StreamOptions(model="claude-sonnet-4-5-thinking", message_id="msg_1", thinking=conv.thinking,
-                            tool_name_map=conv.tool_name_map, stop_sequences=conv.stop_sequences)
+    options = StreamOptions(
+        model="claude-sonnet-4-5-thinking",
+        message_id="msg_1",
+        thinking=conv.thinking,
+        tool_name_map=conv.tool_name_map,
+        stop_sequences=conv.stop_sequences,
+    )
     assembler = ResponseAssembler(options)
     events = []
     pos = 0

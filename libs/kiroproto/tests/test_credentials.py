@@ -87,3 +87,46 @@ def test_fingerprint_is_short_and_stable() -> None:
     assert fingerprint("") == ""
     fp = fingerprint(RT)
     assert fp == fingerprint(RT) and fp.startswith("sha256:") and RT not in fp and len(fp) == 17
+
+
+KEY = "ksk_" + "K" * 40
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"auth": "ApiKey", "apiKey": KEY},
+        {"kiroApiKey": KEY},
+        {"authMethod": "api_key", "apiKey": KEY},
+        {"apiKey": KEY, "region": "eu-central-1"},
+    ],
+)
+def test_api_key_shapes(entry: dict[str, object]) -> None:
+    (cred,) = parse_credentials(orjson.dumps(entry)).credentials
+    assert cred.auth == "ApiKey"
+    assert cred.secret == KEY and cred.refresh_token == ""
+    assert cred.identity == credential_identity(KEY) and KEY not in cred.identity
+    assert CredentialConfig.model_validate({**entry, "id": "org"}).identity == "org"
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ({"auth": "ApiKey"}, "apiKey"),
+        ({"auth": "ApiKey", "apiKey": "aoa-not-a-key"}, "ksk_"),
+        ({"auth": "ApiKey", "apiKey": KEY, "region": "us-west-2"}, "us-east-1 and eu-central-1"),
+    ],
+)
+def test_bad_api_keys_are_reported(entry: dict[str, object], reason: str) -> None:
+    result = parse_credentials(orjson.dumps([entry]))
+    assert result.credentials == ()
+    assert reason in result.problems[0].reason
+    assert KEY not in result.problems[0].reason
+
+
+def test_serving_region_of_api_keys() -> None:
+    from kiroproto.credentials import serving_region
+
+    assert serving_region("ApiKey", "ap-southeast-1") == "us-east-1"
+    assert serving_region("ApiKey", "eu-central-1") == "eu-central-1"
+    assert serving_region("Social", "ap-southeast-1") == "ap-southeast-1"

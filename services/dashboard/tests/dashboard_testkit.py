@@ -22,8 +22,6 @@ ADMIN_TOKEN = "adm-" + "A1b2C3d4E5f6G7h8" * 2
 CLIENT_TOKEN = "cli-" + "Z9y8X7w6V5u4T3s2" * 2
 
 
-
-
 def make_status(cred_id: str, **changes: Any) -> CredentialStatus:
     base: dict[str, Any] = {
         "id": cred_id,

@@ -253,3 +253,12 @@ async def test_a_bug_is_500_with_request_id_and_no_trace(
     assert response.headers["request-id"] in message
     assert "secret internals" not in response.text
     assert "Traceback" not in response.text
+
+
+def test_kiro_default_model_wins_over_the_map() -> None:
+    from gateway.app import load_model_map
+
+    models = load_model_map('{"default_model": "claude-haiku-4.5"}', "claude-opus-4.6")
+    resolved = models.resolve("claude-fable-9")
+    assert (resolved.kiro_id, resolved.fallback) == ("claude-opus-4.6", True)
+    assert load_model_map(None).default_model == "claude-sonnet-4.5"

@@ -12,8 +12,6 @@ from kiroproto.bus import CredentialAdd, CredentialAddResult, Subjects
 ADMIN_TOKEN = "adm-" + "Q1w2E3r4T5y6U7i8" * 2
 
 
-
-
 class FakeBroker:
     """Answers `credential_add` on the real bus; `reject` makes it refuse with a reason."""
 

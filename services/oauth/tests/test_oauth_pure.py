@@ -130,3 +130,13 @@ def test_sealer_round_trip_and_wrong_key() -> None:
     assert Sealer(bytes(32)).open(sealed, "k1") is None
     assert Sealer(None).open(sealed, "k1") is None
     assert Sealer(None).seal("plain", "k1") == "plain"
+
+
+def test_import_accepts_kiro_api_keys() -> None:
+    key = "ksk_" + "Q" * 40
+    text = orjson.dumps([{"kiroApiKey": key}, {"auth": "ApiKey", "apiKey": key + "2", "region": "us-west-2"}])
+    prepared = prepare_import(text.decode())
+    ((index, cred),) = prepared.credentials
+    assert index == 0 and cred.auth == "ApiKey" and cred.secret == key
+    ((problem),) = prepared.problems
+    assert problem.index == 1 and "us-east-1 and eu-central-1" in problem.reason and key not in problem.reason

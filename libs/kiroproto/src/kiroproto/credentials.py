@@ -28,6 +28,14 @@ API_KEY_PREFIX = "ksk_"
 API_KEY_REGIONS: tuple[str, ...] = ("us-east-1", "eu-central-1")
 """The only regions that serve Kiro API keys (reference §19.6)."""
 
+
+def serving_region(auth: str, region: str) -> str:
+    """The region a call goes to: an API key outside `API_KEY_REGIONS` goes to the first."""
+    if auth == "ApiKey" and region not in API_KEY_REGIONS:
+        return API_KEY_REGIONS[0]
+    return region
+
+
 _AUTH_ALIASES: dict[str, AuthKind] = {
     "social": "Social",
     "idc": "IdC",

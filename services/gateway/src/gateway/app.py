@@ -47,12 +47,16 @@ from kiroproto.bus import Subjects
 from kiroproto.models import ModelMap, ModelMapConfig
 
 
-def load_model_map(value: str | None) -> ModelMap:
-    """`GATEWAY_MODEL_MAP`: a JSON object, or a path to a JSON file (ModelMapConfig)."""
-    if not value:
-        return ModelMap(ModelMapConfig())
-    text = value if value.lstrip().startswith("{") else Path(value).read_text(encoding="utf-8")
-    return ModelMap(ModelMapConfig.model_validate_json(text))
+def load_model_map(value: str | None, default_model: str | None = None) -> ModelMap:
+    """`GATEWAY_MODEL_MAP`: a JSON object, or a path to a JSON file (ModelMapConfig);
+    `KIRO_DEFAULT_MODEL` (where other `claude-*` names go) wins over the map's `default_model`."""
+    config = ModelMapConfig()
+    if value:
+        text = value if value.lstrip().startswith("{") else Path(value).read_text(encoding="utf-8")
+        config = ModelMapConfig.model_validate_json(text)
+    if default_model:
+        config = config.model_copy(update={"default_model": default_model})
+    return ModelMap(config)
 
 
 def app_from_env() -> FastAPI:
@@ -66,7 +70,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     """`tracer_provider`: tests pass one; otherwise the OTEL_* variables decide (off by default)."""
     registry = CollectorRegistry(auto_describe=True)
     metrics = Metrics(registry)
-    model_map = load_model_map(settings.gateway_model_map)
+    model_map = load_model_map(settings.gateway_model_map, settings.kiro_default_model)
     if tracer_provider is not None:
         telemetry = Telemetry(tracer_provider, owned=False)
     else:

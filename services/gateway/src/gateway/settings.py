@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     kiro_bus_namespace: str = "kiro"
     kiro_admin_token: SecretStr | None = None  # `/metrics` on the public port needs it (Bearer)
+    kiro_default_model: str | None = None  # where other claude-* names go (default claude-sonnet-4.5)
 
     # --- gateway knobs ---
     gateway_host: str = "0.0.0.0"  # noqa: S104 - a server listens on all interfaces by default
@@ -96,7 +97,9 @@ class Settings(BaseSettings):
             raise ValueError(f"LOG_LEVEL must be one of DEBUG, INFO, WARN, ERROR (got {value!r})")
         return level
 
-    @field_validator("gateway_dashboard_url", "gateway_oauth_url", "proxy_pool", "gateway_model_map")
+    @field_validator(
+        "gateway_dashboard_url", "gateway_oauth_url", "proxy_pool", "gateway_model_map", "kiro_default_model"
+    )
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None

@@ -72,7 +72,8 @@ class OAuthService:
     async def _add(self, credential: CredentialConfig, flow: str) -> AddOutcome:
         try:
             result: CredentialAddResult = await self._broker.add(
-                CredentialAdd(credential=credential, verify=True, source="oauth"), timeout_s=self._settings.oauth_add_timeout
+                CredentialAdd(credential=credential, verify=True, source="oauth"),
+                timeout_s=self._settings.oauth_add_timeout,
             )
         except BrokerError as exc:
             self._metrics.flows.labels(flow, "broker_error").inc()

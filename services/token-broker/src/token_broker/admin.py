@@ -153,6 +153,7 @@ class Admin:
         if req.action == "disable":
             await self._store.patch(cid, {R.DISABLED: "1"})
             await self._events.credential(cid, "disabled", "disabled by an operator")
+            await self._events.catalogue(cid)  # the pool's models may have changed
             await self._mirror_now()
             return "disabled"
         if req.action == "enable":
@@ -162,6 +163,7 @@ class Admin:
                 fields |= {R.STATUS: "active", R.REASON: "", R.STATUS_UNTIL_MS: 0}
             result = await self._store.patch(cid, fields, revive=True)
             await self._events.credential(cid, result.new_status)
+            await self._events.catalogue(cid)
             await self._mirror_now()
             return "enabled"
         if req.action == "refresh":
@@ -177,6 +179,7 @@ class Admin:
                 raise UnknownCredential(cid)
             if self._catalogues is not None:
                 await self._catalogues.forget(cid)
+            await self._events.catalogue(cid)
             await self._mirror_now()
             return "deleted"
         if req.action == "set_priority":

@@ -12,7 +12,8 @@ triggers keeps the mark, so the account is asked at most once per catalogue refr
 its catalogue keeps listing the model.
 
 `pool_models()` is the union the gateways resolve client model names against (bus endpoint
-`pool_models`); a change of an account's model set is published on `events_catalogue`.
+`pool_models`); a change of an account's catalogue (models or windows) is published on
+`events_catalogue`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from kiroproto.bus import CatalogueModel, PoolModels
+from kiroproto.credentials import serving_region
 from kiroproto.upstream import region_from_profile_arn
 from token_broker.clients import HttpClients
 from token_broker.errors import BrokerError, UsageCheckError
@@ -180,6 +182,7 @@ class Catalogues:
         if not secrets.access_token:
             raise UsageCheckError("no_token")
         region = region_from_profile_arn(state.profile_arn) or state.region or self._settings.kiro_region
+        region = serving_region(state.auth, region)
         raw = await fetch_models(
             self._clients.get(self._refresher.proxy_for(state)),
             access_token=secrets.access_token,
@@ -196,7 +199,7 @@ class Catalogues:
         self, cid: str, models: tuple[CatalogueModel, ...], *, clear_lacks: bool = True
     ) -> tuple[CatalogueModel, ...]:
         key = self._keys.catalogue(cid)
-        before = cast("list[str]", await self._redis.hkeys(key))
+        before = cast("dict[str, str]", await self._redis.hgetall(key))
         mapping: dict[str | bytes, str | bytes] = {FETCHED_FIELD: str(now_ms())}
         mapping |= {m.id: m.model_dump_json(exclude_none=True) for m in models}
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -205,9 +208,8 @@ class Catalogues:
             if clear_lacks:
                 pipe.delete(self._keys.lacks(cid))
             await pipe.execute()
-        old_ids = sorted(k for k in before if k != FETCHED_FIELD)
-        new_ids = sorted(m.id for m in models)
-        changed = old_ids != new_ids or not before
+        before.pop(FETCHED_FIELD, None)
+        changed = before != {k: v for k, v in mapping.items() if k != FETCHED_FIELD} or not before
         log.info(
             "catalogue fetched",
             extra={"credential": cid, "models": len(models), "changed": changed},

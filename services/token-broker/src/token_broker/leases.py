@@ -33,7 +33,7 @@ from kiroproto.bus import (
     LeaseRequest,
     Outcome,
 )
-from kiroproto.credentials import API_KEY_REGIONS
+from kiroproto.credentials import serving_region
 from kiroproto.upstream import assign_proxy, region_from_profile_arn
 from token_broker import records as R
 from token_broker.catalogue import Catalogues
@@ -194,8 +194,7 @@ class LeaseManager:
             return None
         kind = R.parse_auth(auth)
         api_region = region_from_profile_arn(arn or None) or region or self.settings.kiro_region
-        if kind == "ApiKey" and api_region not in API_KEY_REGIONS:
-            api_region = API_KEY_REGIONS[0]  # only these serve API keys (§19.6)
+        api_region = serving_region(kind, api_region)  # only two regions serve API keys (§19.6)
         info = await self._catalogues.entry(cid, model) if self._catalogues and model else None
         return LeaseGrant(
             lease_id=lease_id,

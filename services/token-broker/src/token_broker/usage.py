@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kiroproto.bus import CredentialStatusKind, UsageLimits
+from kiroproto.credentials import serving_region
 from kiroproto.upstream import region_from_profile_arn
 from token_broker import records as R
 from token_broker.clients import HttpClients
@@ -163,6 +164,7 @@ class UsageChecker:
         if not secrets.access_token:
             raise UsageCheckError("no_token")
         region = region_from_profile_arn(state.profile_arn) or state.region or self._settings.kiro_region
+        region = serving_region(state.auth, region)
         data = await fetch_usage_limits(
             self._clients.get(self._refresher.proxy_for(state)),
             access_token=secrets.access_token,
@@ -170,6 +172,7 @@ class UsageChecker:
             profile_arn=state.profile_arn,
             region=region,
             api_base_template=self._settings.kiro_api_base_url,
+            api_key=state.auth == "ApiKey",
         )
         usage = parse_usage_limits(data)
         fields: dict[str, str | int] = {R.USAGE: R.usage_json(usage)}

@@ -177,9 +177,10 @@
   }
 
   function updateRow(r, c, hour) {
-    r.kind.textContent = c.auth + (c.source ? " · " + c.source : "");
+    r.kind.textContent = c.auth;
     var models = (c.models || []).map(function (m) { return m.id; });
-    r.credSub.textContent = (c.region || "") + (c.refresh_token_fingerprint ? " · rt " + c.refresh_token_fingerprint : "") +
+    r.credSub.textContent = (c.region || "") + (c.source ? " · " + c.source : "") +
+      (c.refresh_token_fingerprint ? " · rt " + c.refresh_token_fingerprint : "") +
       " · " + (c.catalogue_at ? models.length + " models" : "catalogue unknown");
     r.credSub.title = models.map(function (id, i) {
       var w = c.models[i].context_window;
