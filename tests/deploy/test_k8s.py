@@ -398,8 +398,8 @@ def test_ingress_routes_one_origin() -> None:
 
 
 TEST_SECRETS = {
-    "KIRO_CLIENT_TOKEN": "client-key",
-    "KIRO_ADMIN_TOKEN": "admin-key",
+    "KIRO_CLIENT_TOKEN": "client-key-" + "Hy6Tg2Bn7Mk4",
+    "KIRO_ADMIN_TOKEN": "admin-key-" + "Xc9Vb3Nm5Qa8",
     "KIRO_AUTH_TOKEN": '[{"auth":"Social","refreshToken":"aorTEST"}]',
     "KIRO_SECRET_KEY": base64.b64encode(b"k" * 32).decode(),
     "NATS_TOKEN": "nats-token",
