@@ -243,6 +243,12 @@ def start_stack(mode: str) -> int:
             if problem is not None:
                 log.error("%s is refused: %s", name, problem)
                 return 2
+        if env.get("KIRO_ADMIN_TOKEN") and env["KIRO_ADMIN_TOKEN"] == env["KIRO_CLIENT_TOKEN"]:
+            log.error(
+                "KIRO_ADMIN_TOKEN equals KIRO_CLIENT_TOKEN: the client key is never an admin key "
+                "(unset KIRO_ADMIN_TOKEN to have one generated)"
+            )
+            return 2
         if not env.get("KIRO_ADMIN_TOKEN"):
             admin_file = run_dir / "admin-key"
             env["KIRO_ADMIN_TOKEN"], created = kept_secret(admin_file, lambda: secrets.token_urlsafe(32))
