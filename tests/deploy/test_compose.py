@@ -168,7 +168,9 @@ def test_bus_and_store_need_credentials(resolved: dict[str, Any]) -> None:
         assert command[at + 2] == f">test-redis_{user}_password"
     assert "user default off" in (DEPLOY / "redis" / "redis.conf").read_text()
     for user in NATS_USERS:
-        assert services["nats"]["environment"][f"NATS_{user.upper()}_PASSWORD"] == f"test-nats_{user}_password"
+        assert (
+            services["nats"]["environment"][f"NATS_{user.upper()}_PASSWORD"] == f"test-nats_{user}_password"
+        )
     assert not services["nats"].get("ports"), "NATS publishes no port (monitoring included)"
     assert 'http: "127.0.0.1:8222"' in (DEPLOY / "nats" / "nats.conf").read_text()
 

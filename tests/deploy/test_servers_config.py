@@ -17,7 +17,6 @@ import redis
 
 from tests.deploy._support import DEPLOY, run, tool
 
-
 NATS_PASSWORDS = {f"NATS_{s}_PASSWORD": f"pw-{s}" for s in ("GATEWAY", "BROKER", "DASHBOARD", "OAUTH")}
 
 

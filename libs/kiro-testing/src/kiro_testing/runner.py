@@ -290,7 +290,6 @@ def start_stack(mode: str) -> int:
                 )
                 env[var] = f"http://127.0.0.1:{svc_port}"
         gateway_env = env_of("gateway")
-        gateway_env.pop("KIRO_ADMIN_TOKEN", None)  # the gateway never needs the admin key
         stack.start(
             PythonService("gateway", "gateway", logs, gateway_env, f"http://127.0.0.1:{port}/healthz")
         )
