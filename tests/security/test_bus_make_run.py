@@ -161,7 +161,18 @@ def test_a_killed_broker_is_started_again_and_serves(runner: Runner) -> None:
     assert httpx.post(f"{runner.url}/v1/messages", json=BODY, headers=headers, timeout=30).status_code == 200
     broker = runner.child("token_broker")
     gateway = runner.child("gateway")
-    os.kill(broker, signal.SIGKILL)
+    # A stream in flight (about 6 s of events) through the gateway while the broker dies.
+    slow = '<<sim:{"text": "' + " ".join(["word"] * 24) + '", "fragment_max": 8, "event_delay": 0.5}>>'
+    stream_body = {**BODY, "stream": True, "messages": [{"role": "user", "content": "Hi " + slow}]}
+    with httpx.stream(
+        "POST", f"{runner.url}/v1/messages", json=stream_body, headers=headers, timeout=60
+    ) as stream:
+        assert stream.status_code == 200
+        chunks = stream.iter_text()
+        seen = next(chunks)
+        os.kill(broker, signal.SIGKILL)
+        seen += "".join(chunks)
+    assert "event: message_stop" in seen, "the stream through the gateway was cut"
     runner.wait_for(r"token-broker exited", timeout=15)
     runner.wait_for(r"token-broker started again", timeout=60)
     assert runner.proc.poll() is None, "the runner stopped the stack"
