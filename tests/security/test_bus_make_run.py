@@ -81,6 +81,12 @@ class Runner:
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
     cwd = tmp_path_factory.mktemp("make-demo")
+    # What an older runner left behind: a readable data folder and log.
+    old_logs = cwd / ".run" / "demo" / "logs"
+    old_logs.mkdir(parents=True)
+    (old_logs / "old.log").write_text("from an older run\n")
+    (old_logs / "old.log").chmod(0o644)
+    (cwd / ".run" / "demo").chmod(0o755)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIRO_", "NATS_", "REDIS_"))}
     env["PORT"] = str(port)
@@ -125,12 +131,21 @@ def _mode(path: Path) -> int:
 def test_the_data_folder_is_private(runner: Runner) -> None:
     data = runner.data
     assert _mode(data) == 0o700
-    for name in ("secret-key", "admin-key", "nats.conf", "redis.conf"):
+    for name in ("secret-key", "admin-key", "nats.conf", "redis.conf", "logs/old.log", "logs/gateway.log"):
         assert _mode(data / name) == 0o600, name
+    assert _mode(data / "logs") == 0o700
     files = [p for p in (data / "redis").rglob("*") if p.is_file()]
     assert any("appendonly" in p.name for p in files), files
     for path in [data / "redis", *(p for p in (data / "redis").rglob("*"))]:
         assert _mode(path) == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_only_the_gateway_listens_beyond_loopback(runner: Runner) -> None:
+    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=False).stdout
+    for module in ("token_broker", "dashboard", "kiro_oauth"):
+        pid = runner.child(module)
+        listening = [line.split()[3] for line in out.splitlines() if f"pid={pid}," in line]
+        assert listening and all(a.startswith("127.0.0.1:") for a in listening), (module, listening)
 
 
 def test_nats_and_redis_refuse_anonymous_clients(runner: Runner) -> None:

@@ -266,6 +266,9 @@ def start_stack(mode: str) -> int:
                 env.get("PORT", "8080"),
             )
 
+        # Only the gateway faces the network; the services behind it listen on loopback.
+        for name in ("BROKER_HOST", "OAUTH_HOST", "DASHBOARD_HOST"):
+            env.setdefault(name, "127.0.0.1")
         port = int(env.get("PORT", "8080"))
         broker_port = int(env.get("BROKER_PORT", "0")) or free_port()
         env["BROKER_PORT"] = str(broker_port)
