@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -21,9 +22,9 @@ import nats.errors
 import pytest
 
 from kiro_testing import NatsServer, free_port
-from kiro_testing.busauth import render_nats_conf, write_private
+from kiro_testing.busauth import nats_permissions, render_nats_conf, write_private
 from kiroproto.bus import Subjects
-from tests.security.bus_helpers import SERVICES, connect_as, shipped_nats_conf
+from tests.security.bus_helpers import REPO, SERVICES, connect_as, shipped_nats_conf
 
 pytestmark = pytest.mark.integration
 
@@ -200,3 +201,64 @@ async def test_make_run_nats_refuses_anonymous_clients(tmp_path: Path) -> None:
         assert (await raw_connect(server.url, ("gateway", passwords["gateway"]))).startswith("PONG")
     finally:
         server.stop()
+
+
+# ---- the permissions stay complete and the same in both places
+
+
+def _subject_matches(pattern: str, subject: str) -> bool:
+    p, s = pattern.split("."), subject.split(".")
+    for i, token in enumerate(p):
+        if token == ">":
+            return len(s) > i
+        if i >= len(s) or (token != "*" and token != s[i]):
+            return False
+    return len(p) == len(s)
+
+
+SOURCES = {
+    "gateway": REPO / "services" / "gateway" / "src",
+    "broker": REPO / "services" / "token-broker" / "src",
+    "dashboard": REPO / "services" / "dashboard" / "src",
+}
+
+
+@pytest.mark.parametrize("service", sorted(SOURCES))
+def test_every_subject_a_service_uses_is_permitted(service: str) -> None:
+    """A subject added to a service's code without its permission would fail under make run
+    and in every deployment: add it to kiro_testing/busauth.py and deploy/nats/nats.conf."""
+    perms = nats_permissions()[service]
+    used = {
+        name
+        for path in SOURCES[service].rglob("*.py")
+        for name in re.findall(r"subjects\.([a-z_]+)", path.read_text(encoding="utf-8"))
+        if name != "namespace"
+    }
+    assert used, service
+    for name in sorted(used):
+        subject = getattr(SUBJECTS, name)
+        allowed = [*perms.publish, *perms.subscribe]
+        assert any(_subject_matches(p, subject) for p in allowed), f"{service} uses {subject}, not permitted"
+
+
+def _shipped_permissions() -> dict[str, tuple[set[str], set[str]]]:
+    text = (REPO / "deploy" / "nats" / "nats.conf").read_text(encoding="utf-8")
+    out: dict[str, tuple[set[str], set[str]]] = {}
+    for block in re.split(r"(?m)^\s*user: ", text)[1:]:
+        name = block.split()[0]
+        publish = re.search(r"publish: \{\s*allow: \[([^\]]*)\]", block)
+        subscribe = re.search(r"subscribe: \{\s*allow: \[([^\]]*)\]", block)
+        assert publish and subscribe, name
+        out[name] = (
+            set(re.findall(r'"([^"]+)"', publish.group(1))),
+            set(re.findall(r'"([^"]+)"', subscribe.group(1))),
+        )
+    return out
+
+
+def test_deploy_ships_the_permissions_make_run_generates() -> None:
+    shipped = _shipped_permissions()
+    generated = nats_permissions("kiro")
+    assert set(shipped) == set(generated)
+    for name, perms in generated.items():
+        assert shipped[name] == (set(perms.publish), set(perms.subscribe)), name
