@@ -33,7 +33,7 @@ import orjson
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
 from kiroproto.upstream import chat_headers, machine_id
 
-CLIENT_TOKEN = "bench-client-token"
+CLIENT_TOKEN = "bench-client-token-" + "Lm3Pz7Kd"
 MODEL = "claude-sonnet-4-5"
 
 
@@ -297,6 +297,7 @@ class Stack:
                 "REDIS_URL": redis_server.url,
                 "KIRO_REDIS_PREFIX": "bench",
                 "KIRO_AUTH_TOKEN": orjson.dumps(creds).decode(),
+                "KIRO_ALLOW_PLAINTEXT_SECRETS": "true",  # the benchmark measures the plain path
                 "BROKER_PORT": str(broker_port),
                 "BROKER_HOST": "127.0.0.1",
             },

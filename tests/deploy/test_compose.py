@@ -27,7 +27,15 @@ from tests.deploy._support import (
 )
 
 COMPOSE = DEPLOY / "compose.yml"
-REQUIRED = ["KIRO_CLIENT_TOKEN", "NATS_TOKEN", "REDIS_PASSWORD", "KIRO_SECRET_KEY", "GRAFANA_ADMIN_PASSWORD"]
+NATS_USERS = ("gateway", "broker", "dashboard", "oauth")
+REDIS_USERS = ("broker", "dashboard", "oauth")  # the gateway never talks to Redis
+REQUIRED = [
+    "KIRO_CLIENT_TOKEN",
+    *(f"NATS_{u.upper()}_PASSWORD" for u in NATS_USERS),
+    *(f"REDIS_{u.upper()}_PASSWORD" for u in REDIS_USERS),
+    "KIRO_SECRET_KEY",
+    "GRAFANA_ADMIN_PASSWORD",
+]
 APP_SERVICES = {"gateway": "gateway", "broker": "broker", "oauth": "oauth", "dashboard": "dashboard"}
 SECRET_ENV = re.compile(r"(TOKEN|PASSWORD|SECRET|KEY)$")
 
@@ -153,14 +161,27 @@ def test_only_the_edge_is_public_and_state_is_internal(resolved: dict[str, Any])
 
 
 def test_bus_and_store_need_credentials(resolved: dict[str, Any]) -> None:
+    """Each service its own NATS user and Redis ACL user; the NATS monitoring port stays inside."""
     services = resolved["services"]
     for name in APP_SERVICES:
         env = services[name]["environment"]
-        assert env["NATS_URL"] == "nats://test-nats_token@nats:4222"
-        if name != "gateway":
-            assert env["REDIS_URL"] == "redis://:test-redis_password@redis:6379/0"
-    assert "--requirepass" in services["redis"]["command"]
-    assert services["nats"]["environment"]["NATS_TOKEN"] == "test-nats_token"
+        assert env["NATS_URL"] == f"nats://{name}:test-nats_{name}_password@nats:4222"
+        if name in REDIS_USERS:
+            assert env["REDIS_URL"] == f"redis://{name}:test-redis_{name}_password@redis:6379/0"
+        else:
+            assert "REDIS_URL" not in env
+    command = services["redis"]["command"]
+    for user in REDIS_USERS:
+        at = command.index(user)
+        assert command[at - 1] == "--user" and command[at + 1] == "on"
+        assert command[at + 2] == f">test-redis_{user}_password"
+    assert "user default off" in (DEPLOY / "redis" / "redis.conf").read_text()
+    for user in NATS_USERS:
+        assert (
+            services["nats"]["environment"][f"NATS_{user.upper()}_PASSWORD"] == f"test-nats_{user}_password"
+        )
+    assert not services["nats"].get("ports"), "NATS publishes no port (monitoring included)"
+    assert 'http: "127.0.0.1:8222"' in (DEPLOY / "nats" / "nats.conf").read_text()
 
 
 def test_services_get_the_settings_they_read(resolved: dict[str, Any]) -> None:
@@ -270,4 +291,4 @@ def test_services_accept_their_compose_environment(
             clean_env.setenv(key, value)
     clean_env.setenv("KIRO_SECRET_KEY", "a2lybzJhcGktZGVtby1rZXktbm90LWEtc2VjcmV0ISE=")  # a valid key
     settings = settings_class(component)(_env_file=None)
-    assert settings.nats_url == "nats://test-nats_token@nats:4222"
+    assert settings.nats_url == f"nats://{service}:test-nats_{service}_password@nats:4222"

@@ -389,7 +389,9 @@ def test_state_is_persistent_and_durable() -> None:
         assert re.search(rf"^{line}$", conf, re.M), line
     nats = pod_spec(find(resources, "StatefulSet", "nats"))["containers"][0]
     assert nats["args"] == ["-c", "/etc/nats/nats.conf"]
-    assert "token: $NATS_TOKEN" in find(resources, "ConfigMap", "nats-config")["data"]["nats.conf"]
+    nats_conf = find(resources, "ConfigMap", "nats-config")["data"]["nats.conf"]
+    for service in ("gateway", "broker", "dashboard", "oauth"):
+        assert f"password: $NATS_{service.upper()}_PASSWORD" in nats_conf
 
 
 def test_ingress_routes_one_origin() -> None:
@@ -450,12 +452,12 @@ def _ingress_backend(rules: list[dict[str, Any]], path: str) -> str | None:
 
 
 TEST_SECRETS = {
-    "KIRO_CLIENT_TOKEN": "client-key",
-    "KIRO_ADMIN_TOKEN": "admin-key",
+    "KIRO_CLIENT_TOKEN": "client-key-" + "Hy6Tg2Bn7Mk4",
+    "KIRO_ADMIN_TOKEN": "admin-key-" + "Xc9Vb3Nm5Qa8",
     "KIRO_AUTH_TOKEN": '[{"auth":"Social","refreshToken":"aorTEST"}]',
     "KIRO_SECRET_KEY": base64.b64encode(b"k" * 32).decode(),
-    "NATS_TOKEN": "nats-token",
-    "REDIS_PASSWORD": "redis-password",
+    **{f"NATS_{s}_PASSWORD": f"nats-{s.lower()}" for s in ("GATEWAY", "BROKER", "DASHBOARD", "OAUTH")},
+    **{f"REDIS_{s}_PASSWORD": f"redis-{s.lower()}" for s in ("BROKER", "DASHBOARD", "OAUTH")},
 }
 
 
@@ -514,9 +516,10 @@ def test_services_accept_their_kubernetes_environment(component: str, clean_env:
         "dashboard": "dashboard_port",
     }[component]
     assert getattr(settings, port_field) == SERVICE_PORTS[component]
-    assert settings.nats_url == "nats://nats-token@nats:4222"
+    user = "broker" if component == "token-broker" else component
+    assert settings.nats_url == f"nats://{user}:nats-{user}@nats:4222"  # its own NATS user
     if component != "gateway":
-        assert settings.redis_url == "redis://:redis-password@redis:6379/0"
+        assert settings.redis_url == f"redis://{user}:redis-{user}@redis:6379/0"  # its own ACL user
 
 
 # ---- network policies

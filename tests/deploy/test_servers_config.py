@@ -17,16 +17,19 @@ import redis
 
 from tests.deploy._support import DEPLOY, run, tool
 
+NATS_PASSWORDS = {f"NATS_{s}_PASSWORD": f"pw-{s}" for s in ("GATEWAY", "BROKER", "DASHBOARD", "OAUTH")}
+
 
 def test_nats_config_is_valid(tool_env: dict[str, str]) -> None:
     nats = tool("nats-server")
     conf = str(DEPLOY / "nats" / "nats.conf")
-    ok = run([nats, "-t", "-c", conf], env={**tool_env, "NATS_TOKEN": "t0ken"})
+    ok = run([nats, "-t", "-c", conf], env={**tool_env, **NATS_PASSWORDS})
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    # The token comes from the environment: without it the server refuses to start.
-    missing = run([nats, "-t", "-c", conf], env=tool_env)
+    # The passwords come from the environment: without one the server refuses to start.
+    partial = {k: v for k, v in NATS_PASSWORDS.items() if k != "NATS_OAUTH_PASSWORD"}
+    missing = run([nats, "-t", "-c", conf], env={**tool_env, **partial})
     assert missing.returncode != 0
-    assert "NATS_TOKEN" in missing.stdout + missing.stderr
+    assert "NATS_OAUTH_PASSWORD" in missing.stdout + missing.stderr
 
 
 @pytest.fixture
@@ -37,11 +40,12 @@ def redis_with_deploy_config(tmp_path: Path) -> Iterator[redis.Redis]:
     conf.write_text(text.replace("\ndir /data\n", f"\ndir {tmp_path}\n"))
     sock = tmp_path / "redis.sock"
     proc = subprocess.Popen(
-        [tool("redis-server"), str(conf), "--port", "0", "--unixsocket", str(sock), "--requirepass", "pw"],
+        [tool("redis-server"), str(conf), "--port", "0", "--unixsocket", str(sock)]
+        + ["--user", "tester", "on", ">pw", "~*", "+@all"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    client = redis.Redis(unix_socket_path=str(sock), password="pw", decode_responses=True)
+    client = redis.Redis(unix_socket_path=str(sock), username="tester", password="pw", decode_responses=True)
     try:
         deadline = time.monotonic() + 10
         while not sock.exists():

@@ -9,6 +9,7 @@ and M gateways, each a `python -m ...` process that can be killed, stopped and s
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,7 +24,9 @@ import orjson
 from kiro_testing import PythonService, free_port
 from kiroproto.bus import PoolStatus, PoolStatusRequest, Subjects
 
-CLIENT_TOKEN = "e2e-client-token"
+CLIENT_TOKEN = "e2e-client-token-" + "Jq4Vn8Rx2Tb6"
+# KIRO_SECRET_KEY of the test brokers (base64 of 32 bytes): secrets are sealed in Redis as in production.
+SECRET_KEY = base64.b64encode(b"e2e-stack-secret-key-32-bytes!!!").decode()
 DEADLINE_S = 5.0
 
 
@@ -184,6 +187,7 @@ class Pool:
             "REDIS_URL": self.redis_url,
             "KIRO_REDIS_PREFIX": self.prefix,
             "KIRO_AUTH_TOKEN": self.credentials_json,
+            "KIRO_SECRET_KEY": SECRET_KEY,
             "BROKER_PORT": str(port),
         }
         broker = PythonService(

@@ -22,11 +22,12 @@ from kiro_testing.chaos import scan_for_secrets
 from kiro_testing.cluster import ADMIN_KEY, CLIENT_KEY, Cluster, ClusterConfig
 from kiroproto.bus import CredentialAction, CredentialAdd, CredentialAddResult
 from kiroproto.credentials import CredentialConfig
+from tests.integration.stack import CLIENT_TOKEN
 
 pytestmark = [pytest.mark.integration]
 
 # Secrets other test modules configure (their logs are scanned too).
-OTHER_TEST_SECRETS = ("e2e-client-token",)
+OTHER_TEST_SECRETS = (CLIENT_TOKEN,)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.app import create_app
 from gateway.settings import Settings
 
-CLIENT_TOKEN = "test-client-token"
+CLIENT_TOKEN = "test-client-token-" + "Wp5Hs9Fe"
 AUTH = {"x-api-key": CLIENT_TOKEN}
 ADMIN_TOKEN = "gateway-unit-admin-" + "Zr4Lq8Vn2Xc6Tb1M"  # /metrics on the public port
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from gw_helpers import CLIENT_TOKEN
 from pydantic import ValidationError
 
 from gateway.settings import Settings, describe_settings_error
@@ -21,21 +22,21 @@ def test_missing_client_token_is_refused() -> None:
 
 
 def test_environment_names_and_durations(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KIRO_CLIENT_TOKEN", "secret-key-123")
+    monkeypatch.setenv("KIRO_CLIENT_TOKEN", CLIENT_TOKEN)
     monkeypatch.setenv("SESSION_POOL_WAIT", "2m")
     monkeypatch.setenv("SESSION_POOL_MAX_RETRIES", "3")
     monkeypatch.setenv("GATEWAY_PING_INTERVAL", "500ms")
     monkeypatch.setenv("PROXY_POOL", "http://a:1, http://b:2")
     monkeypatch.setenv("LOG_LEVEL", "warn")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.kiro_client_token.get_secret_value() == "secret-key-123"
+    assert settings.kiro_client_token.get_secret_value() == CLIENT_TOKEN
     assert settings.session_pool_wait == 120.0
     assert settings.session_pool_max_retries == 3
     assert settings.gateway_ping_interval == 0.5
     assert settings.proxies == ("http://a:1", "http://b:2")
     assert settings.log_level == "WARNING"
     assert settings.port == 8080
-    assert "secret-key-123" not in repr(settings)
+    assert CLIENT_TOKEN not in repr(settings)
 
 
 def test_main_exits_2_with_one_line() -> None:
@@ -47,3 +48,22 @@ def test_main_exits_2_with_one_line() -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "KIRO_CLIENT_TOKEN" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x",
+        "short-key-19-chars!",
+        "change-me-to-a-long-random-string",
+        "your-client-token",
+        "CHANGE-ME-please-now-ok",
+    ],
+)
+def test_short_and_placeholder_client_keys_are_refused(value: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(_env_file=None, kiro_client_token=value)  # type: ignore[call-arg]
+    line = describe_settings_error(info.value)
+    assert "KIRO_CLIENT_TOKEN is refused" in line
+    if len(value) > 5:
+        assert value not in line  # the key itself is never echoed

@@ -22,6 +22,7 @@ def _broker(
         "KIRO_REDIS_PREFIX": ns,
         "KIRO_AUTH_TOKEN": creds_json(cred("a"), cred("b")),
         "KIRO_SECRET_KEY": "",
+        "KIRO_ALLOW_PLAINTEXT_SECRETS": "true",  # plain on purpose: this test reads no secrets
         "OAUTH_TOKEN_FILE": "",
         "SESSION_POOL_MAX_SIZE": "2",
         "BROKER_LEASE_TTL": "3s",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import hashlib
 import logging
@@ -48,6 +49,8 @@ log = logging.getLogger("kiro_testing.cluster")
 
 CLIENT_KEY = "chaos-operator-key-" + "0123456789abcdef"
 ADMIN_KEY = "chaos-admin-key-" + "fedcba9876543210"
+# KIRO_SECRET_KEY of the chaos brokers (base64 of 32 bytes): secrets sealed at rest as in production.
+SECRET_KEY = base64.b64encode(b"chaos-cluster-secret-key-32byte!").decode()
 
 # ---------------------------------------------------------------------------------------- front
 
@@ -418,6 +421,7 @@ class Cluster:
             "REDIS_URL": self.redis.url,
             "KIRO_REDIS_PREFIX": self.prefix,
             "KIRO_AUTH_TOKEN": self.credentials_json,
+            "KIRO_SECRET_KEY": SECRET_KEY,
             "BROKER_HOST": "127.0.0.1",
             "BROKER_PORT": str(self.broker_ports[index]),
             "BROKER_INSTANCE_ID": f"broker{index}",

@@ -155,15 +155,21 @@ class ManagedProcess:
 
 
 class NatsServer(ManagedProcess):
-    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+    """nats-server on loopback; with `config_file` (users, permissions, TLS) that file decides
+    the listen address, which must be 127.0.0.1:`port`."""
+
+    def __init__(self, log_dir: Path, port: int | None = None, config_file: Path | None = None) -> None:
         super().__init__("nats-server", log_dir)
         self.port = port or free_port()
+        self.config_file = config_file
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
     def command(self) -> Sequence[str]:
+        if self.config_file is not None:
+            return [find_binary("nats-server"), "-c", str(self.config_file)]
         return [find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(self.port)]
 
     def wait_ready(self) -> None:
@@ -171,19 +177,33 @@ class NatsServer(ManagedProcess):
 
 
 class RedisServer(ManagedProcess):
-    """redis-server with append-only persistence in its own folder (survives restarts)."""
+    """redis-server with append-only persistence in its own folder (survives restarts).
 
-    def __init__(self, log_dir: Path, port: int | None = None, data_dir: Path | None = None) -> None:
+    With `config_file` (ACL users, protected mode, TLS: `kiro_testing.busauth`) that file
+    decides everything, including the port (`port`) and the folder (`data_dir`)."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        config_file: Path | None = None,
+        tls: bool = False,
+    ) -> None:
         super().__init__("redis-server", log_dir)
         self.port = port or free_port()
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="kiro-redis-"))
+        self.config_file = config_file
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     def command(self) -> Sequence[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.config_file is not None:
+            return [find_binary("redis-server"), str(self.config_file)]
         return [
             find_binary("redis-server"),
             "--port", str(self.port),
@@ -196,12 +216,15 @@ class RedisServer(ManagedProcess):
         ]
 
     def wait_ready(self) -> None:
+        if self.tls:
+            wait_tcp(self.port)
+            return
         deadline = time.monotonic() + 10
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith(b"+PONG"):
+                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):  # up (and asking for a user)
                         return
             except OSError:
                 pass

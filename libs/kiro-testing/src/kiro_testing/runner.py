@@ -7,11 +7,20 @@
        generated client key, and prints a curl line that works.
 
 Reads `.env` when present; variables already set in the environment win.
+
+Security (README "Security"): the data folder is private (0700, files 0600); the NATS and Redis
+started here require authentication (one user per service with NATS subject permissions and
+Redis ACL users, `kiro_testing.busauth`; passwords new on every start, handed to each service in
+its own NATS_URL / REDIS_URL); `KIRO_SECRET_KEY` and the admin key (`KIRO_ADMIN_TOKEN`), when
+unset, are generated once and kept in the data folder (`secret-key`, `admin-key`, mode 0600).
+A service that exits is started again with back-off (1 s doubling to 30 s); the others keep
+running, so streams through them are not cut. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib.util
 import json
 import logging
@@ -21,9 +30,22 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from kiro_testing.busauth import (
+    NATS_SERVICES,
+    REDIS_SERVICES,
+    BusCredentials,
+    make_private_tree,
+    private_dir,
+    render_nats_conf,
+    render_redis_conf,
+    write_private,
+)
 from kiro_testing.processes import ManagedProcess, NatsServer, PythonService, RedisServer, free_port
+from kiroproto.bus import DEFAULT_NAMESPACE
+from kiroproto.keypolicy import key_problem
 
 log = logging.getLogger("kiro2api.runner")
 
@@ -55,16 +77,34 @@ def base_environment() -> dict[str, str]:
     return env
 
 
-class Stack:
-    """Processes started in order, stopped in reverse order."""
+RESTART_FIRST_DELAY_S = 1.0
+RESTART_MAX_DELAY_S = 30.0
+STABLE_AFTER_S = 60.0  # up this long: the next crash starts the back-off again from 1 s
 
-    def __init__(self) -> None:
+
+@dataclass
+class _Restarts:
+    delay_s: float = RESTART_FIRST_DELAY_S
+    due_at: float | None = None  # when the next start attempt is due (None: running)
+    started_at: float = 0.0
+
+
+class Stack:
+    """Processes started in order, stopped in reverse order; a crashed one is started again."""
+
+    def __init__(
+        self, first_delay_s: float = RESTART_FIRST_DELAY_S, max_delay_s: float = RESTART_MAX_DELAY_S
+    ) -> None:
         self.processes: list[ManagedProcess] = []
+        self.first_delay_s = first_delay_s
+        self.max_delay_s = max_delay_s
+        self._restarts: dict[str, _Restarts] = {}
 
     def start(self, proc: ManagedProcess) -> None:
         log.info("starting %s", proc.name)
         proc.start()
         self.processes.append(proc)
+        self._restarts[proc.name] = _Restarts(delay_s=self.first_delay_s, started_at=time.monotonic())
 
     def stop(self) -> None:
         for proc in reversed(self.processes):
@@ -75,11 +115,55 @@ class Stack:
     def watch(self, should_stop: Callable[[], bool]) -> int:
         while not should_stop():
             for proc in self.processes:
-                if not proc.running:
-                    log.error("%s exited; see %s", proc.name, proc.log_path)
-                    return 1
+                if should_stop():
+                    break
+                self._supervise(proc, time.monotonic())
             time.sleep(0.3)
         return 0
+
+    def _supervise(self, proc: ManagedProcess, now: float) -> None:
+        state = self._restarts.setdefault(proc.name, _Restarts(delay_s=self.first_delay_s))
+        if proc.running:
+            if state.due_at is None and now - state.started_at > STABLE_AFTER_S:
+                state.delay_s = self.first_delay_s
+            return
+        if state.due_at is None:  # just found dead
+            code = proc.stop()  # reap it and close its log
+            log.error(
+                "%s exited (status %s); starting it again in %.0f s (see %s)",
+                proc.name,
+                code,
+                state.delay_s,
+                proc.log_path,
+            )
+            state.due_at = now + state.delay_s
+            state.delay_s = min(state.delay_s * 2, self.max_delay_s)
+            return
+        if now < state.due_at:
+            return
+        try:
+            proc.start()
+        except Exception as exc:  # noqa: BLE001 - keep trying, with back-off
+            log.error("%s did not start again: %s; next try in %.0f s", proc.name, exc, state.delay_s)
+            state.due_at = time.monotonic() + state.delay_s
+            state.delay_s = min(state.delay_s * 2, self.max_delay_s)
+            return
+        log.info("%s started again", proc.name)
+        state.due_at = None
+        state.started_at = time.monotonic()
+
+
+def kept_secret(path: Path, generate: Callable[[], str]) -> tuple[str, bool]:
+    """The secret kept in `path` (mode 0600), generated and written on first use.
+    Returns (value, whether it was generated now)."""
+    if path.exists():
+        path.chmod(0o600)
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value, False
+    value = generate()
+    write_private(path, value + "\n")
+    return value, True
 
 
 def _module_exists(name: str) -> bool:
@@ -91,26 +175,50 @@ def start_stack(mode: str) -> int:
     # `demo` keeps its own data: its simulated credential must never appear in `make run`'s pool
     # (Redis is the source of truth, so whatever a run stored there comes back next time).
     run_dir = RUN_DIR / "demo" if mode == "demo" else RUN_DIR
-    logs = run_dir / "logs"
+    os.umask(0o077)  # everything written from here on (logs, Redis files) is private
+    private_dir(run_dir)
+    make_private_tree(run_dir)  # data an older runner left readable
+    logs = private_dir(run_dir / "logs")
     stack = Stack()
     stopping = False
+    # What differs per service: its own NATS user and Redis user.
+    own: dict[str, dict[str, str]] = {name: {} for name in NATS_SERVICES}
+    bus = BusCredentials()
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
+    def env_of(service: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**env, **own.get(service, {}), **(extra or {})}
+
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
         if not env.get("NATS_URL"):
-            nats = NatsServer(logs, port=int(env.get("RUN_NATS_PORT", "0")) or None)
+            nats_port = int(env.get("RUN_NATS_PORT", "0")) or free_port()
+            namespace = env.get("KIRO_BUS_NAMESPACE") or DEFAULT_NAMESPACE
+            conf = write_private(
+                run_dir / "nats.conf", render_nats_conf(bus.nats, port=nats_port, namespace=namespace)
+            )
+            nats = NatsServer(logs, port=nats_port, config_file=conf)
             stack.start(nats)
-            env["NATS_URL"] = nats.url
+            for name in NATS_SERVICES:
+                own[name]["NATS_URL"] = bus.nats_url(nats.url, name)
         if not env.get("REDIS_URL"):
-            redis_port = int(env.get("RUN_REDIS_PORT", "0")) or None
-            redis = RedisServer(logs, port=redis_port, data_dir=run_dir / "redis")
+            redis_port = int(env.get("RUN_REDIS_PORT", "0")) or free_port()
+            data_dir = private_dir(run_dir / "redis").resolve()
+            conf = write_private(
+                run_dir / "redis.conf", render_redis_conf(bus.redis, port=redis_port, data_dir=data_dir)
+            )
+            redis = RedisServer(logs, port=redis_port, data_dir=data_dir, config_file=conf)
             stack.start(redis)
-            env["REDIS_URL"] = redis.url
+            for name in REDIS_SERVICES:
+                own[name]["REDIS_URL"] = bus.redis_url(redis.url, name)
+        if not env.get("KIRO_SECRET_KEY"):
+            env["KIRO_SECRET_KEY"], _ = kept_secret(
+                run_dir / "secret-key", lambda: base64.b64encode(os.urandom(32)).decode()
+            )
 
         if mode == "demo":
             sim_port = int(env.get("KIRO_SIM_PORT", "0")) or free_port()
@@ -130,6 +238,27 @@ def start_stack(mode: str) -> int:
         if not env.get("KIRO_CLIENT_TOKEN"):
             log.error("KIRO_CLIENT_TOKEN is not set: put it in .env or the environment (see README)")
             return 2
+        for name in ("KIRO_CLIENT_TOKEN", "KIRO_ADMIN_TOKEN"):
+            problem = key_problem(env[name]) if env.get(name) else None
+            if problem is not None:
+                log.error("%s is refused: %s", name, problem)
+                return 2
+        if env.get("KIRO_ADMIN_TOKEN") and env["KIRO_ADMIN_TOKEN"] == env["KIRO_CLIENT_TOKEN"]:
+            log.error(
+                "KIRO_ADMIN_TOKEN equals KIRO_CLIENT_TOKEN: the client key is never an admin key "
+                "(unset KIRO_ADMIN_TOKEN to have one generated)"
+            )
+            return 2
+        if not env.get("KIRO_ADMIN_TOKEN"):
+            admin_file = run_dir / "admin-key"
+            env["KIRO_ADMIN_TOKEN"], created = kept_secret(admin_file, lambda: secrets.token_urlsafe(32))
+            if created:  # shown once; afterwards only where it is kept
+                sys.stdout.write(
+                    f"\nGenerated the admin key (kept in {admin_file}): {env['KIRO_ADMIN_TOKEN']}\n\n"
+                )
+                sys.stdout.flush()
+            else:
+                log.info("admin key: %s (KIRO_ADMIN_TOKEN unset)", admin_file)
         if not env.get("KIRO_AUTH_TOKEN"):
             log.warning(
                 "no credentials configured: set KIRO_AUTH_TOKEN (JSON or a file path) in .env, "
@@ -137,20 +266,36 @@ def start_stack(mode: str) -> int:
                 env.get("PORT", "8080"),
             )
 
+        # Only the gateway faces the network; the services behind it listen on loopback.
+        for name in ("BROKER_HOST", "OAUTH_HOST", "DASHBOARD_HOST"):
+            env.setdefault(name, "127.0.0.1")
         port = int(env.get("PORT", "8080"))
         broker_port = int(env.get("BROKER_PORT", "0")) or free_port()
         env["BROKER_PORT"] = str(broker_port)
-        stack.start(PythonService("token-broker", "token_broker", logs, env,
-                                  f"http://127.0.0.1:{broker_port}/healthz"))
-        for name, module, var in (("oauth", "kiro_oauth", "GATEWAY_OAUTH_URL"),
-                                  ("dashboard", "dashboard", "GATEWAY_DASHBOARD_URL")):
+        stack.start(
+            PythonService(
+                "token-broker",
+                "token_broker",
+                logs,
+                env_of("broker"),
+                f"http://127.0.0.1:{broker_port}/healthz",
+            )
+        )
+        for name, module, var in (
+            ("oauth", "kiro_oauth", "GATEWAY_OAUTH_URL"),
+            ("dashboard", "dashboard", "GATEWAY_DASHBOARD_URL"),
+        ):
             if _module_exists(f"{module}.__main__"):
                 svc_port = free_port()
-                svc_env = dict(env)
-                svc_env[f"{name.upper()}_PORT"] = str(svc_port)
-                stack.start(PythonService(name, module, logs, svc_env, f"http://127.0.0.1:{svc_port}/healthz"))
+                svc_env = env_of(name, {f"{name.upper()}_PORT": str(svc_port)})
+                stack.start(
+                    PythonService(name, module, logs, svc_env, f"http://127.0.0.1:{svc_port}/healthz")
+                )
                 env[var] = f"http://127.0.0.1:{svc_port}"
-        stack.start(PythonService("gateway", "gateway", logs, env, f"http://127.0.0.1:{port}/healthz"))
+        gateway_env = env_of("gateway")
+        stack.start(
+            PythonService("gateway", "gateway", logs, gateway_env, f"http://127.0.0.1:{port}/healthz")
+        )
 
         log.info("Kiro2API is up at http://localhost:%d (logs in %s)", port, logs)
         if mode == "demo":
@@ -159,8 +304,8 @@ def start_stack(mode: str) -> int:
                 "\nTry it:\n"
                 f"  curl http://localhost:{port}/v1/messages -H 'x-api-key: {key}' "
                 "-H 'content-type: application/json' "
-                "-d '{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":256,"
-                "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n\n"
+                '-d \'{"model":"claude-sonnet-4-5","max_tokens":256,'
+                '"messages":[{"role":"user","content":"Hello"}]}\'\n\n'
             )
             sys.stdout.flush()
         return stack.watch(lambda: stopping)

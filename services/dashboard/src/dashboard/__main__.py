@@ -9,7 +9,9 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
+from dashboard.adminkey import AdminKeyError, resolve_admin_key
 from dashboard.app import create_app, request_shutdown
 from dashboard.redact import Redactor
 from dashboard.settings import Settings
@@ -36,6 +38,12 @@ def main() -> int:
         reasons = "; ".join(str(err.get("msg", "invalid")) for err in exc.errors())
         logging.getLogger("dashboard").error("invalid configuration: %s", reasons)
         return 2
+    try:
+        settings = resolve_admin_key(settings)  # KIRO_ADMIN_TOKEN unset: the one kept in Redis
+    except (RedisError, AdminKeyError) as exc:
+        configure_logging("dashboard", "INFO", Redactor(settings.secret_values()).text)
+        logging.getLogger("dashboard").error("no admin key: %s", exc)
+        return 1
     configure_logging("dashboard", settings.log_level, Redactor(settings.secret_values()).text)
     app = create_app(settings)
     config = uvicorn.Config(

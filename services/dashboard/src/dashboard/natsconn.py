@@ -8,10 +8,13 @@ from typing import Any
 import nats
 from prometheus_client import Gauge
 
+from kiro_service.busconn import nats_options
+
 log = logging.getLogger(__name__)
 
 
-async def connect_nats(url: str, name: str, connected: Gauge) -> Any:
+async def connect_nats(url: str, name: str, connected: Gauge, service: str = "dashboard") -> Any:
+    """Connect as `service` (its reply inbox and TLS: `kiro_service.busconn`)."""
     holder: list[Any] = []
 
     async def disconnected() -> None:
@@ -35,6 +38,7 @@ async def connect_nats(url: str, name: str, connected: Gauge) -> Any:
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,
         error_cb=error,
+        **nats_options(service),
     )
     holder.append(nc)
     connected.set(1)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from gateway import telemetry
 from gateway.errors import Overloaded, RateLimited
 from gateway.metrics import Metrics
+from kiro_service.busconn import nats_options
 from kiroproto.bus import (
     Ack,
     BrokerPing,
@@ -89,6 +90,7 @@ class BrokerClient:
                     reconnected_cb=self._on_reconnected,
                     closed_cb=self._on_closed,
                     error_cb=self._on_error,
+                    **nats_options("gateway"),  # its own reply inbox (NATS permissions), TLS
                 )
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 log.warning(

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kiroproto.keypolicy import check_key
 from kiroproto.upstream import DEFAULT_API_BASE_URL, DEFAULT_REGION, parse_duration, parse_proxy_pool
 
 MAX_BODY_BYTES = 100 * 1024 * 1024
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     def _token_not_blank(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError("KIRO_CLIENT_TOKEN is empty")
+        check_key("KIRO_CLIENT_TOKEN", value.get_secret_value())  # short keys, placeholders
         return value
 
     @field_validator(

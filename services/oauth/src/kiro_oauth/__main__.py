@@ -7,7 +7,9 @@ import sys
 
 import uvicorn
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
+from dashboard.adminkey import AdminKeyError, resolve_admin_key
 from dashboard.redact import Redactor
 from kiro_oauth.app import create_app
 from kiro_oauth.settings import Settings
@@ -22,6 +24,12 @@ def main() -> int:
         reasons = "; ".join(str(err.get("msg", "invalid")) for err in exc.errors())
         logging.getLogger("kiro_oauth").error("invalid configuration: %s", reasons)
         return 2
+    try:
+        settings = resolve_admin_key(settings)  # KIRO_ADMIN_TOKEN unset: the one kept in Redis
+    except (RedisError, AdminKeyError) as exc:
+        configure_logging("oauth", "INFO", Redactor(settings.secret_values()).text)
+        logging.getLogger("kiro_oauth").error("no admin key: %s", exc)
+        return 1
     configure_logging("oauth", settings.log_level, Redactor(settings.secret_values()).text)
     uvicorn.run(
         create_app(settings),

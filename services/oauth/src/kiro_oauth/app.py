@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
             socket_connect_timeout=5,
             health_check_interval=30,
         )
-        nc = await connect_nats(settings.nats_url, "kiro-oauth", metrics.nats_connected)
+        nc = await connect_nats(settings.nats_url, "kiro-oauth", metrics.nats_connected, service="oauth")
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 settings.oauth_http_timeout, connect=min(10.0, settings.oauth_http_timeout)

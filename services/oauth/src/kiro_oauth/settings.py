@@ -3,16 +3,14 @@
 Unprefixed names are the CONTRACTS.md contract (shared with the other services); `OAUTH_*` names
 are this service's own knobs. `.env` is read too; the real environment wins. `OAUTH_ENABLED`
 (default false) turns the `/oauth` page and its API on; off, every `/oauth` path answers 404.
-Without `KIRO_ADMIN_TOKEN` (or its fallback `KIRO_CLIENT_TOKEN`) construction fails.
+The admin key and `KIRO_SECRET_KEY` are the shared ones of `dashboard.settings.AdminServiceSettings`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from dashboard.settings import AdminServiceSettings, Duration, empty_to_none
 from kiroproto.upstream import DEFAULT_AUTH_BASE_URL, DEFAULT_OIDC_BASE_URL, DEFAULT_REGION
@@ -25,7 +23,6 @@ class Settings(AdminServiceSettings):
     SERVICE: ClassVar[str] = "oauth service"
 
     # ---- shared contract (CONTRACTS.md), beside the admin ones
-    kiro_secret_key: SecretStr | None = None  # seals pending-flow secrets in Redis (AES-GCM)
     kiro_region: str = DEFAULT_REGION
     kiro_auth_base_url: str = DEFAULT_AUTH_BASE_URL
     kiro_oidc_base_url: str = DEFAULT_OIDC_BASE_URL
@@ -41,27 +38,7 @@ class Settings(AdminServiceSettings):
     oauth_metrics_port: int | None = Field(default=None, ge=0, le=65535)  # keyless /metrics; unset: off
     oauth_metrics_host: str = "127.0.0.1"  # keep it off the public network (deploy/: the pod's)
 
-    @field_validator("kiro_secret_key", "oauth_metrics_port", mode="before")
+    @field_validator("oauth_metrics_port", mode="before")
     @classmethod
-    def _optional_key(cls, value: Any) -> Any:
+    def _optional_port(cls, value: Any) -> Any:
         return empty_to_none(value)
-
-    @model_validator(mode="after")
-    def _check_secret_key(self) -> Settings:
-        self.secret_key_bytes  # noqa: B018 - validates KIRO_SECRET_KEY
-        return self
-
-    def _secrets(self) -> tuple[SecretStr | None, ...]:
-        return (*super()._secrets(), self.kiro_secret_key)
-
-    @property
-    def secret_key_bytes(self) -> bytes | None:
-        if self.kiro_secret_key is None:
-            return None
-        try:
-            raw = base64.b64decode(self.kiro_secret_key.get_secret_value().strip(), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError("KIRO_SECRET_KEY must be base64 of 32 random bytes") from exc
-        if len(raw) != 32:
-            raise ValueError(f"KIRO_SECRET_KEY must decode to 32 bytes, not {len(raw)}")
-        return raw

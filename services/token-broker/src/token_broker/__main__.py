@@ -56,6 +56,14 @@ def main() -> int:
             )
         return 2
     configure_logging("token-broker", settings.log_level)
+    if settings.kiro_secret_key is None and not settings.kiro_allow_plaintext_secrets:
+        log.error(
+            "KIRO_SECRET_KEY is not set: the broker refuses to keep refresh and access tokens in "
+            "Redis as plain text. Set KIRO_SECRET_KEY to base64 of 32 random bytes (python -c "
+            "\"import os,base64;print(base64.b64encode(os.urandom(32)).decode())\"), or "
+            "KIRO_ALLOW_PLAINTEXT_SECRETS=true to accept plain text"
+        )
+        return 2
     config = uvicorn.Config(
         create_app(settings),
         host=settings.broker_host,

@@ -30,6 +30,10 @@ class SecretBox:
     def encrypting(self) -> bool:
         return self._aead is not None
 
+    @staticmethod
+    def is_sealed(value: str) -> bool:
+        return value.startswith(_MARK)
+
     def seal(self, value: str, credential_id: str, field: str) -> str:
         if self._aead is None or not value:
             return value

@@ -22,6 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
+from kiro_service.busconn import nats_options
 from kiroproto.bus import Subjects
 from token_broker.admin import Admin
 from token_broker.catalogue import Catalogues
@@ -116,11 +117,13 @@ class Broker:
             reconnected_cb=self._on_reconnected,
             closed_cb=self._on_disconnected,
             error_cb=self._on_error,
+            **nats_options("broker"),  # its own reply inbox (NATS permissions), TLS
         )
         self.nats_connected = True
         scripts = Scripts(self._redis, self.metrics.observe_redis)
         store = CredentialStore(self._redis, scripts, self.keys, SecretBox(key))
         self.store = store
+        await store.seal_plain_records()  # a key set on an existing pool: nothing stays plain
         self._clients = HttpClients(s.broker_http_timeout, self._transport)
         events = EventPublisher(self._nc, self.subjects)
         mirror = TokenFileMirror(s.oauth_token_file, store) if s.oauth_token_file else None

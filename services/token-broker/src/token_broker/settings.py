@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     kiro_auth_base_url: str = DEFAULT_AUTH_BASE_URL
     kiro_oidc_base_url: str = DEFAULT_OIDC_BASE_URL
     kiro_secret_key: SecretStr | None = None  # base64 of 32 bytes: AES-GCM at rest
+    kiro_allow_plaintext_secrets: bool = False  # without a key the broker refuses to start unless true
     oauth_token_file: Path | None = None
     proxy_pool: str | None = None
     nats_url: str = "nats://127.0.0.1:4222"

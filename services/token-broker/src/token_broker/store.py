@@ -31,6 +31,21 @@ from token_broker.scripts import Scripts
 
 log = logging.getLogger(__name__)
 
+# Fields of a credential record kept sealed when KIRO_SECRET_KEY is set (records.py marks them).
+SEALED_FIELDS = (R.REFRESH_TOKEN, R.CLIENT_ID, R.CLIENT_SECRET, R.ACCESS_TOKEN)
+
+# KEYS[1] the credential hash; ARGV triples (field, expected plain value, sealed value).
+_SEAL_IF_UNCHANGED = """
+local n = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    n = n + 1
+  end
+end
+return n
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class LoadReport:
@@ -150,6 +165,31 @@ class CredentialStore:
             "insert", [self.keys.cred(cid), self.keys.creds, self.keys.deleted], args
         )
         return int(result)
+
+    async def seal_plain_records(self) -> int:
+        """Seal every secret still stored as plain text (written before a key was set).
+
+        Each field is replaced only if it still holds the plain value read (a compare-and-set
+        in one script), so a refresh rotating the token meanwhile is never overwritten.
+        Returns how many fields were sealed.
+        """
+        if not self.box.encrypting:
+            return 0
+        sealed = 0
+        for raw in await self.all_raw():
+            cid = raw.get(R.ID)
+            if not cid:
+                continue
+            args: list[str] = []
+            for name in SEALED_FIELDS:
+                value = raw.get(name, "")
+                if value and not self.box.is_sealed(value):
+                    args += [name, value, self.box.seal(value, cid, name)]
+            if args:
+                sealed += int(await self.redis.eval(_SEAL_IF_UNCHANGED, 1, self.keys.cred(cid), *args))
+        if sealed:
+            log.info("plain secrets sealed with KIRO_SECRET_KEY", extra={"fields": sealed})
+        return sealed
 
     # ---- reads
     async def ids(self) -> list[str]:
