@@ -19,7 +19,7 @@ import pytest
 
 from kiro_testing import NatsServer, RedisServer
 from tests.integration.stack import Sim, apoll
-from tests.integration.team_stack import MODEL, TeamStack, team_stack
+from tests.integration.team_stack import ADMIN_TOKEN, MODEL, TeamStack, team_stack
 from tests.integration.websearch_helpers import WEB_SEARCH_TOOL, mcp_queries, reset_stats
 
 pytestmark = pytest.mark.integration
@@ -220,7 +220,8 @@ async def test_api_usage_counts_searches(
 
 def test_metric_counts_searches(claude: anthropic.Anthropic, stack: TeamStack) -> None:
     ask(claude, stream=False)
-    metrics = httpx.get(stack.pool.gateway_url() + "/metrics", timeout=10.0).text
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}  # /metrics on the public port needs the admin key
+    metrics = httpx.get(stack.pool.gateway_url() + "/metrics", headers=admin, timeout=10.0).text
     assert 'gateway_web_search_requests_total{outcome="ok"}' in metrics
 
 
