@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from gateway.accounting import AccountingMiddleware
+from gateway.bodies import BodyBudget
 from gateway.deps import GatewayState
 from gateway.errors import (
     GatewayError,
@@ -34,6 +35,7 @@ from gateway.keys import KeyCache
 from gateway.lease import BrokerClient
 from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
+from gateway.offload import Offloader
 from gateway.proxy import Forwarder
 from gateway.routes import chat, forward, health, messages, models
 from gateway.settings import Settings
@@ -101,6 +103,10 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             records=metrics.usage_records,
             pending=metrics.usage_pending,
         )
+        offloader = Offloader(workers=settings.gateway_offload_workers)
+        bodies = BodyBudget(
+            threshold=settings.gateway_offload_threshold_bytes, cap=settings.gateway_large_body_inflight_bytes
+        )
         await broker.start(first_attempt_timeout=min(2.0, settings.gateway_bus_timeout))
         try:
             yield GatewayState(
@@ -121,6 +127,8 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
                 fallback_logged=set(),
                 keys=keys,
                 usage_reporter=reporter,
+                offloader=offloader,
+                bodies=bodies,
             )
         finally:
             await _settle_cancelled_streams()
@@ -129,6 +137,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             await reporter.close(settings.gateway_usage_drain_timeout)
             await keys.close()
             await broker.close()
+            offloader.close()
             telemetry.shutdown()
 
     app = FastAPI(

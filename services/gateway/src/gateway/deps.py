@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, TypedDict, TypeVar, cast
+from typing import Annotated, Any, TypedDict, cast
 
-import orjson
 from fastapi import Depends, Request
-from pydantic import BaseModel, ValidationError
 
-from gateway.errors import InvalidRequest, invalid_from_validation
+from gateway.bodies import BodyBudget
+from gateway.errors import InvalidRequest
 from gateway.failover import Upstreams
 from gateway.keys import KeyCache, authenticate
 from gateway.lease import BrokerClient
 from gateway.metrics import Metrics
+from gateway.offload import Offloader
+from gateway.prepare import parse_json
 from gateway.proxy import Forwarder
 from gateway.settings import Settings
 from gateway.usage import UsageReporter
@@ -21,8 +22,6 @@ from kiroproto.errors import ConversionError
 from kiroproto.models import ModelMap, ResolvedModel
 
 log = logging.getLogger(__name__)
-
-M = TypeVar("M", bound=BaseModel)
 
 
 class GatewayState(TypedDict):
@@ -36,6 +35,8 @@ class GatewayState(TypedDict):
     fallback_logged: set[str]
     keys: KeyCache  # team keys (keys.py)
     usage_reporter: UsageReporter  # team usage records (usage.py)
+    offloader: Offloader  # worker processes for CPU-heavy work (offload.py)
+    bodies: BodyBudget  # large request bodies in flight (bodies.py)
 
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
@@ -62,26 +63,9 @@ ClientKey = Depends(require_client_key)
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 that says what is wrong with it."""
-    body = await request.body()
-    if not body.strip():
-        raise InvalidRequest("request body is empty: expected a JSON object")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from exc
-    if not isinstance(data, dict):
-        raise InvalidRequest(f"request body must be a JSON object, not {type(data).__name__}")
-    return data
-
-
-def parse_as(model: type[M], data: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise invalid_from_validation(exc) from exc
+    """The request body as a JSON object, or a 400 that says what is wrong with it (small
+    bodies only: the chat routes read theirs through bodies.prepare)."""
+    return parse_json(await request.body())
 
 
 def resolve_model(state: GatewayState, name: str) -> ResolvedModel:
@@ -89,6 +73,11 @@ def resolve_model(state: GatewayState, name: str) -> ResolvedModel:
         resolved = state["models"].resolve(name)
     except ConversionError as exc:
         raise InvalidRequest(exc.message) from exc
+    return note_model(state, name, resolved)
+
+
+def note_model(state: GatewayState, name: str, resolved: ResolvedModel) -> ResolvedModel:
+    """Log once per name that a substitute model serves it (resolution may run in a worker)."""
     if resolved.fallback and name not in state["fallback_logged"]:
         state["fallback_logged"].add(name)
         log.info(

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     gateway_usage_drain_timeout: float = Field(default=5.0, ge=0.0)  # shutdown: deliver usage records
     gateway_workers: int = Field(default=1, ge=1, le=64)  # uvicorn processes (PROMETHEUS_MULTIPROC_DIR)
     gateway_shutdown_grace: float = Field(default=30.0, ge=0.0)  # SIGTERM: streams in flight may finish
+    # large bodies (bodies.py): parsed, converted and counted in worker processes from this size
+    gateway_offload_threshold_bytes: int = Field(default=256 * 1024, ge=1)
+    gateway_offload_workers: int = Field(default=2, ge=1, le=64)  # worker processes per gateway process
+    gateway_large_body_inflight_bytes: int = Field(default=512 * 1024 * 1024, ge=1)  # beyond: 429
 
     @field_validator("kiro_client_token")
     @classmethod
