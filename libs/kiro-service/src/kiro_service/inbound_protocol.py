@@ -150,6 +150,10 @@ class InboundHttpProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > self._limits.max_head_bytes:
                 self._refuse(431)
+        elif not self._message_open:
+            # bytes of a pipelined request while a response is in flight: one read at a time
+            # (uvicorn resumes reading when the response completes; then the cap applies)
+            self.flow.pause_reading()
 
     # ------------------------------------------------------------------ parser callbacks
 
@@ -235,7 +239,8 @@ class InboundHttpProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and cycle.response_started:
             return  # never cut a response in progress
-        if self.flow.read_paused:  # the application is not reading: not the client's silence
+        if self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue):
+            # the application is not reading (or has not sent `100 Continue`): not the client's silence
             self._arm_body_timer()
             return
         log.info("request body stalled", extra={"client": self.address})
