@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -45,15 +46,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@pytest.fixture(scope="module")
-def port() -> Iterator[int]:
-    limits = InboundLimits(
-        head_timeout=1.0,
-        body_idle_timeout=1.0,
-        keepalive_timeout=1.0,
-        max_connections=20,
-        max_connections_per_address=10,
-    )
+@contextmanager
+def serving(limits: InboundLimits) -> Iterator[int]:
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, **server_options(limits))
     attach_limits(config, limits)
@@ -64,9 +58,24 @@ def port() -> Iterator[int]:
     while not server.started:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    yield port
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    limits = InboundLimits(
+        head_timeout=1.0,
+        body_idle_timeout=1.0,
+        keepalive_timeout=1.0,
+        max_connections=20,
+        max_connections_per_address=10,
+    )
+    with serving(limits) as port:
+        yield port
 
 
 def request(port: int, data: bytes = GET) -> bytes:
@@ -106,3 +115,28 @@ def test_a_head_just_over_the_cap_is_431_and_under_is_served(port: int) -> None:
     assert request(port, over).startswith(b"HTTP/1.1 431")
     under = b"GET / HTTP/1.1\r\nhost: x\r\nx-pad: " + b"a" * (60 * 1024) + b"\r\n\r\n"
     assert request(port, under).startswith(b"HTTP/1.1 200")
+
+
+def test_the_process_cap_makes_room_from_idle_connections_and_refuses_when_all_are_busy() -> None:
+    limits = InboundLimits(max_connections=3, max_connections_per_address=100)
+    with serving(limits) as port:
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+        try:
+            assert request(port).startswith(b"HTTP/1.1 200")  # the oldest idle one made room
+        finally:
+            for sock in idle:
+                sock.close()
+        time.sleep(0.2)
+        busy = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+        try:
+            for sock in busy:
+                sock.sendall(b"GET /slow-answer HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            time.sleep(0.3)
+            refused = request(port)
+            assert refused.startswith(b"HTTP/1.1 503") and b"too_many_connections" in refused
+            for sock in busy:  # and every answer in progress completes
+                answer, _ = read_until_closed(sock, 6.0)
+                assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"0\r\n\r\n")
+        finally:
+            for sock in busy:
+                sock.close()
