@@ -25,8 +25,6 @@ from gateway.errors import Flavour, GatewayError, InternalError, Overloaded
 from gateway.failover import Upstreams, finish_call, open_attempt
 from gateway.limits import admission_for
 from gateway.prepare import Prepared, conversion_error
-
-__all__ = ["Front", "KiroBody", "answer", "conversion_error", "failure_error"]
 from gateway.responses import Renderer, StreamingAnswer
 from kiroproto.bus import Outcome, TeamKey
 from kiroproto.stream import (
@@ -40,6 +38,8 @@ from kiroproto.stream import (
     fold_anthropic,
     fold_openai,
 )
+
+__all__ = ["Front", "KiroBody", "answer", "conversion_error", "failure_error"]  # conversion_error: prepare.py
 
 log = logging.getLogger(__name__)
 
