@@ -140,3 +140,17 @@ def test_the_process_cap_makes_room_from_idle_connections_and_refuses_when_all_a
         finally:
             for sock in busy:
                 sock.close()
+
+
+def test_pipelined_and_kept_alive_requests_are_served(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(GET * 3)
+        data = b""
+        deadline = time.monotonic() + 5
+        while data.count(b"HTTP/1.1 200") < 3 and time.monotonic() < deadline:
+            data += sock.recv(65536)
+        assert data.count(b"HTTP/1.1 200") == 3
+        for _ in range(3):  # kept alive, a little slower than the head timeout each time in total
+            time.sleep(0.4)
+            sock.sendall(GET)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")

@@ -106,6 +106,7 @@ class InboundHttpProtocol(HttpToolsProtocol):
         self.address = ""
         self._head_bytes = 0
         self._message_open = False  # between the end of a head and the end of its body
+        self._pipelined = False  # a head is arriving while an earlier request is in flight
         self._refused = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
@@ -150,8 +151,8 @@ class InboundHttpProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > self._limits.max_head_bytes:
                 self._refuse(431)
-        elif not self._message_open:
-            # bytes of a pipelined request while a response is in flight: one read at a time
+        elif self._pipelined:
+            # the head of a pipelined request while a response is in flight: one read at a time
             # (uvicorn resumes reading when the response completes; then the cap applies)
             self.flow.pause_reading()
 
@@ -160,6 +161,7 @@ class InboundHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         if self._refused:
             return
+        self._pipelined = not self.awaiting_head  # a new head while a request is in flight
         super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
@@ -179,6 +181,7 @@ class InboundHttpProtocol(HttpToolsProtocol):
             return
         self._cancel_head_timer()
         self._head_bytes = 0
+        self._pipelined = False  # uvicorn itself stops reading behind a pipelined head
         self._message_open = True
         super().on_headers_complete()
         self._arm_body_timer()
