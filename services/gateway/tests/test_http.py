@@ -245,7 +245,7 @@ async def test_a_bug_is_500_with_request_id_and_no_trace(
     def explode(*_: object, **__: object) -> int:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("gateway.routes.messages.count_request_tokens", explode)
+    monkeypatch.setattr("gateway.prepare.count_request_tokens", explode)
     response = await client.post(
         "/v1/messages/count_tokens", json={k: v for k, v in MSG.items() if k != "max_tokens"}, headers=AUTH
     )

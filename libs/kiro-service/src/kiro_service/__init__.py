@@ -4,16 +4,28 @@ Service-specific behaviour (spans, metrics, routes) stays in each service; only 
 were identical in every service live here.
 """
 
+from kiro_service.inbound import (
+    InboundLimits,
+    attach_limits,
+    load_limits,
+    raise_open_file_limit,
+    server_options,
+)
 from kiro_service.jsonlog import JsonFormatter, configure_logging
 from kiro_service.metrics import build_info, render_metrics
 from kiro_service.metrics_port import MetricsServer
 from kiro_service.tracing import tracer_provider_from_env
 
 __all__ = [
+    "InboundLimits",
     "JsonFormatter",
     "MetricsServer",
+    "attach_limits",
     "build_info",
     "configure_logging",
+    "load_limits",
+    "raise_open_file_limit",
     "render_metrics",
+    "server_options",
     "tracer_provider_from_env",
 ]

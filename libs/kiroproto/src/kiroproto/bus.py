@@ -123,6 +123,9 @@ class LeaseRequest(_Msg):
     exclude: tuple[str, ...] = ()  # credential ids that already failed this request
     wait_ms: int | None = None  # None: the broker's SESSION_POOL_WAIT
     admission: Admission | None = None  # team key: check and count the team's limits first
+    # With an admission: only count the request in the team's requests-per-minute window (no
+    # lease, no concurrency slot, no tokens): `count_tokens`. Answered `LeaseAdmitted` or denied.
+    admission_only: bool = False
 
 
 class CatalogueModel(_Msg):
@@ -174,7 +177,14 @@ class LeaseDenied(_Msg):
     limits: LimitState | None = None  # set when the request carried an Admission
 
 
-LeaseReply = Annotated[LeaseGrant | LeaseDenied, Field(discriminator="type")]
+class LeaseAdmitted(_Msg):
+    """The answer to an `admission_only` request the team's limits let through."""
+
+    type: Literal["admitted"] = "admitted"
+    limits: LimitState
+
+
+LeaseReply = Annotated[LeaseGrant | LeaseDenied | LeaseAdmitted, Field(discriminator="type")]
 
 
 class LeaseReplyEnvelope(_Msg):

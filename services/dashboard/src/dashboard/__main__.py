@@ -15,7 +15,7 @@ from dashboard.adminkey import AdminKeyError, resolve_admin_key
 from dashboard.app import create_app, request_shutdown
 from dashboard.redact import Redactor
 from dashboard.settings import Settings
-from kiro_service import configure_logging
+from kiro_service import attach_limits, configure_logging, load_limits, raise_open_file_limit, server_options
 
 
 class _Server(uvicorn.Server):
@@ -45,6 +45,8 @@ def main() -> int:
         logging.getLogger("dashboard").error("no admin key: %s", exc)
         return 1
     configure_logging("dashboard", settings.log_level, Redactor(settings.secret_values()).text)
+    limits = load_limits("dashboard")
+    raise_open_file_limit()
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -54,7 +56,9 @@ def main() -> int:
         access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        **server_options(limits),
     )
+    attach_limits(config, limits)
     _Server(config, app).run()
     return 0
 

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from gateway.app import create_app
 from gateway.settings import Settings, describe_settings_error
 from gateway.workers import run_workers
-from kiro_service import configure_logging
+from kiro_service import attach_limits, configure_logging, load_limits, raise_open_file_limit, server_options
 
 
 def main() -> int:
@@ -34,6 +34,8 @@ def main() -> int:
         sys.stderr.write(f"gateway: {describe_settings_error(exc)}\n")
         return 2
     configure_logging("gateway", settings.log_level)
+    limits = load_limits("gateway")  # HTTP_* inbound limits (kiro_service.inbound)
+    raise_open_file_limit()
     if settings.gateway_workers > 1:  # several processes on one port (workers.py)
         return run_workers(settings)
     try:
@@ -46,13 +48,14 @@ def main() -> int:
         host=settings.gateway_host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
         log_config=None,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=max(1, round(settings.gateway_shutdown_grace)),
         server_header=False,
+        **server_options(limits),
     )
+    attach_limits(config, limits)
     server = GracefulServer(config)
     server.run()
     return 0 if server.started else 1

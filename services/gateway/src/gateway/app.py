@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from gateway.accounting import AccountingMiddleware
+from gateway.bodies import BodyBudget
 from gateway.catalogue import PoolCatalogue
 from gateway.deps import GatewayState
 from gateway.errors import (
@@ -36,6 +37,7 @@ from gateway.keys import KeyCache
 from gateway.lease import BrokerClient
 from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
+from gateway.offload import Offloader
 from gateway.proxy import Forwarder
 from gateway.routes import chat, forward, health, messages, models
 from gateway.settings import Settings
@@ -110,6 +112,10 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         metrics_port = _metrics_server(settings, metrics)
         if metrics_port is not None:
             await metrics_port.start()
+        offloader = Offloader(workers=settings.gateway_offload_workers)
+        bodies = BodyBudget(
+            threshold=settings.gateway_offload_threshold_bytes, cap=settings.gateway_large_body_inflight_bytes
+        )
         await broker.start(first_attempt_timeout=min(2.0, settings.gateway_bus_timeout))
         catalogue = PoolCatalogue(
             broker, model_map, ttl_s=settings.gateway_catalogue_ttl, timeout_s=settings.gateway_bus_timeout
@@ -135,6 +141,8 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
                 fallback_logged=set(),
                 keys=keys,
                 usage_reporter=reporter,
+                offloader=offloader,
+                bodies=bodies,
             )
         finally:
             await _settle_cancelled_streams()
@@ -146,6 +154,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             await broker.close()
             if metrics_port is not None:
                 await metrics_port.close()
+            offloader.close()
             telemetry.shutdown()
 
     app = FastAPI(

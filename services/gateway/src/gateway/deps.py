@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, TypedDict, TypeVar, cast
+from typing import Annotated, Any, TypedDict, cast
 
-import orjson
 from fastapi import Depends, Request
-from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
+from gateway.bodies import BodyBudget
 from gateway.catalogue import PoolCatalogue
-from gateway.errors import InvalidRequest, invalid_from_validation
+from gateway.errors import InvalidRequest
 from gateway.failover import Upstreams
 from gateway.keys import KeyCache, authenticate
 from gateway.lease import BrokerClient
 from gateway.metrics import Metrics
+from gateway.offload import Offloader
+from gateway.prepare import parse_json
 from gateway.proxy import Forwarder
 from gateway.settings import Settings
 from gateway.usage import UsageReporter
 from kiroproto.errors import ConversionError
-from kiroproto.jsondepth import MAX_JSON_DEPTH, json_depth_exceeds
 from kiroproto.models import FALLBACK_HEADER, ModelMap, ResolvedModel
 
 log = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=BaseModel)
 MAX_FALLBACK_NAMES = 10_000
 
 
@@ -41,6 +40,8 @@ class GatewayState(TypedDict):
     fallback_logged: set[str]
     keys: KeyCache  # team keys (keys.py)
     usage_reporter: UsageReporter  # team usage records (usage.py)
+    offloader: Offloader  # worker processes for CPU-heavy work (offload.py)
+    bodies: BodyBudget  # large request bodies in flight (bodies.py)
 
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
@@ -67,28 +68,9 @@ ClientKey = Depends(require_client_key)
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 that says what is wrong with it."""
-    body = await request.body()
-    if not body.strip():
-        raise InvalidRequest("request body is empty: expected a JSON object")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from exc
-    if not isinstance(data, dict):
-        raise InvalidRequest(f"request body must be a JSON object, not {type(data).__name__}")
-    if json_depth_exceeds(data, MAX_JSON_DEPTH):
-        raise InvalidRequest(f"request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
-    return data
-
-
-def parse_as(model: type[M], data: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise invalid_from_validation(exc) from exc
+    """The request body as a JSON object, or a 400 that says what is wrong with it (small
+    bodies only: the chat routes read theirs through bodies.prepare)."""
+    return parse_json(await request.body())
 
 
 def resolve_model(state: GatewayState, name: str) -> ResolvedModel:
@@ -96,6 +78,11 @@ def resolve_model(state: GatewayState, name: str) -> ResolvedModel:
         resolved = state["catalogue"].current.resolve(name)
     except ConversionError as exc:
         raise InvalidRequest(exc.message) from exc
+    return note_model(state, name, resolved)
+
+
+def note_model(state: GatewayState, name: str, resolved: ResolvedModel) -> ResolvedModel:
+    """Log once per name that a substitute model serves it (resolution may run in a worker)."""
     if resolved.fallback and name not in state["fallback_logged"]:
         if len(state["fallback_logged"]) > MAX_FALLBACK_NAMES:
             state["fallback_logged"].clear()

@@ -8,29 +8,27 @@ route arrives here after `convert_openai_request`, so there is exactly one path 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import orjson
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from gateway.accounting import record_usage_ahead
-from gateway.errors import Flavour, GatewayError, InternalError, InvalidRequest, Overloaded
+from gateway.errors import Flavour, GatewayError, InternalError, Overloaded
 from gateway.failover import Upstreams, finish_call, open_attempt
 from gateway.limits import admission_for
+from gateway.prepare import Prepared, conversion_error
 from gateway.responses import Renderer, StreamingAnswer
-from gateway.websearch import SearchRun, ignored_header, plan_search
-from kiroproto.anthropic.request import MessagesRequest
+from gateway.websearch import SearchRun, ignored_header, start_search
 from kiroproto.bus import Outcome, TeamKey
-from kiroproto.convert import convert_anthropic_request
-from kiroproto.errors import ConversionError
 from kiroproto.kiro.request import KiroRequest
-from kiroproto.models import ResolvedModel
 from kiroproto.stream import (
     AnthropicSSERenderer,
     MessageEnd,
@@ -42,7 +40,8 @@ from kiroproto.stream import (
     fold_anthropic,
     fold_openai,
 )
-from kiroproto.tokens import EstimatingTokenCounter, count_request_tokens
+
+__all__ = ["Front", "KiroBody", "answer", "conversion_error", "failure_error"]  # conversion_error: prepare.py
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +73,6 @@ class Front:
         return fold_anthropic(events, options)
 
 
-def conversion_error(exc: ConversionError) -> GatewayError:
-    if exc.status_hint == 400:
-        return InvalidRequest(exc.message)
-    if exc.status_hint in (529, 503):
-        return Overloaded(exc.message, retry_after=1.0)
-    return InternalError(exc.message)
-
-
 def failure_error(failure: StreamFailure) -> GatewayError:
     """A failed non-streaming answer (no failover left or none possible)."""
     if failure.status_hint in (429, 503, 529) or failure.error_type == "overloaded_error":
@@ -90,67 +81,54 @@ def failure_error(failure: StreamFailure) -> GatewayError:
 
 
 class KiroBody:
-    """The Kiro body per credential: only `profileArn` differs between attempts."""
+    """The Kiro body per credential: only `profileArn` differs between attempts. Built from the
+    serialised body without it (prepare.py), so a large body is never serialised again."""
 
-    __slots__ = ("_cache", "_wire")
+    __slots__ = ("_body", "_cache")
 
-    def __init__(self, wire: dict[str, Any]) -> None:
-        self._wire = wire
-        self._cache: dict[str | None, bytes] = {}
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._cache: dict[str, bytes] = {}
 
     def __call__(self, profile_arn: str | None) -> bytes:
+        if not profile_arn:
+            return self._body
         body = self._cache.get(profile_arn)
         if body is None:
-            wire = self._wire
-            if profile_arn:
-                wire = {**wire, "profileArn": profile_arn}
-            else:
-                wire = {k: v for k, v in wire.items() if k != "profileArn"}
-            body = self._cache[profile_arn] = orjson.dumps(wire)
+            rest = self._body[1:]
+            sep = b"" if rest.lstrip().startswith(b"}") else b","
+            body = self._cache[profile_arn] = b'{"profileArn":' + orjson.dumps(profile_arn) + sep + rest
         return body
-
-
-_ESTIMATOR = EstimatingTokenCounter  # cheap on the hot path; /count_tokens uses the default counter
 
 
 async def answer(
     ctx: Upstreams,
     front: Front,
-    req: MessagesRequest,
-    model: ResolvedModel,
+    prepared: Prepared,
     *,
     request_id: str,
     request_started: float,
     state: dict[str, object],
 ) -> Response:
-    state["requested_model"] = req.model
-    ticket = admission_for(cast("TeamKey | None", state.get("team_key")), req.model, model)
+    """Answer a prepared request (prepare.py: parsed, converted and counted, maybe off the loop)."""
+    model = prepared.model
+    state["requested_model"] = prepared.requested
+    ticket = admission_for(cast("TeamKey | None", state.get("team_key")), prepared.requested, model)
     state["team_ticket"] = ticket  # limits.py: 403 above; the admission rides on the first lease
-    try:
-        conversion = convert_anthropic_request(req, model)
-    except ConversionError as exc:
-        raise conversion_error(exc) from exc
-    if conversion.repairs:
-        log.info("request repaired", extra={"request_id": request_id, "repairs": list(conversion.repairs)})
-        for rule in conversion.repairs:
+    if prepared.failure is not None:
+        raise prepared.failure
+    if prepared.repairs:
+        log.info("request repaired", extra={"request_id": request_id, "repairs": list(prepared.repairs)})
+        for rule in prepared.repairs:
             ctx.metrics.repairs.labels(rule).inc()
-    options = StreamOptions(
-        model=req.model,
-        message_id=front.message_id(),
-        thinking=conversion.thinking,
-        tool_name_map=conversion.tool_name_map,
-        stop_sequences=conversion.stop_sequences,
-        input_tokens_estimate=count_request_tokens(req, _ESTIMATOR()),
-        context_window=model.context_window,
-        created=int(time.time()),
-    )
-    search = plan_search(req, request_id) if front.flavour == "anthropic" else None
+    options = dataclasses.replace(prepared.options, message_id=front.message_id(), created=int(time.time()))
+    search = start_search(prepared.search, prepared.ignored_search_options, request_id)
     body: Callable[[str | None], bytes]
-    if search is None:
-        body = KiroBody(conversion.body.to_wire())
+    if search is None or prepared.search is None:
+        body = KiroBody(prepared.body)
     else:
-        body = _searched_body(search, conversion.body)
-    stream = bool(req.stream)
+        body = _searched_body(search, prepared.search.kiro)
+    stream = prepared.stream
     state["input_estimate"] = options.input_tokens_estimate
     attempt = await open_attempt(
         ctx,
@@ -162,7 +140,7 @@ async def answer(
         ticket=ticket,
         search=search,
     )
-    extra_headers = ignored_header(req) if front.flavour == "anthropic" else {}
+    extra_headers = ignored_header(prepared.ignored_search_options)
     state["credential_id"] = attempt.lease.grant.credential_id  # for the request event (accounting.py)
     if stream:
         renderer, ping = front.renderer(options)
@@ -205,7 +183,12 @@ def _searched_body(search: SearchRun, kiro: KiroRequest) -> Callable[[str | None
 
     def body_for(profile_arn: str | None) -> bytes:
         if not built:
-            built.append(KiroBody(search.wire(kiro)))
+            built.append(KiroBody(orjson.dumps(_without_profile(search.wire(kiro)))))
         return built[0](profile_arn)
 
     return body_for
+
+
+def _without_profile(wire: dict[str, object]) -> dict[str, object]:
+    wire.pop("profileArn", None)
+    return wire

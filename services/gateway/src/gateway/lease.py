@@ -32,6 +32,7 @@ from kiroproto.bus import (
     BrokerPing,
     BrokerPong,
     DenialReason,
+    LeaseAdmitted,
     LeaseDenied,
     LeaseGrant,
     LeaseRelease,
@@ -220,6 +221,8 @@ class BrokerClient:
         finally:
             self._metrics.lease_wait.observe(time.monotonic() - started)
         reply = envelope.reply
+        if isinstance(reply, LeaseAdmitted):  # only an `admission_only` request is answered so
+            raise Overloaded("the token broker sent no lease", retry_after=BROKER_DOWN_RETRY_AFTER)
         if isinstance(reply, LeaseDenied):
             if ticket is not None:
                 ticket.refused(reply)
@@ -227,6 +230,35 @@ class BrokerClient:
         if ticket is not None:
             ticket.granted(reply.limits)
         return reply
+
+    async def admit(self, request_id: str, ticket: TeamTicket) -> None:
+        """A team request that needs no lease (count_tokens): count it in the team's request
+        rate, or `RateLimited` with retry-after when that is full (the counters go to the ticket)."""
+        request = LeaseRequest(
+            request_id=request_id, model="", wait_ms=0, admission=ticket.admission, admission_only=True
+        )
+        try:
+            data = await self._request("admit", self.subjects.lease_acquire, request, self._bus_timeout)
+            reply = LeaseReplyEnvelope.model_validate_json(data).reply
+        except BrokerServiceError as exc:
+            raise Overloaded(
+                f"the token broker refused the admission: {exc.description}",
+                retry_after=BROKER_DOWN_RETRY_AFTER,
+            ) from exc
+        except BusError as exc:
+            raise Overloaded(
+                f"credential service unavailable: {exc}", retry_after=BROKER_DOWN_RETRY_AFTER
+            ) from exc
+        except ValidationError as exc:
+            raise Overloaded(
+                "the token broker sent an unreadable admission reply", retry_after=BROKER_DOWN_RETRY_AFTER
+            ) from exc
+        if isinstance(reply, LeaseDenied):
+            ticket.refused(reply)
+            raise denial_error(reply)
+        if not isinstance(reply, LeaseAdmitted):
+            raise Overloaded("the token broker answered with a lease", retry_after=BROKER_DOWN_RETRY_AFTER)
+        ticket.limits = reply.limits
 
     async def release(self, release: LeaseRelease) -> None:
         """Report an attempt's outcome. Never raises: a lost release expires with the lease TTL."""

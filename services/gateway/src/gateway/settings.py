@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     gateway_shutdown_grace: float = Field(default=30.0, ge=0.0)  # SIGTERM: streams in flight may finish
     gateway_metrics_port: int | None = Field(default=None, ge=0, le=65535)  # keyless /metrics; unset: off
     gateway_metrics_host: str = "127.0.0.1"  # keep it off the public network (deploy/: the pod's)
+    # large bodies (bodies.py): parsed, converted and counted in worker processes from this size
+    gateway_offload_threshold_bytes: int = Field(default=256 * 1024, ge=1)
+    gateway_offload_workers: int = Field(default=2, ge=1, le=64)  # worker processes per gateway process
+    gateway_large_body_inflight_bytes: int = Field(default=512 * 1024 * 1024, ge=1)  # beyond: 429
 
     @field_validator("kiro_admin_token", "gateway_metrics_port", mode="before")
     @classmethod

@@ -2,10 +2,11 @@
 
 Search first, then ask the model (the way kiro.rs serves it, README "Anthropic features"): when
 an Anthropic request carries a `web_search_*` tool and its last user message asks something,
-`plan_search` prepares one search for that text. `failover.open_attempt` runs it once, under the
-request's first lease (same credential, proxy and headers as the chat call), before the chat
-call; the results are appended to the current user message for the model
-(`kiroproto.websearch.with_search_context`), and the answer starts with the `server_tool_use` and
+`search_plan` finds the search while the request is prepared (prepare.py) and `start_search`
+makes it a `SearchRun`. `failover.open_attempt` runs it once, under the request's first lease
+(same credential, proxy and headers as the chat call), before the chat call; the results are
+appended to the current user message for the model (`kiroproto.websearch.with_search_context`),
+and the answer starts with the `server_tool_use` and
 `web_search_tool_result` blocks (`SearchRun.events`). A failed search (HTTP error, JSON-RPC
 error, timeout, network error) becomes a `web_search_tool_result_error`, never a failed request;
 `max_uses: 0` gives `max_uses_exceeded` without calling Kiro. A fail-over to another account
@@ -126,25 +127,31 @@ async def _search(
     return filtered(parse_mcp_answer(body, query), tool)
 
 
-def plan_search(req: MessagesRequest, request_id: str) -> SearchRun | None:
-    """The search this Anthropic request asks for, or None (no web search tool, or the last
-    message asks nothing: a tool loop's continuation)."""
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """What a request's web search needs, found while the request is prepared (prepare.py, maybe
+    in a worker process: plain data)."""
+
+    tool: WebSearchTool
+    query: str
+    kiro: KiroRequest  # the converted body the results go into
+
+
+def search_plan(req: MessagesRequest, kiro: KiroRequest) -> tuple[SearchPlan | None, tuple[str, ...]]:
+    """The search this Anthropic request asks for (None: no web search tool, or the last message
+    asks nothing, a tool loop's continuation), and the tool's options that are ignored."""
     tool = find_web_search_tool(req.tools)
     if tool is None:
-        return None
-    if tool.ignored_options:
-        log.info(
-            "web search options ignored",
-            extra={"request_id": request_id, "options": list(tool.ignored_options), "tool": tool.tool_type},
-        )
+        return None, ()
     query = search_query(req.messages)
-    if query is None:
-        return None
-    return SearchRun(tool, query, request_id)
+    return (SearchPlan(tool, query, kiro) if query is not None else None), tuple(tool.ignored_options)
 
 
-def ignored_header(req: MessagesRequest) -> dict[str, str]:
-    tool = find_web_search_tool(req.tools)
-    if tool is None or not tool.ignored_options:
-        return {}
-    return {IGNORED_HEADER: ",".join(tool.ignored_options)}
+def start_search(plan: SearchPlan | None, ignored: tuple[str, ...], request_id: str) -> SearchRun | None:
+    if ignored:
+        log.info("web search options ignored", extra={"request_id": request_id, "options": list(ignored)})
+    return None if plan is None else SearchRun(plan.tool, plan.query, request_id)
+
+
+def ignored_header(ignored: tuple[str, ...]) -> dict[str, str]:
+    return {IGNORED_HEADER: ",".join(ignored)} if ignored else {}

@@ -13,6 +13,7 @@ import os
 import uvicorn
 
 from gateway.settings import Settings
+from kiro_service import load_limits, server_options
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,11 @@ def run_workers(settings: Settings) -> int:
         host=settings.gateway_host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
         log_config=None,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=max(1, round(settings.gateway_shutdown_grace)),
         server_header=False,
+        **server_options(load_limits("gateway")),  # each worker reads the HTTP_* limits itself
     )
     return 0

@@ -13,7 +13,7 @@ from dashboard.adminkey import AdminKeyError, resolve_admin_key
 from dashboard.redact import Redactor
 from kiro_oauth.app import create_app
 from kiro_oauth.settings import Settings
-from kiro_service import configure_logging
+from kiro_service import configure_logging, load_limits, raise_open_file_limit, server_options
 
 
 def main() -> int:
@@ -31,6 +31,8 @@ def main() -> int:
         logging.getLogger("kiro_oauth").error("no admin key: %s", exc)
         return 1
     configure_logging("oauth", settings.log_level, Redactor(settings.secret_values()).text)
+    limits = load_limits("oauth")
+    raise_open_file_limit()
     uvicorn.run(
         create_app(settings),
         host=settings.oauth_host,
@@ -39,6 +41,7 @@ def main() -> int:
         access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        **server_options(limits),
     )
     return 0
 

@@ -14,7 +14,7 @@ from types import FrameType
 import uvicorn
 from pydantic import ValidationError
 
-from kiro_service import configure_logging
+from kiro_service import attach_limits, configure_logging, load_limits, raise_open_file_limit, server_options
 from token_broker.app import create_app
 from token_broker.settings import Settings
 
@@ -64,6 +64,8 @@ def main() -> int:
             "KIRO_ALLOW_PLAINTEXT_SECRETS=true to accept plain text"
         )
         return 2
+    limits = load_limits("token-broker")
+    raise_open_file_limit()
     config = uvicorn.Config(
         create_app(settings),
         host=settings.broker_host,
@@ -72,7 +74,9 @@ def main() -> int:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=int(settings.broker_drain_timeout) + 1,
+        **server_options(limits),
     )
+    attach_limits(config, limits)
     server = GracefulServer(config)
     server.run()
     return 0 if server.started else 1

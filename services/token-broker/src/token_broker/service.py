@@ -26,10 +26,12 @@ from kiroproto.bus import (
     BrokerPong,
     CredentialAction,
     CredentialAdd,
+    LeaseAdmitted,
     LeaseRelease,
     LeaseRenew,
     LeaseReplyEnvelope,
     LeaseRequest,
+    LimitState,
     PoolModels,
     PoolModelsRequest,
     PoolStatusRequest,
@@ -173,6 +175,10 @@ class BrokerService:
 
     # ---- endpoints
     async def _acquire(self, req: LeaseRequest) -> LeaseReplyEnvelope:
+        if req.admission_only:  # count_tokens: the team's request rate only, no lease
+            if req.admission is None or self._teams is None:
+                return LeaseReplyEnvelope(reply=LeaseAdmitted(limits=LimitState()))
+            return LeaseReplyEnvelope(reply=await self._teams.limits.admit_only(req))
         if req.admission is not None and self._teams is not None:  # team key: limits first
             return LeaseReplyEnvelope(reply=await self._teams.limits.acquire(req, self._leases.acquire))
         return LeaseReplyEnvelope(reply=await self._leases.acquire(req))

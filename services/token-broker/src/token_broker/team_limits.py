@@ -26,6 +26,8 @@ from redis.asyncio import Redis
 from kiroproto.bus import (
     Admission,
     DenialReason,
+    KeyLimits,
+    LeaseAdmitted,
     LeaseDenied,
     LeaseGrant,
     LeaseRequest,
@@ -77,7 +79,31 @@ class TeamLimits:
             return reply.model_copy(update={"limits": state})
         return reply.model_copy(update={"limits": state})
 
-    async def admit(self, request_id: str, admission: Admission) -> tuple[str, LimitState, float, str]:
+    async def admit_only(self, req: LeaseRequest) -> LeaseAdmitted | LeaseDenied:
+        """`admission_only` (count_tokens): count the request in the team's requests-per-minute
+        window and refuse it when that is full; no lease, no concurrency slot, no budget check
+        (the request spends no tokens)."""
+        admission = req.admission
+        assert admission is not None
+        rpm_only = admission.model_copy(
+            update={"limits": KeyLimits(requests_per_minute=admission.limits.requests_per_minute)}
+        )
+        verdict, state, retry_after, message = await self.admit(req.request_id, rpm_only, hold_slot=False)
+        self._metrics.team_admissions.labels(
+            team=self._metrics.team_label(admission.team), result=verdict
+        ).inc()
+        if verdict != "ok":
+            return LeaseDenied(
+                reason=DenialReason.TEAM_RATE_LIMITED,
+                message=message,
+                retry_after_s=retry_after,
+                limits=state,
+            )
+        return LeaseAdmitted(limits=state)
+
+    async def admit(
+        self, request_id: str, admission: Admission, *, hold_slot: bool = True
+    ) -> tuple[str, LimitState, float, str]:
         now = int(time.time() * 1000)
         limits = admission.limits
         team = admission.team
@@ -98,7 +124,7 @@ class TeamLimits:
                 limits.tokens_per_minute or 0,
                 limits.max_concurrent or 0,
                 -1 if budget is None else budget,
-                now + self._slot_ttl_ms,
+                now + self._slot_ttl_ms if hold_slot else now,  # `now`: gone at the next admission
                 WINDOW_MS,
             ],
         )

@@ -7,11 +7,10 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.deps import ClientKey, State, mark_fallback, parse_as, read_json, resolve_model
-from gateway.exchange import Front, answer, conversion_error
-from kiroproto.convert import convert_openai_request
-from kiroproto.errors import ConversionError
-from kiroproto.openai.request import ChatCompletionRequest
+from gateway import prepare
+from gateway.bodies import prepare as prepare_body
+from gateway.deps import ClientKey, State, mark_fallback, note_model
+from gateway.exchange import Front, answer
 
 router = APIRouter(dependencies=[ClientKey])
 
@@ -19,20 +18,15 @@ router = APIRouter(dependencies=[ClientKey])
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, state: State) -> Response:
     started = time.perf_counter()
-    req = parse_as(ChatCompletionRequest, await read_json(request))
-    model = resolve_model(state, req.model)
-    try:
-        messages_req = convert_openai_request(req)
-    except ConversionError as exc:
-        raise conversion_error(exc) from exc
-    include_usage = bool(req.stream_options and req.stream_options.include_usage)
+    models = state["catalogue"].current
+    prepared = await prepare_body(request, state["bodies"], state["offloader"], models, prepare.prepare_chat)
+    model = note_model(state, prepared.requested, prepared.model)
     request.state.model = model.kiro_id
-    request.state.stream = bool(req.stream)
+    request.state.stream = prepared.stream
     response = await answer(
         state["upstreams"],
-        Front("openai", "chat_completions", include_usage),
-        messages_req,
-        model,
+        Front("openai", "chat_completions", prepared.include_usage),
+        prepared,
         request_id=request.state.request_id,
         request_started=started,
         state=request.scope["state"],

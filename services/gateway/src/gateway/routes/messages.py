@@ -1,17 +1,24 @@
-"""`POST /v1/messages` and `POST /v1/messages/count_tokens` (Anthropic Messages API)."""
+"""`POST /v1/messages` and `POST /v1/messages/count_tokens` (Anthropic Messages API).
+
+Both read and prepare their body through bodies.prepare: parsed, validated, converted and
+counted inline when small, in worker processes when large (prepare.py).
+"""
 
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.deps import ClientKey, State, mark_fallback, parse_as, read_json, resolve_model
+from gateway import prepare
+from gateway.bodies import prepare as prepare_body
+from gateway.deps import ClientKey, State, mark_fallback, note_model
 from gateway.exchange import Front, answer
-from kiroproto.anthropic.request import CountTokensRequest, MessagesRequest
-from kiroproto.tokens import count_request_tokens
+from gateway.limits import admission_for, count_admission
+from kiroproto.bus import TeamKey
 
 router = APIRouter(dependencies=[ClientKey])
 
@@ -21,15 +28,16 @@ MESSAGES = Front("anthropic", "messages")
 @router.post("/v1/messages")
 async def create_message(request: Request, state: State) -> Response:
     started = time.perf_counter()
-    req = parse_as(MessagesRequest, await read_json(request))
-    model = resolve_model(state, req.model)
+    models = state["catalogue"].current
+    prepare_messages = prepare.prepare_messages
+    prepared = await prepare_body(request, state["bodies"], state["offloader"], models, prepare_messages)
+    model = note_model(state, prepared.requested, prepared.model)
     request.state.model = model.kiro_id
-    request.state.stream = req.stream
+    request.state.stream = prepared.stream
     response = await answer(
         state["upstreams"],
         MESSAGES,
-        req,
-        model,
+        prepared,
         request_id=request.state.request_id,
         request_started=started,
         state=request.scope["state"],
@@ -39,6 +47,14 @@ async def create_message(request: Request, state: State) -> Response:
 
 @router.post("/v1/messages/count_tokens")
 async def count_tokens(request: Request, state: State) -> Response:
-    req = parse_as(CountTokensRequest, await read_json(request))
-    request.state.model = resolve_model(state, req.model).kiro_id
-    return Response(orjson.dumps({"input_tokens": count_request_tokens(req)}), media_type="application/json")
+    key = cast("TeamKey | None", getattr(request.state, "team_key", None))
+    ticket = count_admission(key)
+    if ticket is not None:  # a team key: the request counts in its requests per minute, body unread
+        request.scope["state"]["team_ticket"] = ticket
+        await state["broker"].admit(request.state.request_id, ticket)
+    models = state["catalogue"].current
+    counted = await prepare_body(request, state["bodies"], state["offloader"], models, prepare.count_tokens)
+    model = note_model(state, counted.requested, counted.model)
+    request.state.model = model.kiro_id
+    admission_for(key, counted.requested, model)  # the key's model allow-list (403)
+    return Response(orjson.dumps({"input_tokens": counted.input_tokens}), media_type="application/json")

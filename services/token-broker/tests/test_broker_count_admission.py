@@ -1,0 +1,86 @@
+"""`admission_only` lease requests (the gateway's `count_tokens` for a team key): counted in the
+team's requests-per-minute window and refused beyond it, holding no concurrency slot and
+ignoring the token limits and budget (the request spends no tokens)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from kiroproto.bus import (
+    Admission,
+    DenialReason,
+    KeyLimits,
+    LeaseAdmitted,
+    LeaseDenied,
+    LeaseRequest,
+    Subjects,
+)
+from token_broker.metrics import BrokerMetrics
+from token_broker.scripts import Scripts
+from token_broker.team_service import TeamService
+
+
+class _Nc:
+    async def publish(self, subject: str, data: bytes) -> None:
+        return None
+
+
+@pytest.fixture
+def service(redis_client: Redis) -> TeamService:
+    metrics = BrokerMetrics(CollectorRegistry())
+    return TeamService(
+        redis=redis_client,
+        scripts=Scripts(redis_client, metrics.observe_redis),
+        prefix="c" + uuid.uuid4().hex[:8],
+        nc=_Nc(),
+        subjects=Subjects("c"),
+        metrics=metrics,
+        slot_ttl_s=60,
+    )
+
+
+def admission(team: str, **limits: Any) -> Admission:
+    return Admission(key_id="key_x", team=team, limits=KeyLimits(**limits))
+
+
+def count_request(team: str, **limits: Any) -> LeaseRequest:
+    return LeaseRequest(
+        request_id="req_" + uuid.uuid4().hex,
+        model="",
+        wait_ms=0,
+        admission=admission(team, **limits),
+        admission_only=True,
+    )
+
+
+async def test_counted_in_the_request_window_and_refused_beyond_it(service: TeamService) -> None:
+    replies = [await service.limits.admit_only(count_request("a", requests_per_minute=3)) for _ in range(4)]
+    assert [type(r) for r in replies] == [LeaseAdmitted] * 3 + [LeaseDenied]
+    first, refused = replies[0], replies[3]
+    assert isinstance(first, LeaseAdmitted) and first.limits.requests_remaining == 2
+    assert isinstance(refused, LeaseDenied) and refused.reason == DenialReason.TEAM_RATE_LIMITED
+    assert refused.retry_after_s >= 1
+    # the same window as the team's chat requests
+    verdict = (await service.limits.admit("chat", admission("a", requests_per_minute=3)))[0]
+    assert verdict == "rpm"
+
+
+async def test_no_slot_no_token_limit_no_budget(service: TeamService) -> None:
+    limits = {
+        "requests_per_minute": 100,
+        "max_concurrent": 1,
+        "tokens_per_minute": 1,
+        "monthly_token_budget": 0,
+    }
+    for _ in range(5):  # a budget of 0 and one concurrent slot would refuse a chat request
+        assert isinstance(await service.limits.admit_only(count_request("b", **limits)), LeaseAdmitted)
+    # no concurrency slot is left held by them
+    verdict = (await service.limits.admit("chat", admission("b", requests_per_minute=100, max_concurrent=1)))[
+        0
+    ]
+    assert verdict == "ok"
