@@ -126,6 +126,17 @@ async def finish_call(
         )
         if outcome == Outcome.TOKEN_INVALID:
             fields["token_fingerprint"] = grant.token_fingerprint
+    if end is not None and end.truncated:
+        ctx.metrics.truncated_answers.labels(call.model).inc()
+        log.warning(
+            "upstream answer truncated",
+            extra={
+                "request_id": call.request_id,
+                "credential_id": grant.credential_id,
+                "model": call.model,
+                "detail": "the stream ended without its trailer; answered as max_tokens",
+            },
+        )
     if end is not None:
         fields.update(
             input_tokens=end.usage.input_tokens,

@@ -2,8 +2,9 @@
 
 Frame order follows kiro-protocol.md §5.7: text as many short `assistantResponseEvent`s (the
 optional inline `<thinking>` block first, its tags split across frames on purpose), then each
-tool call as open / empty-input / fragments / stop, then `contextUsageEvent` and
-`meteringEvent`. Payloads are compact JSON with the upstream's key order (§5.5, fixtures).
+tool call as open / empty-input / fragments / stop, then the optional scripted `metadataEvent`
+(§19.1), `contextUsageEvent` and `meteringEvent` (each switchable: no trailer = a cut answer).
+Payloads are compact JSON with the upstream's key order (§5.5, fixtures).
 A scripted exception replaces the trailer after `exception_after` content frames; a scripted
 cut keeps only the first `cut_after` frames (plus, optionally, a few bytes of the next one).
 
@@ -22,7 +23,7 @@ from random import Random
 import orjson
 
 from kiro_sim.errors import EXCEPTION_PAYLOADS
-from kiro_sim.script import Script
+from kiro_sim.script import MetadataScript, Script
 from kiro_sim.tokens import tool_use_id
 from kiro_sim.validate import ChatSummary
 from kiroproto.eventstream import encode_event, encode_exception
@@ -153,6 +154,10 @@ def build_plan(
         at = min(script.exception_after, len(frames))
         frames = [*frames[:at], encode_exception(script.exception, orjson.dumps(payload_obj))]
     else:
+        if script.metadata is not None:
+            frames.append(
+                encode_event("metadataEvent", metadata_payload(script.metadata, input_tokens, text))
+            )
         if script.context_usage:
             pct = script.context_usage_percentage
             if pct is None:
@@ -173,6 +178,27 @@ def build_plan(
         frames = frames[: script.cut_after]
         credits = 0.0  # the metering frame, always last, is not sent
     return Plan(frames, cut, partial, credits, has_exception)
+
+
+def metadata_payload(meta: MetadataScript, input_tokens: int, text: str) -> bytes:
+    """`{"tokenUsage": {...}, "stopReason": ..., "stopDetails": {...}}` in the upstream's key order."""
+    payload: dict[str, object] = {}
+    if meta.token_usage:
+        uncached = meta.uncached_input_tokens if meta.uncached_input_tokens is not None else input_tokens
+        output = meta.output_tokens if meta.output_tokens is not None else max(1, len(text) // 4)
+        cached = (meta.cache_read_input_tokens or 0) + (meta.cache_write_input_tokens or 0)
+        usage: dict[str, int] = {"uncachedInputTokens": uncached, "outputTokens": output}
+        usage["totalTokens"] = uncached + output + cached
+        if meta.cache_read_input_tokens is not None:
+            usage["cacheReadInputTokens"] = meta.cache_read_input_tokens
+        if meta.cache_write_input_tokens is not None:
+            usage["cacheWriteInputTokens"] = meta.cache_write_input_tokens
+        payload["tokenUsage"] = usage
+    if meta.stop_reason is not None:
+        payload["stopReason"] = meta.stop_reason
+    if meta.refusal is not None:
+        payload["stopDetails"] = {"refusal": meta.refusal}
+    return orjson.dumps(payload)
 
 
 def default_credits(input_tokens: int, output_chars: int) -> float:

@@ -39,6 +39,26 @@ class ToolCallScript(BaseModel):
     id: str | None = None  # default: tooluse_ + 22 seeded characters
 
 
+KiroStopReason = Literal[
+    "END_TURN", "TOOL_USE", "MAX_TOKENS", "MODEL_CONTEXT_WINDOW_EXCEEDED", "CONTENT_FILTERED", "PAUSE_TURN"
+]
+
+
+class MetadataScript(BaseModel):
+    """A `metadataEvent` before the trailer (kiro-protocol.md §19.1), as the newer host sends it.
+    Cache counts are sent only when given (API-key streams carry none)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token_usage: bool = True
+    uncached_input_tokens: int | None = Field(default=None, ge=0)  # default: the request's count
+    output_tokens: int | None = Field(default=None, ge=0)  # default: answer characters / 4
+    cache_read_input_tokens: int | None = Field(default=None, ge=0)
+    cache_write_input_tokens: int | None = Field(default=None, ge=0)
+    stop_reason: KiroStopReason | None = None
+    refusal: str | None = None  # `stopDetails.refusal`
+
+
 class Script(BaseModel):
     """One scripted response. Every field is optional; see the README for the semantics."""
 
@@ -72,7 +92,8 @@ class Script(BaseModel):
     chunking: Chunking | None = None
     seed: int | None = None
 
-    # Trailer.
+    # Trailer (`metadata` comes first, and is not a trailer on its own).
+    metadata: MetadataScript | None = None
     context_usage: bool = True
     metering: bool = True
     context_usage_percentage: float | None = Field(default=None, ge=0)

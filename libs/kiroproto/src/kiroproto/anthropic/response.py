@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
+StopReason = Literal[
+    "end_turn",
+    "tool_use",
+    "max_tokens",
+    "stop_sequence",
+    "model_context_window_exceeded",
+    "refusal",
+    "pause_turn",
+]
 
 
 class _Model(BaseModel):
@@ -47,8 +55,9 @@ ContentBlock = Annotated[TextBlock | ThinkingBlock | ToolUseBlock, Field(discrim
 class Usage(_Model):
     input_tokens: int
     output_tokens: int
-    cache_creation_input_tokens: int = 0
-    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int | None = Field(default=None, exclude_if=lambda v: v is None)
+    cache_read_input_tokens: int | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Only when Kiro reported them (metadataEvent); absent otherwise, never an estimate."""
 
 
 class Message(_Model):
