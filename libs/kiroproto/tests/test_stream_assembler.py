@@ -144,7 +144,7 @@ def test_reasoning_events_become_thinking_with_signature_before_stop():
         ReasoningFragment("", None),
         TextFragment("done"),
     ]
-    assert assemble(events) == [
+    assert assemble(events, thinking=True) == [
         BlockStart(0, "thinking"),
         BlockDelta(0, "thinking", "step 1"),
         BlockDelta(0, "thinking", " step 2"),
@@ -157,8 +157,13 @@ def test_reasoning_events_become_thinking_with_signature_before_stop():
     ]
 
 
+def test_reasoning_is_dropped_when_the_client_did_not_ask_for_thinking():
+    out = assemble([ReasoningFragment("hidden", "sig"), TextFragment("x")])
+    assert out[:3] == [BlockStart(0, "text"), BlockDelta(0, "text", "x"), BlockStop(0)]
+
+
 def test_signature_without_thinking_text_is_dropped():
-    assert assemble([ReasoningFragment("", "sig"), TextFragment("x")])[:3] == [
+    assert assemble([ReasoningFragment("", "sig"), TextFragment("x")], thinking=True)[:3] == [
         BlockStart(0, "text"),
         BlockDelta(0, "text", "x"),
         BlockStop(0),
@@ -353,7 +358,9 @@ def test_stop_sequence_held_text_flushes_before_a_tool_and_at_the_end():
 
 
 def test_stop_sequence_held_text_flushes_before_a_thinking_block():
-    out = assemble([TextFragment("x S"), ReasoningFragment("r", None)], stop_sequences=("STOP",))
+    out = assemble(
+        [TextFragment("x S"), ReasoningFragment("r", None)], stop_sequences=("STOP",), thinking=True
+    )
     assert out[:5] == [
         BlockStart(0, "text"),
         BlockDelta(0, "text", "x "),

@@ -25,8 +25,9 @@ from gateway.failover import Upstreams, finish_call, open_attempt
 from gateway.limits import admission_for
 from gateway.responses import Renderer, StreamingAnswer
 from kiroproto.anthropic.request import MessagesRequest
-from kiroproto.bus import Outcome, TeamKey
+from kiroproto.bus import LeaseGrant, Outcome, TeamKey
 from kiroproto.convert import convert_anthropic_request
+from kiroproto.convert.reasoning import ReasoningPlan, apply_reasoning
 from kiroproto.errors import ConversionError
 from kiroproto.models import ResolvedModel
 from kiroproto.stream import (
@@ -88,23 +89,34 @@ def failure_error(failure: StreamFailure) -> GatewayError:
 
 
 class KiroBody:
-    """The Kiro body per credential: only `profileArn` differs between attempts."""
+    """The Kiro body per attempt: converted once, then shaped for the serving account (its
+    `profileArn`, and reasoning as data where its catalogue gives the model a request-fields
+    schema, kiro-protocol.md §19.5), without or with history reasoning (the signature retry).
+    Bodies are cached per (profileArn, schema, strip) so attempts on alike accounts reuse them."""
 
-    __slots__ = ("_cache", "_wire")
+    __slots__ = ("_cache", "_plan", "_wire")
 
-    def __init__(self, wire: dict[str, Any]) -> None:
+    def __init__(self, wire: dict[str, Any], plan: ReasoningPlan | None = None) -> None:
         self._wire = wire
-        self._cache: dict[str | None, bytes] = {}
+        self._plan = plan or ReasoningPlan()
+        self._cache: dict[tuple[str | None, bytes | None, bool], bytes] = {}
 
-    def __call__(self, profile_arn: str | None) -> bytes:
-        body = self._cache.get(profile_arn)
+    def __call__(self, grant: LeaseGrant, strip_reasoning: bool = False) -> bytes:
+        profile_arn = grant.profile_arn
+        schema = grant.model_info.request_fields_schema if grant.model_info is not None else None
+        key = (
+            profile_arn,
+            None if schema is None else orjson.dumps(schema, option=orjson.OPT_SORT_KEYS),
+            strip_reasoning,
+        )
+        body = self._cache.get(key)
         if body is None:
-            wire = self._wire
+            wire = apply_reasoning(self._wire, self._plan, schema, strip_history=strip_reasoning)
             if profile_arn:
-                wire = {**wire, "profileArn": profile_arn}
+                wire["profileArn"] = profile_arn
             else:
-                wire = {k: v for k, v in wire.items() if k != "profileArn"}
-            body = self._cache[profile_arn] = orjson.dumps(wire)
+                wire.pop("profileArn", None)
+            body = self._cache[key] = orjson.dumps(wire)
         return body
 
 
@@ -142,7 +154,7 @@ async def answer(
         context_window=model.context_window,
         created=int(time.time()),
     )
-    body = KiroBody(conversion.body.to_wire())
+    body = KiroBody(conversion.body.to_wire(), conversion.reasoning)
     stream = bool(req.stream)
     state["input_estimate"] = options.input_tokens_estimate
     attempt = await open_attempt(

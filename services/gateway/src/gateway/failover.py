@@ -8,7 +8,10 @@ exception before any content releases the lease with that attempt's outcome and 
   once, a second bearer failure excludes it;
 - throttled / server_error / network_error / quota_exhausted / suspended / model_unavailable:
   the credential is excluded for this request (the broker applies cooldown, parking, disabling);
-- a 400 from the upstream: no retry, a clear client 400 (context overflow → "prompt is too long").
+- a 400 from the upstream: no retry, a clear client 400 (context overflow → "prompt is too long"),
+  except `THINKING_SIGNATURE_INVALID` (§19.3): one more attempt, on the same account, with the
+  body rebuilt without history reasoning (it goes through the same body path and upstream size
+  check again, so a too-long retry is still "prompt is too long").
 
 At most `max_attempts` upstream calls in total; when none succeeds the client gets 529/503 with
 retry-after (never a 500). Streaming requests commit once the first output event exists (or the
@@ -30,7 +33,7 @@ from gateway.limits import TeamTicket
 from gateway.metrics import Metrics
 from gateway.streaming import UpstreamStream
 from gateway.upstream import Failure, UpstreamClient, UpstreamFailure, classify_exception
-from kiroproto.bus import Outcome
+from kiroproto.bus import LeaseGrant, Outcome
 from kiroproto.stream.assembler import ResponseAssembler
 from kiroproto.stream.events import MessageEnd, OutputEvent, StreamFailure
 from kiroproto.stream.kiro_events import KiroEvent, UpstreamException
@@ -154,7 +157,7 @@ async def open_attempt(
     *,
     request_id: str,
     model: str,
-    body_for: Callable[[str | None], bytes],
+    body_for: Callable[[LeaseGrant, bool], bytes],
     options: StreamOptions,
     complete: bool,
     ticket: TeamTicket | None = None,
@@ -163,6 +166,7 @@ async def open_attempt(
     A team `ticket` rides on the first lease request (the broker checks the team's limits)."""
     exclude: list[str] = []
     bearer_failed: set[str] = set()
+    strip_reasoning = False  # after THINKING_SIGNATURE_INVALID: once more, without history reasoning
     last: Failure | None = None
     for attempt_no in range(1, ctx.max_attempts + 1):
         if ticket is not None and attempt_no == 1:
@@ -174,7 +178,7 @@ async def open_attempt(
         span = telemetry.attempt_span(attempt_no, grant.credential_id, model)  # None unless tracing
         try:
             try:
-                response = await ctx.upstream.open_chat(grant, body_for(grant.profile_arn))
+                response = await ctx.upstream.open_chat(grant, body_for(grant, strip_reasoning))
                 stream = UpstreamStream(response)
                 attempt = Attempt(call, stream, ResponseAssembler(options))
                 await _prime(ctx, attempt, complete=complete)
@@ -193,6 +197,11 @@ async def open_attempt(
                 await stream.aclose()
             call.lease.release_soon(Outcome.CANCELLED, model=model)
             raise
+        if failure.signature_invalid and not strip_reasoning:
+            strip_reasoning = True  # §19.3: retry once without history reasoning (same account)
+            ctx.metrics.failovers.labels(failure.outcome.value).inc()
+            last = failure
+            continue
         if not failure.retry:
             raise failure.client_error or InvalidRequest(failure.message)
         last = failure

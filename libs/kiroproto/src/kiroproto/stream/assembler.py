@@ -8,8 +8,10 @@ consume its output). Rules, with the protocol sections they come from:
 - Text (§6.1): a text block opens lazily on the first non-empty text and closes before any
   other block opens. Identical consecutive fragments are kept (§6.5: no de-duplication).
 - Thinking (§7): with `options.thinking`, inline `<thinking>` is extracted (thinking.py);
-  `reasoningContentEvent` text always becomes thinking. A native signature is sent as a
-  `signature` delta right before the thinking block's stop; inline thinking has none.
+  `reasoningContentEvent` text becomes thinking (dropped when the client did not ask for
+  thinking: models that always think still answer without thinking blocks then). A native
+  signature is sent as a `signature` delta right before the thinking block's stop; inline
+  thinking has none.
 - Tool calls (§6.2, §6.5, §19.1): one `tool_use` block per toolUseId (repeated open frames
   merge); a call is complete only once its `stop` fragment arrived, so its fragments are held
   and the whole block (start, the input fragments verbatim as `input_json` deltas, stop) is
@@ -190,10 +192,11 @@ class ResponseAssembler:
                 case ToolUseFragment():
                     self._tool(event, out)
                 case ReasoningFragment(text=text, signature=signature):
-                    if text:
-                        self._thinking_delta(text, out)
-                    if signature:
-                        self._signature = signature
+                    if self._options.thinking:  # else not asked for (CONTRACTS.md "Models")
+                        if text:
+                            self._thinking_delta(text, out)
+                        if signature:
+                            self._signature = signature
                 case ContextUsage(percentage=percentage):
                     self._percentage = percentage
                     self._trailer = True
