@@ -23,6 +23,7 @@ from random import Random
 import orjson
 
 from kiro_sim.errors import EXCEPTION_PAYLOADS
+from kiro_sim.reasoning import signature_of
 from kiro_sim.script import MetadataScript, Script
 from kiro_sim.tokens import tool_use_id
 from kiro_sim.validate import ChatSummary
@@ -114,16 +115,21 @@ def build_plan(
     else:
         answer = default_answer(user_text, summary.tool_result_texts)
     thinking = script.thinking
-    if thinking is None and thinking_requested(summary):
+    if thinking is None and (thinking_requested(summary) or summary.native_thinking):
         thinking = default_thinking(user_text)
     forced: tuple[int, ...] = ()
     text = answer
-    if thinking:
+    frag = script.fragment_max or fragment_max
+    if thinking and summary.native_thinking:  # reasoning as data: reasoningContentEvents (§19.5)
+        for piece in _pieces(thinking, split_points(rng, len(thinking), frag)):
+            frames.append(encode_event("reasoningContentEvent", orjson.dumps({"text": piece})))
+        signature = {"signature": signature_of(thinking)}
+        frames.append(encode_event("reasoningContentEvent", orjson.dumps(signature)))
+    elif thinking:
         text = OPEN_TAG + thinking + CLOSE_TAG + answer
         close_at = len(OPEN_TAG) + len(thinking)
         # "<think|ing>", "</thin|king>", "</thinking>\n|\n": tags always straddle two frames.
         forced = (6, close_at + 7, close_at + len(CLOSE_TAG) - 1)
-    frag = script.fragment_max or fragment_max
     for piece in _pieces(text, split_points(rng, len(text), frag, forced)) if text else ():
         frames.append(encode_event("assistantResponseEvent", orjson.dumps({"content": piece})))
 

@@ -121,6 +121,7 @@ class SimState:
             suspended=spec.suspended,
             email=spec.email or f"{account_id}@example.com",
             subscription_title=spec.subscription_title,
+            request_fields_schemas=spec.request_fields_schemas,
         )
         self.accounts[account_id] = account
         self.refresh[refresh_token] = RefreshRecord(account)
