@@ -199,6 +199,10 @@ async def open_attempt(
             raise
         if failure.signature_invalid and not strip_reasoning:
             strip_reasoning = True  # §19.3: retry once without history reasoning (same account)
+            log.info(
+                "thinking signature rejected; retrying without history reasoning",
+                extra={"request_id": request_id},
+            )
             ctx.metrics.failovers.labels(failure.outcome.value).inc()
             last = failure
             continue
