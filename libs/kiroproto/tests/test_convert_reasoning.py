@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_convert_properties import _AGENT_REQUEST, _REQUEST, check_kiro_body
 
 from kiroproto.anthropic.request import MessagesRequest
 from kiroproto.convert import KiroConversion, convert_anthropic_request
@@ -241,4 +242,26 @@ def test_apply_reasoning_never_changes_the_input_and_keeps_alternation(
         assert roles == ["userInputMessage", "assistantResponseMessage"] * (len(roles) // 2)
         if schema is not None:
             assert not any("<thinking_mode>" in str(e) for e in history(body))
+    assert wire == before
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(_REQUEST, _AGENT_REQUEST), st.booleans())
+def test_any_request_shaped_for_any_account_is_a_valid_kiro_body(raw: dict[str, Any], strip: bool):
+    req = MessagesRequest.model_validate(raw)
+    conversion = convert_anthropic_request(req, ModelMap().resolve(req.model))
+    wire = conversion.body.to_wire()
+    before = copy.deepcopy(wire)
+    for schema in (None, NO_BUDGET, WITH_BUDGET):
+        body = apply_reasoning(wire, conversion.reasoning, schema, strip_history=strip)
+        fields = body.pop("additionalModelRequestFields", {})
+        assert schema is not None or not fields
+        assert schema_allows(schema, fields)
+        check_kiro_body(body)
+        for entry in history(body):
+            message = entry.get("assistantResponseMessage", {})
+            if schema is None or strip:
+                assert "reasoningContent" not in message
+            if strip:
+                assert "<thinking>" not in message.get("content", "") or "<thinking>" in str(raw)
     assert wire == before

@@ -286,3 +286,32 @@ def test_any_event_sequence_ends_once_and_obeys_the_trailer_rules(events: list[K
         assert {e.tool_use_id for e in started} <= stopped
         fold_anthropic(out, OPTIONS)
         fold_openai(out, OPTIONS)
+
+
+_COUNT_KEYS = {
+    "uncachedInputTokens": "uncached_input",
+    "outputTokens": "output",
+    "cacheReadInputTokens": "cache_read",
+    "cacheWriteInputTokens": "cache_write",
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(sorted(_COUNT_KEYS)), st.integers(0, 10**9)),
+    st.none() | st.text(max_size=30),
+    st.booleans(),
+)
+def test_metadata_event_round_trips_what_kiro_sent(counts: dict[str, int], stop: str | None, total: bool):
+    usage: dict[str, Any] = dict(counts)
+    if total:
+        usage["totalTokens"] = sum(counts.values())
+    payload: dict[str, Any] = {"tokenUsage": usage}
+    if stop is not None:
+        payload["stopReason"] = stop
+    parsed = parse_kiro_message(metadata_event(payload))
+    assert isinstance(parsed, Metadata)
+    assert parsed.stop_reason == (stop or None)
+    assert parsed.token_usage is not None
+    for wire_key, field_name in _COUNT_KEYS.items():
+        assert getattr(parsed.token_usage, field_name) == counts.get(wire_key)
