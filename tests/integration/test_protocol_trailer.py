@@ -221,3 +221,40 @@ def test_no_cache_fields_unless_kiro_sent_them(
         assert (usage.input_tokens, usage.output_tokens) == (11, 7)
     _, _, oai_usage = openai_completion(oai, say(script), stream)
     assert oai_usage.prompt_tokens_details is None
+
+
+# ------------------------------------------------------------------ unfinished tool calls
+
+WEATHER = {"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}
+OAI_WEATHER: Any = [
+    {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+]
+UNFINISHED = {"text": "Let me check.", "tool_calls": [{"input": {"city": "Paris"}, "stop": False}]}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_tool_call_without_its_stop_is_never_sent(
+    claude: anthropic.Anthropic, oai: openai.OpenAI, stream: bool
+) -> None:
+    messages: Any = [{"role": "user", "content": say(UNFINISHED)}]
+    if stream:
+        with claude.messages.stream(model=MODEL, max_tokens=64, tools=[WEATHER], messages=messages) as s:  # type: ignore[list-item]
+            message = s.get_final_message()
+    else:
+        message = claude.messages.create(model=MODEL, max_tokens=64, tools=[WEATHER], messages=messages)  # type: ignore[list-item]
+    assert [b.type for b in message.content] == ["text"] and message.stop_reason == "max_tokens"
+    if stream:
+        calls, finish = [], None
+        for chunk in oai.chat.completions.create(
+            model=MODEL, tools=OAI_WEATHER, messages=messages, stream=True
+        ):
+            for choice in chunk.choices:
+                calls += choice.delta.tool_calls or []
+                finish = choice.finish_reason or finish
+    else:
+        completion = oai.chat.completions.create(model=MODEL, tools=OAI_WEATHER, messages=messages)
+        calls, finish = (
+            list(completion.choices[0].message.tool_calls or []),
+            completion.choices[0].finish_reason,
+        )
+    assert (calls, finish) == ([], "length")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sim_helpers import SimClient, decode, interpret, simple_request
+import orjson
+from sim_helpers import SimClient, decode, interpret, simple_request, tool_spec
 
 
 def directive(**script: Any) -> str:
@@ -59,3 +60,14 @@ async def test_metadata_without_trailer_is_still_a_cut_answer(sim: SimClient) ->
     script = directive(text="x", metadata={"stop_reason": "END_TURN"}, context_usage=False, metering=False)
     got = interpret(decode((await sim.chat(simple_request(script), token)).content))
     assert got.events == ["assistantResponseEvent", "metadataEvent"]
+
+
+async def test_a_tool_call_can_be_left_unfinished(sim: SimClient) -> None:
+    _, token = await sim.account_with_token(id="a1")
+    script = directive(tool_calls=[{"name": "Read", "input": {"path": "x"}, "stop": False}])
+    got = interpret(
+        decode((await sim.chat(simple_request(script, tools=[tool_spec("Read")]), token)).content)
+    )
+    payloads = [orjson.loads(m.payload) for m in got.messages if m.event_type == "toolUseEvent"]
+    assert payloads and not any(p.get("stop") for p in payloads)
+    assert got.events[-2:] == ["contextUsageEvent", "meteringEvent"]

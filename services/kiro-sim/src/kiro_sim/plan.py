@@ -145,8 +145,9 @@ def build_plan(
         for piece in pieces:
             payload = orjson.dumps({"input": piece, "name": name, "toolUseId": use_id})
             frames.append(encode_event("toolUseEvent", payload))
-        stop = orjson.dumps({"name": name, "stop": True, "toolUseId": use_id})
-        frames.append(encode_event("toolUseEvent", stop))
+        if call.stop:
+            stop = orjson.dumps({"name": name, "stop": True, "toolUseId": use_id})
+            frames.append(encode_event("toolUseEvent", stop))
 
     # Exception or trailer.
     credits = 0.0

@@ -37,6 +37,7 @@ class ToolCallScript(BaseModel):
     name: str | None = None  # default: the first tool declared in the request
     input: dict[str, Any] = Field(default_factory=dict)
     id: str | None = None  # default: tooluse_ + 22 seeded characters
+    stop: bool = True  # false: leave out the closing `stop` frame (an unfinished call, §19.1)
 
 
 KiroStopReason = Literal[
