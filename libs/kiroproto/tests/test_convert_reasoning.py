@@ -265,3 +265,20 @@ def test_any_request_shaped_for_any_account_is_a_valid_kiro_body(raw: dict[str, 
             if strip:
                 assert "<thinking>" not in message.get("content", "") or "<thinking>" in str(raw)
     assert wire == before
+
+
+def test_thinking_display_goes_along_where_the_schema_has_it():
+    schema = copy.deepcopy(NO_BUDGET)
+    schema["properties"]["thinking"]["properties"]["display"] = {
+        "type": "string",
+        "enum": ["summarized", "omitted"],
+    }
+    conversion = convert(thinking={"type": "adaptive", "display": "omitted"})
+    assert conversion.reasoning.display == "omitted"
+    assert request_fields(conversion.reasoning, schema)["thinking"] == {
+        "type": "adaptive",
+        "display": "omitted",
+    }
+    assert request_fields(conversion.reasoning, NO_BUDGET)["thinking"] == {"type": "adaptive"}
+    odd = ReasoningPlan(thinking=AdaptiveThinking("high"), display="loud")
+    assert request_fields(odd, schema)["thinking"] == {"type": "adaptive"}

@@ -139,6 +139,13 @@ def _assistant_message(
     )
 
 
+def _thinking_display(req: MessagesRequest) -> str | None:
+    """`thinking.display` (newer Anthropic API; kept as an extra field by the lenient model)."""
+    extra = req.thinking.model_extra if req.thinking is not None else None
+    display = (extra or {}).get("display")
+    return display if isinstance(display, str) else None
+
+
 def _history_reasoning(index: int, turn: Turn) -> HistoryReasoning:
     """The entry's forms with thinking as `reasoningContent` and with no thinking at all."""
     tags = {thought.tag_text for thought in turn.thoughts}
@@ -236,6 +243,7 @@ def convert_anthropic_request(
             thinking=mode,
             effort=req.output_config.effort if req.output_config is not None else None,
             max_tokens=req.max_tokens,
+            display=_thinking_display(req),
             tag_prefix=bool(prefix),
             system_text=system_text,
             history=tuple(reasoning_history),

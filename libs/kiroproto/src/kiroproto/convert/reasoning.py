@@ -11,10 +11,10 @@ account, after the lease is known:
   the prefix), history thinking goes back as `reasoningContent {reasoningText: {text,
   signature}}` (one block per assistant message: its first signed thinking block; the
   `<thinking>` text is removed), and the top-level `additionalModelRequestFields` carries what
-  the schema allows of `thinking`, `output_config.effort`, `max_tokens` (and `reasoning.effort`
-  for GPT-style schemas). `thinking.enabled` becomes `adaptive` where the schema has no budget;
-  numbers are clamped to the schema's bounds; every field is checked with `schema_allows` and
-  left out when it does not validate;
+  the schema allows of `thinking` (with the client's `display`), `output_config.effort`,
+  `max_tokens` (and `reasoning.effort` for GPT-style schemas). `thinking.enabled` becomes
+  `adaptive` where the schema has no budget; numbers are clamped to the schema's bounds;
+  every field is checked with `schema_allows` and left out when it does not validate;
 - `strip_history=True` (the one retry after `THINKING_SIGNATURE_INVALID`): history thinking
   is left out entirely.
 
@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kiroproto.convert.thinking import AdaptiveThinking, EnabledThinking, ThinkingMode
+from kiroproto.convert.thinking import EnabledThinking, ThinkingMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,7 @@ class ReasoningPlan:
     thinking: ThinkingMode | None = None
     effort: str | None = None  # the client's `output_config.effort` as given ("max" included)
     max_tokens: int | None = None
+    display: str | None = None  # the client's `thinking.display` ("summarized" | "omitted")
     tag_prefix: bool = False  # history[0] starts with the thinking tags
     system_text: str = ""  # history[0]'s content without the tags ("" : the pair held only them)
     history: tuple[HistoryReasoning, ...] = field(default_factory=tuple)
@@ -92,7 +93,7 @@ def request_fields(plan: ReasoningPlan, schema: Mapping[str, Any]) -> dict[str, 
     """`additionalModelRequestFields` for `plan`, limited to what `schema` allows."""
     props = _properties(schema)
     fields: dict[str, Any] = {}
-    thinking = _thinking_field(plan.thinking, props.get("thinking"))
+    thinking = _thinking_field(plan.thinking, props.get("thinking"), plan.display)
     if thinking is not None:
         fields["thinking"] = thinking
     if plan.effort is not None:
@@ -104,16 +105,21 @@ def request_fields(plan: ReasoningPlan, schema: Mapping[str, Any]) -> dict[str, 
     return {k: v for k, v in fields.items() if k in props and schema_allows(props[k], v)}
 
 
-def _thinking_field(mode: ThinkingMode | None, schema: Any) -> dict[str, Any] | None:
+def _thinking_field(mode: ThinkingMode | None, schema: Any, display: str | None) -> dict[str, Any] | None:
     if mode is None or not isinstance(schema, Mapping):
         return None
     props = _properties(schema)
     types = _choices(props.get("type"))
+    field: dict[str, Any]
     if isinstance(mode, EnabledThinking) and "budget_tokens" in props and _admits(types, "enabled"):
-        return {"type": "enabled", "budget_tokens": _clamp(mode.budget, props["budget_tokens"])}
-    if isinstance(mode, EnabledThinking | AdaptiveThinking) and _admits(types, "adaptive"):
-        return {"type": "adaptive"}
-    return None
+        field = {"type": "enabled", "budget_tokens": _clamp(mode.budget, props["budget_tokens"])}
+    elif _admits(types, "adaptive"):
+        field = {"type": "adaptive"}
+    else:
+        return None
+    if display is not None and "display" in props and schema_allows(props["display"], display):
+        field["display"] = display
+    return field
 
 
 def _properties(schema: Any) -> Mapping[str, Any]:
