@@ -41,10 +41,14 @@ def options(**overrides: Any) -> StreamOptions:
     return StreamOptions(**values)
 
 
-def assemble(events: list[KiroEvent], **overrides: Any) -> list[OutputEvent]:
+TRAILER = Metering(0.0, "credit")
+
+
+def assemble(events: list[KiroEvent], *, trailer: bool = True, **overrides: Any) -> list[OutputEvent]:
+    """Feed `events` (plus a zero meteringEvent, the trailer of a complete answer) and finish."""
     assembler = ResponseAssembler(options(**overrides))
     out: list[OutputEvent] = []
-    for event in events:
+    for event in [*events, TRAILER] if trailer else events:
         out += assembler.feed(event)
     out += assembler.finish()
     assert assembler.done
@@ -57,8 +61,17 @@ def tool(
     return ToolUseFragment(tool_id, name, input, stop)
 
 
-def end(reason: str, emitted: str, *, seq: str | None = None, inp: int = 42, credits: float | None = None):
-    return MessageEnd(reason, seq, Usage(inp, output_tokens(emitted), credits))  # type: ignore[arg-type]
+def end(
+    reason: str,
+    emitted: str,
+    *,
+    seq: str | None = None,
+    inp: int = 42,
+    credits: float | None = 0.0,
+    truncated: bool = False,
+):
+    usage = Usage(inp, output_tokens(emitted), credits)
+    return MessageEnd(reason, seq, usage, truncated)  # type: ignore[arg-type]
 
 
 # --- text ---------------------------------------------------------------------------------------
@@ -76,7 +89,7 @@ def test_text_block_opens_lazily_and_duplicates_are_kept():
 
 
 def test_empty_response_ends_with_end_turn_and_one_output_token():
-    assert assemble([]) == [MessageEnd("end_turn", None, Usage(42, 1, None))]
+    assert assemble([]) == [MessageEnd("end_turn", None, Usage(42, 1, 0.0))]
 
 
 def test_thinking_off_passes_tags_through_as_text():
@@ -131,7 +144,7 @@ def test_reasoning_events_become_thinking_with_signature_before_stop():
         ReasoningFragment("", None),
         TextFragment("done"),
     ]
-    assert assemble(events) == [
+    assert assemble(events, thinking=True) == [
         BlockStart(0, "thinking"),
         BlockDelta(0, "thinking", "step 1"),
         BlockDelta(0, "thinking", " step 2"),
@@ -144,8 +157,13 @@ def test_reasoning_events_become_thinking_with_signature_before_stop():
     ]
 
 
+def test_reasoning_is_dropped_when_the_client_did_not_ask_for_thinking():
+    out = assemble([ReasoningFragment("hidden", "sig"), TextFragment("x")])
+    assert out[:3] == [BlockStart(0, "text"), BlockDelta(0, "text", "x"), BlockStop(0)]
+
+
 def test_signature_without_thinking_text_is_dropped():
-    assert assemble([ReasoningFragment("", "sig"), TextFragment("x")])[:3] == [
+    assert assemble([ReasoningFragment("", "sig"), TextFragment("x")], thinking=True)[:3] == [
         BlockStart(0, "text"),
         BlockDelta(0, "text", "x"),
         BlockStop(0),
@@ -200,26 +218,38 @@ def test_fragments_for_a_closed_tool_are_dropped_and_text_may_follow():
     ]
 
 
-def test_a_tool_left_open_is_closed_by_the_next_block_or_the_end():
-    events = [tool("t1", input='{"a":1}'), tool("t2", input='{"b":2}')]
-    assert assemble(events) == [
-        BlockStart(0, "tool_use", "t1", "get_weather"),
-        BlockDelta(0, "input_json", '{"a":1}'),
+def test_a_tool_call_is_emitted_only_at_its_stop_and_text_meanwhile_comes_first():
+    assembler = ResponseAssembler(options())
+    assert assembler.feed(tool("t1", input='{"a":')) == []
+    assert assembler.feed(tool("t1", input="1}")) == []
+    assert not assembler.has_content
+    out = assembler.feed(TextFragment("meanwhile"))
+    out += assembler.feed(tool("t1", stop=True))
+    assert out == [
+        BlockStart(0, "text"),
+        BlockDelta(0, "text", "meanwhile"),
         BlockStop(0),
-        BlockStart(1, "tool_use", "t2", "get_weather"),
-        BlockDelta(1, "input_json", '{"b":2}'),
+        BlockStart(1, "tool_use", "t1", "get_weather"),
+        BlockDelta(1, "input_json", '{"a":'),
+        BlockDelta(1, "input_json", "1}"),
         BlockStop(1),
-        end("tool_use", '{"a":1}{"b":2}'),
+    ]
+
+
+def test_a_tool_call_without_its_stop_is_dropped_and_the_answer_is_cut():
+    events = [TextFragment("Let me look."), tool("t1", input='{"a":1}')]
+    assert assemble(events) == [
+        BlockStart(0, "text"),
+        BlockDelta(0, "text", "Let me look."),
+        BlockStop(0),
+        end("max_tokens", "Let me look.", truncated=True),
     ]
 
 
 @pytest.mark.parametrize("arguments", ['{"content": "half a fi', "[1, 2]", '"a string"'])
 def test_truncated_tool_json_is_a_stream_failure(arguments: str):
     assembler = ResponseAssembler(options())
-    assert assembler.feed(tool("t1", input=arguments)) == [
-        BlockStart(0, "tool_use", "t1", "get_weather"),
-        BlockDelta(0, "input_json", arguments),
-    ]
+    assert assembler.feed(tool("t1", input=arguments)) == []
     [failure] = assembler.feed(tool("t1", stop=True))
     assert isinstance(failure, StreamFailure)
     assert (failure.error_type, failure.status_hint) == ("api_error", 500)
@@ -229,22 +259,17 @@ def test_truncated_tool_json_is_a_stream_failure(arguments: str):
     assert assembler.finish() == []
 
 
-def test_truncated_tool_json_at_the_end_of_the_body_is_a_stream_failure():
+def test_an_unfinished_tool_call_alone_is_a_failure_to_fail_over():
     out = assemble([tool("t1", input='{"a":')])
-    assert isinstance(out[-1], StreamFailure)
+    assert out == [StreamFailure("api_error", "the upstream answer ended without content", 502)]
 
 
-def test_content_length_exceeded_closes_a_cut_tool_call_as_it_is():
+def test_content_length_exceeded_drops_a_cut_tool_call():
     events = [
         tool("t1", input='{"content": "hal'),
         UpstreamException("ContentLengthExceededException", "", None),
     ]
-    assert assemble(events) == [
-        BlockStart(0, "tool_use", "t1", "get_weather"),
-        BlockDelta(0, "input_json", '{"content": "hal'),
-        BlockStop(0),
-        end("max_tokens", '{"content": "hal'),
-    ]
+    assert assemble(events) == [end("max_tokens", "", credits=None)]
 
 
 # --- upstream exceptions ------------------------------------------------------------------------
@@ -292,7 +317,7 @@ def test_content_length_exceeded_ends_normally_with_max_tokens(exception_type: s
         BlockDelta(1, "text", "A long answer "),
         BlockDelta(1, "text", "<thi"),  # nothing held back is lost
         BlockStop(1),
-        end("max_tokens", "abcA long answer <thi"),
+        end("max_tokens", "abcA long answer <thi", credits=None),
     ]
     assert assembler.feed(ContextUsage(50.0)) == []
 
@@ -305,7 +330,7 @@ def test_stop_sequence_cuts_text_and_ignores_the_rest():
     out = assembler.feed(TextFragment("one two ST"))
     assert out == [BlockStart(0, "text"), BlockDelta(0, "text", "one two ")]
     out = assembler.feed(TextFragment("OP three"))
-    assert out == [BlockStop(0), end("stop_sequence", "one two ", seq="STOP")]
+    assert out == [BlockStop(0), end("stop_sequence", "one two ", seq="STOP", credits=None)]
     assert assembler.done
     assert assembler.feed(tool("t1", stop=True)) == []
     assert assembler.finish() == []
@@ -333,7 +358,9 @@ def test_stop_sequence_held_text_flushes_before_a_tool_and_at_the_end():
 
 
 def test_stop_sequence_held_text_flushes_before_a_thinking_block():
-    out = assemble([TextFragment("x S"), ReasoningFragment("r", None)], stop_sequences=("STOP",))
+    out = assemble(
+        [TextFragment("x S"), ReasoningFragment("r", None)], stop_sequences=("STOP",), thinking=True
+    )
     assert out[:5] == [
         BlockStart(0, "text"),
         BlockDelta(0, "text", "x "),
@@ -356,7 +383,7 @@ def test_stop_sequences_do_not_apply_to_thinking():
         BlockStart(1, "text"),
         BlockDelta(1, "text", "ok "),
         BlockStop(1),
-        end("stop_sequence", "STOP hereok ", seq="STOP"),
+        end("stop_sequence", "STOP hereok ", seq="STOP", credits=None),
     ]
 
 
@@ -374,7 +401,7 @@ def test_stop_sequence_in_text_flushed_by_the_thinking_extractor():
         BlockStart(0, "text"),
         BlockDelta(0, "text", "<"),
         BlockStop(0),
-        end("stop_sequence", "<", seq="th"),
+        end("stop_sequence", "<", seq="th", credits=None),
     ]
 
 
@@ -384,7 +411,7 @@ def test_stop_sequence_right_after_thinking_leaves_no_text_block():
         BlockStart(0, "thinking"),
         BlockDelta(0, "thinking", "hm"),
         BlockStop(0),
-        end("stop_sequence", "hm", seq="END"),
+        end("stop_sequence", "hm", seq="END", credits=None),
     ]
 
 

@@ -96,12 +96,7 @@ def splits(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 def message_start() -> tuple[str, Any]:
-    usage = {
-        "input_tokens": 12,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "output_tokens": 1,
-    }
+    usage = {"input_tokens": 12, "output_tokens": 1}  # no cache fields: Kiro has not said yet
     message = {
         "id": "msg_01",
         "type": "message",

@@ -302,7 +302,11 @@ def test_fold_raises_stream_failed_error():
 def test_assembler_output_folds_and_renders_end_to_end():
     assembler = ResponseAssembler(
         StreamOptions(
-            model="m", message_id="msg", stop_sequences=("###",), tool_name_map={"short": "long.name"}
+            model="m",
+            message_id="msg",
+            stop_sequences=("###",),
+            tool_name_map={"short": "long.name"},
+            thinking=True,
         )
     )
     events: list[OutputEvent] = []

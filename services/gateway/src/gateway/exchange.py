@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import orjson
 from pydantic import BaseModel
@@ -27,7 +27,8 @@ from gateway.limits import admission_for
 from gateway.prepare import Prepared, conversion_error
 from gateway.responses import Renderer, StreamingAnswer
 from gateway.websearch import SearchRun, ignored_header, start_search
-from kiroproto.bus import Outcome, TeamKey
+from kiroproto.bus import LeaseGrant, Outcome, TeamKey
+from kiroproto.convert.reasoning import ReasoningPlan, apply_reasoning
 from kiroproto.kiro.request import KiroRequest
 from kiroproto.stream import (
     AnthropicSSERenderer,
@@ -81,24 +82,49 @@ def failure_error(failure: StreamFailure) -> GatewayError:
 
 
 class KiroBody:
-    """The Kiro body per credential: only `profileArn` differs between attempts. Built from the
-    serialised body without it (prepare.py), so a large body is never serialised again."""
+    """The Kiro body per attempt. Converted once (prepare.py, maybe in a worker) and serialised
+    without `profileArn`; per attempt it is shaped for the serving account: its `profileArn` is
+    spliced into the bytes (a large body is never serialised again), and only where the account's
+    catalogue gives the model a request-fields schema (kiro-protocol.md §19.5), or for the
+    signature retry without history reasoning, is the body re-shaped as data and serialised.
+    Bodies are cached per (profileArn, schema, strip), so attempts on alike accounts reuse them."""
 
-    __slots__ = ("_body", "_cache")
+    __slots__ = ("_body", "_cache", "_plan", "_wire")
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, plan: ReasoningPlan | None = None) -> None:
         self._body = body
-        self._cache: dict[str, bytes] = {}
+        self._plan = plan or ReasoningPlan()
+        self._wire: dict[str, Any] | None = None
+        self._cache: dict[tuple[str | None, bytes | None, bool], bytes] = {}
 
-    def __call__(self, profile_arn: str | None) -> bytes:
-        if not profile_arn:
-            return self._body
-        body = self._cache.get(profile_arn)
+    def __call__(self, grant: LeaseGrant, strip_reasoning: bool = False) -> bytes:
+        profile_arn = grant.profile_arn
+        schema = grant.model_info.request_fields_schema if grant.model_info is not None else None
+        as_data = schema is not None or (strip_reasoning and bool(self._plan.history))
+        key = (
+            profile_arn,
+            orjson.dumps(schema, option=orjson.OPT_SORT_KEYS) if schema is not None else None,
+            strip_reasoning and as_data,
+        )
+        body = self._cache.get(key)
         if body is None:
-            rest = self._body[1:]
-            sep = b"" if rest.lstrip().startswith(b"}") else b","
-            body = self._cache[profile_arn] = b'{"profileArn":' + orjson.dumps(profile_arn) + sep + rest
+            base = self._body
+            if as_data:
+                if self._wire is None:
+                    self._wire = orjson.loads(self._body)
+                wire = apply_reasoning(self._wire, self._plan, schema, strip_history=strip_reasoning)
+                base = orjson.dumps(wire)
+            body = self._cache[key] = _with_profile_arn(base, profile_arn)
         return body
+
+
+def _with_profile_arn(body: bytes, profile_arn: str | None) -> bytes:
+    """`profileArn` spliced in front of a serialised JSON object that does not carry it."""
+    if not profile_arn:
+        return body
+    rest = body[1:]
+    sep = b"" if rest.lstrip().startswith(b"}") else b","
+    return b'{"profileArn":' + orjson.dumps(profile_arn) + sep + rest
 
 
 async def answer(
@@ -123,11 +149,11 @@ async def answer(
             ctx.metrics.repairs.labels(rule).inc()
     options = dataclasses.replace(prepared.options, message_id=front.message_id(), created=int(time.time()))
     search = start_search(prepared.search, prepared.ignored_search_options, request_id)
-    body: Callable[[str | None], bytes]
+    body: Callable[[LeaseGrant, bool], bytes]
     if search is None or prepared.search is None:
-        body = KiroBody(prepared.body)
+        body = KiroBody(prepared.body, prepared.reasoning)
     else:
-        body = _searched_body(search, prepared.search.kiro)
+        body = _searched_body(search, prepared.search.kiro, prepared.reasoning)
     stream = prepared.stream
     state["input_estimate"] = options.input_tokens_estimate
     attempt = await open_attempt(
@@ -177,14 +203,16 @@ async def answer(
     return Response(result.model_dump_json().encode(), media_type="application/json", headers=extra_headers)
 
 
-def _searched_body(search: SearchRun, kiro: KiroRequest) -> Callable[[str | None], bytes]:
+def _searched_body(
+    search: SearchRun, kiro: KiroRequest, plan: ReasoningPlan
+) -> Callable[[LeaseGrant, bool], bytes]:
     """The Kiro body once the search ran (the results go into the current user message)."""
     built: list[KiroBody] = []
 
-    def body_for(profile_arn: str | None) -> bytes:
+    def body_for(grant: LeaseGrant, strip_reasoning: bool = False) -> bytes:
         if not built:
-            built.append(KiroBody(orjson.dumps(_without_profile(search.wire(kiro)))))
-        return built[0](profile_arn)
+            built.append(KiroBody(orjson.dumps(_without_profile(search.wire(kiro))), plan))
+        return built[0](grant, strip_reasoning)
 
     return body_for
 

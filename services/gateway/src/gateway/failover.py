@@ -8,7 +8,10 @@ exception before any content releases the lease with that attempt's outcome and 
   once, a second bearer failure excludes it;
 - throttled / server_error / network_error / quota_exhausted / suspended / model_unavailable:
   the credential is excluded for this request (the broker applies cooldown, parking, disabling);
-- a 400 from the upstream: no retry, a clear client 400 (context overflow → "prompt is too long").
+- a 400 from the upstream: no retry, a clear client 400 (context overflow → "prompt is too long"),
+  except `THINKING_SIGNATURE_INVALID` (§19.3): one more attempt, on the same account, with the
+  body rebuilt without history reasoning (it goes through the same body path and upstream size
+  check again, so a too-long retry is still "prompt is too long").
 
 At most `max_attempts` upstream calls in total; when none succeeds the client gets 529/503 with
 retry-after (never a 500). Streaming requests commit once the first output event exists (or the
@@ -128,6 +131,17 @@ async def finish_call(
         )
         if outcome == Outcome.TOKEN_INVALID:
             fields["token_fingerprint"] = grant.token_fingerprint
+    if end is not None and end.truncated:
+        ctx.metrics.truncated_answers.labels(call.model).inc()
+        log.warning(
+            "upstream answer truncated",
+            extra={
+                "request_id": call.request_id,
+                "credential_id": grant.credential_id,
+                "model": call.model,
+                "detail": "the stream ended without its trailer; answered as max_tokens",
+            },
+        )
     if end is not None:
         fields.update(
             input_tokens=end.usage.input_tokens,
@@ -145,7 +159,7 @@ async def open_attempt(
     *,
     request_id: str,
     model: str,
-    body_for: Callable[[str | None], bytes],
+    body_for: Callable[[LeaseGrant, bool], bytes],
     options: StreamOptions,
     complete: bool,
     ticket: TeamTicket | None = None,
@@ -157,6 +171,7 @@ async def open_attempt(
     blocks lead the attempt's events."""
     exclude: list[str] = []
     bearer_failed: set[str] = set()
+    strip_reasoning = False  # after THINKING_SIGNATURE_INVALID: once more, without history reasoning
     last: Failure | None = None
     for attempt_no in range(1, ctx.max_attempts + 1):
         if ticket is not None and attempt_no == 1:
@@ -170,7 +185,7 @@ async def open_attempt(
             try:
                 if search is not None:
                     await search.run(ctx.upstream, ctx.metrics, grant)
-                response = await ctx.upstream.open_chat(grant, body_for(grant.profile_arn))
+                response = await ctx.upstream.open_chat(grant, body_for(grant, strip_reasoning))
                 stream = UpstreamStream(response)
                 served = served_options(options, grant)
                 if search is None:
@@ -194,6 +209,15 @@ async def open_attempt(
                 await stream.aclose()
             call.lease.release_soon(Outcome.CANCELLED, model=model)
             raise
+        if failure.signature_invalid and not strip_reasoning:
+            strip_reasoning = True  # §19.3: retry once without history reasoning (same account)
+            log.info(
+                "thinking signature rejected; retrying without history reasoning",
+                extra={"request_id": request_id},
+            )
+            ctx.metrics.failovers.labels(failure.outcome.value).inc()
+            last = failure
+            continue
         if not failure.retry:
             raise failure.client_error or InvalidRequest(failure.message)
         last = failure

@@ -136,6 +136,12 @@ class Metrics:
             ["rule"],
             registry=registry,
         )
+        self.truncated_answers = Counter(
+            "gateway_truncated_answers_total",
+            "Upstream answers that ended without their trailer after content (sent as max_tokens)",
+            ["model"],
+            registry=registry,
+        )
         self.token_estimate_ratio = Histogram(
             "gateway_input_tokens_estimate_ratio",
             "Local input-token estimate divided by the upstream-reported input tokens",

@@ -11,7 +11,7 @@ check the team key's model allow-list (403) before it (400), as it always did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -21,6 +21,7 @@ from gateway.errors import GatewayError, InternalError, InvalidRequest, Overload
 from gateway.websearch import SearchPlan, search_plan
 from kiroproto.anthropic.request import CountTokensRequest, MessagesRequest
 from kiroproto.convert import convert_anthropic_request, convert_openai_request
+from kiroproto.convert.reasoning import ReasoningPlan
 from kiroproto.errors import ConversionError
 from kiroproto.jsondepth import MAX_JSON_DEPTH, json_depth_exceeds
 from kiroproto.models import ModelMap, ResolvedModel
@@ -43,6 +44,7 @@ class Prepared:
     repairs: tuple[str, ...] = ()
     failure: GatewayError | None = None  # the conversion refused the request (body is empty)
     include_usage: bool = False  # OpenAI `stream_options.include_usage`
+    reasoning: ReasoningPlan = field(default_factory=ReasoningPlan)  # per-account shaping (exchange.KiroBody)
     search: SearchPlan | None = None  # Anthropic web search (websearch.py)
     ignored_search_options: tuple[str, ...] = ()
 
@@ -154,6 +156,7 @@ def prepare_anthropic(
         body=orjson.dumps(wire),
         repairs=conversion.repairs,
         include_usage=include_usage,
+        reasoning=conversion.reasoning,
         search=search,
         ignored_search_options=ignored,
     )

@@ -44,6 +44,7 @@ class Failure:
     status_code: int | None = None
     retry_after_s: float | None = None
     client_error: GatewayError | None = None  # what the client gets when there is no retry
+    signature_invalid: bool = False  # THINKING_SIGNATURE_INVALID: retry once without history reasoning
 
 
 class UpstreamFailure(Exception):
@@ -87,6 +88,15 @@ def classify_http(status: int, body: bytes, retry_after: str | None = None) -> F
     if status == 400:
         if _CONTEXT.search(both) or _CONTEXT.search(body[:2000].decode("utf-8", "replace")):
             return Failure(Outcome.BAD_REQUEST, False, detail, status, client_error=ContextTooLong())
+        if "THINKING_SIGNATURE_INVALID" in both:
+            return Failure(
+                Outcome.BAD_REQUEST,
+                False,
+                detail,
+                status,
+                client_error=InvalidRequest(f"the upstream rejected a thinking signature: {message}"),
+                signature_invalid=True,
+            )
         if "INVALID_MODEL_ID" in both:
             return Failure(Outcome.MODEL_UNAVAILABLE, True, detail, status)
         return Failure(

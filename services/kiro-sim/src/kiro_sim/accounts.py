@@ -81,6 +81,8 @@ class AccountSpec(BaseModel):
     suspended: bool = False
     email: str | None = None
     subscription_title: str = "KIRO PRO"
+    # the newer host: catalogue schemas and reasoning as data for `reasoning.SCHEMAS` models
+    request_fields_schemas: bool = False
 
     @field_validator("auth", mode="before")
     @classmethod
@@ -117,6 +119,7 @@ class AccountPatch(BaseModel):
     profile_arn: str | None = None
     email: str | None = None
     subscription_title: str | None = None
+    request_fields_schemas: bool | None = None
 
 
 @dataclass(slots=True)
@@ -144,6 +147,7 @@ class Account:
     user_id: str = field(default_factory=lambda: "d-9067" + secrets.token_hex(4) + "." + secrets.token_hex(8))
     scripts: ScriptSlots = field(default_factory=ScriptSlots)
     access_tokens: list[str] = field(default_factory=list)
+    request_fields_schemas: bool = False  # reasoning.py: the newer host's catalogue schemas
 
     @property
     def total_limit(self) -> float:
@@ -183,6 +187,7 @@ class Account:
             "email": self.email,
             "user_id": self.user_id,
             "subscription_title": self.subscription_title,
+            "request_fields_schemas": self.request_fields_schemas,
             "access_tokens": len(self.access_tokens),
             "scripts": self.scripts.describe(),
         }

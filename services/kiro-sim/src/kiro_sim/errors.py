@@ -80,6 +80,8 @@ TOO_LONG = kiro_error(400, "Input is too long.", "CONTENT_LENGTH_EXCEEDS_THRESHO
 INVALID_MODEL = kiro_error(
     400, "Invalid model. Please select a different model to continue.", "INVALID_MODEL_ID"
 )
+SIGNATURE_INVALID = kiro_error(400, "Invalid signature in thinking block.", "THINKING_SIGNATURE_INVALID")
+REASONING_FIELDS = kiro_error(400, "Invalid additionalModelRequestFields.", "REQUEST_BODY_INVALID")
 TOOL_FORMAT = kiro_error(400, "Invalid tool use format.", "REQUEST_BODY_INVALID")
 TOOL_CONFIG_MISSING = kiro_error(
     400, "Tool configuration is missing for a tool used in the conversation.", "TOOL_CONFIG_MISSING"

@@ -2,8 +2,9 @@
 
 Frame order follows kiro-protocol.md §5.7: text as many short `assistantResponseEvent`s (the
 optional inline `<thinking>` block first, its tags split across frames on purpose), then each
-tool call as open / empty-input / fragments / stop, then `contextUsageEvent` and
-`meteringEvent`. Payloads are compact JSON with the upstream's key order (§5.5, fixtures).
+tool call as open / empty-input / fragments / stop, then the optional scripted `metadataEvent`
+(§19.1), `contextUsageEvent` and `meteringEvent` (each switchable: no trailer = a cut answer).
+Payloads are compact JSON with the upstream's key order (§5.5, fixtures).
 A scripted exception replaces the trailer after `exception_after` content frames; a scripted
 cut keeps only the first `cut_after` frames (plus, optionally, a few bytes of the next one).
 
@@ -23,7 +24,8 @@ from random import Random
 import orjson
 
 from kiro_sim.errors import EXCEPTION_PAYLOADS
-from kiro_sim.script import Script
+from kiro_sim.reasoning import signature_of
+from kiro_sim.script import MetadataScript, Script
 from kiro_sim.tokens import tool_use_id
 from kiro_sim.validate import ChatSummary
 from kiroproto.eventstream import encode_event, encode_exception
@@ -125,16 +127,21 @@ def build_plan(
     else:
         answer = default_answer(user_text, summary.tool_result_texts)
     thinking = script.thinking
-    if thinking is None and thinking_requested(summary):
+    if thinking is None and (thinking_requested(summary) or summary.native_thinking):
         thinking = default_thinking(user_text)
     forced: tuple[int, ...] = ()
     text = answer
-    if thinking:
+    frag = script.fragment_max or fragment_max
+    if thinking and summary.native_thinking:  # reasoning as data: reasoningContentEvents (§19.5)
+        for piece in _pieces(thinking, split_points(rng, len(thinking), frag)):
+            frames.append(encode_event("reasoningContentEvent", orjson.dumps({"text": piece})))
+        signature = {"signature": signature_of(thinking)}
+        frames.append(encode_event("reasoningContentEvent", orjson.dumps(signature)))
+    elif thinking:
         text = OPEN_TAG + thinking + CLOSE_TAG + answer
         close_at = len(OPEN_TAG) + len(thinking)
         # "<think|ing>", "</thin|king>", "</thinking>\n|\n": tags always straddle two frames.
         forced = (6, close_at + 7, close_at + len(CLOSE_TAG) - 1)
-    frag = script.fragment_max or fragment_max
     for piece in _pieces(text, split_points(rng, len(text), frag, forced)) if text else ():
         frames.append(encode_event("assistantResponseEvent", orjson.dumps({"content": piece})))
 
@@ -150,8 +157,9 @@ def build_plan(
         for piece in pieces:
             payload = orjson.dumps({"input": piece, "name": name, "toolUseId": use_id})
             frames.append(encode_event("toolUseEvent", payload))
-        stop = orjson.dumps({"name": name, "stop": True, "toolUseId": use_id})
-        frames.append(encode_event("toolUseEvent", stop))
+        if call.stop:
+            stop = orjson.dumps({"name": name, "stop": True, "toolUseId": use_id})
+            frames.append(encode_event("toolUseEvent", stop))
 
     # Exception or trailer.
     credits = 0.0
@@ -165,6 +173,10 @@ def build_plan(
         at = min(script.exception_after, len(frames))
         frames = [*frames[:at], encode_exception(script.exception, orjson.dumps(payload_obj))]
     else:
+        if script.metadata is not None:
+            frames.append(
+                encode_event("metadataEvent", metadata_payload(script.metadata, input_tokens, text))
+            )
         if script.context_usage:
             pct = script.context_usage_percentage
             if pct is None:
@@ -185,6 +197,27 @@ def build_plan(
         frames = frames[: script.cut_after]
         credits = 0.0  # the metering frame, always last, is not sent
     return Plan(frames, cut, partial, credits, has_exception)
+
+
+def metadata_payload(meta: MetadataScript, input_tokens: int, text: str) -> bytes:
+    """`{"tokenUsage": {...}, "stopReason": ..., "stopDetails": {...}}` in the upstream's key order."""
+    payload: dict[str, object] = {}
+    if meta.token_usage:
+        uncached = meta.uncached_input_tokens if meta.uncached_input_tokens is not None else input_tokens
+        output = meta.output_tokens if meta.output_tokens is not None else max(1, len(text) // 4)
+        cached = (meta.cache_read_input_tokens or 0) + (meta.cache_write_input_tokens or 0)
+        usage: dict[str, int] = {"uncachedInputTokens": uncached, "outputTokens": output}
+        usage["totalTokens"] = uncached + output + cached
+        if meta.cache_read_input_tokens is not None:
+            usage["cacheReadInputTokens"] = meta.cache_read_input_tokens
+        if meta.cache_write_input_tokens is not None:
+            usage["cacheWriteInputTokens"] = meta.cache_write_input_tokens
+        payload["tokenUsage"] = usage
+    if meta.stop_reason is not None:
+        payload["stopReason"] = meta.stop_reason
+    if meta.refusal is not None:
+        payload["stopDetails"] = {"refusal": meta.refusal}
+    return orjson.dumps(payload)
 
 
 def default_credits(input_tokens: int, output_chars: int) -> float:

@@ -56,6 +56,10 @@ class Rule(StrEnum):
     TOOL_RESULT_SHAPE = "tool_result_shape"
     TOOL_RESULT_MATCHES_USE = "tool_result_matches_use"
     TOOL_RESULT_UNIQUE = "tool_result_unique"
+    # switchable: reasoning as data (§19.5, reasoning.py)
+    REASONING_FIELDS = "reasoning_fields"
+    REASONING_CONTENT = "reasoning_content"
+    THINKING_SIGNATURE = "thinking_signature"
     # switchable: other surfaces
     RUNTIME_QUERY = "runtime_query"
     MCP_REQUEST = "mcp_request"
@@ -103,6 +107,12 @@ DESCRIPTIONS: dict[Rule, str] = {
     Rule.TOOL_RESULT_SHAPE: "toolResults are {toolUseId, content: [{text}|{json}, ...], status}",
     Rule.TOOL_RESULT_MATCHES_USE: "every toolResult answers a toolUse of the preceding assistant entry",
     Rule.TOOL_RESULT_UNIQUE: "no two toolResults of one entry answer the same toolUseId",
+    Rule.REASONING_FIELDS: "additionalModelRequestFields only where the account's catalogue gives the "
+    "model a schema (request_fields_schemas), and valid against it (strict: no other fields)",
+    Rule.REASONING_CONTENT: "history reasoningContent only where the model has a schema; one "
+    "{reasoningText: {text, signature}} per assistant message",
+    Rule.THINKING_SIGNATURE: "history reasoning signatures are the simulator's own "
+    "(else 400 THINKING_SIGNATURE_INVALID)",
     Rule.RUNTIME_QUERY: "getUsageLimits / ListAvailableModels carry origin=AI_EDITOR (and "
     "resourceType=AGENTIC_REQUEST) and, when given, the account's profileArn",
     Rule.MCP_REQUEST: "POST /mcp is the §14 JSON-RPC shape (id, params, query of 1-200 chars) with "

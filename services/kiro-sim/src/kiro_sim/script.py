@@ -37,6 +37,27 @@ class ToolCallScript(BaseModel):
     name: str | None = None  # default: the first tool declared in the request
     input: dict[str, Any] = Field(default_factory=dict)
     id: str | None = None  # default: tooluse_ + 22 seeded characters
+    stop: bool = True  # false: leave out the closing `stop` frame (an unfinished call, §19.1)
+
+
+KiroStopReason = Literal[
+    "END_TURN", "TOOL_USE", "MAX_TOKENS", "MODEL_CONTEXT_WINDOW_EXCEEDED", "CONTENT_FILTERED", "PAUSE_TURN"
+]
+
+
+class MetadataScript(BaseModel):
+    """A `metadataEvent` before the trailer (kiro-protocol.md §19.1), as the newer host sends it.
+    Cache counts are sent only when given (API-key streams carry none)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token_usage: bool = True
+    uncached_input_tokens: int | None = Field(default=None, ge=0)  # default: the request's count
+    output_tokens: int | None = Field(default=None, ge=0)  # default: answer characters / 4
+    cache_read_input_tokens: int | None = Field(default=None, ge=0)
+    cache_write_input_tokens: int | None = Field(default=None, ge=0)
+    stop_reason: KiroStopReason | None = None
+    refusal: str | None = None  # `stopDetails.refusal`
 
 
 class Script(BaseModel):
@@ -76,7 +97,8 @@ class Script(BaseModel):
     search_results: list[dict[str, Any]] | None = None
     search_error: Literal["rpc", "is_error"] | None = None
 
-    # Trailer.
+    # Trailer (`metadata` comes first, and is not a trailer on its own).
+    metadata: MetadataScript | None = None
     context_usage: bool = True
     metering: bool = True
     context_usage_percentage: float | None = Field(default=None, ge=0)

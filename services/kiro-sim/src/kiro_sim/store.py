@@ -128,6 +128,7 @@ class SimState:
             subscription_title=spec.subscription_title,
             api_key=api_key,
             windows=dict(spec.windows or {}),
+            request_fields_schemas=spec.request_fields_schemas,
         )
         self.accounts[account_id] = account
         if api_key is not None:

@@ -24,6 +24,7 @@ from typing import Any
 from kiro_sim import errors
 from kiro_sim.accounts import Account
 from kiro_sim.errors import Rejected, UpstreamError
+from kiro_sim.reasoning import schema_for, signature_of, thinking_on, violation
 from kiro_sim.rules import Rule
 
 CHAT_TRIGGER_TYPES = frozenset({"MANUAL", "INLINE_CHAT", "DIAGNOSTIC"})
@@ -46,6 +47,7 @@ class ChatSummary:
     first_user_text: str
     tool_names: tuple[str, ...]
     tool_result_texts: tuple[str, ...]
+    native_thinking: bool = False  # additionalModelRequestFields turned thinking on (reasoning.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +115,22 @@ def validate_chat(doc: Any, account: Account, enabled: Collection[Rule], limits:
     elif model_id not in account.models:
         check.fail(Rule.MODEL_ID, f"model {model_id!r} not enabled for the account", errors.INVALID_MODEL)
 
+    schema = schema_for(account.request_fields_schemas, model_id)
+    fields = doc.get("additionalModelRequestFields")
+    if fields is not None:
+        problem = (
+            "the model has no request-fields schema here" if schema is None else violation(schema, fields)
+        )
+        if problem is not None:
+            check.fail(Rule.REASONING_FIELDS, problem, errors.REASONING_FIELDS)
+
     entries = _history_entries(check, state.get("history"))
     for entry in entries:
         if entry.role == USER:
             _check_user(check, entry, in_history=True)
         else:
             _check_assistant(check, entry)
+            _check_reasoning(check, entry.msg.get("reasoningContent"), schema is not None)
     current_entry = _Entry(USER, current, [], [], [])
     _check_user(check, current_entry, in_history=False)
     tool_names = _check_tools(check, current, limits)
@@ -153,7 +165,30 @@ def validate_chat(doc: Any, account: Account, enabled: Collection[Rule], limits:
         first_user_text=first_text if isinstance(first_text, str) else "",
         tool_names=tuple(tool_names),
         tool_result_texts=tuple(_result_texts(current)),
+        native_thinking=schema is not None and thinking_on(fields),
     )
+
+
+def _check_reasoning(check: _Checker, content: Any, has_schema: bool) -> None:
+    """History `reasoningContent`: only with a schema, `{reasoningText: {text, signature}}`,
+    signed by the simulator (§19.3, §19.5)."""
+    if content is None:
+        return
+    if not has_schema:
+        check.fail(Rule.REASONING_CONTENT, "reasoningContent for a model without a request-fields schema")
+        return
+    inner = content.get("reasoningText") if isinstance(content, dict) else None
+    if not isinstance(content, dict) or set(content) != {"reasoningText"} or not isinstance(inner, dict):
+        check.fail(Rule.REASONING_CONTENT, "reasoningContent is not {reasoningText: {...}}")
+        return
+    text, signature = inner.get("text"), inner.get("signature")
+    if not isinstance(text, str) or not isinstance(signature, str) or set(inner) - {"text", "signature"}:
+        check.fail(Rule.REASONING_CONTENT, "reasoningText needs a string text and signature")
+        return
+    if signature != signature_of(text):
+        check.fail(
+            Rule.THINKING_SIGNATURE, "a reasoning signature was not issued here", errors.SIGNATURE_INVALID
+        )
 
 
 def _check_profile_arn(check: _Checker, arn: Any, account: Account) -> None:

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
+StopReason = Literal[
+    "end_turn",
+    "tool_use",
+    "max_tokens",
+    "stop_sequence",
+    "model_context_window_exceeded",
+    "refusal",
+    "pause_turn",
+]
 
 
 class _Model(BaseModel):
@@ -90,17 +98,11 @@ class ServerToolUsage(_Model):
 class Usage(_Model):
     input_tokens: int
     output_tokens: int
-    cache_creation_input_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    server_tool_use: ServerToolUsage | None = None
+    cache_creation_input_tokens: int | None = Field(default=None, exclude_if=lambda v: v is None)
+    cache_read_input_tokens: int | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Only when Kiro reported them (metadataEvent); absent otherwise, never an estimate."""
+    server_tool_use: ServerToolUsage | None = Field(default=None, exclude_if=lambda v: v is None)
     """Present only when the gateway ran a server tool (web search) for the answer."""
-
-    @model_serializer(mode="wrap")
-    def _omit_unused(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("server_tool_use") is None:
-            data.pop("server_tool_use", None)
-        return data
 
 
 class Message(_Model):

@@ -34,6 +34,7 @@ from types import MappingProxyType
 from kiroproto.anthropic.request import MessagesRequest
 from kiroproto.convert.content import message_turn, system_message_text
 from kiroproto.convert.history import CONTINUE_TEXT, Repairs, Turn, canonicalize
+from kiroproto.convert.reasoning import HistoryReasoning, ReasoningPlan
 from kiroproto.convert.thinking import has_thinking_tags, thinking_mode, thinking_prefix
 from kiroproto.convert.tools import ToolNames, build_tool_specs
 from kiroproto.kiro.request import (
@@ -44,6 +45,8 @@ from kiroproto.kiro.request import (
     HistoryEntry,
     KiroRequest,
     KiroTool,
+    ReasoningContent,
+    ReasoningText,
     UserEntry,
     UserInputMessage,
     UserInputMessageContext,
@@ -74,6 +77,8 @@ class KiroConversion:
     conversation_id: str
     repairs: tuple[str, ...]
     """Names of the rules that changed the client's conversation, in the order they fired."""
+    reasoning: ReasoningPlan = ReasoningPlan()
+    """For `kiroproto.convert.reasoning.apply_reasoning`, the per-account last step (§19.5)."""
 
 
 def _new_uuid() -> str:
@@ -123,11 +128,43 @@ def _user_message(turn: Turn, model_id: str, tools: tuple[KiroTool, ...] = ()) -
     )
 
 
-def _assistant_message(turn: Turn) -> AssistantResponseMessage:
-    text = "\n\n".join(turn.texts)
+def _assistant_message(
+    turn: Turn, texts: tuple[str, ...] | None = None, reasoning: ReasoningContent | None = None
+) -> AssistantResponseMessage:
+    text = "\n\n".join(turn.texts if texts is None else texts)
     if not text.strip():
         text = TOOL_ONLY_ASSISTANT_TEXT if turn.tool_uses else EMPTY_ASSISTANT_TEXT
-    return AssistantResponseMessage(content=text, tool_uses=turn.tool_uses or None)
+    return AssistantResponseMessage(
+        content=text, tool_uses=turn.tool_uses or None, reasoning_content=reasoning
+    )
+
+
+def _thinking_display(req: MessagesRequest) -> str | None:
+    """`thinking.display` (newer Anthropic API; kept as an extra field by the lenient model)."""
+    extra = req.thinking.model_extra if req.thinking is not None else None
+    display = (extra or {}).get("display")
+    return display if isinstance(display, str) else None
+
+
+def _history_reasoning(index: int, turn: Turn) -> HistoryReasoning:
+    """The entry's forms with thinking as `reasoningContent` and with no thinking at all."""
+    tags = {thought.tag_text for thought in turn.thoughts}
+    texts = tuple(t for t in turn.texts if t not in tags)
+    signed = next((t for t in turn.thoughts if t.signature), None)
+    reasoning = None
+    if signed is not None:
+        reasoning = ReasoningContent(
+            reasoning_text=ReasoningText(text=signed.text, signature=signed.signature)
+        )
+
+    def wire(message: AssistantResponseMessage) -> dict[str, object]:
+        return AssistantEntry(assistant_response_message=message).model_dump(
+            mode="json", by_alias=True, exclude_none=True
+        )
+
+    return HistoryReasoning(
+        index, wire(_assistant_message(turn, texts, reasoning)), wire(_assistant_message(turn, texts))
+    )
 
 
 def convert_anthropic_request(
@@ -163,10 +200,13 @@ def convert_anthropic_request(
         history.append(
             AssistantEntry(assistant_response_message=AssistantResponseMessage(content=SYSTEM_ACK))
         )
+    reasoning_history: list[HistoryReasoning] = []
     for turn in canonical.history:
         if turn.role == "user":
             history.append(UserEntry(user_input_message=_user_message(turn, model.kiro_id)))
         else:
+            if turn.thoughts:
+                reasoning_history.append(_history_reasoning(len(history), turn))
             history.append(AssistantEntry(assistant_response_message=_assistant_message(turn)))
 
     history_names = [use.name for turn in canonical.history for use in turn.tool_uses]
@@ -199,6 +239,15 @@ def convert_anthropic_request(
         stop_sequences=tuple(req.stop_sequences or ()),
         conversation_id=conv_id,
         repairs=repairs.names(),
+        reasoning=ReasoningPlan(
+            thinking=mode,
+            effort=req.output_config.effort if req.output_config is not None else None,
+            max_tokens=req.max_tokens,
+            display=_thinking_display(req),
+            tag_prefix=bool(prefix),
+            system_text=system_text,
+            history=tuple(reasoning_history),
+        ),
     )
 
 

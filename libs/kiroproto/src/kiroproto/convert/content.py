@@ -45,7 +45,7 @@ from kiroproto.anthropic.request import (
     URLSource,
     WebSearchToolResultBlock,
 )
-from kiroproto.convert.history import Repairs, Turn
+from kiroproto.convert.history import Repairs, Thought, Turn
 from kiroproto.convert.images import convert_image, strip_data_url
 from kiroproto.convert.tools import ToolNames
 from kiroproto.errors import ConversionError
@@ -172,13 +172,15 @@ def _user_turn(blocks: Sequence[ContentBlock], repairs: Repairs) -> Turn:
 def _assistant_turn(blocks: Sequence[ContentBlock], names: ToolNames, repairs: Repairs) -> Turn:
     texts: list[str] = []
     uses: list[ToolUse] = []
+    thoughts: list[Thought] = []
     for block in blocks:
         match block:
             case TextBlock(text=text):
                 texts.append(text)
-            case ThinkingBlock(thinking=thinking):
+            case ThinkingBlock(thinking=thinking, signature=signature):
                 if thinking.strip():
-                    texts.append(f"<thinking>{thinking}</thinking>")
+                    texts.append(tag_text := f"<thinking>{thinking}</thinking>")
+                    thoughts.append(Thought(thinking, signature or None, tag_text))
             case ToolUseBlock(id=use_id, name=name, input=tool_input):
                 uses.append(ToolUse(tool_use_id=use_id, name=names.to_kiro(name), input=tool_input))
             case ServerToolUseBlock() | WebSearchToolResultBlock():
@@ -189,7 +191,12 @@ def _assistant_turn(blocks: Sequence[ContentBlock], names: ToolNames, repairs: R
                 repairs.add("dropped_unsupported_block")
             case _:  # pragma: no cover
                 assert_never(block)
-    return Turn(role="assistant", texts=tuple(t for t in texts if t.strip()), tool_uses=tuple(uses))
+    return Turn(
+        role="assistant",
+        texts=tuple(t for t in texts if t.strip()),
+        tool_uses=tuple(uses),
+        thoughts=tuple(thoughts),
+    )
 
 
 def message_turn(message: Message, names: ToolNames, repairs: Repairs) -> Turn:

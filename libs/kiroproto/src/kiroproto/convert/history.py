@@ -49,12 +49,23 @@ CONTINUE_TEXT = "Continue"
 
 
 @dataclass(frozen=True, slots=True)
+class Thought:
+    """A thinking block of an assistant message: its text, signature, and the `<thinking>` text
+    it became in `Turn.texts` (the classic form, §4.3)."""
+
+    text: str
+    signature: str | None
+    tag_text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     role: Role
     texts: tuple[str, ...] = ()
     images: tuple[KiroImage, ...] = ()
     tool_uses: tuple[ToolUse, ...] = ()
     tool_results: tuple[ToolResult, ...] = ()
+    thoughts: tuple[Thought, ...] = ()
 
     def is_empty(self) -> bool:
         return not (self.texts or self.images or self.tool_uses or self.tool_results)
@@ -66,6 +77,7 @@ class Turn:
             images=self.images + other.images,
             tool_uses=self.tool_uses + other.tool_uses,
             tool_results=self.tool_results + other.tool_results,
+            thoughts=self.thoughts + other.thoughts,
         )
 
 

@@ -84,9 +84,22 @@ class ToolUse(_KiroModel):
     """A JSON object, never a JSON-encoded string (§3.3 rule 5)."""
 
 
+class ReasoningText(_KiroModel):
+    text: str
+    signature: str | None = None
+
+
+class ReasoningContent(_KiroModel):
+    """`{"reasoningText": {"text", "signature"}}`: an assistant message's one reasoning block
+    (§19.5); sent only to accounts whose catalogue gives the model a request-fields schema."""
+
+    reasoning_text: ReasoningText
+
+
 class AssistantResponseMessage(_KiroModel):
     content: str
     tool_uses: tuple[ToolUse, ...] | None = None
+    reasoning_content: ReasoningContent | None = None
 
 
 class UserEntry(_KiroModel):
@@ -145,6 +158,8 @@ __all__ = [
     "KiroImageSource",
     "KiroRequest",
     "KiroTool",
+    "ReasoningContent",
+    "ReasoningText",
     "TextContent",
     "ToolResult",
     "ToolSpecification",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
@@ -48,10 +48,16 @@ class Choice(_Model):
     finish_reason: FinishReason
 
 
+class PromptTokensDetails(_Model):
+    cached_tokens: int
+
+
 class CompletionUsage(_Model):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Only when Kiro reported a cache read (metadataEvent); absent otherwise."""
 
 
 class ChatCompletion(_Model):

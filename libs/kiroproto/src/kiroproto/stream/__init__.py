@@ -16,7 +16,7 @@ Deliberately not here: I/O, retries, keep-alive timing (the gateway calls `ping(
 """
 
 from kiroproto.stream.anthropic_sse import AnthropicSSERenderer
-from kiroproto.stream.assembler import ResponseAssembler, upstream_failure
+from kiroproto.stream.assembler import KIRO_STOP_REASONS, ResponseAssembler, upstream_failure
 from kiroproto.stream.events import (
     BlockDelta,
     BlockKind,
@@ -34,9 +34,11 @@ from kiroproto.stream.kiro_events import (
     ContextUsage,
     Ignored,
     KiroEvent,
+    Metadata,
     Metering,
     ReasoningFragment,
     TextFragment,
+    TokenUsage,
     ToolUseFragment,
     UpstreamException,
     parse_kiro_message,
@@ -49,6 +51,7 @@ from kiroproto.stream.usage import input_tokens, output_tokens
 
 __all__ = [
     "FINISH_REASONS",
+    "KIRO_STOP_REASONS",
     "AnthropicSSERenderer",
     "BlockDelta",
     "BlockKind",
@@ -59,6 +62,7 @@ __all__ = [
     "Ignored",
     "KiroEvent",
     "MessageEnd",
+    "Metadata",
     "Metering",
     "OpenAIChunkRenderer",
     "OpenAIChunkState",
@@ -74,6 +78,7 @@ __all__ = [
     "StreamOptions",
     "TextFragment",
     "ThinkingExtractor",
+    "TokenUsage",
     "ToolUseFragment",
     "UpstreamException",
     "Usage",

@@ -18,7 +18,8 @@ block's `content_block_start` (`""` here); a `signature_delta` is sent only when
 gave a real signature (reasoningContentEvent). No made-up placeholder: a fake signature would
 fail at Anthropic anyway and an empty one is honest. `message_start` carries the local
 input-token estimate (never 0) and `output_tokens: 1`; `message_delta` carries the final
-numbers, `input_tokens` included (the SDK's accumulator takes it from there).
+numbers, `input_tokens` included (the SDK's accumulator takes it from there), and the cache
+fields only when Kiro reported them (CONTRACTS.md "Token counting": never estimated).
 
 The JSON is written straight to bytes (orjson for strings): no models on this hot path. The
 renderer holds no state besides its options, so it may be shared across a fail-over.
@@ -75,12 +76,7 @@ class AnthropicSSERenderer:
                 "content": [],
                 "stop_reason": None,
                 "stop_sequence": None,
-                "usage": {
-                    "input_tokens": max(1, options.input_tokens_estimate),
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
-                    "output_tokens": 1,
-                },
+                "usage": {"input_tokens": max(1, options.input_tokens_estimate), "output_tokens": 1},
             },
         }
         return b"event: message_start\ndata: " + _dumps(message) + b"\n\n"
@@ -131,16 +127,20 @@ class AnthropicSSERenderer:
             case BlockStop(index=index):
                 return b"".join((_STOP_HEAD, str(index).encode(), b"}\n\n"))
             case MessageEnd(stop_reason=stop_reason, stop_sequence=stop_sequence, usage=usage):
-                usage_out: dict[str, object] = {
+                final: dict[str, object] = {
                     "input_tokens": usage.input_tokens,
                     "output_tokens": usage.output_tokens,
                 }
+                if usage.cache_read_input_tokens is not None:
+                    final["cache_read_input_tokens"] = usage.cache_read_input_tokens
+                if usage.cache_creation_input_tokens is not None:
+                    final["cache_creation_input_tokens"] = usage.cache_creation_input_tokens
                 if usage.web_search_requests:
-                    usage_out["server_tool_use"] = {"web_search_requests": usage.web_search_requests}
+                    final["server_tool_use"] = {"web_search_requests": usage.web_search_requests}
                 delta = {
                     "type": "message_delta",
                     "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-                    "usage": usage_out,
+                    "usage": final,
                 }
                 return b"event: message_delta\ndata: " + _dumps(delta) + b"\n\n" + _MESSAGE_STOP
             case StreamFailure(error_type=error_type, message=message):

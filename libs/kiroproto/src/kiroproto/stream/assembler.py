@@ -8,26 +8,40 @@ consume its output). Rules, with the protocol sections they come from:
 - Text (§6.1): a text block opens lazily on the first non-empty text and closes before any
   other block opens. Identical consecutive fragments are kept (§6.5: no de-duplication).
 - Thinking (§7): with `options.thinking`, inline `<thinking>` is extracted (thinking.py);
-  `reasoningContentEvent` text always becomes thinking. A native signature is sent as a
-  `signature` delta right before the thinking block's stop; inline thinking has none.
-- Tool calls (§6.2, §6.5): one `tool_use` block per toolUseId (repeated open frames merge);
-  input fragments are forwarded verbatim as `input_json` deltas; the client's tool name is
-  restored from `options.tool_name_map`. At the block's stop the concatenated input must be a
-  JSON object: an empty concatenation becomes a `{}` delta; anything else that does not parse
+  `reasoningContentEvent` text becomes thinking (dropped when the client did not ask for
+  thinking: models that always think still answer without thinking blocks then). A native
+  signature is sent as a `signature` delta right before the thinking block's stop; inline
+  thinking has none.
+- Tool calls (§6.2, §6.5, §19.1): one `tool_use` block per toolUseId (repeated open frames
+  merge); a call is complete only once its `stop` fragment arrived, so its fragments are held
+  and the whole block (start, the input fragments verbatim as `input_json` deltas, stop) is
+  emitted at the stop frame; a call that never stops is dropped and the answer counts as cut.
+  Opening a call closes the open text/thinking block (order is kept); the client's tool name is
+  restored from `options.tool_name_map`. At the stop the concatenated input must be a JSON
+  object: an empty concatenation becomes a `{}` delta; anything else that does not parse
   (upstream truncation) ends the response with a `StreamFailure` (`api_error`, 500) instead
   of handing the client a tool call with broken arguments. Fragments for an already closed
   tool call are dropped (a closed block cannot grow).
 - Stop sequences (§6.3, the upstream has none): enforced on text (stop_sequences.py). On a
   match the text before it is emitted, blocks close, `MessageEnd(stop_sequence)` follows at
   once and everything the upstream sends afterwards is ignored.
-- Stop reason (§6.3, kiro.rs precedence): `max_tokens` after a ContentLengthExceededException
-  (the message ends normally at once, an open tool call is closed as it is); else `tool_use`
-  if any tool call; else `end_turn`. Thinking-only special case: a response with a thinking
-  block and nothing else gets a text block " " and `max_tokens`.
+- Completeness (§19.1, CONTRACTS.md "Errors"): an answer is complete once its trailer (a
+  contextUsageEvent or a meteringEvent) arrived. At the end of a body without the trailer (or
+  with a tool call that never stopped) the answer was cut: without content that is a
+  `StreamFailure` (`api_error`, 502; the gateway fails over), with content a `MessageEnd`
+  with `max_tokens` and `truncated=True`.
+- Stop reason (§6.3, §19.1), first match: `max_tokens` after a ContentLengthExceededException
+  (the message ends normally at once; a call without its stop is dropped); `max_tokens` for a
+  cut answer; the metadataEvent's `stopReason` mapped by `KIRO_STOP_REASONS` (`END_TURN` with
+  tool calls is `tool_use`, `TOOL_USE` without any is `end_turn`); `max_tokens` for a response
+  with a thinking block and nothing else (which also gets a text block " "); `tool_use` if any
+  tool call; else `end_turn`.
 - Other upstream exceptions → `StreamFailure` (ThrottlingException: `overloaded_error`, 529;
   others `api_error`, 500). Emitted whether or not content was sent: the gateway checks
   `has_content` and fails over instead of rendering when it is False.
-- Usage (§6.4): usage.py. Credits are the sum of meteringEvent usages.
+- Usage (§6.4, CONTRACTS.md "Token counting"): metadataEvent.tokenUsage where sent (input =
+  uncached input, cache fields only as sent), else contextUsagePercentage x the window, else
+  the local estimate (usage.py). Credits are the sum of meteringEvent usages.
 
 After `MessageEnd` or `StreamFailure`, `done` is True and `feed()`/`finish()` return [].
 
@@ -55,9 +69,11 @@ from kiroproto.stream.kiro_events import (
     ContextUsage,
     Ignored,
     KiroEvent,
+    Metadata,
     Metering,
     ReasoningFragment,
     TextFragment,
+    TokenUsage,
     ToolUseFragment,
     UpstreamException,
 )
@@ -71,11 +87,21 @@ class _Abort(Exception):
     """Internal: a StreamFailure was appended; unwind to feed()/finish()."""
 
 
-class _ToolCall:
-    __slots__ = ("index", "tool_use_id", "name", "parts", "closed")
+KIRO_STOP_REASONS: dict[str, StopReason] = {
+    "END_TURN": "end_turn",
+    "TOOL_USE": "tool_use",
+    "MAX_TOKENS": "max_tokens",
+    "MODEL_CONTEXT_WINDOW_EXCEEDED": "model_context_window_exceeded",
+    "CONTENT_FILTERED": "refusal",
+    "PAUSE_TURN": "pause_turn",
+}
+"""metadataEvent.stopReason → Anthropic stop reason (CONTRACTS.md "Errors"); others are ignored."""
 
-    def __init__(self, index: int, tool_use_id: str, name: str) -> None:
-        self.index = index
+
+class _ToolCall:
+    __slots__ = ("tool_use_id", "name", "parts", "closed")
+
+    def __init__(self, tool_use_id: str, name: str) -> None:
         self.tool_use_id = tool_use_id
         self.name = name
         self.parts: list[str] = []
@@ -106,13 +132,15 @@ class ResponseAssembler:
         "_next_index",
         "_open_index",
         "_open_kind",
-        "_open_tool",
         "_tools",
         "_seen_text",
         "_seen_thinking",
         "_seen_tool",
         "_percentage",
         "_credits",
+        "_trailer",
+        "_token_usage",
+        "_kiro_stop",
         "_signature",
         "_emitted",
         "_done",
@@ -126,13 +154,15 @@ class ResponseAssembler:
         self._next_index = 0
         self._open_index = -1
         self._open_kind: BlockKind | None = None
-        self._open_tool: _ToolCall | None = None
         self._tools: dict[str, _ToolCall] = {}
         self._seen_text = False
         self._seen_thinking = False
         self._seen_tool = False
         self._percentage: float | None = None
         self._credits: float | None = None
+        self._trailer = False  # a contextUsageEvent or meteringEvent arrived (§19.1)
+        self._token_usage: TokenUsage | None = None
+        self._kiro_stop: StopReason | None = None
         self._signature: str | None = None
         self._emitted: list[str] = []  # everything sent, for the output-token count
         self._done = False
@@ -162,14 +192,22 @@ class ResponseAssembler:
                 case ToolUseFragment():
                     self._tool(event, out)
                 case ReasoningFragment(text=text, signature=signature):
-                    if text:
-                        self._thinking_delta(text, out)
-                    if signature:
-                        self._signature = signature
+                    if self._options.thinking:  # else not asked for (CONTRACTS.md "Models")
+                        if text:
+                            self._thinking_delta(text, out)
+                        if signature:
+                            self._signature = signature
                 case ContextUsage(percentage=percentage):
                     self._percentage = percentage
+                    self._trailer = True
                 case Metering(usage=usage):
                     self._credits = usage if self._credits is None else self._credits + usage
+                    self._trailer = True
+                case Metadata(token_usage=token_usage, stop_reason=stop_reason):
+                    if token_usage is not None:
+                        self._token_usage = token_usage
+                    if stop_reason is not None:
+                        self._kiro_stop = KIRO_STOP_REASONS.get(stop_reason.upper(), self._kiro_stop)
                 case UpstreamException(exception_type=exception_type, message=message):
                     if exception_type.lower().startswith("contentlengthexceeded"):
                         self._end(out, "max_tokens", None)
@@ -242,23 +280,41 @@ class ResponseAssembler:
                 if self._done:
                     return
             self._flush_stops(out)
-            name = self._options.tool_name_map.get(event.name, event.name)
-            tool = _ToolCall(self._next_index, event.tool_use_id, name)
+            self._close(out)  # what came before the call stays before it
+            tool = _ToolCall(event.tool_use_id, self._options.tool_name_map.get(event.name, event.name))
             self._tools[event.tool_use_id] = tool
-            self._open("tool_use", out, tool)
         elif tool.closed:
             return
         if event.input:
             tool.parts.append(event.input)
-            out.append(BlockDelta(tool.index, "input_json", event.input))
-            self._emitted.append(event.input)
         if event.stop:
-            self._close(out, validate=True)
+            self._emit_tool(tool, out)
+
+    def _emit_tool(self, tool: _ToolCall, out: list[OutputEvent]) -> None:
+        """The call's stop arrived: the whole tool_use block at once (§19.1)."""
+        tool.closed = True
+        arguments = "".join(tool.parts)
+        if arguments and not _is_json_object(arguments):
+            self._fail(
+                out,
+                StreamFailure(
+                    "api_error",
+                    f"the upstream cut off the arguments of tool call {tool.tool_use_id} "
+                    f"({tool.name}): they are not valid JSON",
+                    500,
+                ),
+            )
+        self._open("tool_use", out, tool)
+        index = self._open_index
+        for part in tool.parts or ["{}"]:
+            out.append(BlockDelta(index, "input_json", part))
+            self._emitted.append(part)
+        self._close(out)
 
     # --- blocks -------------------------------------------------------------------------------
 
     def _open(self, kind: BlockKind, out: list[OutputEvent], tool: _ToolCall | None = None) -> None:
-        self._close(out, validate=True)
+        self._close(out)
         index = self._next_index
         self._next_index = index + 1
         self._open_index = index
@@ -272,34 +328,15 @@ class ResponseAssembler:
         else:
             assert tool is not None
             self._seen_tool = True
-            self._open_tool = tool
             out.append(BlockStart(index, "tool_use", tool.tool_use_id, tool.name))
 
-    def _close(self, out: list[OutputEvent], *, validate: bool) -> None:
+    def _close(self, out: list[OutputEvent]) -> None:
         kind = self._open_kind
         if kind is None:
             return
         index = self._open_index
         self._open_kind = None
-        if kind == "tool_use":
-            tool = self._open_tool
-            assert tool is not None
-            tool.closed = True
-            self._open_tool = None
-            if not tool.parts:
-                out.append(BlockDelta(index, "input_json", "{}"))
-                self._emitted.append("{}")
-            elif validate and not _is_json_object("".join(tool.parts)):
-                self._fail(
-                    out,
-                    StreamFailure(
-                        "api_error",
-                        f"the upstream cut off the arguments of tool call {tool.tool_use_id} "
-                        f"({tool.name}): they are not valid JSON",
-                        500,
-                    ),
-                )
-        elif kind == "thinking" and self._signature is not None:
+        if kind == "thinking" and self._signature is not None:
             out.append(BlockDelta(index, "signature", self._signature))
             self._signature = None
         out.append(BlockStop(index))
@@ -313,22 +350,41 @@ class ResponseAssembler:
                 if self._done:  # a stop sequence in the flushed text ended the message
                     return
             self._flush_stops(out)
-        self._close(out, validate=reason != "max_tokens")
+        self._close(out)
+        truncated = False
         if reason is None:
-            if self._seen_thinking and not self._seen_text and not self._seen_tool:
+            cut = not self._trailer or any(not tool.closed for tool in self._tools.values())
+            if cut and not self.has_content:
+                self._fail(out, StreamFailure("api_error", "the upstream answer ended without content", 502))
+            thinking_only = self._seen_thinking and not self._seen_text and not self._seen_tool
+            if thinking_only:
                 self._text_delta(" ", out)  # §6.3 thinking-only special case
-                self._close(out, validate=True)
+                self._close(out)
+            if cut:
+                reason, truncated = "max_tokens", True
+            elif self._kiro_stop is not None:
+                reason = self._kiro_stop
+                if reason == "end_turn" and self._seen_tool:
+                    reason = "tool_use"
+                elif reason == "tool_use" and not self._seen_tool:
+                    reason = "end_turn"
+            elif thinking_only:
                 reason = "max_tokens"
             else:
                 reason = "tool_use" if self._seen_tool else "end_turn"
-        options = self._options
-        usage = Usage(
-            input_tokens(self._percentage, options.context_window, options.input_tokens_estimate),
-            output_tokens("".join(self._emitted)),
-            self._credits,
-        )
-        out.append(MessageEnd(reason, stop_sequence, usage))
+        out.append(MessageEnd(reason, stop_sequence, self._usage(), truncated))
         self._done = True
+
+    def _usage(self) -> Usage:
+        options = self._options
+        reported = self._token_usage or TokenUsage()
+        percentage = self._percentage if self._percentage is not None else reported.context_percentage
+        if reported.uncached_input is not None:
+            inp = reported.uncached_input
+        else:
+            inp = input_tokens(percentage, options.context_window, options.input_tokens_estimate)
+        out = reported.output if reported.output is not None else output_tokens("".join(self._emitted))
+        return Usage(inp, out, self._credits, reported.cache_read, reported.cache_write)
 
     def _fail(self, out: list[OutputEvent], failure: StreamFailure) -> None:
         out.append(failure)

@@ -15,7 +15,15 @@ from typing import Literal
 
 BlockKind = Literal["text", "thinking", "tool_use", "server_tool_use", "web_search_tool_result"]
 DeltaKind = Literal["text", "thinking", "input_json", "signature"]
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
+StopReason = Literal[
+    "end_turn",
+    "tool_use",
+    "max_tokens",
+    "stop_sequence",
+    "model_context_window_exceeded",
+    "refusal",
+    "pause_turn",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +57,36 @@ class BlockStop:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token usage of the response (§6.4) and the credits Kiro charged (None: no meteringEvent)."""
+    """Token usage of the response (§6.4, CONTRACTS.md "Token counting") and the credits Kiro
+    charged (None: no meteringEvent). `input_tokens` is the uncached input when Kiro's
+    metadataEvent reported it; the cache fields are set only when Kiro sent them (never
+    estimated)."""
 
     input_tokens: int
     output_tokens: int
     credits: float | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
     web_search_requests: int = 0  # searches the gateway ran for this answer (Kiro's MCP endpoint)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """All input tokens, cached or not (OpenAI's `prompt_tokens`)."""
+        return (
+            self.input_tokens + (self.cache_read_input_tokens or 0) + (self.cache_creation_input_tokens or 0)
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class MessageEnd:
-    """The response ended normally. Always the last event; every block is closed before it."""
+    """The response ended normally. Always the last event; every block is closed before it.
+    `truncated`: the upstream body ended without its trailer after content (§19.1), so the
+    stop reason is `max_tokens`; the gateway counts and logs it."""
 
     stop_reason: StopReason
     stop_sequence: str | None
     usage: Usage
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

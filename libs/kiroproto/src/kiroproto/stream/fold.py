@@ -6,10 +6,11 @@ events raises `StreamFailedError` (carrying `status_hint` and `error_type`), whi
 renders with its single error handler; events without a final `MessageEnd` are a caller bug
 (`ValueError`).
 
-Tool arguments: Anthropic's `input` is the concatenated JSON parsed; the assembler guarantees
-a JSON object except after a ContentLengthExceededException cut a call short, where `input`
-is `{}` (the partial text is still in the streamed deltas). OpenAI's `arguments` is the
-concatenated text as is.
+Tool arguments: Anthropic's `input` is the concatenated JSON parsed (the assembler emits a
+call only once it stopped, with a JSON object; anything else becomes `{}`). OpenAI's
+`arguments` is the concatenated text as is. Usage: cache fields (Anthropic) and
+`prompt_tokens_details` (OpenAI) only when Kiro reported them; OpenAI's `prompt_tokens` is
+all input, cached or not.
 
 Deliberately not here: JSON serialisation (the models' `model_dump`), HTTP.
 """
@@ -126,6 +127,8 @@ def fold_anthropic(events: Iterable[OutputEvent], options: StreamOptions) -> ant
         usage=anthropic.Usage(
             input_tokens=end.usage.input_tokens,
             output_tokens=end.usage.output_tokens,
+            cache_creation_input_tokens=end.usage.cache_creation_input_tokens,
+            cache_read_input_tokens=end.usage.cache_read_input_tokens,
             server_tool_use=anthropic.ServerToolUsage(web_search_requests=searches) if searches else None,
         ),
     )
@@ -160,8 +163,11 @@ def fold_openai(events: Iterable[OutputEvent], options: StreamOptions) -> openai
         model=options.model,
         choices=[openai.Choice(message=message, finish_reason=FINISH_REASONS[end.stop_reason])],
         usage=openai.CompletionUsage(
-            prompt_tokens=usage.input_tokens,
+            prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.output_tokens,
-            total_tokens=usage.input_tokens + usage.output_tokens,
+            total_tokens=usage.prompt_tokens + usage.output_tokens,
+            prompt_tokens_details=None
+            if usage.cache_read_input_tokens is None
+            else openai.PromptTokensDetails(cached_tokens=usage.cache_read_input_tokens),
         ),
     )

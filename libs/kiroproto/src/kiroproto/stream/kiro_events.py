@@ -7,6 +7,7 @@
 | `contextUsageEvent` `{contextUsagePercentage}` | `ContextUsage(percentage)`                |
 | `meteringEvent` `{unit,usage}`            | `Metering(usage, unit)`                        |
 | `reasoningContentEvent` `{text?,signature?}` | `ReasoningFragment(text, signature)`        |
+| `metadataEvent` `{tokenUsage?,stopReason?}` | `Metadata(TokenUsage?, stop_reason)` (§19.1) |
 | `invalidStateEvent` `{reason,message}`    | `UpstreamException("invalidStateEvent", ...)`  |
 | `:message-type` exception / error         | `UpstreamException(type, message, reason)`     |
 | anything else (metadata, citations, ...)  | `Ignored(event_type)`                          |
@@ -63,6 +64,25 @@ class ReasoningFragment:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """`metadataEvent.tokenUsage` (§19.1): each count is None when Kiro did not send it."""
+
+    uncached_input: int | None = None
+    output: int | None = None
+    cache_read: int | None = None
+    cache_write: int | None = None
+    context_percentage: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """A `metadataEvent`: the real token usage and Kiro's stop reason (`END_TURN`, ...), as sent."""
+
+    token_usage: TokenUsage | None
+    stop_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class UpstreamException:
     exception_type: str
     message: str
@@ -75,7 +95,14 @@ class Ignored:
 
 
 KiroEvent = (
-    TextFragment | ToolUseFragment | ContextUsage | Metering | ReasoningFragment | UpstreamException | Ignored
+    TextFragment
+    | ToolUseFragment
+    | ContextUsage
+    | Metering
+    | ReasoningFragment
+    | Metadata
+    | UpstreamException
+    | Ignored
 )
 
 
@@ -99,6 +126,8 @@ def parse_kiro_message(msg: Message) -> KiroEvent:
             return ReasoningFragment(
                 _opt_str(obj, "text", event_type) or "", _opt_str(obj, "signature", event_type) or None
             )
+        if event_type == "metadataEvent":
+            return _metadata(_object(msg.payload, event_type))
         if event_type == "invalidStateEvent":
             message, reason = _lenient_error_payload(msg.payload)
             return UpstreamException(event_type, message or "invalid state", reason)
@@ -130,6 +159,35 @@ def _tool_use(obj: dict[str, Any]) -> ToolUseFragment:
     if not isinstance(stop, bool):
         raise DecodeError("toolUseEvent field 'stop' is not a boolean")
     return ToolUseFragment(tool_use_id, _opt_str(obj, "name", "toolUseEvent") or "", fragment, stop)
+
+
+def _metadata(obj: dict[str, Any]) -> Metadata:
+    event_type = "metadataEvent"
+    raw_usage = obj.get("tokenUsage")
+    usage: TokenUsage | None = None
+    if isinstance(raw_usage, dict):
+        percentage = raw_usage.get("contextUsagePercentage")
+        usage = TokenUsage(
+            uncached_input=_opt_count(raw_usage, "uncachedInputTokens"),
+            output=_opt_count(raw_usage, "outputTokens"),
+            cache_read=_opt_count(raw_usage, "cacheReadInputTokens"),
+            cache_write=_opt_count(raw_usage, "cacheWriteInputTokens"),
+            context_percentage=None
+            if percentage is None
+            else _number(raw_usage, "contextUsagePercentage", event_type),
+        )
+    elif raw_usage is not None:
+        raise DecodeError("metadataEvent field 'tokenUsage' is not an object")
+    return Metadata(usage, _opt_str(obj, "stopReason", event_type) or None)
+
+
+def _opt_count(obj: dict[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise DecodeError(f"metadataEvent tokenUsage field {key!r} is not a non-negative number")
 
 
 def _object(payload: bytes, event_type: str) -> dict[str, Any]:

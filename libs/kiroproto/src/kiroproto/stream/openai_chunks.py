@@ -5,9 +5,12 @@
     thinking delta delta {reasoning_content}
     tool_use start delta {tool_calls: [{index, id, type: "function", function {name, arguments ""}}]}
     input_json     delta {tool_calls: [{index, function {arguments}}]}
-    MessageEnd     delta {} with finish_reason (end_turn/stop_sequence → stop, tool_use →
-                   tool_calls, max_tokens → length); then, with include_usage, a chunk with
-                   `choices: []` and usage {prompt_tokens, completion_tokens, total_tokens};
+    MessageEnd     delta {} with finish_reason (`FINISH_REASONS`: end_turn/stop_sequence/
+                   pause_turn → stop, tool_use → tool_calls, max_tokens/
+                   model_context_window_exceeded → length, refusal → content_filter); then,
+                   with include_usage, a chunk with `choices: []` and usage {prompt_tokens
+                   (uncached + cache read + cache write), completion_tokens, total_tokens,
+                   prompt_tokens_details {cached_tokens} only when Kiro sent a cache read};
                    then `data: [DONE]`
     StreamFailure  `data: {"error": {message, type, param, code}}` and nothing after it
 
@@ -45,6 +48,9 @@ FINISH_REASONS: dict[StopReason, FinishReason] = {
     "stop_sequence": "stop",
     "tool_use": "tool_calls",
     "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
 }
 _OPEN = b',"logprobs":null,"finish_reason":null}]}\n\n'
 _DONE = b"data: [DONE]\n\n"
@@ -111,10 +117,15 @@ class OpenAIChunkRenderer:
                     _dumps(FINISH_REASONS[stop_reason])
                 )
                 if self._include_usage:
-                    total = usage.input_tokens + usage.output_tokens
+                    prompt = usage.prompt_tokens
+                    details = b""
+                    if usage.cache_read_input_tokens is not None:
+                        details = (
+                            b',"prompt_tokens_details":{"cached_tokens":%d}' % usage.cache_read_input_tokens
+                        )
                     out += self._ident + (
-                        b',"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}\n\n'
-                        % (usage.input_tokens, usage.output_tokens, total)
+                        b',"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d%b}}\n\n'
+                        % (prompt, usage.output_tokens, prompt + usage.output_tokens, details)
                     )
                 return out + _DONE
             case StreamFailure(error_type=error_type, message=message):

@@ -17,7 +17,9 @@ class StreamOptions:
 
     - `model`: the model name the client asked for, echoed in every response.
     - `message_id`: the response id (`msg_...` for Anthropic, `chatcmpl-...` for OpenAI).
-    - `thinking`: extract inline `<thinking>` tags (§7.2); off means tags pass through as text.
+    - `thinking`: the client asked for thinking: extract inline `<thinking>` tags (§7.2) and
+      turn reasoningContentEvents into thinking; off means tags pass through as text and
+      reasoning events are dropped.
     - `tool_name_map`: Kiro tool name → the client's original name (restored on every output).
     - `stop_sequences`: the client's stop sequences; Kiro has none, the assembler enforces them.
     - `input_tokens_estimate`: local count of the request, used until a contextUsageEvent arrives.

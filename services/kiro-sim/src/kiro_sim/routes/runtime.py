@@ -24,6 +24,7 @@ from kiro_sim import errors
 from kiro_sim.accounts import Account
 from kiro_sim.mcp import check_mcp, mcp_answer
 from kiro_sim.plan import context_window
+from kiro_sim.reasoning import schema_for
 from kiro_sim.routes.common import bearer, error_response, json_response, read_json
 from kiro_sim.rules import Rule
 from kiro_sim.script import Script, Surface
@@ -206,13 +207,15 @@ def routes(sim: Simulator) -> list[Route]:
         ids = [m for m in account.models if m != "auto"]
         page = ids[start : start + max_results]
         settings = sim.settings
+        entries = [
+            model_entry(m, settings.context_window_default, settings.context_window_large, account.windows)
+            for m in page
+        ]
+        for entry in entries:
+            if (schema := schema_for(account.request_fields_schemas, entry["modelId"])) is not None:
+                entry["additionalModelRequestFieldsSchema"] = schema
         body: dict[str, Any] = {
-            "models": [
-                model_entry(
-                    m, settings.context_window_default, settings.context_window_large, account.windows
-                )
-                for m in page
-            ],
+            "models": entries,
             "nextToken": str(start + max_results) if start + max_results < len(ids) else None,
         }
         if "auto" in account.models:
