@@ -18,6 +18,7 @@ from kiroproto.anthropic.request import Message, MessagesRequest
 from kiroproto.sse import SSEDecoder
 from kiroproto.stream import AnthropicSSERenderer, StreamOptions, TextFragment, fold_anthropic
 from kiroproto.stream.events import BlockDelta, BlockStart, MessageEnd
+from kiroproto.stream.kiro_events import ContextUsage
 from kiroproto.websearch import (
     SearchAssembler,
     SearchError,
@@ -300,6 +301,7 @@ def _search_answer(outcome: SearchResults | SearchError, text: str, searches: in
     events = search_events("srvtoolu_1", "web_search", "q", outcome)
     events += assembler.feed(TextFragment(text))
     assert assembler.has_content
+    events += assembler.feed(ContextUsage(1.0))  # the trailer: a complete answer
     events += assembler.finish()
     return events
 
@@ -358,6 +360,7 @@ def test_sse_and_fold_agree(hits: list[SearchHit], parts: list[str]) -> None:
     events = search_events("srvtoolu_1", "web_search", "q", SearchResults("q", tuple(hits)))
     for part in parts:
         events += assembler.feed(TextFragment(part))
+    events += assembler.feed(ContextUsage(1.0))  # the trailer: a complete answer
     events += assembler.finish()
     folded = fold_anthropic(events, OPTIONS).model_dump(mode="json")
     blocks: dict[int, dict[str, Any]] = {}

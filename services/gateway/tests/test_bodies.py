@@ -17,6 +17,7 @@ from gateway.errors import InvalidRequest, RateLimited
 from gateway.exchange import KiroBody
 from gateway.offload import Offloader
 from gateway.prepare import SampledEstimator, count_tokens, prepare_chat, prepare_messages
+from kiroproto.bus import LeaseGrant
 from kiroproto.models import ModelMap
 from kiroproto.tokens import EstimatingTokenCounter
 
@@ -35,9 +36,13 @@ json_values = st.recursive(
 )
 def test_kiro_body_adds_the_profile_arn_to_the_serialised_body(wire: dict[str, Any], arn: str | None) -> None:
     body = KiroBody(orjson.dumps(wire))
+    grant = LeaseGrant(
+        lease_id="l1", credential_id="c1", auth="Social", access_token="t", token_fingerprint="f",
+        profile_arn=arn, region="us-east-1", machine_id="m" * 64, lease_ttl_s=60,
+    )  # fmt: skip
     expected = {**wire, "profileArn": arn} if arn else wire
-    assert orjson.loads(body(arn)) == expected
-    assert body(arn) is body(arn)  # built once per credential
+    assert orjson.loads(body(grant)) == expected
+    assert body(grant) is body(grant)  # built once per credential
 
 
 def test_budget_refuses_only_beyond_the_cap_and_never_a_lone_body() -> None:
