@@ -10,6 +10,8 @@ Data model (Redis is the source of truth; see README "Redis data model"):
 - `deleted`               SET of identities deleted by an operator (not re-imported from config)
 - `lock:refresh:{id}`     STRING single-flight refresh lock (token, PX)
 - `lock:job:{name}`       STRING "one replica per period" lock for periodic jobs (PX = period)
+- `session:{hash}`        HASH current / first account of a client session (PX =
+                          BROKER_SESSION_TTL); the session id is hashed, never stored
 
 The Lua scripts receive the prefixes of the per-credential keys (`cred_prefix`,
 `leases_prefix`, `lease_prefix`) from here, so key names are built in this module only.
@@ -58,6 +60,9 @@ class Keys:
 
     def lease(self, lease_id: str) -> str:
         return self.lease_prefix + lease_id
+
+    def session(self, session_hash: str) -> str:
+        return self.base + "session:" + session_hash
 
     def refresh_lock(self, credential_id: str) -> str:
         return self.base + "lock:refresh:" + credential_id

@@ -22,8 +22,6 @@ def credential_label(credential_id: str) -> str:
     return hashlib.sha256(credential_id.encode("utf-8")).hexdigest()[:12]
 
 
-
-
 class BrokerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None, version: str = "0.1.0") -> None:
         self.registry = registry or CollectorRegistry()
@@ -99,6 +97,13 @@ class BrokerMetrics:
             "kiro_broker_lease_wait_seconds",
             "Time from a lease request to its answer",
             buckets=_WAIT_BUCKETS,
+            registry=r,
+        )
+        self.session_leases = Counter(
+            "kiro_broker_session_leases_total",
+            "Leases of client sessions, by whether the session's first account served them "
+            "(account=first|other); the share on the first account is first / (first + other)",
+            ["account"],
             registry=r,
         )
         self.refreshes = Counter(
