@@ -87,9 +87,7 @@ class KeyLimits(_Msg):
     tokens_per_minute: int | None = Field(default=None, ge=1)  # input + output tokens
     max_concurrent: int | None = Field(default=None, ge=1)
     monthly_token_budget: int | None = Field(default=None, ge=0)  # input + output, calendar month (UTC)
-    monthly_credit_budget: float | None = Field(
-        default=None, ge=0
-    )  # Kiro credits (meteringEvent), month (UTC)
+    monthly_credit_budget: float | None = Field(default=None, ge=0)  # credits (meteringEvent), month (UTC)
 
 
 class Admission(_Msg):

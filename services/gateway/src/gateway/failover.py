@@ -17,9 +17,9 @@ exception before any content releases the lease with that attempt's outcome and 
 
 At most `max_attempts` upstream calls in total (capacity retries included); when none succeeds
 the client gets 529/503 with retry-after: the broker's real time until an account can serve
-again (never a 500, never a flat guess when the broker knows). Streaming requests commit once the first output event exists (or the
-upstream stayed silent for a ping interval); non-streaming ones read the whole answer first, so
-they can fail over at any point.
+again (never a 500, never a flat guess when the broker knows). Streaming requests commit once
+the first output event exists (or the upstream stayed silent for a ping interval); non-streaming
+ones read the whole answer first, so they can fail over at any point.
 """
 
 from __future__ import annotations

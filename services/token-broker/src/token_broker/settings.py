@@ -82,9 +82,7 @@ class Settings(BaseSettings):
     broker_refresh_check_interval: Duration = 30.0  # background refresh tick
     broker_failure_streak: int = Field(default=3, ge=1)  # 5xx / network errors in a row ...
     broker_failure_cooldown: Duration = 30.0  # ... put the credential in this cooldown
-    broker_backoff_first: Duration = (
-        1.0  # first cooldown of a throttled account (doubles up to SESSION_POOL_COOLDOWN)
-    )
+    broker_backoff_first: Duration = 1.0  # first cooldown of a throttled account (doubling, capped)
     broker_suspicious_cooldown: Duration = 3600.0  # 429 "suspicious activity": cooldown (0: disable instead)
     broker_session_ttl: Duration = 3600.0  # a client session keeps its account this long after its last lease
     broker_http_timeout: Duration = 15.0  # refresh and getUsageLimits calls
