@@ -119,7 +119,9 @@ async def test_a_request_waits_for_the_soonest_cooldown_instead_of_failing(sim: 
 async def test_retry_after_of_the_upstream_reaches_the_client(sim: Sim, stack: Any) -> None:
     account = sim.add_account()
     pool = stack([account], SESSION_POOL_WAIT="1s", SESSION_POOL_COOLDOWN="30s")
-    sim.script(account_id=account["id"], mode="fault", times=1, script={"error": "user_rate", "retry_after": 3})
+    sim.script(
+        account_id=account["id"], mode="fault", times=1, script={"error": "user_rate", "retry_after": 3}
+    )
     async with httpx.AsyncClient(base_url=pool.gateway_url(), headers=HEADERS, timeout=30) as client:
         response = await client.post("/v1/messages", json=BODY)
         assert response.status_code == 529
@@ -167,7 +169,9 @@ async def test_quota_parks_and_another_account_serves(sim: Sim, stack: Any, pres
     if preset == "daily_limit":
         assert status.status_until == (int(time.time()) // 86400 + 1) * 86400  # the next UTC day
     else:
-        assert status.status_until is not None and status.status_until > time.time() + 3600 or _month_end_soon()
+        assert (
+            status.status_until is not None and status.status_until > time.time() + 3600 or _month_end_soon()
+        )
 
 
 def _month_end_soon() -> bool:

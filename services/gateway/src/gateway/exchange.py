@@ -27,6 +27,7 @@ from gateway.responses import Renderer, StreamingAnswer
 from kiroproto.anthropic.request import MessagesRequest
 from kiroproto.bus import Outcome, TeamKey
 from kiroproto.convert import convert_anthropic_request
+from kiroproto.convert.session import client_session_id, conversation_id_for
 from kiroproto.errors import ConversionError
 from kiroproto.models import ResolvedModel
 from kiroproto.stream import (
@@ -45,6 +46,7 @@ from kiroproto.tokens import EstimatingTokenCounter, count_request_tokens
 log = logging.getLogger(__name__)
 
 OPENAI_PING = b": ping\n\n"
+SESSION_HEADER = "x-claude-code-session-id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +122,17 @@ async def answer(
     request_id: str,
     request_started: float,
     state: dict[str, object],
+    session_header: str | None = None,
 ) -> Response:
     state["requested_model"] = req.model
     ticket = admission_for(cast("TeamKey | None", state.get("team_key")), req.model, model)
     state["team_ticket"] = ticket  # limits.py: 403 above; the admission rides on the first lease
+    # one session: one account (the broker's stickiness) and one conversationId (§19.2, §19.8)
+    session_id = client_session_id(session_header, req.metadata.user_id if req.metadata else None)
     try:
-        conversion = convert_anthropic_request(req, model)
+        conversion = convert_anthropic_request(
+            req, model, conversation_id=conversation_id_for(session_id) if session_id else None
+        )
     except ConversionError as exc:
         raise conversion_error(exc) from exc
     if conversion.repairs:
@@ -153,6 +160,8 @@ async def answer(
         options=options,
         complete=not stream,
         ticket=ticket,
+        session_id=session_id,
+        state=state,
     )
     state["credential_id"] = attempt.lease.grant.credential_id  # for the request event (accounting.py)
     if stream:

@@ -106,6 +106,8 @@ class BrokerMetrics:
             ["account"],
             registry=r,
         )
+        for account in ("first", "other"):
+            self.session_leases.labels(account=account)  # exported from the start
         self.refreshes = Counter(
             "kiro_broker_refreshes_total", "Token refreshes, by result", ["result"], registry=r
         )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.deps import ClientKey, State, parse_as, read_json, resolve_model
-from gateway.exchange import Front, answer, conversion_error
+from gateway.exchange import SESSION_HEADER, Front, answer, conversion_error
 from kiroproto.convert import convert_openai_request
 from kiroproto.errors import ConversionError
 from kiroproto.openai.request import ChatCompletionRequest
@@ -36,4 +36,5 @@ async def chat_completions(request: Request, state: State) -> Response:
         request_id=request.state.request_id,
         request_started=started,
         state=request.scope["state"],
+        session_header=request.headers.get(SESSION_HEADER),
     )

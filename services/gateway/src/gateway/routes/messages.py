@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.deps import ClientKey, State, parse_as, read_json, resolve_model
-from gateway.exchange import Front, answer
+from gateway.exchange import SESSION_HEADER, Front, answer
 from kiroproto.anthropic.request import CountTokensRequest, MessagesRequest
 from kiroproto.tokens import count_request_tokens
 
@@ -33,6 +33,7 @@ async def create_message(request: Request, state: State) -> Response:
         request_id=request.state.request_id,
         request_started=started,
         state=request.scope["state"],
+        session_header=request.headers.get(SESSION_HEADER),
     )
 
 
