@@ -6,6 +6,7 @@ throttling, never from the gateway's own retry-after."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,6 +115,17 @@ async def test_a_request_waits_for_the_soonest_cooldown_instead_of_failing(sim: 
         done = time.monotonic()
     assert response.status_code == 200, response.text  # no 529 while a cooldown ends within the wait
     assert done - recovered_at <= 5.0
+    # the access log line tells the queue wait apart from the time to first token
+    line = access_log_line(pool, response.headers["request-id"])
+    assert line["queue_ms"] >= 500 and line["ttft_ms"] is not None
+    assert line["ttft_ms"] >= line["queue_ms"] and line["duration_ms"] >= line["ttft_ms"]
+
+
+def access_log_line(pool: Pool, request_id: str) -> dict[str, Any]:
+    for raw in pool.gateways[0].read_log().splitlines():
+        if request_id in raw and '"queue_ms"' in raw:
+            return dict(json.loads(raw))
+    raise AssertionError(f"no access log line for {request_id}")
 
 
 async def test_retry_after_of_the_upstream_reaches_the_client(sim: Sim, stack: Any) -> None:

@@ -110,6 +110,12 @@ def add_queue_wait(state: dict[str, object] | None, seconds: float) -> None:
         state["queue_s"] = (before if isinstance(before, float) else 0.0) + seconds
 
 
+def queue_ms(state: dict[str, object]) -> float | None:
+    """Time the request waited for leases (all attempts), in ms; None when it never asked."""
+    queue = state.get("queue_s")
+    return round(queue * 1000, 3) if isinstance(queue, float) else None
+
+
 async def finish_call(
     ctx: Upstreams,
     call: Call,
