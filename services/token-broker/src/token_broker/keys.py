@@ -81,6 +81,7 @@ class Keys:
 # - `team:{team}:rpm`         ZSET request id -> admission time (ms): sliding one-minute request log
 # - `team:{team}:tpm`         HASH epoch second -> tokens finished in that second (last minute only)
 # - `team:{team}:spent:{YYYY-MM}`  STRING tokens (input + output) of the calendar month (UTC)
+# - `team:{team}:credits:{YYYY-MM}`  STRING Kiro credits (float) of the calendar month (UTC)
 # - `usage:{YYYY-MM-DD}`      HASH `{team}|{key id}|{model}|{metric}` -> count (durable history)
 # - `done:{request id}`       STRING, a usage record already applied (idempotency, TTL 1 day)
 # - `teams`                   SET of team names that have keys or usage
@@ -120,6 +121,9 @@ class TeamKeys:
 
     def spent(self, team: str, month: str) -> str:
         return self.base + "team:" + team + ":spent:" + month
+
+    def credits_spent(self, team: str, month: str) -> str:
+        return self.base + "team:" + team + ":credits:" + month
 
     def usage_day(self, day: str) -> str:
         return self.base + "usage:" + day
