@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from kiro_testing import NatsServer, RedisServer
 from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential
@@ -62,6 +63,18 @@ def served(sim: Sim, pool: Pool, send: Any) -> list[tuple[str, str]]:
     return out
 
 
+def session_leases(pool: Pool) -> dict[str, float]:
+    metrics_url = pool.brokers[0].health_url.replace("/readyz", "/metrics")
+    text = httpx.get(metrics_url, timeout=10).text
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "kiro_broker_session_leases":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    out[sample.labels["account"]] = sample.value
+    return out
+
+
 def test_twenty_requests_of_one_session_stay_on_one_account(sim: Sim, pool: Pool) -> None:
     body = {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -74,6 +87,8 @@ def test_twenty_requests_of_one_session_stay_on_one_account(sim: Sim, pool: Pool
     assert len(results) == 20
     assert len({account for account, _ in results}) == 1
     assert {conversation for _, conversation in results} == {SESSION}
+    # the broker measures it: the share of session leases served by the session's first account
+    assert session_leases(pool) == {"first": 20.0, "other": 0.0}
 
     def unsessioned() -> Iterator[httpx.Response]:
         with httpx.Client(base_url=pool.gateway_url(), headers=HEADERS, timeout=30) as client:
