@@ -137,8 +137,12 @@ class LeaseManager:
                 continue  # the chosen credential could not get a token: try the others
             remaining = deadline - time.monotonic()
             if kind == "none":
-                soonest = min((t for t in (int(result[3]), *backoffs) if t > 0), default=0)
-                until_s = (soonest - now_ms()) / 1000
+                now = now_ms()
+                cooldown_end = int(result[3])
+                if 0 < cooldown_end <= now:
+                    continue  # it ended since the script looked: try again at once
+                soonest = min((t for t in (cooldown_end, *backoffs) if t > now), default=0)
+                until_s = (soonest - now) / 1000
                 if soonest == 0 or until_s > remaining or self.closing:
                     return self._deny_none(soonest, int(result[4]))
                 # the soonest cooldown ends within the wait: sleep until then (or a release)
