@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections import Counter
 
-from broker_helpers import BusClient, cred, creds_json
+from broker_helpers import BusClient, SimControl, cred, creds_json, sim_cred
 
 from kiroproto.bus import DenialReason, LeaseDenied, LeaseGrant, Outcome
 
@@ -157,3 +157,16 @@ async def test_a_session_moves_when_its_account_cannot_serve_and_is_counted(
     counted = broker.metrics.session_leases
     assert counted.labels(account="first")._value.get() == 1
     assert counted.labels(account="other")._value.get() == 2
+
+
+async def test_a_request_waits_out_a_refresh_backoff_then_is_served(
+    start_broker, bus: BusClient, sim: SimControl, sim_urls
+) -> None:
+    flaky = await sim.account()
+    await sim.fault(flaky["id"], "refresh", {"status": 500}, times=1)
+    await start_broker(kiro_auth_token=creds_json(sim_cred(flaky)), **sim_urls)
+    started = time.monotonic()
+    reply = await bus.acquire(wait_ms=8000)  # the refresh backoff (5 s) ends within the wait
+    assert isinstance(reply, LeaseGrant), reply
+    assert 4.0 <= time.monotonic() - started < 8.0
+    assert await sim.refresh_calls(flaky["id"]) == 2

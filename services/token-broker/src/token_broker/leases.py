@@ -129,10 +129,10 @@ class LeaseManager:
             result = await self._try(req.request_id, lease_id, exclude, req.session_id)
             kind = result[0]
             if kind == "grant":
-                if len(result) > 13 and result[13]:
-                    self._metrics.session_leases.labels(account=result[13]).inc()
                 grant = await self._grant(result, lease_id, exclude, backoffs)
                 if grant is not None:
+                    if len(result) > 13 and result[13]:
+                        self._metrics.session_leases.labels(account=result[13]).inc()
                     return grant
                 continue  # the chosen credential could not get a token: try the others
             remaining = deadline - time.monotonic()
@@ -145,9 +145,12 @@ class LeaseManager:
                 until_s = (soonest - now) / 1000
                 if soonest == 0 or until_s > remaining or self.closing:
                     return self._deny_none(soonest, int(result[4]))
-                # the soonest cooldown ends within the wait: sleep until then (or a release)
+                # the soonest cooldown or refresh backoff ends within the wait: sleep until then
+                # (or a release), then consider again the credentials whose refresh failed
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=max(0.0, until_s) + 0.005)
+                exclude = set(req.exclude)
+                backoffs.clear()
                 continue
             if remaining <= 0 or self.closing:
                 return LeaseDenied(
