@@ -58,11 +58,8 @@ def test_demo_serves_the_printed_curl_and_ctrl_c_stops_everything(tmp_path: Path
         key = _wait_for(proc, r"x-api-key: ([^']+)'").group(1)
         children = _children(proc.pid)
         assert children, "the runner started no processes"
-        body = {
-            "model": "claude-sonnet-4-5",
-            "max_tokens": 64,
-            "messages": [{"role": "user", "content": "Hello"}],
-        }
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 64,
+                "messages": [{"role": "user", "content": "Hello"}]}
         url = f"http://127.0.0.1:{port}"
         resp = httpx.post(f"{url}/v1/messages", json=body, headers={"x-api-key": key}, timeout=30)
         assert resp.status_code == 200, resp.text

@@ -15,7 +15,6 @@ async def test_nats_request_reply(nats_server: NatsServer) -> None:
     assert nats_server.port != 4222
     nc = await nats.connect(nats_server.url)
     try:
-
         async def handler(msg: nats.aio.msg.Msg) -> None:
             await msg.respond(b"pong:" + msg.data)
 

@@ -22,6 +22,8 @@ def credential_label(credential_id: str) -> str:
     return hashlib.sha256(credential_id.encode("utf-8")).hexdigest()[:12]
 
 
+
+
 class BrokerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None, version: str = "0.1.0") -> None:
         self.registry = registry or CollectorRegistry()
