@@ -65,7 +65,7 @@ class FakeBroker(BrokerClient):
             raise denial_error(LeaseDenied(reason=self.denial, message="scripted", retry_after_s=3))
         free = [c for c in self.credentials if c not in exclude]
         if not free:
-            raise Overloaded("no credential", retry_after=1)
+            raise Overloaded("no credential", retry_after=30)  # the broker only knows the others
         cred = free[0]
         return LeaseGrant(
             lease_id=f"lease-{len(self.acquires)}",

@@ -97,6 +97,16 @@ async def test_model_capacity_then_529_with_its_retry_after() -> None:
     assert len(kiro.requests) == 1  # a long Retry-After is no short retry: answered at once
 
 
+async def test_no_credential_left_tells_the_real_wait_of_the_whole_pool() -> None:
+    broker = FakeBroker(credentials=["only"], free_in=0.0)  # excluded here, free for a retry
+    response = await call(broker, FakeKiro(status(500, "boom")), "/v1/messages", MSG, max_attempts=3)
+    assert response.status_code == 529 and response.headers["retry-after"] == "1"
+    assert broker.acquires == [(), ("only",)]
+    unknown = FakeBroker(credentials=["only"])  # the pool status is unknown: the broker's answer
+    response = await call(unknown, FakeKiro(status(500, "boom")), "/v1/messages", MSG, max_attempts=3)
+    assert response.headers["retry-after"] == "30"
+
+
 async def test_exhausted_attempts_tell_the_real_wait() -> None:
     broker = FakeBroker(free_in=2.4)
     kiro = FakeKiro(status(429, "slow down", "USER_REQUEST_RATE_EXCEEDED"))

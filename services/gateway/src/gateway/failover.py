@@ -197,6 +197,15 @@ async def open_attempt(
                 ticket if attempt_no == 1 else None,
                 session_id=session_id,
             )
+        except Overloaded as exc:
+            if not exclude:
+                raise
+            # the broker's retry-after left out the accounts this request excluded; a retry of
+            # the client may use them: tell the real wait of the whole pool
+            free_in = await ctx.broker.next_free_in()
+            if free_in is None:
+                raise
+            raise Overloaded(exc.message, retry_after=max(1.0, free_in)) from exc
         finally:
             add_queue_wait(state, time.monotonic() - waited)
         call = Call(Lease(ctx.broker, grant), model, request_id, time.monotonic(), attempt_no)
