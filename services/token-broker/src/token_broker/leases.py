@@ -66,6 +66,7 @@ BUSY_RETRY_AFTER_S = 5.0
 DEFAULT_RETRY_AFTER_S = 30.0
 MAX_RETRY_AFTER_S = 3600.0
 WAIT_POLL_S = 0.25
+COOLDOWN_WAIT_MAX_S = 1.0  # a request waiting for a cooldown looks again at least this often
 
 
 class ReleaseWaker:
@@ -148,7 +149,8 @@ class LeaseManager:
                 # the soonest cooldown or refresh backoff ends within the wait: sleep until then
                 # (or a release), then consider again the credentials whose refresh failed
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=max(0.0, until_s) + 0.005)
+                    timeout = min(max(0.0, until_s) + 0.005, COOLDOWN_WAIT_MAX_S)  # shutdown stays quick
+                    await asyncio.wait_for(wake.wait(), timeout=timeout)
                 exclude = set(req.exclude)
                 backoffs.clear()
                 continue
