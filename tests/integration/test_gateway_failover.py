@@ -81,7 +81,10 @@ def status_of(pool: Pool, credential_id: str) -> Any:
 
 def test_429_credential_is_not_called_during_its_cooldown(sim: Sim, stack: Any) -> None:
     busy, good = sim.add_account(), sim.add_account()
-    sim.script(account_id=busy["id"], mode="fault", script={"error": "capacity"}, seconds=60)
+    # an account-speed 429 with Retry-After: the account is not asked again before it ends
+    sim.script(
+        account_id=busy["id"], mode="fault", script={"error": "user_rate", "retry_after": 60}, seconds=60
+    )
     pool = stack([busy, good], SESSION_POOL_COOLDOWN="60s")
     answers = [ask(pool) for _ in range(8)]
     assert all("ok" in answer for answer in answers)

@@ -159,3 +159,14 @@ def test_merge_and_length_check() -> None:
     assert total.requests == 3
     with pytest.raises(ValueError, match="one bucket per start"):
         build_snapshot([1, 2], [BucketCounts()], now=3, bucket_s=10)
+
+
+def test_queue_wait_is_its_own_histogram() -> None:
+    waited = event_increments(_event(queue_ms=2500.0))
+    assert waited[f"queue:{histogram_index(2500)}"] == 1
+    assert not any(k.startswith("queue:") for k in event_increments(_event()))  # never asked: no point
+    bucket = BucketCounts.from_hash({k: str(v) for k, v in waited.items()})
+    assert sum(bucket.queue) == 1 and sum(bucket.ttft) == 1 and sum(bucket.latency) == 1
+    snap = build_snapshot([1000], [bucket], now=1005.0, bucket_s=10)
+    assert snap.queue_p50[0] == snap.totals.queue_ms.p50
+    assert snap.totals.queue_ms.p50 is not None and snap.totals.queue_ms.p50 > snap.totals.ttft_ms.p50  # type: ignore[operator]

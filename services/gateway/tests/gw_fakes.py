@@ -38,6 +38,8 @@ class FakeBroker(BrokerClient):
     credentials: Sequence[str] = ("cred-a", "cred-b", "cred-c")
     denial: DenialReason | None = None
     acquires: list[tuple[str, ...]] = field(default_factory=list)
+    sessions: list[str | None] = field(default_factory=list)
+    free_in: float | None = None  # what next_free_in answers
     releases: list[LeaseRelease] = field(default_factory=list)
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -49,14 +51,21 @@ class FakeBroker(BrokerClient):
         return True
 
     async def acquire(
-        self, request_id: str, model: str, exclude: tuple[str, ...], wait_s: float
+        self,
+        request_id: str,
+        model: str,
+        exclude: tuple[str, ...],
+        wait_s: float,
+        ticket: object = None,
+        session_id: str | None = None,
     ) -> LeaseGrant:
         self.acquires.append(exclude)
+        self.sessions.append(session_id)
         if self.denial is not None:
             raise denial_error(LeaseDenied(reason=self.denial, message="scripted", retry_after_s=3))
         free = [c for c in self.credentials if c not in exclude]
         if not free:
-            raise Overloaded("no credential", retry_after=1)
+            raise Overloaded("no credential", retry_after=30)  # the broker only knows the others
         cred = free[0]
         return LeaseGrant(
             lease_id=f"lease-{len(self.acquires)}",
@@ -75,6 +84,9 @@ class FakeBroker(BrokerClient):
 
     async def renew(self, lease_id: str, credential_id: str) -> bool:
         return True
+
+    async def next_free_in(self, limit_s: float = 1.0) -> float | None:
+        return self.free_in
 
     async def ping(self, limit_s: float = 1.0) -> BrokerPong | None:
         return BrokerPong(instance_id="fake", redis_ok=True)

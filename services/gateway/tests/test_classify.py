@@ -27,14 +27,34 @@ def body(message: str, reason: str | None = None) -> bytes:
         ),
         (403, body("Account locked as a security precaution"), Outcome.SUSPENDED, True),
         (402, body("You have reached the limit.", "MONTHLY_REQUEST_COUNT"), Outcome.QUOTA_EXHAUSTED, True),
-        (429, body("I am experiencing high traffic", "INSUFFICIENT_MODEL_CAPACITY"), Outcome.THROTTLED, True),
+        (
+            429,
+            body("I am experiencing high traffic", "INSUFFICIENT_MODEL_CAPACITY"),
+            Outcome.MODEL_CAPACITY,
+            True,
+        ),
+        (429, body("busy", "SERVICE_REQUEST_RATE_EXCEEDED"), Outcome.MODEL_CAPACITY, True),
+        (503, body("busy", "SERVICE_REQUEST_RATE_EXCEEDED"), Outcome.MODEL_CAPACITY, True),
         (429, body("limit", "MONTHLY_REQUEST_COUNT"), Outcome.QUOTA_EXHAUSTED, True),
+        (429, body("daily", "DAILY_REQUEST_COUNT"), Outcome.QUOTA_EXHAUSTED, True),
+        (402, body("overage", "OVERAGE_REQUEST_LIMIT_EXCEEDED"), Outcome.QUOTA_EXHAUSTED, True),
+        (402, body("conversations", "CONVERSATION_LIMIT_EXCEEDED"), Outcome.QUOTA_EXHAUSTED, True),
+        (429, body("Too many requests", "USER_REQUEST_RATE_EXCEEDED"), Outcome.THROTTLED, True),
+        (429, body("Too many credits", "CREDIT_CONSUMPTION_RATE_EXCEEDED"), Outcome.THROTTLED, True),
+        (429, body("Too many requests"), Outcome.THROTTLED, True),
+        (
+            429,
+            body("We have detected suspicious activity on your account and applied temporary limits."),
+            Outcome.SUSPENDED,
+            True,
+        ),
         (
             500,
             body("Encountered unexpectedly high load", "MODEL_TEMPORARILY_UNAVAILABLE"),
-            Outcome.SERVER_ERROR,
+            Outcome.MODEL_CAPACITY,
             True,
         ),
+        (500, body("Encountered an unexpected error"), Outcome.SERVER_ERROR, True),
         (502, b"<html>bad gateway</html>", Outcome.SERVER_ERROR, True),
         (503, b"", Outcome.SERVER_ERROR, True),
         (
@@ -80,6 +100,11 @@ def test_other_bad_request_names_the_upstream_message() -> None:
     assert "Improperly formed request." in failure.client_error.message
 
 
+def test_reason_travels_with_the_failure() -> None:
+    assert classify_http(429, body("daily", "DAILY_REQUEST_COUNT")).reason == "DAILY_REQUEST_COUNT"
+    assert classify_http(429, body("slow", "USER_REQUEST_RATE_EXCEEDED"), "3").retry_after_s == 3.0
+
+
 def test_retry_after_header_is_kept() -> None:
     assert classify_http(429, b"", "7").retry_after_s == 7.0
     assert classify_http(429, b"", "soon").retry_after_s is None
@@ -89,6 +114,8 @@ def test_retry_after_header_is_kept() -> None:
     ("exception_type", "message", "outcome", "retry"),
     [
         ("ThrottlingException", "slow down", Outcome.THROTTLED, True),
+        ("ThrottlingException", "Rate exceeded INSUFFICIENT_MODEL_CAPACITY", Outcome.MODEL_CAPACITY, True),
+        ("ThrottlingException", "DAILY_REQUEST_COUNT reached", Outcome.QUOTA_EXHAUSTED, True),
         ("InternalServerException", "oops", Outcome.SERVER_ERROR, True),
         ("ServiceUnavailableException", "later", Outcome.SERVER_ERROR, True),
         ("ValidationException", "Improperly formed request.", Outcome.BAD_REQUEST, False),
@@ -107,6 +134,11 @@ def test_in_stream_exception_classes(
     failure = classify_exception(exception_type, message)
     assert failure is not None
     assert (failure.outcome, failure.retry) == (outcome, retry)
+
+
+def test_in_stream_reason_field_decides() -> None:
+    failure = classify_exception("ThrottlingException", "Rate exceeded", "INSUFFICIENT_MODEL_CAPACITY")
+    assert failure is not None and failure.outcome == Outcome.MODEL_CAPACITY
 
 
 def test_content_length_exceeded_is_not_a_failure() -> None:

@@ -63,15 +63,56 @@ async def test_non_streaming_success_reports_usage() -> None:
     assert "accept-encoding" not in sent.headers
 
 
-async def test_429_fails_over_to_another_credential() -> None:
+async def test_account_429_is_left_to_the_broker_backoff() -> None:
     broker = FakeBroker()
-    kiro = FakeKiro(status(429, "high traffic", "INSUFFICIENT_MODEL_CAPACITY", retry_after="9"), ok("fine"))
+    kiro = FakeKiro(status(429, "slow down", "USER_REQUEST_RATE_EXCEEDED", retry_after="9"), ok("fine"))
     response = await call(broker, kiro, "/v1/messages", MSG)
     assert response.json()["content"][0]["text"] == "fine"
     assert broker.outcomes == ["throttled", "success"]
     assert broker.releases[0].retry_after_s == 9.0
-    assert broker.acquires == [(), ("cred-a",)]
-    assert kiro.tokens == ["token-cred-a", "token-cred-b"]
+    assert broker.releases[0].reason == "USER_REQUEST_RATE_EXCEEDED"
+    # not excluded: the broker's cooldown (never shorter than Retry-After) keeps it out
+    assert broker.acquires == [(), ()]
+
+
+async def test_model_capacity_is_retried_briefly_without_penalty() -> None:
+    broker = FakeBroker()
+    kiro = FakeKiro(status(429, "high traffic", "INSUFFICIENT_MODEL_CAPACITY"), ok("fine"))
+    response = await call(broker, kiro, "/v1/messages", MSG)
+    assert response.json()["content"][0]["text"] == "fine"
+    assert broker.outcomes == ["model_capacity", "success"]
+    assert broker.acquires == [(), ()]
+
+
+async def test_model_capacity_then_529_with_its_retry_after() -> None:
+    broker = FakeBroker()
+    kiro = FakeKiro(status(429, "high traffic", "INSUFFICIENT_MODEL_CAPACITY"))
+    response = await call(broker, kiro, "/v1/messages", MSG, max_attempts=5)
+    assert response.status_code == 529
+    assert broker.outcomes == ["model_capacity"] * 3  # one try and two short retries
+    assert response.headers["retry-after"] == "2"
+    kiro = FakeKiro(status(503, "busy", "SERVICE_REQUEST_RATE_EXCEEDED", retry_after="7"))
+    response = await call(FakeBroker(), kiro, "/v1/chat/completions", CHAT, max_attempts=5)
+    assert response.status_code == 503 and response.headers["retry-after"] == "7"
+    assert len(kiro.requests) == 1  # a long Retry-After is no short retry: answered at once
+
+
+async def test_no_credential_left_tells_the_real_wait_of_the_whole_pool() -> None:
+    broker = FakeBroker(credentials=["only"], free_in=0.0)  # excluded here, free for a retry
+    response = await call(broker, FakeKiro(status(500, "boom")), "/v1/messages", MSG, max_attempts=3)
+    assert response.status_code == 529 and response.headers["retry-after"] == "1"
+    assert broker.acquires == [(), ("only",)]
+    unknown = FakeBroker(credentials=["only"])  # the pool status is unknown: the broker's answer
+    response = await call(unknown, FakeKiro(status(500, "boom")), "/v1/messages", MSG, max_attempts=3)
+    assert response.headers["retry-after"] == "30"
+
+
+async def test_exhausted_attempts_tell_the_real_wait() -> None:
+    broker = FakeBroker(free_in=2.4)
+    kiro = FakeKiro(status(429, "slow down", "USER_REQUEST_RATE_EXCEEDED"))
+    response = await call(broker, kiro, "/v1/messages", MSG, max_attempts=3)
+    assert response.status_code == 529
+    assert response.headers["retry-after"] == "3"
 
 
 async def test_bearer_invalid_releases_with_fingerprint_and_retries_same_credential() -> None:
@@ -89,7 +130,8 @@ async def test_bearer_invalid_releases_with_fingerprint_and_retries_same_credent
     [
         (status(402, "You have reached the limit.", "MONTHLY_REQUEST_COUNT"), "quota_exhausted"),
         (status(403, "Your User ID temporarily is suspended."), "suspended"),
-        (status(500, "unexpected", "MODEL_TEMPORARILY_UNAVAILABLE"), "server_error"),
+        (status(500, "unexpected", "MODEL_TEMPORARILY_UNAVAILABLE"), "model_capacity"),
+        (status(500, "unexpected"), "server_error"),
     ],
 )
 async def test_each_class_is_reported_then_another_credential_serves(reply: Any, outcome: str) -> None:

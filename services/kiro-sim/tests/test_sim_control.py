@@ -206,3 +206,59 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.port == 9100
     with pytest.raises(ValueError, match="unknown rule"):
         create_app(SimSettings(_env_file=None, disabled_rules=["nope"]))
+
+
+async def test_throttle_every_account_for_a_while(sim: SimClient, clock: FakeClock) -> None:
+    _, one = await sim.account_with_token(id="a1")
+    _, two = await sim.account_with_token(id="a2")
+    r = await sim.http.post("/_sim/throttle", json={"seconds": 2, "retry_after": 2})
+    assert r.status_code == 200
+    assert r.json() == {"accounts": ["a1", "a2"], "from": clock.now, "until": clock.now + 2, "status": 429}
+    for token in (one, two):
+        reply = await sim.chat(simple_request("question"), token)
+        assert reply.status_code == 429 and reply.headers["retry-after"] == "2"
+        assert reply.json()["reason"] is None  # a plain 429 without a reason
+    clock.advance(2)
+    assert await answer(sim, one) == (200, "Echo: question")
+    assert await answer(sim, two) == (200, "Echo: question")
+
+
+async def test_throttle_with_a_reason_and_chosen_accounts(sim: SimClient) -> None:
+    _, one = await sim.account_with_token(id="a1")
+    _, two = await sim.account_with_token(id="a2")
+    r = await sim.http.post(
+        "/_sim/throttle", json={"seconds": 60, "error": "user_rate", "account_ids": ["a2"]}
+    )
+    assert r.json()["accounts"] == ["a2"]
+    assert (await answer(sim, one))[0] == 200
+    reply = await sim.chat(simple_request("question"), two)
+    assert (reply.status_code, reply.json()["reason"]) == (429, "USER_REQUEST_RATE_EXCEEDED")
+    assert (
+        await sim.http.post("/_sim/throttle", json={"seconds": 1, "account_ids": ["nope"]})
+    ).status_code == 404
+    assert (await sim.http.post("/_sim/throttle", json={"seconds": 1, "error": "nope"})).status_code == 422
+    assert (await sim.http.post("/_sim/throttle", json={"seconds": 0})).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("preset", "status", "reason"),
+    [
+        ("overage", 402, "OVERAGE_REQUEST_LIMIT_EXCEEDED"),
+        ("conversation_limit", 402, "CONVERSATION_LIMIT_EXCEEDED"),
+        ("monthly_limit", 429, "MONTHLY_REQUEST_COUNT"),
+        ("daily_limit", 429, "DAILY_REQUEST_COUNT"),
+        ("user_rate", 429, "USER_REQUEST_RATE_EXCEEDED"),
+        ("credit_rate", 429, "CREDIT_CONSUMPTION_RATE_EXCEEDED"),
+        ("service_rate", 429, "SERVICE_REQUEST_RATE_EXCEEDED"),
+        ("capacity", 429, "INSUFFICIENT_MODEL_CAPACITY"),
+        ("unavailable", 500, "MODEL_TEMPORARILY_UNAVAILABLE"),
+        ("throttled", 429, None),
+    ],
+)
+async def test_every_reason_of_the_2026_table(
+    sim: SimClient, preset: str, status: int, reason: str | None
+) -> None:
+    _, token = await sim.account_with_token(id="a1")
+    await sim.script(account_id="a1", mode="fault", times=1, script={"error": preset, "retry_after": 3})
+    reply = await sim.chat(simple_request("question"), token)
+    assert (reply.status_code, reply.json()["reason"], reply.headers["retry-after"]) == (status, reason, "3")

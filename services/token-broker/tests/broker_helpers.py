@@ -93,9 +93,16 @@ class BusClient:
         return bytes(msg.data)
 
     async def acquire(
-        self, *, exclude: tuple[str, ...] = (), wait_ms: int | None = 0, model: str = "claude-sonnet-4.5"
+        self,
+        *,
+        exclude: tuple[str, ...] = (),
+        wait_ms: int | None = 0,
+        model: str = "claude-sonnet-4.5",
+        session_id: str | None = None,
     ) -> LeaseGrant | LeaseDenied:
-        req = LeaseRequest(request_id=uuid.uuid4().hex, model=model, exclude=exclude, wait_ms=wait_ms)
+        req = LeaseRequest(
+            request_id=uuid.uuid4().hex, model=model, exclude=exclude, wait_ms=wait_ms, session_id=session_id
+        )
         timeout = 10.0 + (wait_ms or 0) / 1000
         data = await self.request(self.subjects.lease_acquire, req.model_dump_json().encode(), timeout)
         return LeaseReplyEnvelope.model_validate_json(data).reply

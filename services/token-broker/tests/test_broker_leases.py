@@ -127,9 +127,10 @@ async def test_session_pool_disabled_means_no_cap(start_broker, bus: BusClient) 
 
 
 async def test_throttled_puts_the_credential_in_cooldown(start_broker, bus: BusClient) -> None:
-    await start_broker(kiro_auth_token=creds_json(cred("a"), cred("b")), session_pool_cooldown="60s")
+    # SESSION_POOL_COOLDOWN is the longest back-off; the upstream's Retry-After may be longer still
+    await start_broker(kiro_auth_token=creds_json(cred("a"), cred("b")), session_pool_cooldown="20s")
     grant = await bus.grant()
-    await bus.release(grant, Outcome.THROTTLED, status_code=429)
+    await bus.release(grant, Outcome.THROTTLED, status_code=429, retry_after_s=60)
     other = await bus.grant()
     assert other.credential_id != grant.credential_id
     denied = await bus.acquire(exclude=(other.credential_id,))

@@ -44,7 +44,7 @@ async def test_sigkill_keeps_credential_state_and_leases_expire(
         grants = [await bus.grant() for _ in range(4)]
         assert sorted(g.credential_id for g in grants) == ["a", "a", "b", "b"]
         throttled = next(g for g in grants if g.credential_id == "a")
-        await bus.release(throttled, Outcome.THROTTLED, status_code=429)
+        await bus.release(throttled, Outcome.THROTTLED, status_code=429, retry_after_s=120)
         assert (await bus.action("b", "set_priority", priority=5)).ok
         await asyncio.to_thread(proc.kill)  # SIGKILL: no shutdown code runs
 

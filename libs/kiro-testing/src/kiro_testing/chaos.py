@@ -560,7 +560,7 @@ class ChaosRun:
             ("Redis restart", self._redis_restart),
             (
                 "upstream 429s",
-                lambda: self._upstream("upstream 429s", {"error": "capacity", "retry_after": 2}, [0, 1]),
+                lambda: self._upstream("upstream 429s", {"error": "user_rate", "retry_after": 2}, [0, 1]),
             ),
             ("upstream 500s", lambda: self._upstream("upstream 500s", {"error": "internal"}, [2, 3])),
             (

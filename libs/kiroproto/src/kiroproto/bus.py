@@ -92,6 +92,7 @@ class KeyLimits(_Msg):
     tokens_per_minute: int | None = Field(default=None, ge=1)  # input + output tokens
     max_concurrent: int | None = Field(default=None, ge=1)
     monthly_token_budget: int | None = Field(default=None, ge=0)  # input + output, calendar month (UTC)
+    monthly_credit_budget: float | None = Field(default=None, ge=0)  # credits (meteringEvent), month (UTC)
 
 
 class Admission(_Msg):
@@ -115,6 +116,8 @@ class LimitState(_Msg):
     budget_tokens: int | None = None
     budget_remaining: int | None = None
     budget_resets_at: float | None = None
+    budget_credits: float | None = None
+    budget_credits_remaining: float | None = None
 
 
 class LeaseRequest(_Msg):
@@ -126,6 +129,9 @@ class LeaseRequest(_Msg):
     # With an admission: only count the request in the team's requests-per-minute window (no
     # lease, no concurrency slot, no tokens): `count_tokens`. Answered `LeaseAdmitted` or denied.
     admission_only: bool = False
+    # The client's session (X-Claude-Code-Session-Id, metadata.user_id's session_id, OpenAI
+    # `user`): the broker prefers the account that served the session before.
+    session_id: str | None = Field(default=None, max_length=200)
 
 
 class CatalogueModel(_Msg):
@@ -166,7 +172,7 @@ class DenialReason(StrEnum):
     NO_CREDENTIAL = "no_credential"  # none can serve (cooling, parked, invalid, disabled) -> 529/503
     NOT_CONFIGURED = "not_configured"  # the pool is empty -> 529/503
     TEAM_RATE_LIMITED = "team_rate_limited"  # the team's rpm / tpm / concurrency limit -> 429
-    TEAM_BUDGET = "team_budget"  # the team's monthly token budget is spent -> 429
+    TEAM_BUDGET = "team_budget"  # the team's monthly token or credit budget is spent -> 429
 
 
 class LeaseDenied(_Msg):
@@ -195,10 +201,11 @@ class Outcome(StrEnum):
     """How an upstream attempt ended, by failure class (kiro-protocol.md §8.3)."""
 
     SUCCESS = "success"
-    THROTTLED = "throttled"  # 429 -> cooldown (Retry-After or SESSION_POOL_COOLDOWN)
-    QUOTA_EXHAUSTED = "quota_exhausted"  # 402 -> parked until nextDateReset
+    THROTTLED = "throttled"  # 429 account speed -> exponential back-off, never shorter than Retry-After
+    QUOTA_EXHAUSTED = "quota_exhausted"  # 402 / 429 quota reasons -> parked until the reset (daily: next day)
     TOKEN_INVALID = "token_invalid"  # 401/403 bearer invalid -> refresh
-    SUSPENDED = "suspended"  # 403 suspension -> disabled
+    SUSPENDED = "suspended"  # 403 suspension -> disabled; 429 "suspicious activity" -> long cooldown
+    MODEL_CAPACITY = "model_capacity"  # the model is short of capacity for everyone -> no penalty
     SERVER_ERROR = "server_error"  # 5xx -> transient failure
     NETWORK_ERROR = "network_error"  # connect/read error -> transient failure
     BAD_REQUEST = "bad_request"  # 400: the request's fault, not the credential's
@@ -213,6 +220,7 @@ class LeaseRelease(_Msg):
     status_code: int | None = None
     retry_after_s: float | None = None
     message: str | None = None  # upstream message, already free of secrets
+    reason: str | None = None  # the upstream's `reason` (reference §19.3), e.g. DAILY_REQUEST_COUNT
     token_fingerprint: str | None = None
     credits: float | None = None
     input_tokens: int = 0
@@ -383,6 +391,7 @@ class RequestEvent(_Msg):
     error_type: str | None = None
     team: str | None = None
     credential_id: str | None = None
+    queue_ms: float | None = None  # time spent waiting for leases (apart from upstream time and TTFT)
 
 
 class LeaseEvent(_Msg):
@@ -527,6 +536,8 @@ class TeamBudget(_Msg):
     month: str  # YYYY-MM (UTC)
     spent_tokens: int
     budget_tokens: int | None = None  # the largest budget among the team's live keys; None: unlimited
+    spent_credits: float = 0.0
+    budget_credits: float | None = None  # the largest credit budget among the team's live keys
 
 
 class UsageReport(_Msg):

@@ -113,6 +113,8 @@ def report(
         b = budget_of.get(name)
         budget = b.budget_tokens if b else None
         spent = b.spent_tokens if b else 0
+        credit_budget = b.budget_credits if b else None
+        credits_spent = b.spent_credits if b else 0.0
         team_items.append(
             {
                 "team": name,
@@ -122,6 +124,9 @@ def report(
                 "month_spent_tokens": spent,
                 "budget_tokens": budget,
                 "budget_used": round(spent / budget, 4) if budget else None,
+                "month_spent_credits": credits_spent,
+                "budget_credits": credit_budget,
+                "credit_budget_used": round(credits_spent / credit_budget, 4) if credit_budget else None,
             }
         )
     return {

@@ -105,6 +105,7 @@ def dashboard_page(*, csrf_token: str | None, oauth_enabled: bool, initial: dict
                 ("errors", "Error rate"),
                 ("latency", "Latency (ms): p50 / p95 / p99"),
                 ("ttft", "Time to first token (ms): p50 / p95 / p99"),
+                ("queue", "Queue wait for an account (ms): p50 / p95 / p99"),
                 ("tokens", "Tokens per 30 s: in / out"),
                 ("models", "Requests per second by model"),
                 ("teams", "Requests per second by team"),

@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry.trace import SpanKind, Status, StatusCode, use_span
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.failover import queue_ms
 from gateway.lease import BrokerClient
 from gateway.limits import TeamTicket, ratelimit_headers
 from gateway.metrics import Metrics, route_label
@@ -214,6 +215,7 @@ async def _publish_event(state: dict[str, Any], status: int, route: str, elapsed
         error_type=error_type,
         team=key.team if key is not None else None,
         credential_id=state.get("credential_id"),
+        queue_ms=queue_ms(state),
     )
     try:
         await nc.publish(broker.subjects.events_request, event.model_dump_json().encode())

@@ -47,6 +47,7 @@ __all__ = ["Front", "KiroBody", "answer", "conversion_error", "failure_error"]  
 log = logging.getLogger(__name__)
 
 OPENAI_PING = b": ping\n\n"
+SESSION_HEADER = "x-claude-code-session-id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,8 @@ async def answer(
         complete=not stream,
         ticket=ticket,
         search=search,
+        session_id=prepared.session_id,
+        state=state,
     )
     extra_headers = ignored_header(prepared.ignored_search_options)
     state["credential_id"] = attempt.lease.grant.credential_id  # for the request event (accounting.py)

@@ -6,21 +6,28 @@ exception before any content releases the lease with that attempt's outcome and 
 
 - token_invalid (403 bearer invalid): the broker refreshes; the same credential may come back
   once, a second bearer failure excludes it;
-- throttled / server_error / network_error / quota_exhausted / suspended / model_unavailable:
-  the credential is excluded for this request (the broker applies cooldown, parking, disabling);
+- throttled (account speed): not excluded; the broker's back-off keeps it out until it ends (never
+  before the upstream's Retry-After) and then lets one probe through, so a request may wait for
+  the soonest cooldown (up to `SESSION_POOL_WAIT`) instead of failing at once;
+- model_capacity (the model is short for everyone, reference §19.3): no penalty, a short pause
+  and `CAPACITY_RETRIES` more tries at most, then 529/503;
+- server_error / network_error / quota_exhausted / suspended / model_unavailable: the credential
+  is excluded for this request (the broker applies cooldown, parking, disabling);
 - a 400 from the upstream: no retry, a clear client 400 (context overflow → "prompt is too long"),
   except `THINKING_SIGNATURE_INVALID` (§19.3): one more attempt, on the same account, with the
   body rebuilt without history reasoning (it goes through the same body path and upstream size
   check again, so a too-long retry is still "prompt is too long").
 
-At most `max_attempts` upstream calls in total; when none succeeds the client gets 529/503 with
-retry-after (never a 500). Streaming requests commit once the first output event exists (or the
-upstream stayed silent for a ping interval); non-streaming ones read the whole answer first, so
-they can fail over at any point.
+At most `max_attempts` upstream calls in total (capacity retries included); when none succeeds
+the client gets 529/503 with retry-after: the broker's real time until an account can serve
+again (never a 500, never a flat guess when the broker knows). Streaming requests commit once
+the first output event exists (or the upstream stayed silent for a ping interval); non-streaming
+ones read the whole answer first, so they can fail over at any point.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -41,6 +48,11 @@ from kiroproto.stream.kiro_events import KiroEvent, UpstreamException
 from kiroproto.stream.options import StreamOptions
 
 log = logging.getLogger(__name__)
+
+CAPACITY_RETRIES = 2  # model short of capacity: this many more tries, then 529/503
+CAPACITY_PAUSE_S = 0.5  # pause before a capacity retry (doubling), at most CAPACITY_MAX_PAUSE_S
+CAPACITY_MAX_PAUSE_S = 2.0
+CAPACITY_RETRY_AFTER_S = 2.0  # the client's retry-after when the upstream gave none
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +97,7 @@ class Attempt:
         out: list[OutputEvent] = []
         for event in batch:
             if isinstance(event, UpstreamException):
-                self.hint = classify_exception(event.exception_type, event.message)
+                self.hint = classify_exception(event.exception_type, event.message, event.reason)
             out.extend(self.assembler.feed(event))
         return out
 
@@ -94,6 +106,19 @@ class Attempt:
         if self.hint is not None:
             return self.hint
         return Failure(Outcome.SERVER_ERROR, True, failure.message)
+
+
+def add_queue_wait(state: dict[str, object] | None, seconds: float) -> None:
+    """Add lease-wait time to the request's total (`state["queue_s"]`, for the access log)."""
+    if state is not None:
+        before = state.get("queue_s")
+        state["queue_s"] = (before if isinstance(before, float) else 0.0) + seconds
+
+
+def queue_ms(state: dict[str, object]) -> float | None:
+    """Time the request waited for leases (all attempts), in ms; None when it never asked."""
+    queue = state.get("queue_s")
+    return round(queue * 1000, 3) if isinstance(queue, float) else None
 
 
 async def finish_call(
@@ -127,7 +152,10 @@ async def finish_call(
     fields: dict[str, object] = {"model": call.model}
     if failure is not None:
         fields.update(
-            status_code=failure.status_code, retry_after_s=failure.retry_after_s, message=failure.message
+            status_code=failure.status_code,
+            retry_after_s=failure.retry_after_s,
+            message=failure.message,
+            reason=failure.reason,
         )
         if outcome == Outcome.TOKEN_INVALID:
             fields["token_fingerprint"] = grant.token_fingerprint
@@ -164,20 +192,42 @@ async def open_attempt(
     complete: bool,
     ticket: TeamTicket | None = None,
     search: SearchRun | None = None,
+    session_id: str | None = None,
+    state: dict[str, object] | None = None,
 ) -> Attempt:
     """Acquire, call, and read up to the first output (streaming) or to the end (complete).
-    A team `ticket` rides on the first lease request (the broker checks the team's limits).
+    A team `ticket` rides on the first lease request (the broker checks the team's limits);
+    `session_id` lets the broker keep the client's session on its account. The time spent
+    waiting for leases adds up in `state["queue_s"]` (the access log's queue wait).
     A web `search` runs once, under the first lease, before its chat call (websearch.py); its
     blocks lead the attempt's events."""
     exclude: list[str] = []
     bearer_failed: set[str] = set()
     strip_reasoning = False  # after THINKING_SIGNATURE_INVALID: once more, without history reasoning
     last: Failure | None = None
+    capacity_tries = 0
     for attempt_no in range(1, ctx.max_attempts + 1):
-        if ticket is not None and attempt_no == 1:
-            grant = await ctx.broker.acquire(request_id, model, tuple(exclude), ctx.lease_wait, ticket)
-        else:
-            grant = await ctx.broker.acquire(request_id, model, tuple(exclude), ctx.lease_wait)
+        waited = time.monotonic()
+        try:
+            grant = await ctx.broker.acquire(
+                request_id,
+                model,
+                tuple(exclude),
+                ctx.lease_wait,
+                ticket if attempt_no == 1 else None,
+                session_id=session_id,
+            )
+        except Overloaded as exc:
+            if not exclude:
+                raise
+            # the broker's retry-after left out the accounts this request excluded; a retry of
+            # the client may use them: tell the real wait of the whole pool
+            free_in = await ctx.broker.next_free_in()
+            if free_in is None:
+                raise
+            raise Overloaded(exc.message, retry_after=max(1.0, free_in)) from exc
+        finally:
+            add_queue_wait(state, time.monotonic() - waited)
         call = Call(Lease(ctx.broker, grant), model, request_id, time.monotonic(), attempt_no)
         stream: UpstreamStream | None = None
         span = telemetry.attempt_span(attempt_no, grant.credential_id, model)  # None unless tracing
@@ -222,14 +272,30 @@ async def open_attempt(
             raise failure.client_error or InvalidRequest(failure.message)
         last = failure
         ctx.metrics.failovers.labels(failure.outcome.value).inc()
-        if failure.outcome == Outcome.TOKEN_INVALID and grant.credential_id not in bearer_failed:
+        if failure.outcome == Outcome.MODEL_CAPACITY:
+            capacity_tries += 1
+            upstream_after = failure.retry_after_s or 0.0
+            if (
+                capacity_tries > CAPACITY_RETRIES
+                or attempt_no == ctx.max_attempts
+                or upstream_after > CAPACITY_MAX_PAUSE_S
+            ):
+                raise Overloaded(
+                    f"the model is short of capacity upstream: {failure.message}",
+                    retry_after=upstream_after or CAPACITY_RETRY_AFTER_S,
+                )
+            await asyncio.sleep(max(upstream_after, CAPACITY_PAUSE_S * 2 ** (capacity_tries - 1)))
+        elif failure.outcome == Outcome.THROTTLED:
+            pass  # the broker's back-off decides when this account may be tried again
+        elif failure.outcome == Outcome.TOKEN_INVALID and grant.credential_id not in bearer_failed:
             bearer_failed.add(grant.credential_id)  # the broker refreshes; one more try with it
         elif grant.credential_id not in exclude:
             exclude.append(grant.credential_id)
     assert last is not None
+    free_in = await ctx.broker.next_free_in()
     raise Overloaded(
         f"no upstream attempt succeeded ({ctx.max_attempts} tried; last: {last.message})",
-        retry_after=max(1.0, last.retry_after_s or 1.0),
+        retry_after=max(1.0, free_in if free_in is not None else (last.retry_after_s or 1.0)),
     )
 
 

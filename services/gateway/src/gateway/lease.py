@@ -40,6 +40,8 @@ from kiroproto.bus import (
     LeaseReplyEnvelope,
     LeaseRequest,
     Outcome,
+    PoolStatus,
+    PoolStatusRequest,
     Subjects,
 )
 
@@ -188,6 +190,7 @@ class BrokerClient:
         exclude: tuple[str, ...],
         wait_s: float,
         ticket: TeamTicket | None = None,
+        session_id: str | None = None,
     ) -> LeaseGrant:
         """A lease, or `RateLimited` / `Overloaded` with retry-after. Bounded by wait_s + bus timeout.
         A team `ticket` (first attempt only) has the broker check the team's limits first."""
@@ -197,6 +200,7 @@ class BrokerClient:
             exclude=exclude,
             wait_ms=int(wait_s * 1000),
             admission=ticket.admission if ticket is not None else None,
+            session_id=session_id,
         )
         started = time.monotonic()
         try:
@@ -286,6 +290,15 @@ class BrokerClient:
         except ValidationError:
             return True
 
+    async def next_free_in(self, limit_s: float = 1.0) -> float | None:
+        """Seconds until some account can serve again, from the broker's pool status (None: unknown).
+        Used for the client's retry-after once every attempt of a request failed."""
+        try:
+            data = await self._request("status", self.subjects.pool_status, PoolStatusRequest(), limit_s)
+            return wait_until_free(PoolStatus.model_validate_json(data), time.time())
+        except (BusError, BrokerServiceError, ValidationError):
+            return None
+
     async def ping(self, limit_s: float = 1.0) -> BrokerPong | None:
         try:
             data = await self._request("ping", self.subjects.broker_ping, BrokerPing(), limit_s)
@@ -301,6 +314,22 @@ class BrokerServiceError(Exception):
         super().__init__(f"{code} {description}".strip())
         self.code = code
         self.description = description
+
+
+_SERVING = frozenset({"active", "refreshing"})
+_WAITING = frozenset({"cooling_down", "quota_parked"})
+
+
+def wait_until_free(pool: PoolStatus, now: float) -> float | None:
+    """The real wait until an account can serve: 0 when one is serving now, else the soonest end
+    of a cooldown or parking; None when nothing ends by itself (disabled, invalid, empty)."""
+    ends: list[float] = []
+    for cred in pool.credentials:
+        if cred.status in _SERVING:
+            return 0.0
+        if cred.status in _WAITING and cred.status_until is not None:
+            ends.append(max(0.0, cred.status_until - now))
+    return min(ends) if ends else None
 
 
 def denial_error(denied: LeaseDenied) -> RateLimited | Overloaded:

@@ -115,4 +115,13 @@ def ratelimit_headers(
         ]
         if limits.budget_resets_at is not None:
             out.append(("x-kiro-budget-reset", _rfc3339(limits.budget_resets_at)))
+    if limits.budget_credits is not None and limits.budget_credits_remaining is not None:
+        out.extend(
+            (
+                ("x-kiro-budget-limit-credits", f"{limits.budget_credits:g}"),
+                ("x-kiro-budget-remaining-credits", f"{limits.budget_credits_remaining:g}"),
+            )
+        )
+        if limits.budget_resets_at is not None and limits.budget_tokens is None:
+            out.append(("x-kiro-budget-reset", _rfc3339(limits.budget_resets_at)))
     return [(k.encode(), v.encode()) for k, v in out]

@@ -14,6 +14,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import InternalError, RequestTooLarge, flavour_for_path, render_error
+from gateway.failover import queue_ms
 from gateway.metrics import Metrics, route_label
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,18 @@ class GatewayMiddleware:
                         "path": path,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
+                        # apart from upstream time and TTFT: how long it waited for an account
+                        "queue_ms": queue_ms(state),
+                        "ttft_ms": _ms(state.get("ttft_s")),
                         "model": model or None,
                         "stream": state.get("stream"),
                         "disconnected": state.get("disconnected"),
                     },
                 )
+
+
+def _ms(seconds: object) -> float | None:
+    return round(seconds * 1000, 2) if isinstance(seconds, float) else None
 
 
 def _content_length(scope: Scope) -> int | None:

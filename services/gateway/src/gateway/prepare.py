@@ -22,6 +22,7 @@ from gateway.websearch import SearchPlan, search_plan
 from kiroproto.anthropic.request import CountTokensRequest, MessagesRequest
 from kiroproto.convert import convert_anthropic_request, convert_openai_request
 from kiroproto.convert.reasoning import ReasoningPlan
+from kiroproto.convert.session import client_session_id, conversation_id_for
 from kiroproto.errors import ConversionError
 from kiroproto.jsondepth import MAX_JSON_DEPTH, json_depth_exceeds
 from kiroproto.models import ModelMap, ResolvedModel
@@ -45,6 +46,7 @@ class Prepared:
     failure: GatewayError | None = None  # the conversion refused the request (body is empty)
     include_usage: bool = False  # OpenAI `stream_options.include_usage`
     reasoning: ReasoningPlan = field(default_factory=ReasoningPlan)  # per-account shaping (exchange.KiroBody)
+    session_id: str | None = None  # the client's session: one account, one conversationId (§19.2)
     search: SearchPlan | None = None  # Anthropic web search (websearch.py)
     ignored_search_options: tuple[str, ...] = ()
 
@@ -127,12 +129,20 @@ def resolve(models: ModelMap, name: str) -> ResolvedModel:
 
 
 def prepare_anthropic(
-    req: MessagesRequest, model: ResolvedModel, *, include_usage: bool = False, web_search: bool = False
+    req: MessagesRequest,
+    model: ResolvedModel,
+    *,
+    include_usage: bool = False,
+    web_search: bool = False,
+    session_header: str | None = None,
 ) -> Prepared:
     """Convert a validated request (the one path into Kiro for both API flavours)."""
     estimate = count_request_tokens(req, SampledEstimator())  # cheap; /count_tokens uses BPE
     try:
-        conversion = convert_anthropic_request(req, model)
+        # one session: one account (the broker's stickiness) and one conversationId (§19.2, §19.8)
+        session_id = client_session_id(session_header, req.metadata.user_id if req.metadata else None)
+        conversation_id = conversation_id_for(session_id) if session_id else None
+        conversion = convert_anthropic_request(req, model, conversation_id=conversation_id)
     except ConversionError as exc:
         options = StreamOptions(model=req.model, message_id="", input_tokens_estimate=estimate)
         return Prepared(req.model, bool(req.stream), model, options, b"", failure=conversion_error(exc))
@@ -157,18 +167,20 @@ def prepare_anthropic(
         repairs=conversion.repairs,
         include_usage=include_usage,
         reasoning=conversion.reasoning,
+        session_id=session_id,
         search=search,
         ignored_search_options=ignored,
     )
 
 
-def prepare_messages(body: bytes, models: ModelMap) -> Prepared:
+def prepare_messages(body: bytes, models: ModelMap, session_header: str | None = None) -> Prepared:
     """`POST /v1/messages`."""
     req = parse_as(MessagesRequest, parse_json(body))
-    return prepare_anthropic(req, resolve(models, req.model), web_search=True)
+    model = resolve(models, req.model)
+    return prepare_anthropic(req, model, web_search=True, session_header=session_header)
 
 
-def prepare_chat(body: bytes, models: ModelMap) -> Prepared:
+def prepare_chat(body: bytes, models: ModelMap, session_header: str | None = None) -> Prepared:
     """`POST /v1/chat/completions`, through the Anthropic path."""
     req = parse_as(ChatCompletionRequest, parse_json(body))
     model = resolve(models, req.model)
@@ -177,7 +189,7 @@ def prepare_chat(body: bytes, models: ModelMap) -> Prepared:
     except ConversionError as exc:
         raise conversion_error(exc) from exc
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
-    return prepare_anthropic(messages_req, model, include_usage=include_usage)
+    return prepare_anthropic(messages_req, model, include_usage=include_usage, session_header=session_header)
 
 
 def count_tokens(body: bytes, models: ModelMap) -> Counted:

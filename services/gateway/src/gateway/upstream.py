@@ -32,6 +32,19 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _MCP_BODY_LIMIT = 4 * 1024 * 1024
 _SUSPENDED = re.compile(r"suspend|security precaution|locked|TEMPORARILY_SUSPENDED", re.IGNORECASE)
 _CONTEXT = re.compile(r"CONTENT_LENGTH_EXCEEDS_THRESHOLD|Input is too long", re.IGNORECASE)
+_SUSPICIOUS = re.compile(r"suspicious activity", re.IGNORECASE)
+# The reason table of reference §19.3: quota (park), model capacity (no penalty to the account).
+QUOTA_REASONS = frozenset(
+    {
+        "MONTHLY_REQUEST_COUNT",
+        "OVERAGE_REQUEST_LIMIT_EXCEEDED",
+        "CONVERSATION_LIMIT_EXCEEDED",
+        "DAILY_REQUEST_COUNT",
+    }
+)
+CAPACITY_REASONS = frozenset(
+    {"INSUFFICIENT_MODEL_CAPACITY", "SERVICE_REQUEST_RATE_EXCEEDED", "MODEL_TEMPORARILY_UNAVAILABLE"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +58,7 @@ class Failure:
     retry_after_s: float | None = None
     client_error: GatewayError | None = None  # what the client gets when there is no retry
     signature_invalid: bool = False  # THINKING_SIGNATURE_INVALID: retry once without history reasoning
+    reason: str | None = None  # the upstream's `reason` (reference §19.3)
 
 
 class UpstreamFailure(Exception):
@@ -79,12 +93,22 @@ def _retry_after(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
+def _known_reason(reason: str, text: str) -> str | None:
+    """The §19.3 reason named in the body's `reason` field (or, failing that, in its text)."""
+    if reason in QUOTA_REASONS or reason in CAPACITY_REASONS:
+        return reason
+    return next((r for r in (*QUOTA_REASONS, *CAPACITY_REASONS) if r in text), None)
+
+
 def classify_http(status: int, body: bytes, retry_after: str | None = None) -> Failure:
-    """Failure class of a non-200 chat answer (§8.2/§8.3)."""
+    """Failure class of a non-200 chat answer (§8.2/§8.3, the reason table of §19.3)."""
     message, reason = _parse_error_body(body)
     both = f"{message} {reason}"
     detail = f"upstream {status}: {message}" if message else f"upstream {status}"
     after = _retry_after(retry_after)
+    known = _known_reason(reason, both)
+    if status >= 429 and known in CAPACITY_REASONS:
+        return Failure(Outcome.MODEL_CAPACITY, True, detail, status, retry_after_s=after, reason=known)
     if status == 400:
         if _CONTEXT.search(both) or _CONTEXT.search(body[:2000].decode("utf-8", "replace")):
             return Failure(Outcome.BAD_REQUEST, False, detail, status, client_error=ContextTooLong())
@@ -109,29 +133,36 @@ def classify_http(status: int, body: bytes, retry_after: str | None = None) -> F
     if status == 401:
         return Failure(Outcome.TOKEN_INVALID, True, detail, status)
     if status == 402:
-        return Failure(Outcome.QUOTA_EXHAUSTED, True, detail, status)
+        return Failure(Outcome.QUOTA_EXHAUSTED, True, detail, status, reason=known or reason or None)
     if status == 403:
         if _SUSPENDED.search(both):
-            return Failure(Outcome.SUSPENDED, True, detail, status)
+            return Failure(Outcome.SUSPENDED, True, detail, status, reason=reason or None)
         return Failure(Outcome.TOKEN_INVALID, True, detail, status)
     if status == 429:
-        if "MONTHLY_REQUEST_COUNT" in both or "OVERAGE_REQUEST_LIMIT_EXCEEDED" in both:
-            return Failure(Outcome.QUOTA_EXHAUSTED, True, detail, status, retry_after_s=after)
-        return Failure(Outcome.THROTTLED, True, detail, status, retry_after_s=after)
+        if known in QUOTA_REASONS:
+            return Failure(Outcome.QUOTA_EXHAUSTED, True, detail, status, retry_after_s=after, reason=known)
+        if _SUSPICIOUS.search(both):
+            return Failure(Outcome.SUSPENDED, True, detail, status, retry_after_s=after, reason="SUSPICIOUS")
+        return Failure(Outcome.THROTTLED, True, detail, status, retry_after_s=after, reason=reason or None)
     return Failure(Outcome.SERVER_ERROR, True, detail, status, retry_after_s=after)
 
 
-def classify_exception(exception_type: str, message: str) -> Failure | None:
+def classify_exception(exception_type: str, message: str, reason: str | None = None) -> Failure | None:
     """Failure class of an in-stream exception frame before any content (§5.6); None: not a failure."""
     detail = f"upstream {exception_type}: {message}".strip()
     if exception_type == "ContentLengthExceededException":
         return None  # the assembler ends the message with max_tokens
     if _CONTEXT.search(message):
         return Failure(Outcome.BAD_REQUEST, False, detail, client_error=ContextTooLong())
+    known = _known_reason(reason or "", message)
+    if known in CAPACITY_REASONS:
+        return Failure(Outcome.MODEL_CAPACITY, True, detail, reason=known)
     if exception_type == "ThrottlingException":
-        if "MONTHLY_REQUEST_COUNT" in message:
-            return Failure(Outcome.QUOTA_EXHAUSTED, True, detail)
-        return Failure(Outcome.THROTTLED, True, detail)
+        if known in QUOTA_REASONS:
+            return Failure(Outcome.QUOTA_EXHAUSTED, True, detail, reason=known)
+        if _SUSPICIOUS.search(message):
+            return Failure(Outcome.SUSPENDED, True, detail, status_code=429, reason="SUSPICIOUS")
+        return Failure(Outcome.THROTTLED, True, detail, reason=reason)
     if exception_type == "ValidationException":
         return Failure(
             Outcome.BAD_REQUEST,

@@ -89,6 +89,24 @@ TOOL_CONFIG_MISSING = kiro_error(
 BEARER_INVALID = kiro_error(403, "The bearer token included in the request is invalid.")
 NOT_AUTHORIZED = kiro_error(403, "User is not authorized to make this call.")
 QUOTA = kiro_error(402, "You have reached the limit.", "MONTHLY_REQUEST_COUNT")
+# The 2026 reason table (reference §19.3): quota, account speed, model capacity.
+OVERAGE = kiro_error(402, "You have reached the overage limit.", "OVERAGE_REQUEST_LIMIT_EXCEEDED")
+CONVERSATION_LIMIT = kiro_error(
+    402, "You have reached the conversation limit.", "CONVERSATION_LIMIT_EXCEEDED"
+)
+MONTHLY_THROTTLE = kiro_error(429, "You have reached the monthly request limit.", "MONTHLY_REQUEST_COUNT")
+USER_RATE = kiro_error(
+    429, "Too many requests, please wait before trying again.", "USER_REQUEST_RATE_EXCEEDED"
+)
+CREDIT_RATE = kiro_error(
+    429, "You are consuming credits too quickly, please slow down.", "CREDIT_CONSUMPTION_RATE_EXCEEDED"
+)
+THROTTLED = kiro_error(429, "Rate exceeded")  # a plain 429 without a reason
+SERVICE_RATE = kiro_error(
+    429,
+    "The service is receiving too many requests, please try again later.",
+    "SERVICE_REQUEST_RATE_EXCEEDED",
+)
 CAPACITY = kiro_error(
     429, "I am experiencing high traffic, please try again shortly.", "INSUFFICIENT_MODEL_CAPACITY"
 )
@@ -126,6 +144,13 @@ PRESETS: dict[str, UpstreamError] = {
     "not_authorized": NOT_AUTHORIZED,
     "suspended": suspended("sim-user"),
     "quota": QUOTA,
+    "overage": OVERAGE,
+    "conversation_limit": CONVERSATION_LIMIT,
+    "monthly_limit": MONTHLY_THROTTLE,
+    "user_rate": USER_RATE,
+    "credit_rate": CREDIT_RATE,
+    "throttled": THROTTLED,
+    "service_rate": SERVICE_RATE,
     "capacity": CAPACITY,
     "suspicious": SUSPICIOUS,
     "daily_limit": DAILY_LIMIT,

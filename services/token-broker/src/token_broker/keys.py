@@ -17,6 +17,8 @@ Data model (Redis is the source of truth; see README "Redis data model"):
 - `config:brokers`        ZSET broker instance -> heartbeat expiry (ms) (config.py)
 - `config:hashes`         HASH broker instance -> hash of its KIRO_AUTH_TOKEN identities
 - `config:applied`        STRING the configuration hash whose retirements were last applied
+- `session:{hash}`        HASH current / first account of a client session (PX =
+                          BROKER_SESSION_TTL); the session id is hashed, never stored
 
 The Lua scripts receive the prefixes of the per-credential keys (`cred_prefix`,
 `leases_prefix`, `lease_prefix`) from here, so key names are built in this module only.
@@ -66,6 +68,9 @@ class Keys:
     def lease(self, lease_id: str) -> str:
         return self.lease_prefix + lease_id
 
+    def session(self, session_hash: str) -> str:
+        return self.base + "session:" + session_hash
+
     def refresh_lock(self, credential_id: str) -> str:
         return self.base + "lock:refresh:" + credential_id
 
@@ -111,6 +116,7 @@ class Keys:
 # - `team:{team}:rpm`         ZSET request id -> admission time (ms): sliding one-minute request log
 # - `team:{team}:tpm`         HASH epoch second -> tokens finished in that second (last minute only)
 # - `team:{team}:spent:{YYYY-MM}`  STRING tokens (input + output) of the calendar month (UTC)
+# - `team:{team}:credits:{YYYY-MM}`  STRING Kiro credits (float) of the calendar month (UTC)
 # - `usage:{YYYY-MM-DD}`      HASH `{team}|{key id}|{model}|{metric}` -> count (durable history)
 # - `done:{request id}`       STRING, a usage record already applied (idempotency, TTL 1 day)
 # - `teams`                   SET of team names that have keys or usage
@@ -150,6 +156,9 @@ class TeamKeys:
 
     def spent(self, team: str, month: str) -> str:
         return self.base + "team:" + team + ":spent:" + month
+
+    def credits_spent(self, team: str, month: str) -> str:
+        return self.base + "team:" + team + ":credits:" + month
 
     def usage_day(self, day: str) -> str:
         return self.base + "usage:" + day

@@ -7,20 +7,35 @@ refreshable), under the cap of `SESSION_POOL_MAX_SIZE` unexpired leases (no cap 
 credential whose token needs no blocking refresh, then the fewest leases in flight, then the
 least recently used, then the id.
 
-When every usable credential is at its cap, the request waits (it retries when any broker
-publishes a lease release on `events_lease`, and at least every 250 ms) for up to `wait_ms`
-or `SESSION_POOL_WAIT`, then is denied `pool_busy`. When no credential can serve at all it
-is denied at once: `not_configured` for an empty pool, otherwise `no_credential` with
+When every usable credential is at its cap (or is a half-open account whose one probe lease is
+in flight), the request waits (it retries when any broker publishes a lease release on
+`events_lease`, and at least every 250 ms) for up to `wait_ms` or `SESSION_POOL_WAIT`, then is
+denied `pool_busy`. When no credential can serve now but the soonest cooldown / refresh backoff
+ends within that wait, the request sleeps until then (or the next release) and tries again.
+Otherwise it is denied: `not_configured` for an empty pool, else `no_credential` with
 `retry_after_s` = time until the soonest cooldown / parking / refresh backoff ends (30 s when
 none will end by itself, at most one hour).
+
+Back-off by reason (reference §19.3, applied by release.lua): a throttled account cools for
+`BROKER_BACKOFF_FIRST` doubling on repeats up to `SESSION_POOL_COOLDOWN`, never shorter than the
+upstream's Retry-After, then takes one probe lease at a time until a success (half-open); quota
+parks until the reset (`DAILY_REQUEST_COUNT`: the next UTC day); 429 "suspicious activity" cools
+for `BROKER_SUSPICIOUS_COOLDOWN`; a 403 suspension disables; model capacity costs nothing.
+
+Sessions: a lease request with a `session_id` prefers the account that served that session
+last (while it is usable and under its cap); `kiro_broker_session_leases_total` counts whether
+the session's first account served it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -53,6 +68,7 @@ BUSY_RETRY_AFTER_S = 5.0
 DEFAULT_RETRY_AFTER_S = 30.0
 MAX_RETRY_AFTER_S = 3600.0
 WAIT_POLL_S = 0.25
+COOLDOWN_WAIT_MAX_S = 1.0  # a request waiting for a cooldown looks again at least this often
 
 
 class ReleaseWaker:
@@ -115,17 +131,33 @@ class LeaseManager:
         while True:
             wake = self._waker.current()
             lease_id = uuid.uuid4().hex
-            result = await self._try(req.request_id, lease_id, exclude, req.model)
+            result = await self._try(req.request_id, lease_id, exclude, req.model, req.session_id)
             kind = result[0]
             if kind == "grant":
                 grant = await self._grant(result, lease_id, exclude, backoffs, req.model)
                 if grant is not None:
+                    if len(result) > 13 and result[13]:
+                        self._metrics.session_leases.labels(account=result[13]).inc()
                     return grant
                 continue  # the chosen credential could not get a token: try the others
-            if kind == "none":
-                soonest = [t for t in (int(result[3]), *backoffs) if t > 0]
-                return self._deny_none(min(soonest, default=0), int(result[4]))
             remaining = deadline - time.monotonic()
+            if kind == "none":
+                now = now_ms()
+                cooldown_end = int(result[3])
+                if 0 < cooldown_end <= now:
+                    continue  # it ended since the script looked: try again at once
+                soonest = min((t for t in (cooldown_end, *backoffs) if t > now), default=0)
+                until_s = (soonest - now) / 1000
+                if soonest == 0 or until_s > remaining or self.closing:
+                    return self._deny_none(soonest, int(result[4]))
+                # the soonest cooldown or refresh backoff ends within the wait: sleep until then
+                # (or a release), then consider again the credentials whose refresh failed
+                with contextlib.suppress(TimeoutError):
+                    timeout = min(max(0.0, until_s) + 0.005, COOLDOWN_WAIT_MAX_S)  # shutdown stays quick
+                    await asyncio.wait_for(wake.wait(), timeout=timeout)
+                exclude = set(req.exclude)
+                backoffs.clear()
+                continue
             if remaining <= 0 or self.closing:
                 return LeaseDenied(
                     reason=DenialReason.POOL_BUSY,
@@ -137,7 +169,14 @@ class LeaseManager:
             except TimeoutError:
                 pass
 
-    async def _try(self, request_id: str, lease_id: str, exclude: set[str], model: str) -> list[str]:
+    def _session_key(self, session_id: str | None) -> str:
+        if not session_id:
+            return ""
+        return self._keys.session(hashlib.sha256(session_id.encode()).hexdigest()[:32])
+
+    async def _try(
+        self, request_id: str, lease_id: str, exclude: set[str], model: str, session_id: str | None = None
+    ) -> list[str]:
         now = now_ms()
         args: list[str | int] = [
             self._keys.cred_prefix,
@@ -155,6 +194,8 @@ class LeaseManager:
             model,
             self._keys.catalogue_prefix,
             self._keys.lacks_prefix,
+            self._session_key(session_id),
+            int(self.settings.broker_session_ttl * 1000),
             *sorted(exclude),
         ]
         raw = await self._store.scripts.run("acquire", [self._keys.creds], args)
@@ -229,17 +270,26 @@ class LeaseManager:
     async def _drop(self, cid: str, lease_id: str) -> None:
         keys = [self._keys.leases(cid), self._keys.lease(lease_id), self._keys.cred(cid)]
         await self._store.scripts.run(
-            "release", keys, [lease_id, now_ms(), "", 0, "", "", 0, 0, 0, 0, 0, "0"]
+            "release", keys, [lease_id, now_ms(), "", 0, "", "", 0, 0, 0, 0, 0, "0", 0, 0, 0]
         )
 
     # ---- release and renew
     async def release(self, rel: LeaseRelease) -> None:
         now = now_ms()
         cooldowns = self.settings.session_pool_enabled
-        cooldown_s = rel.retry_after_s if rel.retry_after_s and rel.retry_after_s > 0 else None
-        cooldown_until = now + int((cooldown_s or self.settings.session_pool_cooldown) * 1000)
+        after_s = rel.retry_after_s if rel.retry_after_s and rel.retry_after_s > 0 else 0.0
+        retry_after_end = now + int(after_s * 1000) if after_s else 0
         failure_until = now + int(self.settings.broker_failure_cooldown * 1000)
+        daily = rel.outcome == Outcome.QUOTA_EXHAUSTED and rel.reason == "DAILY_REQUEST_COUNT"
+        parking_end = next_day_start_ms(now / 1000) if daily else next_month_start_ms(now / 1000)
+        suspicious_end = 0
+        if rel.outcome == Outcome.SUSPENDED and rel.status_code == 429 and cooldowns:
+            if self.settings.broker_suspicious_cooldown > 0:
+                seconds = max(self.settings.broker_suspicious_cooldown, after_s)
+                suspicious_end = now + int(seconds * 1000)
         message = f"{rel.outcome.value}: {rel.message}" if rel.message else rel.outcome.value
+        if rel.reason:
+            message = f"{message} [{rel.reason}]"
         if rel.status_code:
             message = f"{message} (HTTP {rel.status_code})"
         keys = [
@@ -251,15 +301,18 @@ class LeaseManager:
             rel.lease_id,
             now,
             rel.outcome.value,
-            cooldown_until,
+            retry_after_end,
             rel.token_fingerprint or "",
             message[:300] if rel.outcome not in _NO_PENALTY else "",
             self.settings.broker_failure_streak,
             failure_until,
-            next_month_start_ms(now / 1000),
+            parking_end,
             rel.input_tokens,
             rel.output_tokens,
             "1" if cooldowns else "0",
+            int(self.settings.broker_backoff_first * 1000),
+            int(self.settings.session_pool_cooldown * 1000),
+            suspicious_end,
         ]
         removed, old, new, stale, reason = await self._store.scripts.run("release", keys, args)
         self._metrics.leases_released.labels(outcome=rel.outcome.value).inc()
@@ -272,8 +325,8 @@ class LeaseManager:
         if int(stale):
             log.info("access token marked stale", extra={"credential": rel.credential_id})
             self._refresher.refresh_soon(rel.credential_id)
-        if rel.outcome == Outcome.QUOTA_EXHAUSTED and new == "quota_parked":
-            self._usage.check_later(rel.credential_id)
+        if rel.outcome == Outcome.QUOTA_EXHAUSTED and new == "quota_parked" and not daily:
+            self._usage.check_later(rel.credential_id)  # the monthly reset date refines the parking
         if rel.outcome == Outcome.MODEL_UNAVAILABLE and rel.model and self._catalogues is not None:
             await self._catalogues.mark_lacking(rel.credential_id, rel.model)
 
@@ -284,4 +337,18 @@ class LeaseManager:
         return bool(await self._store.scripts.run("renew", keys, args))
 
 
-_NO_PENALTY = frozenset({Outcome.SUCCESS, Outcome.BAD_REQUEST, Outcome.CANCELLED, Outcome.MODEL_UNAVAILABLE})
+_NO_PENALTY = frozenset(
+    {
+        Outcome.SUCCESS,
+        Outcome.BAD_REQUEST,
+        Outcome.CANCELLED,
+        Outcome.MODEL_UNAVAILABLE,
+        Outcome.MODEL_CAPACITY,
+    }
+)
+
+
+def next_day_start_ms(now_s: float) -> int:
+    """Daily quota parking (`DAILY_REQUEST_COUNT`): the start of the next UTC day."""
+    today = datetime.fromtimestamp(now_s, tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int((today + timedelta(days=1)).timestamp() * 1000)

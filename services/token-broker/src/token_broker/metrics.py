@@ -99,6 +99,15 @@ class BrokerMetrics:
             buckets=_WAIT_BUCKETS,
             registry=r,
         )
+        self.session_leases = Counter(
+            "kiro_broker_session_leases_total",
+            "Leases of client sessions, by whether the session's first account served them "
+            "(account=first|other); the share on the first account is first / (first + other)",
+            ["account"],
+            registry=r,
+        )
+        for account in ("first", "other"):
+            self.session_leases.labels(account=account)  # exported from the start
         self.refreshes = Counter(
             "kiro_broker_refreshes_total", "Token refreshes, by result", ["result"], registry=r
         )

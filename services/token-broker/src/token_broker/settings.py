@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     broker_catalogue_interval: Duration = 1800.0  # ListAvailableModels per account (0: only on events)
     broker_failure_streak: int = Field(default=3, ge=1)  # 5xx / network errors in a row ...
     broker_failure_cooldown: Duration = 30.0  # ... put the credential in this cooldown
+    broker_backoff_first: Duration = 1.0  # first cooldown of a throttled account (doubling, capped)
+    broker_suspicious_cooldown: Duration = 3600.0  # 429 "suspicious activity": cooldown (0: disable instead)
+    broker_session_ttl: Duration = 3600.0  # a client session keeps its account this long after its last lease
     broker_http_timeout: Duration = 15.0  # refresh and getUsageLimits calls
     broker_drain_timeout: Duration = 10.0  # SIGTERM: wait this long for requests in flight
     broker_team_slot_ttl: Duration = 900.0  # a team request's concurrency slot ends by itself after this

@@ -1,7 +1,8 @@
 """Team limits, checked and counted on the lease round trip (one `admit.lua` call).
 
 A lease request that carries an `Admission` (the first attempt of a team-key request) is
-admitted first: monthly budget spent → `team_budget`; as many requests in flight as
+admitted first: monthly token budget or monthly credit budget (Kiro credits from the
+`meteringEvent`s of the team's usage records) spent → `team_budget`; as many requests in flight as
 `max_concurrent` → `team_rate_limited`; `requests_per_minute` admissions in the last 60 s
 (a sliding log, exact across replicas) → `team_rate_limited`; `tokens_per_minute` tokens
 finished in the last 60 s (per-second buckets) → `team_rate_limited`. Every counter belongs to
@@ -40,6 +41,8 @@ from token_broker.usage import next_month_start_ms
 
 _MESSAGES = {
     "budget": "the team's monthly token budget is spent ({spent} of {budget} tokens); it renews on {reset}",
+    "credit_budget": "the team's monthly credit budget is spent ({credits:g} of {credit_budget:g} credits); "
+    "it renews on {reset}",
     "concurrency": "the team has {inflight} requests in flight, its limit is {limit}",
     "rpm": "the team's limit of {limit} requests per minute is reached",
     "tpm": "the team's limit of {limit} tokens per minute is reached",
@@ -71,7 +74,8 @@ class TeamLimits:
             team=self._metrics.team_label(admission.team), result=verdict
         ).inc()
         if verdict != "ok":
-            reason = DenialReason.TEAM_BUDGET if verdict == "budget" else DenialReason.TEAM_RATE_LIMITED
+            budgets = ("budget", "credit_budget")
+            reason = DenialReason.TEAM_BUDGET if verdict in budgets else DenialReason.TEAM_RATE_LIMITED
             return LeaseDenied(reason=reason, message=message, retry_after_s=retry_after, limits=state)
         reply = await lease(req)
         if isinstance(reply, LeaseDenied):
@@ -108,6 +112,7 @@ class TeamLimits:
         limits = admission.limits
         team = admission.team
         budget = limits.monthly_token_budget
+        credit_budget = limits.monthly_credit_budget
         month = month_of(now / 1000)
         raw = await self._scripts.run(
             "admit",
@@ -116,6 +121,7 @@ class TeamLimits:
                 self._keys.rpm(team),
                 self._keys.tpm(team),
                 self._keys.spent(team, month),
+                self._keys.credits_spent(team, month),
             ],
             [
                 request_id,
@@ -126,10 +132,12 @@ class TeamLimits:
                 -1 if budget is None else budget,
                 now + self._slot_ttl_ms if hold_slot else now,  # `now`: gone at the next admission
                 WINDOW_MS,
+                -1 if credit_budget is None else repr(float(credit_budget)),
             ],
         )
         verdict = str(raw[0])
         requests, requests_reset, tokens, tokens_reset, spent, inflight = (int(x) for x in raw[1:7])
+        credits = float(raw[7]) if len(raw) > 7 else 0.0
         month_end = next_month_start_ms(now / 1000)
         state = LimitState(
             requests_limit=limits.requests_per_minute,
@@ -140,11 +148,16 @@ class TeamLimits:
             tokens_reset_at=tokens_reset / 1000 if limits.tokens_per_minute else None,
             budget_tokens=budget,
             budget_remaining=_remaining(budget, spent),
-            budget_resets_at=month_end / 1000 if budget is not None else None,
+            budget_resets_at=month_end / 1000 if budget is not None or credit_budget is not None else None,
+            budget_credits=credit_budget,
+            budget_credits_remaining=None
+            if credit_budget is None
+            else round(max(0.0, credit_budget - credits), 6),
         )
         retry_ms = {
             "ok": 0,
             "budget": month_end - now,
+            "credit_budget": month_end - now,
             "concurrency": 1000,
             "rpm": requests_reset - now,
             "tpm": tokens_reset - now,
@@ -152,6 +165,8 @@ class TeamLimits:
         message = _MESSAGES.get(verdict, "").format(
             spent=spent,
             budget=budget,
+            credits=credits,
+            credit_budget=credit_budget or 0.0,
             reset=datetime.fromtimestamp(month_end / 1000, tz=UTC).strftime("%Y-%m-%d"),
             inflight=inflight,
             limit={

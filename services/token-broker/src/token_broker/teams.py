@@ -48,7 +48,9 @@ _LIMIT_FIELDS = {
     "tokens_per_minute": "tpm",
     "max_concurrent": "concurrent",
     "monthly_token_budget": "budget",
+    "monthly_credit_budget": "credit_budget",
 }
+_FLOAT_LIMITS = frozenset({"monthly_credit_budget"})
 
 
 def hash_key(key: str) -> str:
@@ -69,6 +71,12 @@ def _seconds(raw: str | None) -> float | None:
 
 def _int(raw: str | None) -> int | None:
     return int(raw) if raw not in (None, "") else None
+
+
+def _limit(attr: str, raw: str | None) -> int | float | None:
+    if attr in _FLOAT_LIMITS:
+        return float(raw) if raw not in (None, "") else None
+    return _int(raw)
 
 
 def record_fields(key: TeamKey) -> dict[FieldT, EncodableT]:
@@ -93,7 +101,7 @@ def parse_record(raw: dict[str, str]) -> TeamKey | None:
         return None
     try:
         models = orjson.loads(raw.get("models") or "[]")
-        limits = KeyLimits(**{attr: _int(raw.get(field)) for attr, field in _LIMIT_FIELDS.items()})
+        limits = KeyLimits(**{attr: _limit(attr, raw.get(field)) for attr, field in _LIMIT_FIELDS.items()})
         return TeamKey(
             id=raw["id"],
             team=raw["team"],
@@ -213,6 +221,21 @@ class TeamDirectory:
             elif out[key.team] is not None:
                 current = out[key.team]
                 out[key.team] = None if budget is None else max(budget, current or 0)
+        return out
+
+    async def credit_budgets_by_team(self) -> dict[str, float | None]:
+        """The largest monthly credit budget among each team's live keys (None: a key without one)."""
+        now = time.time()
+        out: dict[str, float | None] = {}
+        for key in (await self.list(KeyListRequest())).keys:
+            if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+                continue
+            budget = key.limits.monthly_credit_budget
+            if key.team not in out:
+                out[key.team] = budget
+            elif out[key.team] is not None:
+                current = out[key.team]
+                out[key.team] = None if budget is None else max(budget, current or 0.0)
         return out
 
     async def _publish(self, key_id: str, kind: Literal["created", "updated", "revoked"]) -> None:

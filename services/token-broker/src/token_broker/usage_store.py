@@ -105,6 +105,7 @@ class UsageStore:
                 self._keys.tpm(r.team),
                 self._keys.inflight(r.team),
                 self._keys.teams,
+                self._keys.credits_spent(r.team, month_of(r.at)),
             ],
             [
                 USAGE_DONE_TTL_S,
@@ -168,6 +169,7 @@ class UsageStore:
     async def budgets(self, team: str | None = None, at: float | None = None) -> list[TeamBudget]:
         month = month_of(at if at is not None else datetime.now(UTC).timestamp())
         by_team = await self._directory.budgets_by_team()
+        credit_budgets = await self._directory.credit_budgets_by_team()
         teams = sorted(cast("set[str]", await self._redis.smembers(self._keys.teams)) | set(by_team))
         if team is not None:
             teams = [t for t in teams if t == team]
@@ -176,8 +178,16 @@ class UsageStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for name in teams:
                 pipe.get(self._keys.spent(name, month))
-            spent = cast("list[str | None]", await pipe.execute())
+                pipe.get(self._keys.credits_spent(name, month))
+            values = cast("list[str | None]", await pipe.execute())
         return [
-            TeamBudget(team=name, month=month, spent_tokens=int(s or 0), budget_tokens=by_team.get(name))
-            for name, s in zip(teams, spent, strict=True)
+            TeamBudget(
+                team=name,
+                month=month,
+                spent_tokens=int(values[2 * i] or 0),
+                budget_tokens=by_team.get(name),
+                spent_credits=round(float(values[2 * i + 1] or 0.0), 6),
+                budget_credits=credit_budgets.get(name),
+            )
+            for i, name in enumerate(teams)
         ]

@@ -29,7 +29,13 @@ router = APIRouter(prefix="/api")
 log = logging.getLogger(__name__)
 
 KeyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
-_FLAT_LIMITS = ("requests_per_minute", "tokens_per_minute", "max_concurrent", "monthly_token_budget")
+_FLAT_LIMITS = (
+    "requests_per_minute",
+    "tokens_per_minute",
+    "max_concurrent",
+    "monthly_token_budget",
+    "monthly_credit_budget",
+)
 
 
 def client(state: AppState) -> TeamsClient:
@@ -92,6 +98,7 @@ class KeyBody(BaseModel):
     tokens_per_minute: int | None = Field(default=None, ge=1)
     max_concurrent: int | None = Field(default=None, ge=1)
     monthly_token_budget: int | None = Field(default=None, ge=0)
+    monthly_credit_budget: float | None = Field(default=None, ge=0)
     expires_at: float | None = None
 
     @field_validator("expires_at", mode="before")

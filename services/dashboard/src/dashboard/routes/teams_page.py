@@ -36,6 +36,7 @@ def _limits(key: dict[str, Any]) -> str:
             ("tokens_per_minute", "tok/min"),
             ("max_concurrent", "concurrent"),
             ("monthly_token_budget", "tok/month"),
+            ("monthly_credit_budget", "credits/month"),
         )
         if limits.get(k) is not None
     ]
@@ -56,6 +57,16 @@ def teams_page(body: dict[str, Any], keys: list[dict[str, Any]], error: str | No
             )
         else:
             bar = f'<span class="muted small">{_n(used)} tokens, no budget</span>'
+        credit_budget = t.get("budget_credits")
+        credits_used = t.get("month_spent_credits") or 0.0
+        if credit_budget:
+            bar += (
+                f'<br><progress class="budget credit-budget" max="{credit_budget}" '
+                f'value="{min(credits_used, credit_budget)}" '
+                f'aria-label="credit budget used by {escape(t["team"])}"></progress>'
+                f'<span class="small"> {_n(credits_used)} / {_n(credit_budget)} credits '
+                f"({round(100 * credits_used / credit_budget)}%)</span>"
+            )
         rows.append(
             f'<tr data-team="{escape(t["team"])}"><td>{escape(t["team"])}</td>'
             f"<td>{_n(t['requests'])}</td><td>{_n(t['errors'])}</td><td>{_n(t['rejected'])}</td>"

@@ -272,6 +272,8 @@
       s.errors + " errors", "tcard-errors"));
     cards.appendChild(card("Latency p50", ms(s.latency_ms.p50), "p95 " + ms(s.latency_ms.p95) + " · p99 " + ms(s.latency_ms.p99), "tcard-latency"));
     cards.appendChild(card("TTFT p50", ms(s.ttft_ms.p50), "p95 " + ms(s.ttft_ms.p95) + " · p99 " + ms(s.ttft_ms.p99), "tcard-ttft"));
+    var q = s.queue_ms || {};
+    cards.appendChild(card("Queue wait p50", ms(q.p50), "p95 " + ms(q.p95) + " · p99 " + ms(q.p99), "tcard-queue"));
     cards.appendChild(card("Tokens in / out", num(s.input_tokens) + " / " + num(s.output_tokens), null, "tcard-tokens"));
   }
 
@@ -300,6 +302,11 @@
     chart("ttft", [
       { name: "p50", values: t.ttft_p50 }, { name: "p95", values: t.ttft_p95 }, { name: "p99", values: t.ttft_p99 },
     ], { format: msFmt });
+    if (t.queue_p50) {
+      chart("queue", [
+        { name: "p50", values: t.queue_p50 }, { name: "p95", values: t.queue_p95 }, { name: "p99", values: t.queue_p99 },
+      ], { format: msFmt });
+    }
     chart("tokens", [{ name: "input tokens", values: t.tokens_in }, { name: "output tokens", values: t.tokens_out }]);
     var models = Object.keys(t.models).map(function (m) {
       return { name: m, label: m + " (" + t.models[m].total_requests + ")",

@@ -4,8 +4,9 @@ One Redis hash per `TRAFFIC_BUCKET_S`-second bucket holds integer counters (HINC
 number of dashboard replicas can write concurrently and nothing is lost on a restart):
 
     n, err, stream, in, out                 requests, errors, streamed, tokens in / out
-    lat:{i}, ttft:{i}                       histogram counts; bucket i covers values up to
-                                            LATENCY_BOUNDS_MS[i] (the last index is the overflow)
+    lat:{i}, ttft:{i}, queue:{i}            histogram counts (queue: waiting for a lease); bucket i
+                                            covers values up to LATENCY_BOUNDS_MS[i] (the last
+                                            index is the overflow)
     m|{model}|{n,err,in,out}                per requested model
     t|{team}|{n,err,in,out}                 per team (once teams exist)
     c|{credential}|{n,err}                  per credential (the pool view's "last hour")
@@ -120,6 +121,8 @@ def event_increments(event: RequestEvent) -> dict[str, int]:
     out[f"lat:{histogram_index(max(0.0, event.duration_ms))}"] = 1
     if event.ttft_ms is not None:
         out[f"ttft:{histogram_index(max(0.0, event.ttft_ms))}"] = 1
+    if event.queue_ms is not None:
+        out[f"queue:{histogram_index(max(0.0, event.queue_ms))}"] = 1
     labelled = (("m", event.model), ("t", event.team))
     for kind, name in labelled:
         if name:
@@ -162,6 +165,7 @@ class BucketCounts:
     output_tokens: int = 0
     latency: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_SIZE)
     ttft: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_SIZE)
+    queue: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_SIZE)  # lease wait
     models: dict[str, LabelCounts] = field(default_factory=dict)
     teams: dict[str, LabelCounts] = field(default_factory=dict)
     credentials: dict[str, LabelCounts] = field(default_factory=dict)
@@ -189,10 +193,10 @@ class BucketCounts:
         if key in simple:
             setattr(self, simple[key], getattr(self, simple[key]) + value)
             return
-        if key.startswith(("lat:", "ttft:")):
+        if key.startswith(("lat:", "ttft:", "queue:")):
             name, _, index_text = key.partition(":")
             if index_text.isdigit() and int(index_text) < HISTOGRAM_SIZE:
-                target = self.latency if name == "lat" else self.ttft
+                target = {"lat": self.latency, "ttft": self.ttft, "queue": self.queue}[name]
                 target[int(index_text)] += value
             return
         parts = key.split("|")
@@ -211,6 +215,7 @@ class BucketCounts:
         for i in range(HISTOGRAM_SIZE):
             self.latency[i] += other.latency[i]
             self.ttft[i] += other.ttft[i]
+            self.queue[i] += other.queue[i]
         for mine, theirs in (
             (self.models, other.models),
             (self.teams, other.teams),

@@ -37,6 +37,7 @@ class Totals(_Model):
     output_tokens: int = 0
     latency_ms: Percentiles = Percentiles()
     ttft_ms: Percentiles = Percentiles()
+    queue_ms: Percentiles = Percentiles()  # waiting for a lease, apart from upstream time and TTFT
 
 
 class LabelSeries(_Model):
@@ -66,6 +67,9 @@ class TrafficSnapshot(_Model):
     ttft_p50: list[float | None]
     ttft_p95: list[float | None]
     ttft_p99: list[float | None]
+    queue_p50: list[float | None]
+    queue_p95: list[float | None]
+    queue_p99: list[float | None]
     tokens_in: list[int]
     tokens_out: list[int]
     models: dict[str, LabelSeries]
@@ -141,6 +145,7 @@ def build_snapshot(
     covered = max(1.0, min(float(window_s), now - starts[0])) if starts else 1.0
     lat = [_percentiles(b.latency) for b in buckets]
     ttft = [_percentiles(b.ttft) for b in buckets]
+    queue = [_percentiles(b.queue) for b in buckets]
     return TrafficSnapshot(
         bucket_s=bucket_s,
         window_s=window_s,
@@ -154,6 +159,9 @@ def build_snapshot(
         ttft_p50=[p.p50 for p in ttft],
         ttft_p95=[p.p95 for p in ttft],
         ttft_p99=[p.p99 for p in ttft],
+        queue_p50=[p.p50 for p in queue],
+        queue_p95=[p.p95 for p in queue],
+        queue_p99=[p.p99 for p in queue],
         tokens_in=[b.input_tokens for b in buckets],
         tokens_out=[b.output_tokens for b in buckets],
         models=_label_series(buckets, "models", total.models),
@@ -171,5 +179,6 @@ def build_snapshot(
             output_tokens=total.output_tokens,
             latency_ms=_percentiles(total.latency),
             ttft_ms=_percentiles(total.ttft),
+            queue_ms=_percentiles(total.queue),
         ),
     )

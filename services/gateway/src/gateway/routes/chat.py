@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -10,7 +11,7 @@ from starlette.responses import Response
 from gateway import prepare
 from gateway.bodies import prepare as prepare_body
 from gateway.deps import ClientKey, State, mark_fallback, note_model
-from gateway.exchange import Front, answer
+from gateway.exchange import SESSION_HEADER, Front, answer
 
 router = APIRouter(dependencies=[ClientKey])
 
@@ -19,7 +20,8 @@ router = APIRouter(dependencies=[ClientKey])
 async def chat_completions(request: Request, state: State) -> Response:
     started = time.perf_counter()
     models = state["catalogue"].current
-    prepared = await prepare_body(request, state["bodies"], state["offloader"], models, prepare.prepare_chat)
+    fn = partial(prepare.prepare_chat, session_header=request.headers.get(SESSION_HEADER))
+    prepared = await prepare_body(request, state["bodies"], state["offloader"], models, fn)
     model = note_model(state, prepared.requested, prepared.model)
     request.state.model = model.kiro_id
     request.state.stream = prepared.stream

@@ -7,6 +7,7 @@ counted inline when small, in worker processes when large (prepare.py).
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import cast
 
 import orjson
@@ -16,7 +17,7 @@ from starlette.responses import Response
 from gateway import prepare
 from gateway.bodies import prepare as prepare_body
 from gateway.deps import ClientKey, State, mark_fallback, note_model
-from gateway.exchange import Front, answer
+from gateway.exchange import SESSION_HEADER, Front, answer
 from gateway.limits import admission_for, count_admission
 from kiroproto.bus import TeamKey
 
@@ -29,8 +30,8 @@ MESSAGES = Front("anthropic", "messages")
 async def create_message(request: Request, state: State) -> Response:
     started = time.perf_counter()
     models = state["catalogue"].current
-    prepare_messages = prepare.prepare_messages
-    prepared = await prepare_body(request, state["bodies"], state["offloader"], models, prepare_messages)
+    fn = partial(prepare.prepare_messages, session_header=request.headers.get(SESSION_HEADER))
+    prepared = await prepare_body(request, state["bodies"], state["offloader"], models, fn)
     model = note_model(state, prepared.requested, prepared.model)
     request.state.model = model.kiro_id
     request.state.stream = prepared.stream

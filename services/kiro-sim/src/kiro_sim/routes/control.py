@@ -46,6 +46,17 @@ class ScriptRequest(BaseModel):
         return self
 
 
+class ThrottleRequest(BaseModel):
+    """Throttle every account (or the listed ones) for `seconds` from now (chat surface)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(gt=0, le=3600)
+    error: str = "throttled"  # any preset (README); default a plain 429 without a reason
+    retry_after: int | str | None = None
+    account_ids: list[str] | None = None
+
+
 class DeviceDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -83,6 +94,7 @@ ENDPOINTS = [
     "GET /_sim/scripts",
     "POST /_sim/scripts",
     "DELETE /_sim/scripts",
+    "POST /_sim/throttle",
     "GET /_sim/rules",
     "PATCH /_sim/rules",
     "POST /_sim/rules/reset",
@@ -204,6 +216,25 @@ def routes(sim: Simulator) -> list[Route]:
             slots.clear()
         return {"cleared": q.get("account_id") or "access_token"}
 
+    async def throttle(request: Request) -> Any:
+        req = _parse(ThrottleRequest, await read_json(request))
+        try:
+            script = Script(error=req.error, retry_after=req.retry_after)
+        except ValidationError as exc:
+            raise Problem(422, str(exc)) from exc
+        error = script.upstream_error()
+        assert error is not None
+        ids = req.account_ids if req.account_ids is not None else list(sim.state.accounts)
+        accounts = [sim.account(i) for i in ids]
+        if any(a is None for a in accounts):
+            raise Problem(404, f"unknown account among {ids!r}")
+        now = sim.state.clock()
+        until = now + req.seconds
+        for account in accounts:
+            assert account is not None
+            account.scripts.add_fault(script, "chat", None, until)
+        return {"accounts": ids, "from": now, "until": until, "status": error.status}
+
     async def get_rules(request: Request) -> Any:
         return {
             "rules": sim.state.rules.as_dict(),
@@ -307,6 +338,7 @@ def routes(sim: Simulator) -> list[Route]:
         ("/_sim/scripts", get_scripts, ["GET"]),
         ("/_sim/scripts", post_script, ["POST"]),
         ("/_sim/scripts", delete_scripts, ["DELETE"]),
+        ("/_sim/throttle", throttle, ["POST"]),
         ("/_sim/rules", get_rules, ["GET"]),
         ("/_sim/rules", patch_rules, ["PATCH"]),
         ("/_sim/rules/reset", reset_rules, ["POST"]),

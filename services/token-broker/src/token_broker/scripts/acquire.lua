@@ -4,9 +4,11 @@
 --          5 lease id, 6 request id, 7 lease ttl (ms), 8 cap (0 = no cap),
 --          9 refresh margin (ms), 10 blocking margin (ms), 11 broker instance,
 --          12 lease key ttl (ms), 13 Kiro model id ('' = any), 14 catalogue key prefix,
---          15 lacks key prefix, 16.. excluded credential ids
+--          15 lacks key prefix, 16 session key ('' = no session), 17 session ttl (ms),
+--          18.. excluded credential ids
 -- Reply    {"grant", id, refresh_mode, purged, changed_json, auth, access_token, token_fp,
---           access_expires_ms, profile_arn, region, machine_id, proxy}
+--           access_expires_ms, profile_arn, region, machine_id, proxy, session}
+--          session: '' no session, 'first' served by the session's first account, 'other' not
 --          refresh_mode: 0 token fresh, 1 refresh soon (in the background), 2 refresh first
 --          {"busy", purged, changed_json, earliest lease expiry (ms)}
 --          {"none", purged, changed_json, earliest end of a cooldown/parking/backoff (ms, 0 = none), pool size}
@@ -16,7 +18,7 @@ local cap = tonumber(ARGV[8])
 local margin = tonumber(ARGV[9])
 local blocking = tonumber(ARGV[10])
 local excluded = {}
-for i = 16, #ARGV do excluded[ARGV[i]] = true end
+for i = 18, #ARGV do excluded[ARGV[i]] = true end
 
 -- Eligibility (catalogue.py, config.py): a retired account takes no lease; a lease for a model
 -- goes only to accounts whose live catalogue lists it (unknown catalogue: every model) and
@@ -28,6 +30,16 @@ local function eligible(id)
   local cat = ARGV[14] .. id
   if redis.call('EXISTS', cat) == 1 and redis.call('HEXISTS', cat, model) == 0 then return false end
   return redis.call('HEXISTS', ARGV[15] .. id, model) == 0
+end
+
+-- pool-b: session stickiness. The session hash remembers the account that served the session
+-- last (`current`, preferred while usable and under its cap) and its first one (`first`).
+local session_key = ARGV[16]
+local preferred, first_account = nil, nil
+if session_key ~= '' then
+  local sv = redis.call('HMGET', session_key, 'current', 'first')
+  if sv[1] then preferred = sv[1] end
+  if sv[2] then first_account = sv[2] end
 end
 
 local ids = redis.call('SMEMBERS', KEYS[1])
@@ -48,7 +60,8 @@ for _, id in ipairs(ids) do
   purged = purged + redis.call('ZREMRANGEBYSCORE', lk, '-inf', now)
   if not excluded[id] and eligible(id) then
     local f = redis.call('HMGET', rk, 'status', 'status_until_ms', 'disabled', 'priority',
-      'last_used_ms', 'access_expires_ms', 'token_stale', 'refresh_retry_at_ms', 'token_fp')
+      'last_used_ms', 'access_expires_ms', 'token_stale', 'refresh_retry_at_ms', 'token_fp',
+      'throttle_streak', 'probe_lease')
     local status = f[1]
     local usable = status and f[3] ~= '1' and status ~= 'invalid' and status ~= 'disabled'
     if usable and (status == 'cooling_down' or status == 'quota_parked') then
@@ -77,6 +90,17 @@ for _, id in ipairs(ids) do
         mode = 1
       end
     end
+    -- pool-b: half-open. After a throttling back-off ends, one probe lease at a time until a
+    -- success resets `throttle_streak` (release.lua); other requests wait for its release.
+    local probe = false
+    if usable and (tonumber(f[10]) or 0) > 0 then
+      if f[11] and f[11] ~= '' and redis.call('ZSCORE', lk, f[11]) then
+        usable = false
+        busy = busy + 1
+      else
+        probe = true
+      end
+    end
     if usable then
       local inflight = redis.call('ZCARD', lk)
       if cap > 0 and inflight >= cap then
@@ -85,12 +109,14 @@ for _, id in ipairs(ids) do
         if first[2] then soonest_slot = earlier(soonest_slot, tonumber(first[2])) end
       else
         local c = {id = id, prio = tonumber(f[4]) or 0, block = (mode == 2) and 1 or 0,
-                   inflight = inflight, lru = tonumber(f[5]) or 0, mode = mode}
+                   inflight = inflight, lru = tonumber(f[5]) or 0, mode = mode, probe = probe,
+                   sticky = (id == preferred) and 1 or 0}
         if best == nil then
           best = c
         else
           local better = false
-          if c.prio ~= best.prio then better = c.prio < best.prio
+          if c.sticky ~= best.sticky then better = c.sticky > best.sticky  -- pool-b: session
+          elseif c.prio ~= best.prio then better = c.prio < best.prio
           elseif c.block ~= best.block then better = c.block < best.block
           elseif c.inflight ~= best.inflight then better = c.inflight < best.inflight
           elseif c.lru ~= best.lru then better = c.lru < best.lru
@@ -111,10 +137,23 @@ if best ~= nil then
     'instance', ARGV[11], 'granted_ms', now)
   redis.call('PEXPIRE', lease_key, tonumber(ARGV[12]))
   redis.call('HSET', rk, 'last_used_ms', now)
+  if best.probe then redis.call('HSET', rk, 'probe_lease', ARGV[5]) end  -- pool-b: half-open
   local g = redis.call('HMGET', rk, 'auth', 'access_token', 'token_fp', 'access_expires_ms',
     'profile_arn', 'region', 'machine_id', 'proxy')
   local reply = {'grant', best.id, best.mode, purged, changed_json}
   for i = 1, 8 do reply[5 + i] = g[i] or '' end
+  -- pool-b: session stickiness
+  local session = ''
+  if session_key ~= '' then
+    if first_account == nil then
+      first_account = best.id
+      redis.call('HSET', session_key, 'first', best.id)
+    end
+    redis.call('HSET', session_key, 'current', best.id)
+    redis.call('PEXPIRE', session_key, tonumber(ARGV[17]))
+    session = (first_account == best.id) and 'first' or 'other'
+  end
+  reply[14] = session
   return reply
 end
 if busy > 0 then

@@ -1,11 +1,12 @@
 -- Check a team's limits and, when every one has room, count the request (atomic across replicas).
--- KEYS     1 inflight zset, 2 rpm zset (request log), 3 tpm hash (second -> tokens), 4 month spent
+-- KEYS     1 inflight zset, 2 rpm zset (request log), 3 tpm hash (second -> tokens), 4 month spent,
+--          5 month credits spent
 -- ARGV     1 request id, 2 now (ms), 3 requests per minute (0 = none), 4 tokens per minute
 --          (0 = none), 5 max concurrent (0 = none), 6 monthly budget (-1 = none),
---          7 slot expiry (ms), 8 window (ms)
+--          7 slot expiry (ms), 8 window (ms), 9 monthly credit budget (-1 = none)
 -- Reply    {verdict, requests in window, requests reset (ms), tokens in window, tokens reset (ms),
---           month spent, in flight}
---          verdict: 'ok', 'budget', 'concurrency', 'rpm', 'tpm'
+--           month spent, in flight, month credits spent (a string: a float)}
+--          verdict: 'ok', 'budget', 'credit_budget', 'concurrency', 'rpm', 'tpm'
 local now = tonumber(ARGV[2])
 local rpm = tonumber(ARGV[3])
 local tpm = tonumber(ARGV[4])
@@ -14,6 +15,9 @@ local budget = tonumber(ARGV[6])
 local window = tonumber(ARGV[8])
 
 local spent = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
+local credit_budget = tonumber(ARGV[9]) or -1
+local credits_raw = redis.call('GET', KEYS[5]) or '0'
+local credits = tonumber(credits_raw) or 0
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
 local requests = redis.call('ZCARD', KEYS[2])
@@ -44,6 +48,8 @@ local inflight = redis.call('ZCARD', KEYS[1])
 local verdict = 'ok'
 if budget >= 0 and spent >= budget then
   verdict = 'budget'
+elseif credit_budget >= 0 and credits >= credit_budget then
+  verdict = 'credit_budget'
 elseif conc > 0 and inflight >= conc then
   verdict = 'concurrency'
 elseif rpm > 0 and requests >= rpm then
@@ -62,4 +68,4 @@ if verdict == 'ok' then
   requests = requests + 1
   inflight = inflight + 1
 end
-return {verdict, requests, requests_reset, tokens, tokens_reset, spent, inflight}
+return {verdict, requests, requests_reset, tokens, tokens_reset, spent, inflight, credits_raw}

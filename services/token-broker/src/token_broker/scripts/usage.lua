@@ -1,5 +1,6 @@
 -- Apply one finished team request to the counters, at most once per request id (atomic).
--- KEYS     1 done marker, 2 usage day hash, 3 month spent, 4 tpm hash, 5 inflight zset, 6 teams set
+-- KEYS     1 done marker, 2 usage day hash, 3 month spent, 4 tpm hash, 5 inflight zset, 6 teams set,
+--          7 month credits spent
 -- ARGV     1 done ttl (s), 2 field prefix "{team}|{key}|{model}|", 3 requests, 4 errors,
 --          5 rejected, 6 input tokens, 7 output tokens, 8 credits, 9 epoch second,
 --          10 request id, 11 admitted ('1' / '0', informational), 12 team, 13 spent ttl (s),
@@ -15,7 +16,11 @@ for i, name in ipairs(names) do
   if n ~= 0 then redis.call('HINCRBY', KEYS[2], prefix .. name, n) end
 end
 local credits = tonumber(ARGV[8]) or 0
-if credits ~= 0 then redis.call('HINCRBYFLOAT', KEYS[2], prefix .. 'credits', ARGV[8]) end
+if credits ~= 0 then
+  redis.call('HINCRBYFLOAT', KEYS[2], prefix .. 'credits', ARGV[8])
+  redis.call('INCRBYFLOAT', KEYS[7], ARGV[8])
+  redis.call('EXPIRE', KEYS[7], tonumber(ARGV[13]))
+end
 local searches = tonumber(ARGV[15]) or 0
 if searches ~= 0 then redis.call('HINCRBY', KEYS[2], prefix .. 'web_search_requests', searches) end
 local used = (tonumber(ARGV[6]) or 0) + (tonumber(ARGV[7]) or 0)
