@@ -93,7 +93,7 @@ class CatalogueBroker(BrokerClient):
         return True
 
     async def acquire(
-        self, request_id: str, model: str, exclude: tuple[str, ...], wait_s: float, *_: Any
+        self, request_id: str, model: str, exclude: tuple[str, ...], wait_s: float, *_: Any, **__: Any
     ) -> LeaseGrant:
         account = self.account
         assert account is not None

@@ -49,9 +49,15 @@ class CatalogueBroker(FakeBroker):
     schema: dict[str, object] | None = None
 
     async def acquire(
-        self, request_id: str, model: str, exclude: tuple[str, ...], wait_s: float
+        self,
+        request_id: str,
+        model: str,
+        exclude: tuple[str, ...],
+        wait_s: float,
+        ticket: object = None,
+        session_id: str | None = None,
     ) -> LeaseGrant:
-        grant = await super().acquire(request_id, model, exclude, wait_s)
+        grant = await super().acquire(request_id, model, exclude, wait_s, ticket, session_id)
         info = CatalogueModel(id=model, request_fields_schema=self.schema)
         return grant.model_copy(update={"model_info": info})
 
