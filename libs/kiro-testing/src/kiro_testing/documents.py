@@ -2,8 +2,9 @@
 
 `make_pdf` writes a valid PDF (catalog, page tree, Helvetica, one content stream per page and,
 for image pages, an RGB image XObject filling the page) with a correct cross-reference table.
-A page given as a string gets that text (one line per `\\n`); a page given as `IMAGE_PAGE` has
-no text layer at all, only a picture (what a scan or a chart looks like to a text extractor).
+A page given as a string gets that text (one line per `\\n`, long lines wrapped at 70
+characters); a page given as `IMAGE_PAGE` has no text layer at all, only a picture (what a
+scan or a chart looks like to a text extractor).
 `encrypt_pdf` password-protects a PDF with pypdf (a test-only dependency).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 import zlib
 from collections.abc import Sequence
 
@@ -26,8 +28,9 @@ def _escape(text: str) -> str:
 
 def _text_stream(text: str) -> bytes:
     lines = ["BT", "/F1 12 Tf", "14 TL", "72 720 Td"]
-    for line in text.split("\n"):
-        lines.append(f"({_escape(line)}) Tj T*")
+    for paragraph in text.split("\n"):
+        for line in textwrap.wrap(paragraph, 70, break_long_words=False) or [""]:
+            lines.append(f"({_escape(line)}) Tj T*")
     lines.append("ET")
     return "\n".join(lines).encode("latin-1")
 

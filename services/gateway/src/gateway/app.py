@@ -34,6 +34,7 @@ from gateway.keys import KeyCache
 from gateway.lease import BrokerClient
 from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
+from gateway.offload import Offloader
 from gateway.proxy import Forwarder
 from gateway.routes import chat, forward, health, messages, models
 from gateway.settings import Settings
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             records=metrics.usage_records,
             pending=metrics.usage_pending,
         )
+        offloader = Offloader()
         await broker.start(first_attempt_timeout=min(2.0, settings.gateway_bus_timeout))
         try:
             yield GatewayState(
@@ -121,8 +123,10 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
                 fallback_logged=set(),
                 keys=keys,
                 usage_reporter=reporter,
+                offloader=offloader,
             )
         finally:
+            offloader.close()
             await _settle_cancelled_streams()
             await forwarder.aclose()
             await upstream.aclose()

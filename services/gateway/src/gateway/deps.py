@@ -14,6 +14,7 @@ from gateway.failover import Upstreams
 from gateway.keys import KeyCache, authenticate
 from gateway.lease import BrokerClient
 from gateway.metrics import Metrics
+from gateway.offload import Offloader
 from gateway.proxy import Forwarder
 from gateway.settings import Settings
 from gateway.usage import UsageReporter
@@ -36,6 +37,7 @@ class GatewayState(TypedDict):
     fallback_logged: set[str]
     keys: KeyCache  # team keys (keys.py)
     usage_reporter: UsageReporter  # team usage records (usage.py)
+    offloader: Offloader  # CPU-heavy work in worker processes (offload.py): PDFs, images
 
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker

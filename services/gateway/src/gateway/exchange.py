@@ -23,6 +23,8 @@ from gateway.accounting import record_usage_ahead
 from gateway.errors import Flavour, GatewayError, InternalError, InvalidRequest, Overloaded
 from gateway.failover import Upstreams, finish_call, open_attempt
 from gateway.limits import admission_for
+from gateway.media.prepare import prepare_request
+from gateway.offload import Offloader
 from gateway.responses import Renderer, StreamingAnswer
 from kiroproto.anthropic.request import MessagesRequest
 from kiroproto.bus import Outcome, TeamKey
@@ -124,6 +126,7 @@ async def answer(
     state["requested_model"] = req.model
     ticket = admission_for(cast("TeamKey | None", state.get("team_key")), req.model, model)
     state["team_ticket"] = ticket  # limits.py: 403 above; the admission rides on the first lease
+    req = await prepare_request(req, cast(Offloader, state["offloader"]))  # PDFs, images (media/)
     try:
         conversion = convert_anthropic_request(req, model)
     except ConversionError as exc:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from gateway.deps import ClientKey, State, parse_as, read_json, resolve_model
 from gateway.exchange import Front, answer
+from gateway.media.prepare import prepare_request
 from kiroproto.anthropic.request import CountTokensRequest, MessagesRequest
 from kiroproto.tokens import count_request_tokens
 
@@ -40,4 +41,5 @@ async def create_message(request: Request, state: State) -> Response:
 async def count_tokens(request: Request, state: State) -> Response:
     req = parse_as(CountTokensRequest, await read_json(request))
     request.state.model = resolve_model(state, req.model).kiro_id
+    req = await prepare_request(req, state["offloader"])  # counts what the documents become
     return Response(orjson.dumps({"input_tokens": count_request_tokens(req)}), media_type="application/json")
