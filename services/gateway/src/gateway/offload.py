@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -22,15 +23,24 @@ class Offloader:
     def __init__(self, *, workers: int = 2) -> None:
         self._workers = max(1, workers)
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("forkserver")
+                self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
+            return self._pool
+
+    def _start(self) -> None:
+        self._executor().submit(int).result()
 
     async def run(self, fn: Callable[..., T], /, *args: object) -> T:
         loop = asyncio.get_running_loop()
+        if self._pool is None:
+            # The first submit starts the fork server and a worker (~0.4 s, measured): in a
+            # thread, so that the event loop keeps serving meanwhile.
+            await asyncio.to_thread(self._start)
         return await loop.run_in_executor(self._executor(), fn, *args)
 
     def close(self) -> None:
