@@ -39,6 +39,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "upstream event-stream bytes -> decoder -> Kiro events -> assembler -> SSE / chunks",
     ),
     Benchmark("gateway", "bench.gateway:run", "the real stack end to end vs calling the simulator directly"),
+    Benchmark("documents", "bench.documents:run", "PDF pages to text and page images, image scaling"),
 )
 
 
