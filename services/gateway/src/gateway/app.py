@@ -32,6 +32,7 @@ from gateway.errors import (
 from gateway.failover import Upstreams
 from gateway.keys import KeyCache
 from gateway.lease import BrokerClient
+from gateway.media.cache import MediaCache
 from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
 from gateway.offload import Offloader
@@ -124,6 +125,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
                 keys=keys,
                 usage_reporter=reporter,
                 offloader=offloader,
+                media_cache=MediaCache(),
             )
         finally:
             offloader.close()

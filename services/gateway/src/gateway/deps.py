@@ -13,6 +13,7 @@ from gateway.errors import InvalidRequest, invalid_from_validation
 from gateway.failover import Upstreams
 from gateway.keys import KeyCache, authenticate
 from gateway.lease import BrokerClient
+from gateway.media.cache import MediaCache
 from gateway.metrics import Metrics
 from gateway.offload import Offloader
 from gateway.proxy import Forwarder
@@ -38,6 +39,7 @@ class GatewayState(TypedDict):
     keys: KeyCache  # team keys (keys.py)
     usage_reporter: UsageReporter  # team usage records (usage.py)
     offloader: Offloader  # CPU-heavy work in worker processes (offload.py): PDFs, images
+    media_cache: MediaCache  # converted PDFs and images by digest (media/cache.py)
 
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker

@@ -23,6 +23,7 @@ from gateway.accounting import record_usage_ahead
 from gateway.errors import Flavour, GatewayError, InternalError, InvalidRequest, Overloaded
 from gateway.failover import Upstreams, finish_call, open_attempt
 from gateway.limits import admission_for
+from gateway.media.cache import MediaCache
 from gateway.media.prepare import prepare_request
 from gateway.offload import Offloader
 from gateway.responses import Renderer, StreamingAnswer
@@ -126,7 +127,8 @@ async def answer(
     state["requested_model"] = req.model
     ticket = admission_for(cast("TeamKey | None", state.get("team_key")), req.model, model)
     state["team_ticket"] = ticket  # limits.py: 403 above; the admission rides on the first lease
-    req = await prepare_request(req, cast(Offloader, state["offloader"]))  # PDFs, images (media/)
+    offloader, cache = cast(Offloader, state["offloader"]), cast(MediaCache, state["media_cache"])
+    req = await prepare_request(req, offloader, cache)  # PDFs and images (media/)
     try:
         conversion = convert_anthropic_request(req, model)
     except ConversionError as exc:

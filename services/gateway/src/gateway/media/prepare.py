@@ -8,7 +8,8 @@ where needed (`images.fit_image`). The one converter then takes the result to Ki
 
 Bounds (Anthropic's): at most `MAX_PAGES` pages per PDF and `MAX_DOCUMENT_BYTES` of PDF per
 request; beyond either, `MediaRefused` names the limit (a 400 in the client's shape). PDF
-reading and image fitting run in worker processes through `Offloader.run`; a small image that
+reading and image fitting run in worker processes through `Offloader.run`, and their results
+are kept in a `MediaCache` (a conversation re-sends its history every turn); a small image that
 already fits (`inspect_image` reads only its header) is checked on the loop and left as it is.
 A request without documents or images returns at once, untouched.
 
@@ -23,15 +24,17 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from gateway.errors import InvalidRequest
+from gateway.media.cache import Entry, Kind, MediaCache, digest
 from gateway.media.documents import document_title, pdf_blocks
 from gateway.media.errors import MediaRefused
 from gateway.media.images import (
     MAX_IMAGE_BYTES,
+    FittedImage,
     decode_base64,
     fit_image_base64,
     inspect_image,
 )
-from gateway.media.pdf import MAX_PAGES, read_pdf_base64
+from gateway.media.pdf import MAX_PAGES, PdfReading, read_pdf_base64
 from kiroproto.anthropic.request import (
     Base64Source,
     ContentBlock,
@@ -49,6 +52,7 @@ from kiroproto.anthropic.request import (
 
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024  # Anthropic: 32 MB of documents per request
 PDF_MEDIA_TYPE = "application/pdf"
+_HASH_INLINE = 256 * 1024  # larger data is hashed in a thread (hashlib releases the GIL)
 
 R = TypeVar("R", MessagesRequest, CountTokensRequest)
 T = TypeVar("T")
@@ -102,8 +106,20 @@ def survey(request: MessagesRequest | CountTokensRequest) -> tuple[bool, int]:
 
 
 class _Preparer:
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Runner, cache: MediaCache | None) -> None:
         self.runner = runner
+        self.cache = cache
+
+    async def cached(self, kind: Kind, data: str, fn: Callable[[str], Entry]) -> Entry:
+        """`fn(data)` in a worker, or the result of an earlier identical request."""
+        if self.cache is None:
+            return await self.runner.run(fn, data)
+        key = await asyncio.to_thread(digest, kind, data) if len(data) > _HASH_INLINE else digest(kind, data)
+        found = self.cache.get(key)
+        if found is None:
+            found = await self.runner.run(fn, data)
+            self.cache.put(key, found)
+        return found
 
     async def image(self, block: ImageBlock) -> ImageBlock:
         source = block.source
@@ -118,13 +134,15 @@ class _Preparer:
                         update={"source": source.model_copy(update={"media_type": f"image/{fmt}"})}
                     )
                 return block
-        fitted = await self.runner.run(fit_image_base64, source.data)
+        fitted = await self.cached("image", source.data, fit_image_base64)
+        assert isinstance(fitted, FittedImage)
         new_source = Base64Source(type="base64", media_type=fitted.media_type, data=fitted.base64())
         return block.model_copy(update={"source": new_source})
 
     async def pdf(self, block: DocumentBlock) -> list[TextBlock | ImageBlock]:
         assert isinstance(block.source, Base64Source)
-        reading = await self.runner.run(read_pdf_base64, block.source.data, MAX_PAGES)
+        reading = await self.cached("pdf", block.source.data, read_pdf_base64)
+        assert isinstance(reading, PdfReading)
         if reading.status == "too_many_pages":
             name = document_title(block.title, reading)
             raise MediaRefused(
@@ -176,7 +194,7 @@ async def _same(value: T) -> T:
     return value
 
 
-async def prepare_media(request: R, runner: Runner) -> R:
+async def prepare_media(request: R, runner: Runner, cache: MediaCache | None = None) -> R:
     """`request` with its PDFs and images made ready for Kiro (see the module docstring).
 
     Raises MediaRefused (a 400) for a limit crossed or data that is not what it claims to be."""
@@ -188,15 +206,15 @@ async def prepare_media(request: R, runner: Runner) -> R:
             f"the PDF documents of this request total {pdf_bytes / 1e6:.1f} MB; at most "
             f"{MAX_DOCUMENT_BYTES // (1024 * 1024)} MB of documents per request are supported"
         )
-    preparer = _Preparer(runner)
+    preparer = _Preparer(runner, cache)
     messages: Sequence[Awaitable[Message]] = [preparer.message(m) for m in request.messages]
     return request.model_copy(update={"messages": list(await asyncio.gather(*messages))})
 
 
-async def prepare_request(request: R, runner: Runner) -> R:
+async def prepare_request(request: R, runner: Runner, cache: MediaCache | None = None) -> R:
     """`prepare_media` with refusals as the gateway's 400 (`InvalidRequest`)."""
     try:
-        return await prepare_media(request, runner)
+        return await prepare_media(request, runner, cache)
     except MediaRefused as exc:
         raise InvalidRequest(exc.message) from exc
 

@@ -41,5 +41,5 @@ async def create_message(request: Request, state: State) -> Response:
 async def count_tokens(request: Request, state: State) -> Response:
     req = parse_as(CountTokensRequest, await read_json(request))
     request.state.model = resolve_model(state, req.model).kiro_id
-    req = await prepare_request(req, state["offloader"])  # counts what the documents become
+    req = await prepare_request(req, state["offloader"], state["media_cache"])  # count what documents become
     return Response(orjson.dumps({"input_tokens": count_request_tokens(req)}), media_type="application/json")
