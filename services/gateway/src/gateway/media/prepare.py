@@ -19,8 +19,10 @@ Documents and images in assistant turns are left alone (the converter drops them
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Protocol, TypeVar
 
 from gateway.errors import InvalidRequest
@@ -53,6 +55,8 @@ from kiroproto.anthropic.request import (
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024  # Anthropic: 32 MB of documents per request
 PDF_MEDIA_TYPE = "application/pdf"
 _HASH_INLINE = 256 * 1024  # larger data is hashed in a thread (hashlib releases the GIL)
+
+log = logging.getLogger(__name__)
 
 R = TypeVar("R", MessagesRequest, CountTokensRequest)
 T = TypeVar("T")
@@ -105,10 +109,22 @@ def survey(request: MessagesRequest | CountTokensRequest) -> tuple[bool, int]:
     return found.work, found.pdf_bytes
 
 
+@dataclass(slots=True)
+class MediaStats:
+    """What one request's preparation did (logged, never with content or titles)."""
+
+    pdfs: int = 0
+    pages: int = 0
+    page_images: int = 0
+    images_fitted: int = 0
+    cache_hits: int = 0
+
+
 class _Preparer:
     def __init__(self, runner: Runner, cache: MediaCache | None) -> None:
         self.runner = runner
         self.cache = cache
+        self.stats = MediaStats()
 
     async def cached(self, kind: Kind, data: str, fn: Callable[[str], Entry]) -> Entry:
         """`fn(data)` in a worker, or the result of an earlier identical request."""
@@ -116,7 +132,9 @@ class _Preparer:
             return await self.runner.run(fn, data)
         key = await asyncio.to_thread(digest, kind, data) if len(data) > _HASH_INLINE else digest(kind, data)
         found = self.cache.get(key)
-        if found is None:
+        if found is not None:
+            self.stats.cache_hits += 1
+        else:
             found = await self.runner.run(fn, data)
             self.cache.put(key, found)
         return found
@@ -136,6 +154,7 @@ class _Preparer:
                 return block
         fitted = await self.cached("image", source.data, fit_image_base64)
         assert isinstance(fitted, FittedImage)
+        self.stats.images_fitted += fitted.changed
         new_source = Base64Source(type="base64", media_type=fitted.media_type, data=fitted.base64())
         return block.model_copy(update={"source": new_source})
 
@@ -143,6 +162,9 @@ class _Preparer:
         assert isinstance(block.source, Base64Source)
         reading = await self.cached("pdf", block.source.data, read_pdf_base64)
         assert isinstance(reading, PdfReading)
+        self.stats.pdfs += 1
+        self.stats.pages += len(reading.pages)
+        self.stats.page_images += len(reading.images)
         if reading.status == "too_many_pages":
             name = document_title(block.title, reading)
             raise MediaRefused(
@@ -206,9 +228,19 @@ async def prepare_media(request: R, runner: Runner, cache: MediaCache | None = N
             f"the PDF documents of this request total {pdf_bytes / 1e6:.1f} MB; at most "
             f"{MAX_DOCUMENT_BYTES // (1024 * 1024)} MB of documents per request are supported"
         )
+    started = time.perf_counter()
     preparer = _Preparer(runner, cache)
     messages: Sequence[Awaitable[Message]] = [preparer.message(m) for m in request.messages]
-    return request.model_copy(update={"messages": list(await asyncio.gather(*messages))})
+    prepared = request.model_copy(update={"messages": list(await asyncio.gather(*messages))})
+    log.info(
+        "media prepared",
+        extra={
+            **asdict(preparer.stats),
+            "pdf_bytes": pdf_bytes,
+            "ms": round((time.perf_counter() - started) * 1e3, 1),
+        },
+    )
+    return prepared
 
 
 async def prepare_request(request: R, runner: Runner, cache: MediaCache | None = None) -> R:
@@ -219,4 +251,4 @@ async def prepare_request(request: R, runner: Runner, cache: MediaCache | None =
         raise InvalidRequest(exc.message) from exc
 
 
-__all__ = ["MAX_DOCUMENT_BYTES", "Runner", "prepare_media", "prepare_request", "survey"]
+__all__ = ["MAX_DOCUMENT_BYTES", "MediaStats", "Runner", "prepare_media", "prepare_request", "survey"]
