@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import httpx
@@ -185,3 +187,33 @@ def test_cache_evicts_least_recently_used_within_its_bytes() -> None:
     assert cache.size_bytes <= 3000
     cache.put(digest("image", "big"), FittedImage(bytes(5000), "png", 1, 1, 1, 1, changed=True))
     assert cache.get(digest("image", "big")) is None  # larger than the whole cache: not kept
+
+
+async def test_a_dead_worker_does_not_break_the_offloader() -> None:
+    pool = Offloader(workers=1)
+    try:
+        with pytest.raises(BrokenProcessPool):
+            await pool.run(os._exit, 3)  # what a native crash on hostile input looks like
+        assert await pool.run(abs, -4) == 4  # a new pool for the next call
+    finally:
+        pool.close()
+
+
+async def test_a_dead_worker_gives_a_placeholder_or_a_400_never_a_5xx() -> None:
+    class Dying:
+        async def run(self, fn: Any, /, *args: object) -> Any:
+            raise BrokenProcessPool("worker died")
+
+    prepared = await prepare_media(
+        request(pdf_document(make_pdf([TEXT]), title="bad.pdf")), Dying(), MediaCache()
+    )
+    (block,) = prepared.messages[0].blocks()
+    assert isinstance(block, TextBlock) and block.text.startswith(
+        "[Document: bad.pdf (PDF): it could not be read"
+    )
+    big = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": b64(make_png(2000, 100))},
+    }
+    with pytest.raises(MediaRefused, match="could not be processed"):
+        await prepare_media(request(big), Dying())

@@ -14,6 +14,7 @@ import multiprocessing
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -41,7 +42,17 @@ class Offloader:
             # The first submit starts the fork server and a worker (~0.4 s, measured): in a
             # thread, so that the event loop keeps serving meanwhile.
             await asyncio.to_thread(self._start)
-        return await loop.run_in_executor(self._executor(), fn, *args)
+        pool = self._executor()
+        try:
+            return await loop.run_in_executor(pool, fn, *args)
+        except BrokenProcessPool:
+            # A worker died (a native library crashed on hostile input, or it was killed): the
+            # pool is unusable from now on, so the next call gets a new one.
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
     def close(self) -> None:
         if self._pool is not None:

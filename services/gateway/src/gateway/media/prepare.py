@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Protocol, TypeVar
 
@@ -129,15 +130,26 @@ class _Preparer:
     async def cached(self, kind: Kind, data: str, fn: Callable[[str], Entry]) -> Entry:
         """`fn(data)` in a worker, or the result of an earlier identical request."""
         if self.cache is None:
-            return await self.runner.run(fn, data)
+            return await self._run(kind, fn, data)
         key = await asyncio.to_thread(digest, kind, data) if len(data) > _HASH_INLINE else digest(kind, data)
         found = self.cache.get(key)
         if found is not None:
             self.stats.cache_hits += 1
         else:
-            found = await self.runner.run(fn, data)
-            self.cache.put(key, found)
+            found = await self._run(kind, fn, data)
+            if not (isinstance(found, PdfReading) and found.status == "unreadable"):
+                self.cache.put(key, found)
         return found
+
+    async def _run(self, kind: Kind, fn: Callable[[str], Entry], data: str) -> Entry:
+        try:
+            return await self.runner.run(fn, data)
+        except BrokenProcessPool:
+            # the worker died on this input (or beside it): never a 5xx, never silence
+            log.warning("media worker died", extra={"kind": kind, "base64_chars": len(data)})
+            if kind == "pdf":
+                return PdfReading("unreadable")
+            raise MediaRefused("the image could not be processed (its decoder failed)") from None
 
     async def image(self, block: ImageBlock) -> ImageBlock:
         source = block.source
