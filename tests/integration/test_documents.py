@@ -165,6 +165,18 @@ def test_openai_file_part_arrives_as_its_text(oai: openai.OpenAI, sim: Sim, acco
     assert "[Document: launch.pdf (PDF, 1 page)]" in text and SECRET in text
 
 
+def test_plain_text_documents_keep_working(
+    claude: anthropic.Anthropic, sim: Sim, account: dict[str, Any]
+) -> None:
+    doc = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": SECOND},
+        "title": "memo",
+    }
+    ask(claude, [doc])
+    assert received(sim, account)["current_text"].startswith("Document: memo\n" + SECOND)
+
+
 # ------------------------------------------------------------------ pages without a text layer
 
 
