@@ -123,7 +123,9 @@ def test_tracing_hooks_are_no_ops_when_off() -> None:
     assert tracer_provider_from_env("gateway", {}) is None
     assert tracer_provider_from_env("gateway", {"OTEL_TRACES_EXPORTER": "none"}) is None
     assert (
-        tracer_provider_from_env("gateway", {"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "console"})
+        tracer_provider_from_env(
+            "gateway", {"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "console"}
+        )
         is None
     )
     provider = tracer_provider_from_env("gateway", {"OTEL_TRACES_EXPORTER": "console"})

@@ -186,20 +186,13 @@ class RedisServer(ManagedProcess):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return [
             find_binary("redis-server"),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(self.data_dir),
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--protected-mode",
-            "no",
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--save", "",
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--protected-mode", "no",
         ]
 
     def wait_ready(self) -> None:

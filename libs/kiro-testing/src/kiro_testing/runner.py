@@ -140,22 +140,15 @@ def start_stack(mode: str) -> int:
         port = int(env.get("PORT", "8080"))
         broker_port = int(env.get("BROKER_PORT", "0")) or free_port()
         env["BROKER_PORT"] = str(broker_port)
-        stack.start(
-            PythonService(
-                "token-broker", "token_broker", logs, env, f"http://127.0.0.1:{broker_port}/healthz"
-            )
-        )
-        for name, module, var in (
-            ("oauth", "kiro_oauth", "GATEWAY_OAUTH_URL"),
-            ("dashboard", "dashboard", "GATEWAY_DASHBOARD_URL"),
-        ):
+        stack.start(PythonService("token-broker", "token_broker", logs, env,
+                                  f"http://127.0.0.1:{broker_port}/healthz"))
+        for name, module, var in (("oauth", "kiro_oauth", "GATEWAY_OAUTH_URL"),
+                                  ("dashboard", "dashboard", "GATEWAY_DASHBOARD_URL")):
             if _module_exists(f"{module}.__main__"):
                 svc_port = free_port()
                 svc_env = dict(env)
                 svc_env[f"{name.upper()}_PORT"] = str(svc_port)
-                stack.start(
-                    PythonService(name, module, logs, svc_env, f"http://127.0.0.1:{svc_port}/healthz")
-                )
+                stack.start(PythonService(name, module, logs, svc_env, f"http://127.0.0.1:{svc_port}/healthz"))
                 env[var] = f"http://127.0.0.1:{svc_port}"
         stack.start(PythonService("gateway", "gateway", logs, env, f"http://127.0.0.1:{port}/healthz"))
 
@@ -166,8 +159,8 @@ def start_stack(mode: str) -> int:
                 "\nTry it:\n"
                 f"  curl http://localhost:{port}/v1/messages -H 'x-api-key: {key}' "
                 "-H 'content-type: application/json' "
-                '-d \'{"model":"claude-sonnet-4-5","max_tokens":256,'
-                '"messages":[{"role":"user","content":"Hello"}]}\'\n\n'
+                "-d '{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":256,"
+                "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n\n"
             )
             sys.stdout.flush()
         return stack.watch(lambda: stopping)

@@ -33,6 +33,8 @@ _ROUTES = {
 }
 
 
+
+
 def route_label(path: str) -> str:
     return _ROUTES.get(path.rstrip("/") or "/", "forward" if not path.startswith("/v1") else "unknown")
 
