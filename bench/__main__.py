@@ -40,6 +40,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     ),
     Benchmark("gateway", "bench.gateway:run", "the real stack end to end vs calling the simulator directly"),
     Benchmark("large_bodies", "bench.large_bodies:run", "a large request body prepared inline vs in workers"),
+    Benchmark("documents", "bench.documents:run", "PDF pages to text and page images, image scaling"),
 )
 
 

@@ -55,6 +55,7 @@ from kiroproto.kiro.request import (
 from kiroproto.openai.request import (
     AssistantMessage,
     ChatCompletionRequest,
+    FilePart,
     FunctionMessage,
     ImageURLPart,
     NamedToolChoice,
@@ -315,7 +316,7 @@ def test_openai_request_parses_leniently() -> None:
     user_parts = req.messages[2].content
     assert isinstance(user_parts, list)
     assert isinstance(user_parts[1], ImageURLPart) and user_parts[1].image_url.detail == "high"
-    assert [type(p) for p in user_parts[2:]] == [OtherPart, OtherPart]
+    assert [type(p) for p in user_parts[2:]] == [OtherPart, FilePart]
     assistant = req.messages[3]
     assert isinstance(assistant, AssistantMessage) and assistant.tool_calls is not None
     assert isinstance(req.messages[4], ToolMessage) and isinstance(req.messages[5], FunctionMessage)

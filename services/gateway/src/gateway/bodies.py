@@ -98,6 +98,12 @@ async def read_body(request: Request, ticket: BodyTicket) -> bytes:
     return b"".join(chunks)
 
 
+def needs_worker(body: bytes, threshold: int) -> bool:
+    """A large body, or one with base64 data (Anthropic `"type": "base64"` sources, OpenAI
+    `data:...;base64,` URLs): a PDF or an image may need minutes of CPU, never on the loop."""
+    return len(body) >= threshold or b"base64" in body
+
+
 async def prepare(
     request: Request,
     budget: BodyBudget,
@@ -105,11 +111,12 @@ async def prepare(
     models: ModelMap,
     fn: Callable[[bytes, ModelMap], T],
 ) -> T:
-    """Read the body and run `fn(body, models)`: inline when small, in a worker when large."""
+    """Read the body and run `fn(body, models)`: inline when small, in a worker when large or
+    when it carries base64 data (documents and images are read and fitted there, media/)."""
     ticket = BodyTicket(budget)
     try:
         body = await read_body(request, ticket)
-        if len(body) < budget.threshold:
+        if not needs_worker(body, budget.threshold):
             return fn(body, models)
         ticket.grow_to(len(body))
         try:

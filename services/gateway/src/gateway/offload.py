@@ -25,7 +25,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-PRELOAD = ("gateway.prepare",)
+PRELOAD = ("gateway.prepare", "gateway.media.prepare")
 WORKER_NICENESS = 10
 
 

@@ -18,6 +18,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from gateway.errors import GatewayError, InternalError, InvalidRequest, Overloaded, invalid_from_validation
+from gateway.media.prepare import prepare_request_here
 from gateway.websearch import SearchPlan, search_plan
 from kiroproto.anthropic.request import CountTokensRequest, MessagesRequest
 from kiroproto.convert import convert_anthropic_request, convert_openai_request
@@ -137,6 +138,7 @@ def prepare_anthropic(
     session_header: str | None = None,
 ) -> Prepared:
     """Convert a validated request (the one path into Kiro for both API flavours)."""
+    req = prepare_request_here(req)  # PDFs and images made ready for Kiro (media/)
     estimate = count_request_tokens(req, SampledEstimator())  # cheap; /count_tokens uses BPE
     try:
         # one session: one account (the broker's stickiness) and one conversationId (§19.2, §19.8)
@@ -196,4 +198,5 @@ def count_tokens(body: bytes, models: ModelMap) -> Counted:
     """`POST /v1/messages/count_tokens`."""
     req = parse_as(CountTokensRequest, parse_json(body))
     model = resolve(models, req.model)
+    req = prepare_request_here(req)  # count what documents and images become
     return Counted(req.model, model, count_request_tokens(req))

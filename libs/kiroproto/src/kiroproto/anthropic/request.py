@@ -93,19 +93,20 @@ class UnknownBlock(_Lenient):
     type: str
 
 
-ToolResultContentBlock = Annotated[
+DocumentContentBlock = Annotated[
     Annotated[TextBlock, Tag("text")]
     | Annotated[ImageBlock, Tag("image")]
     | Annotated[UnknownBlock, Tag("unknown")],
     _type_tag(frozenset({"text", "image"}), "unknown"),
 ]
+"""A block of a `content` document source."""
 
 
 class ContentSource(_Lenient):
     """A document whose content is given as blocks (`source.type == "content"`)."""
 
     type: Literal["content"]
-    content: str | list[ToolResultContentBlock]
+    content: str | list[DocumentContentBlock]
 
 
 DocumentSource = Annotated[
@@ -124,6 +125,16 @@ class DocumentBlock(_Lenient):
     source: DocumentSource
     title: str | None = None
     context: str | None = None
+
+
+ToolResultContentBlock = Annotated[
+    Annotated[TextBlock, Tag("text")]
+    | Annotated[ImageBlock, Tag("image")]
+    | Annotated[DocumentBlock, Tag("document")]
+    | Annotated[UnknownBlock, Tag("unknown")],
+    _type_tag(frozenset({"text", "image", "document"}), "unknown"),
+]
+"""A block inside `tool_result` content (Claude Code's Read tool returns PDFs as documents)."""
 
 
 class ToolUseBlock(_Lenient):
@@ -338,6 +349,7 @@ __all__ = [
     "CountTokensRequest",
     "CustomTool",
     "DocumentBlock",
+    "DocumentContentBlock",
     "DocumentSource",
     "Effort",
     "FileSource",

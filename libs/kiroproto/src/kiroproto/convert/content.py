@@ -1,18 +1,20 @@
 """Anthropic message content -> one `Turn` (kiro-protocol.md §4.3).
 
 User messages: text blocks (blank ones skipped), images (`images.py`), plain-text documents
-(their text), tool results (`toolResults`, text joined with `\\n`, images lifted into the
-message's images, `is_error` -> status `error`). Assistant messages: text blocks, thinking
-blocks re-serialised as `<thinking>...</thinking>` parts (joined to the text with `\\n\\n`,
-giving §4.3's `<thinking>X</thinking>\\n\\nText`), tool uses (names through `ToolNames`).
+(their text), tool results (`toolResults`, text joined with `\\n`, plain-text documents as
+their text, images lifted into the message's images, `is_error` -> status `error`). PDFs do
+not get here: the gateway turns them into text and image blocks first (`gateway.media`).
+Assistant messages: text blocks, thinking blocks re-serialised as `<thinking>...</thinking>`
+parts (joined to the text with `\\n\\n`, giving §4.3's `<thinking>X</thinking>\\n\\nText`),
+tool uses (names through `ToolNames`).
 
 Earlier web searches (`server_tool_use`, `web_search_tool_result`, which Claude Code sends back)
 become text in their turn (`kiroproto.websearch.history`), reported as `converted_web_search`.
 
 Dropped, reported as `dropped_unsupported_block`: redacted thinking, unknown block types, tool
 uses in user messages, images / documents / tool results in assistant messages. Refused with a
-400 (`ConversionError`): URL / file image sources, unsupported image types, PDF and other binary
-documents, URL / file document sources.
+400 (`ConversionError`): URL / file image sources, unsupported image types, binary documents (a
+PDF left unconverted included), URL / file document sources.
 
 This module does not order or pair turns (`history.py`).
 """
@@ -29,6 +31,7 @@ from kiroproto.anthropic.request import (
     ContentBlock,
     ContentSource,
     DocumentBlock,
+    DocumentContentBlock,
     FileSource,
     ImageBlock,
     Message,
@@ -57,7 +60,7 @@ IMAGE_ONLY_TOOL_RESULT_TEXT = "(see attached image)"
 
 
 def _text_and_images(
-    content: str | Sequence[ToolResultContentBlock] | None, repairs: Repairs
+    content: str | Sequence[ToolResultContentBlock | DocumentContentBlock] | None, repairs: Repairs
 ) -> tuple[list[str], list[KiroImage]]:
     if content is None:
         return [], []
@@ -71,6 +74,10 @@ def _text_and_images(
                 texts.append(text)
             case ImageBlock():
                 images.append(convert_image(block))
+            case DocumentBlock():
+                doc_texts, doc_images = document(block, repairs)
+                texts.extend(doc_texts)
+                images.extend(doc_images)
             case UnknownBlock():
                 repairs.add("dropped_unsupported_block")
             case _:  # pragma: no cover
@@ -113,12 +120,17 @@ def document(block: DocumentBlock, repairs: Repairs) -> tuple[list[str], list[Ki
             texts, images = [_decode_text(data)], []
         case Base64Source(media_type=media_type):
             raise ConversionError(
-                f"documents of type '{media_type}' are not supported: send the text as a text block "
-                "or a plain-text document"
+                f"documents of type '{media_type}' are not supported: send a PDF "
+                "(application/pdf), a plain-text document or a text block"
             )
-        case URLSource() | FileSource() | UnknownSource():
+        case URLSource():
             raise ConversionError(
-                f"document source type '{source.type}' is not supported: send the text inline"
+                "document source type 'url' is not supported: the gateway does not fetch URLs; "
+                "send the document inline as base64 or text"
+            )
+        case FileSource() | UnknownSource():
+            raise ConversionError(
+                f"document source type '{source.type}' is not supported: send the document inline"
             )
         case _:  # pragma: no cover
             assert_never(source)

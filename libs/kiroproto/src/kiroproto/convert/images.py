@@ -48,7 +48,10 @@ def convert_image(block: ImageBlock) -> KiroImage:
             )
         return KiroImage(format=fmt, source=KiroImageSource(bytes=strip_data_url(source.data)))
     if isinstance(source, URLSource):
-        raise ConversionError("URL image sources are not supported: send the image inline as a base64 source")
+        raise ConversionError(
+            "URL image sources are not supported: the gateway does not fetch URLs; "
+            "send the image inline as a base64 source"
+        )
     if isinstance(source, FileSource):
         raise ConversionError("Files API image sources are not supported: send the image inline as base64")
     raise ConversionError(f"image source type '{source.type}' is not supported: send base64 image data")

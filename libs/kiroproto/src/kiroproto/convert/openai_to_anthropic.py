@@ -4,7 +4,9 @@ OpenAI requests are first turned into the Anthropic shape, so there is one path 
 
 - `system` / `developer` messages -> the system prompt (in order);
 - user text / `image_url` parts -> text / base64 image blocks (`data:` URLs only; an http(s)
-  URL is a 400, as are `input_audio`, `file` and unknown parts);
+  URL is a 400, as are `input_audio` and unknown parts);
+- user `file` parts with `file_data` (a `data:` URL, e.g. of a PDF) -> base64 document blocks
+  titled with `filename` (the gateway converts PDFs); a `file_id` alone is a 400;
 - assistant `tool_calls` (and the deprecated `function_call`) -> `tool_use` blocks, arguments
   parsed as a JSON object (invalid JSON or a non-object is a 400; `""` means `{}`);
 - `tool` messages (and the deprecated `function` role) -> user `tool_result` blocks; consecutive
@@ -28,6 +30,7 @@ from kiroproto.anthropic.request import (
     Base64Source,
     ContentBlock,
     CustomTool,
+    DocumentBlock,
     Effort,
     ImageBlock,
     Message,
@@ -55,6 +58,7 @@ from kiroproto.openai.request import (
     ChatMessage,
     ContentPart,
     DeveloperMessage,
+    FilePart,
     FunctionCall,
     FunctionMessage,
     ImageURLPart,
@@ -117,6 +121,20 @@ def _image_block(part: ImageURLPart) -> ImageBlock:
     return ImageBlock(type="image", source=Base64Source(type="base64", media_type=media_type, data=data))
 
 
+def _document_block(part: FilePart) -> DocumentBlock:
+    url = part.file.file_data
+    if not url:
+        raise ConversionError(
+            "content part type 'file' needs inline file_data (a base64 data: URL); file_id is not supported"
+        )
+    header, sep, data = url.partition(",")
+    if not url.startswith("data:") or not sep or not header.endswith(";base64"):
+        raise ConversionError("file_data must be a base64 data: URL (data:<media type>;base64,<data>)")
+    media_type = header[len("data:") : -len(";base64")]
+    source = Base64Source(type="base64", media_type=media_type, data=data)
+    return DocumentBlock(type="document", source=source, title=part.file.filename)
+
+
 def _user_blocks(content: str | list[ContentPart]) -> str | list[ContentBlock]:
     if isinstance(content, str):
         return content
@@ -127,6 +145,8 @@ def _user_blocks(content: str | list[ContentPart]) -> str | list[ContentBlock]:
                 blocks.append(TextBlock(type="text", text=text))
             case ImageURLPart():
                 blocks.append(_image_block(part))
+            case FilePart():
+                blocks.append(_document_block(part))
             case RefusalPart() | OtherPart():
                 raise ConversionError(f"content part type '{part.type}' is not supported in user messages")
             case _:  # pragma: no cover

@@ -37,13 +37,26 @@ class ImageURLPart(_Lenient):
     image_url: ImageURL
 
 
+class FileData(_Lenient):
+    file_data: str | None = None  # a data: URL (`data:application/pdf;base64,...`)
+    file_id: str | None = None
+    filename: str | None = None
+
+
+class FilePart(_Lenient):
+    """A file attached inline (`file_data`); becomes an Anthropic document."""
+
+    type: Literal["file"]
+    file: FileData
+
+
 class RefusalPart(_Lenient):
     type: Literal["refusal"]
     refusal: str
 
 
 class OtherPart(_Lenient):
-    """`input_audio`, `file` or any newer part type; the converter rejects it with a 400."""
+    """`input_audio` or any newer part type; the converter rejects it with a 400."""
 
     type: str
 
@@ -52,12 +65,13 @@ def _part_tag(value: Any) -> str | None:
     tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
     if not isinstance(tag, str):
         return None
-    return tag if tag in ("text", "image_url", "refusal") else "other"
+    return tag if tag in ("text", "image_url", "file", "refusal") else "other"
 
 
 ContentPart = Annotated[
     Annotated[TextPart, Tag("text")]
     | Annotated[ImageURLPart, Tag("image_url")]
+    | Annotated[FilePart, Tag("file")]
     | Annotated[RefusalPart, Tag("refusal")]
     | Annotated[OtherPart, Tag("other")],
     Discriminator(_part_tag),
@@ -222,6 +236,8 @@ __all__ = [
     "FunctionCall",
     "FunctionDefinition",
     "FunctionMessage",
+    "FileData",
+    "FilePart",
     "ImageURL",
     "ImageURLPart",
     "JsonSchemaSpec",

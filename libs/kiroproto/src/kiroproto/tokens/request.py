@@ -33,6 +33,7 @@ from kiroproto.anthropic.request import (
     CountTokensRequest,
     CustomTool,
     DocumentBlock,
+    DocumentContentBlock,
     ImageBlock,
     MessagesRequest,
     PlainTextSource,
@@ -106,7 +107,7 @@ class _Tally:
         else:
             self.extra += IMAGE_FALLBACK_TOKENS
 
-    def inner(self, content: str | list[ToolResultContentBlock] | None) -> None:
+    def inner(self, content: str | list[ToolResultContentBlock] | list[DocumentContentBlock] | None) -> None:
         """tool_result content and `content` document sources: text, images, other blocks."""
         if content is None or isinstance(content, str):
             self.text(content)
@@ -116,6 +117,8 @@ class _Tally:
                 self.text(block.text)
             elif isinstance(block, ImageBlock):
                 self.image(block)
+            elif isinstance(block, DocumentBlock):
+                self.document(block)
             else:
                 self.text(_json(block.model_dump(mode="json")))
 

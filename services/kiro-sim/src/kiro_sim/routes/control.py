@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kiro_sim.accounts import Account, AccountPatch, AccountSpec
+from kiro_sim.received import received
 from kiro_sim.routes.common import json_response, read_json
 from kiro_sim.rules import DESCRIPTIONS
 from kiro_sim.script import Script, ScriptSlots, Surface
@@ -175,7 +176,11 @@ def routes(sim: Simulator) -> list[Route]:
 
     async def last_request(request: Request) -> Any:
         acc_stats = sim.state.stats.account(account_of(request).id)
-        return {"body": acc_stats.last_request, "headers": acc_stats.last_request_headers}
+        return {
+            "body": acc_stats.last_request,
+            "headers": acc_stats.last_request_headers,
+            "received": received(acc_stats.last_request),  # texts and images with sizes
+        }
 
     async def get_scripts(request: Request) -> Any:
         state = sim.state
