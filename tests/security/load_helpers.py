@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import os
 import socket
-import struct
 import time
-import zlib
 from dataclasses import dataclass, field
 
 import httpx
 import orjson
+from PIL import Image
 
 MODEL = "claude-sonnet-4-5"
 _WORDS = (
@@ -39,18 +39,20 @@ def big_messages_body(megabytes: float, *, stream: bool = False, chunk_kb: int =
     return orjson.dumps({"model": MODEL, "max_tokens": 64, "stream": stream, "messages": messages})
 
 
-def png_base64(width: int, height: int, nbytes: int) -> str:
-    """A base64 PNG of `width` x `height` (a real header; the rest is padding) of ~`nbytes`."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-    return base64.b64encode(head + os.urandom(max(0, nbytes - len(head)))).decode()
+def png_base64(width: int, height: int) -> str:
+    """A real, decodable base64 PNG of `width` x `height` random pixels (incompressible: about
+    3 bytes a pixel), like a large screenshot. Clients send real images, and the gateway reads
+    every image it has to fit (media/)."""
+    buffer = io.BytesIO()
+    pixels = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+    pixels.save(buffer, "PNG", compress_level=1)
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def big_count_body(megabytes: float, *, text_mb: float = 2.0) -> bytes:
     """A `/v1/messages/count_tokens` body of about `megabytes` MB: `text_mb` of text (counted
     by the BPE) and screenshots (counted by their size) for the rest."""
-    image = png_base64(1280, 800, 4 * 1024 * 1024)
+    image = png_base64(1280, 800)
     images = max(1, int((megabytes - text_mb) * 1024 * 1024 / len(image)))
     content: list[dict[str, object]] = [{"type": "text", "text": filler_text(int(text_mb * 1024 * 1024))}]
     content += [

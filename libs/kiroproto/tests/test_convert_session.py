@@ -8,7 +8,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiroproto.convert.session import client_session_id, conversation_id_for
+from kiroproto.convert.session import MAX_SESSION_ID, client_session_id, conversation_id_for
 
 SESSION = "3f2b1c9a-8d7e-4f60-a1b2-c3d4e5f60718"
 
@@ -48,3 +48,10 @@ def test_conversation_id_is_the_uuid_or_derived_from_the_session() -> None:
 def test_any_session_gives_a_stable_uuid(session: str) -> None:
     first = conversation_id_for(session)
     assert str(uuid.UUID(first)) == first == conversation_id_for(session)
+
+
+def test_deeply_nested_user_id_is_no_session_error() -> None:
+    """Regression (found in review): `metadata.user_id` is any string; deeply nested JSON in it
+    raised RecursionError (a 500) instead of being taken as a plain id."""
+    deep = "[" * 100_000
+    assert client_session_id(None, deep) == deep[:MAX_SESSION_ID]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from gateway.bodies import BodyBudget, BodyTicket
 from gateway.errors import InvalidRequest, RateLimited
 from gateway.exchange import KiroBody
+from gateway.media.prepare import NeedsWorker
 from gateway.offload import Offloader
 from gateway.prepare import SampledEstimator, count_tokens, prepare_chat, prepare_messages
 from kiroproto.bus import LeaseGrant
@@ -107,3 +108,19 @@ async def test_a_worker_prepares_and_raises_like_inline() -> None:
             await offloader.run(prepare_messages, b"{", models)
     finally:
         offloader.close()
+
+
+async def test_media_found_on_the_event_loop_goes_to_a_worker() -> None:
+    """Regression (found in review): an escaped `\\u0062ase64` hides base64 data from
+    `needs_worker`; the preparation then found the image on the event loop and called
+    `asyncio.run` there (a 500). Now it says so, and bodies.prepare runs it in a worker."""
+    image = {"type": "image", "source": {"type": "\\u0062ase64", "media_type": "image/png", "data": "iVBO"}}
+    body = (
+        b'{"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": ['
+        + orjson.dumps(image).replace(b"\\\\u0062", b"\\u0062")
+        + b"]}]}"
+    )
+    source = orjson.loads(body)["messages"][0]["content"][0]["source"]
+    assert b"base64" not in body and source["type"] == "base64"
+    with pytest.raises(NeedsWorker):
+        prepare_messages(body, ModelMap())

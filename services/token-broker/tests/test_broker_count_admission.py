@@ -84,3 +84,16 @@ async def test_no_slot_no_token_limit_no_budget(service: TeamService) -> None:
         0
     ]
     assert verdict == "ok"
+
+
+async def test_a_count_never_frees_the_slots_chat_requests_hold(service: TeamService) -> None:
+    """Regression (found in review): an admission-only request used to set the team's in-flight
+    set to expire a second later, dropping every slot its chat requests held."""
+    held = admission("d", requests_per_minute=100, max_concurrent=1)
+    assert (await service.limits.admit("chat-1", held))[0] == "ok"  # holds the one slot
+    counted = await service.limits.admit_only(count_request("d", requests_per_minute=100))
+    assert isinstance(counted, LeaseAdmitted)
+    limits = service.limits
+    inflight = limits._keys.inflight("d")  # noqa: SLF001 - the key the slots live in
+    assert await limits._redis.pttl(inflight) > 30_000  # noqa: SLF001
+    assert (await service.limits.admit("chat-2", held))[0] == "concurrency"  # the slot is still held

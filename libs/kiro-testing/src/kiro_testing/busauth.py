@@ -52,6 +52,7 @@ def nats_permissions(namespace: str = DEFAULT_NAMESPACE) -> dict[str, Permission
                 f"{b}.lease.release",
                 f"{b}.lease.renew",
                 f"{b}.pool.models",
+                f"{b}.pool.status",
                 f"{b}.broker.ping",
                 f"{b}.key.lookup",
                 f"{b}.usage.record",

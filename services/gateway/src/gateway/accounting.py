@@ -91,12 +91,14 @@ class AccountingMiddleware:
         key: TeamKey | None = state.get("team_key")
         team = self.metrics.team_label(key.team) if key is not None else "operator"
         if usage is not None:
-            self.metrics.tokens.labels(team, model, "input").inc(usage.input_tokens)
+            # all input, cached or not: Kiro's metadataEvent splits it (input_tokens = uncached)
+            prompt = usage.prompt_tokens
+            self.metrics.tokens.labels(team, model, "input").inc(prompt)
             self.metrics.tokens.labels(team, model, "output").inc(usage.output_tokens)
             estimate = state.get("input_estimate")
-            if estimate and usage.input_tokens and usage.input_tokens != estimate:
+            if estimate and prompt and prompt != estimate:
                 # equal means the upstream sent no context usage (the estimate was used)
-                self.metrics.token_estimate_ratio.observe(estimate / usage.input_tokens)
+                self.metrics.token_estimate_ratio.observe(estimate / prompt)
         if key is None:
             return
         reporter: UsageReporter | None = state.get("usage_reporter")
@@ -127,7 +129,7 @@ def _usage_record(
         model=str(state.get("model") or "unknown"),
         outcome=outcome,
         admitted=ticket.admitted if ticket is not None else False,
-        input_tokens=told.input_tokens if told else 0,
+        input_tokens=told.prompt_tokens if told else 0,  # cached input counts in team budgets too
         output_tokens=told.output_tokens if told else 0,
         credits=(told.credits or 0.0) if told else 0.0,
         at=time.time(),
@@ -210,7 +212,7 @@ async def _publish_event(state: dict[str, Any], status: int, route: str, elapsed
         stream=bool(state.get("stream")),
         duration_ms=round(elapsed_s * 1000, 3),
         ttft_ms=round(ttft * 1000, 3) if isinstance(ttft, float) else None,
-        input_tokens=usage.input_tokens if usage is not None else 0,
+        input_tokens=usage.prompt_tokens if usage is not None else 0,
         output_tokens=usage.output_tokens if usage is not None else 0,
         error_type=error_type,
         team=key.team if key is not None else None,

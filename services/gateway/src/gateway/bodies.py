@@ -21,7 +21,8 @@ from typing import TypeVar
 
 from starlette.requests import Request
 
-from gateway.errors import Overloaded, RateLimited
+from gateway.errors import InvalidRequest, Overloaded, RateLimited
+from gateway.media.prepare import NeedsWorker
 from gateway.offload import Offloader
 from kiroproto.models import ModelMap
 
@@ -117,11 +118,18 @@ async def prepare(
     try:
         body = await read_body(request, ticket)
         if not needs_worker(body, budget.threshold):
-            return fn(body, models)
+            try:
+                return fn(body, models)
+            except NeedsWorker:
+                pass  # media work after all: in a worker, as below
         ticket.grow_to(len(body))
         try:
             return await offloader.run(fn, body, models)
-        except BrokenProcessPool as exc:  # a worker died (e.g. out of memory); the pool is renewed
+        except BrokenProcessPool as exc:  # a worker died; the pool is renewed
+            if b"base64" in body:  # most likely a decoder crash on the client's document or image
+                raise InvalidRequest(
+                    "a document or image in the request could not be processed (its decoder failed)"
+                ) from exc
             raise Overloaded(
                 "the request could not be processed (a worker process failed); retry", retry_after=1.0
             ) from exc

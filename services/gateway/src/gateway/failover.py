@@ -172,7 +172,7 @@ async def finish_call(
         )
     if end is not None:
         fields.update(
-            input_tokens=end.usage.input_tokens,
+            input_tokens=end.usage.prompt_tokens,
             output_tokens=end.usage.output_tokens,
             credits=end.usage.credits,
         )

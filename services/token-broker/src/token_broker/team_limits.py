@@ -130,7 +130,7 @@ class TeamLimits:
                 limits.tokens_per_minute or 0,
                 limits.max_concurrent or 0,
                 -1 if budget is None else budget,
-                now + self._slot_ttl_ms if hold_slot else now,  # `now`: gone at the next admission
+                now + self._slot_ttl_ms if hold_slot else 0,  # 0: no slot (admit.lua)
                 WINDOW_MS,
                 -1 if credit_budget is None else repr(float(credit_budget)),
             ],

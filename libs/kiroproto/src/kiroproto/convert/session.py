@@ -34,7 +34,7 @@ def client_session_id(header: str | None, user_id: str | None) -> str | None:
         return session
     try:
         parsed = json.loads(user_id)
-    except ValueError:
+    except (ValueError, RecursionError):  # any string may arrive here, deeply nested JSON too
         parsed = None
     if isinstance(parsed, dict):
         value = parsed.get("session_id")

@@ -263,6 +263,11 @@ async def prepare_request(request: R, runner: Runner, cache: MediaCache | None =
         raise InvalidRequest(exc.message) from exc
 
 
+class NeedsWorker(Exception):
+    """Media work was found where it must not run: on the event loop (bodies.prepare then runs
+    the preparation again in a worker process)."""
+
+
 class InlineRunner:
     """A `Runner` that runs the work where it is called: inside a worker process already."""
 
@@ -276,13 +281,18 @@ def prepare_request_here(request: R) -> R:
     there, one after the other, with no event loop to keep free."""
     if not survey(request)[0]:
         return request
-    return asyncio.run(prepare_request(request, InlineRunner()))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop: a worker process, as it should be
+        return asyncio.run(prepare_request(request, InlineRunner()))
+    raise NeedsWorker  # e.g. an escaped "base64" that bodies.needs_worker could not see
 
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
     "InlineRunner",
     "MediaStats",
+    "NeedsWorker",
     "Runner",
     "prepare_media",
     "prepare_request",

@@ -3,7 +3,9 @@
 --          5 month credits spent
 -- ARGV     1 request id, 2 now (ms), 3 requests per minute (0 = none), 4 tokens per minute
 --          (0 = none), 5 max concurrent (0 = none), 6 monthly budget (-1 = none),
---          7 slot expiry (ms), 8 window (ms), 9 monthly credit budget (-1 = none)
+--          7 slot expiry (ms; 0 = no slot: an admission-only request such as count_tokens, which
+--          neither holds nor waits for a concurrency slot), 8 window (ms), 9 monthly credit budget
+--          (-1 = none)
 -- Reply    {verdict, requests in window, requests reset (ms), tokens in window, tokens reset (ms),
 --           month spent, in flight, month credits spent (a string: a float)}
 --          verdict: 'ok', 'budget', 'credit_budget', 'concurrency', 'rpm', 'tpm'
@@ -13,6 +15,8 @@ local tpm = tonumber(ARGV[4])
 local conc = tonumber(ARGV[5])
 local budget = tonumber(ARGV[6])
 local window = tonumber(ARGV[8])
+local expiry = tonumber(ARGV[7])
+local holds_slot = expiry > 0
 
 local spent = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
 local credit_budget = tonumber(ARGV[9]) or -1
@@ -50,7 +54,7 @@ if budget >= 0 and spent >= budget then
   verdict = 'budget'
 elseif credit_budget >= 0 and credits >= credit_budget then
   verdict = 'credit_budget'
-elseif conc > 0 and inflight >= conc then
+elseif holds_slot and conc > 0 and inflight >= conc then
   verdict = 'concurrency'
 elseif rpm > 0 and requests >= rpm then
   verdict = 'rpm'
@@ -59,13 +63,17 @@ elseif tpm > 0 and tokens >= tpm then
 end
 
 if verdict == 'ok' then
-  local expiry = tonumber(ARGV[7])
-  redis.call('ZADD', KEYS[1], expiry, ARGV[1])
-  redis.call('PEXPIREAT', KEYS[1], expiry + 1000)
+  if holds_slot then
+    redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+    -- the set lives as long as its longest slot: only ever extend its expiry
+    if redis.call('PTTL', KEYS[1]) < expiry + 1000 - now then
+      redis.call('PEXPIREAT', KEYS[1], expiry + 1000)
+    end
+    inflight = inflight + 1
+  end
   redis.call('ZADD', KEYS[2], now, ARGV[1])
   redis.call('PEXPIRE', KEYS[2], window + 1000)
   if requests == 0 then requests_reset = now + window end
   requests = requests + 1
-  inflight = inflight + 1
 end
 return {verdict, requests, requests_reset, tokens, tokens_reset, spent, inflight, credits_raw}
