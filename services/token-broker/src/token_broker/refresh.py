@@ -26,6 +26,7 @@ import secrets as pysecrets
 import time
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from kiroproto.credentials import CredentialConfig, fingerprint
 from kiroproto.upstream import assign_proxy, machine_id
@@ -122,11 +123,21 @@ class Refresher:
                         return loaded
                     return await self._refresh_locked(state, secrets)
                 finally:
-                    await self._store.scripts.run("unlock", [lock_key], [token])
+                    await self._unlock(cid, lock_key, token)
             while await self._redis.exists(lock_key):
                 if time.monotonic() > deadline:
                     raise RefreshError("timeout", "another broker's refresh did not finish")
                 await asyncio.sleep(LOCK_POLL_S)
+
+    async def _unlock(self, cid: str, lock_key: str, token: str) -> None:
+        try:
+            await self._store.scripts.run("unlock", [lock_key], [token])
+        except (RedisError, OSError):
+            if not self.rotations.pending(cid):
+                raise  # the lock expires by its TTL; nothing else waits on it
+            # a kept rotation: free the lock as soon as Redis takes the rotation, so that the
+            # credential does not read as "refreshing" until the lock's TTL runs out
+            self.rotations.unlock_after(cid, lock_key, token)
 
     def refresh_soon(self, cid: str) -> None:
         """Refresh in the background (token within BROKER_REFRESH_MARGIN); one task per credential."""

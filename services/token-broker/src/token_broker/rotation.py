@@ -14,6 +14,7 @@ upstream with the dead token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,12 +45,17 @@ class RotationKeeper:
         self._tasks = tasks
         self._pending: dict[str, PendingRotation] = {}
         self._flushing: set[str] = set()
+        self._locks: dict[str, tuple[str, str]] = {}  # cid -> (refresh lock key, its token)
 
     def pending(self, cid: str) -> bool:
         return cid in self._pending
 
     def has_pending(self) -> bool:
         return bool(self._pending)
+
+    def unlock_after(self, cid: str, lock_key: str, token: str) -> None:
+        """Release this refresh lock (compare-and-delete) once the kept rotation is stored."""
+        self._locks[cid] = (lock_key, token)
 
     async def store(
         self, cid: str, fields: Mapping[str, str | int], *, rotation: PendingRotation | None
@@ -84,6 +90,10 @@ class RotationKeeper:
             return False
         if self._pending.get(cid) is rotation:
             del self._pending[cid]
+        lock = self._locks.pop(cid, None)
+        if lock is not None:
+            with contextlib.suppress(RedisError, OSError):  # else the lock expires by its TTL
+                await self._store.scripts.run("unlock", [lock[0]], [lock[1]])
         if result.conflict:
             log.warning("a kept rotation was superseded by a newer refresh token", extra={"credential": cid})
         else:
