@@ -45,6 +45,7 @@ class BodyBudget:
             raise RateLimited(
                 f"too many large request bodies in flight on this gateway ({self.in_flight} bytes)",
                 retry_after=LARGE_BODY_RETRY_AFTER_S,
+                close_connection=True,  # refused before the whole body was read
             )
         self.in_flight += nbytes
 

@@ -33,10 +33,15 @@ class GatewayError(Exception):
     anthropic_type: str = "api_error"
     openai_type: str = "server_error"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, close_connection: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        # answered before the request body was read: the rest of the body is still on the
+        # connection, so the connection must close after the answer (else it reads as a head)
+        self.close_connection = close_connection
 
 
 class InvalidRequest(GatewayError):
@@ -129,6 +134,8 @@ def render_error(err: GatewayError, flavour: Flavour, request_id: str | None = N
     headers: dict[str, str] = {}
     if err.retry_after is not None:
         headers["retry-after"] = retry_after_header(err.retry_after)
+    if err.close_connection:
+        headers["connection"] = "close"
     if isinstance(err, InternalError) and request_id:
         err = InternalError(f"{err.message} (request id {request_id})")
     return Response(
