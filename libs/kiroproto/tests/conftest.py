@@ -1,7 +1,6 @@
 """Shared test helpers for kiroproto: the golden event-stream fixtures.
 
-The fixtures live outside the repository, in `../shared/fixtures` next to the checkout
-(`<repo>/../shared/fixtures`, see `shared/fixtures/README.md`). Each `NAME.eventstream` is a
+The fixtures live beside this file, in `fixtures/` (see its README). Each `NAME.eventstream` is a
 raw upstream body and `NAME.frames.json` its manifest (offset, total_length, headers in wire
 order, payload_utf8 for every message).
 """
@@ -15,9 +14,7 @@ from typing import Any
 
 import pytest
 
-# libs/kiroproto/tests/conftest.py -> parents[3] is the repository root.
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+SHARED_FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 FIXTURE_NAMES = (
     "synthetic-content-length-exceeded",
@@ -39,9 +36,9 @@ class Golden:
 
 
 def shared_fixtures_dir() -> Path:
-    """The shared fixtures folder; fails (not skips) the test when it is missing."""
+    """The golden fixtures folder; fails (not skips) the test when it is missing."""
     if not SHARED_FIXTURES.is_dir():
-        pytest.fail(f"shared fixtures not found at {SHARED_FIXTURES} (expected <repo>/../shared/fixtures)")
+        pytest.fail(f"golden fixtures not found at {SHARED_FIXTURES}")
     return SHARED_FIXTURES
 
 

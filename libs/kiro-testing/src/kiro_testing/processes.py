@@ -206,13 +206,20 @@ class RedisServer(ManagedProcess):
             return [find_binary("redis-server"), str(self.config_file)]
         return [
             find_binary("redis-server"),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir),
-            "--save", "",
-            "--appendonly", "yes",
-            "--appendfsync", "always",
-            "--protected-mode", "no",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--protected-mode",
+            "no",
         ]
 
     def wait_ready(self) -> None:

@@ -82,8 +82,6 @@ class TimedRedis(Redis):
             metrics.observe_redis(command, time.perf_counter() - started, failed)
 
 
-
-
 def timed_redis(url: str, metrics: ServiceMetrics, **options: Any) -> Redis:
     """`Redis.from_url(url, **options)` with every single command timed.
 

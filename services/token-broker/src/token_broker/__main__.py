@@ -60,7 +60,7 @@ def main() -> int:
         log.error(
             "KIRO_SECRET_KEY is not set: the broker refuses to keep refresh and access tokens in "
             "Redis as plain text. Set KIRO_SECRET_KEY to base64 of 32 random bytes (python -c "
-            "\"import os,base64;print(base64.b64encode(os.urandom(32)).decode())\"), or "
+            '"import os,base64;print(base64.b64encode(os.urandom(32)).decode())"), or '
             "KIRO_ALLOW_PLAINTEXT_SECRETS=true to accept plain text"
         )
         return 2
