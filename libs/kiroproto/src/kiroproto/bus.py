@@ -1,7 +1,11 @@
-"""The NATS bus contracts: subject names and the messages exchanged on them, defined once.
+"""The NATS bus contracts: the messages, and the table that ties each subject to them.
 
-The token-broker answers every request subject in the queue group `BROKER_QUEUE_GROUP`.
-Subjects are versioned (`<namespace>.v1....`); the namespace (default `kiro`) lets tests and
+Every request-reply endpoint is declared once, at the end of this module, as an
+`Endpoint[Request, Reply]` (name, subject suffix, request model, reply model, the service error
+codes it may answer); every published event as an `Event[Message]`. The broker registers its
+endpoints from `BROKER_ENDPOINTS`, and the one client (`kiro_service.bus.BusClient`) is typed by
+them. The token-broker answers every request subject in the queue group `BROKER_QUEUE_GROUP`.
+Subjects are versioned (`<namespace>.v1.<suffix>`); the namespace (default `kiro`) lets tests and
 several deployments share one NATS. Payloads are these pydantic models as JSON. Access tokens
 travel in `LeaseGrant`; services must never log a grant.
 
@@ -10,8 +14,9 @@ Deliberately not here: the NATS client, timeouts and retries (the services own I
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,63 +24,6 @@ from kiroproto.credentials import AuthKind, CredentialConfig
 
 BROKER_QUEUE_GROUP = "token-broker"
 DEFAULT_NAMESPACE = "kiro"
-
-
-class Subjects:
-    """Subject names for one namespace."""
-
-    __slots__ = (
-        "broker_ping",
-        "credential_action",
-        "credential_add",
-        "events_credential",
-        "events_key",
-        "events_lease",
-        "events_request",
-        "key_create",
-        "key_list",
-        "key_lookup",
-        "key_revoke",
-        "key_update",
-        "lease_acquire",
-        "lease_release",
-        "lease_renew",
-        "events_catalogue",
-        "namespace",
-        "pool_models",
-        "pool_status",
-        "usage_query",
-        "usage_record",
-    )
-
-    def __init__(self, namespace: str = DEFAULT_NAMESPACE) -> None:
-        base = f"{namespace}.v1"
-        self.namespace = namespace
-        self.lease_acquire = f"{base}.lease.acquire"
-        self.lease_release = f"{base}.lease.release"
-        self.lease_renew = f"{base}.lease.renew"
-        self.pool_status = f"{base}.pool.status"
-        self.pool_models = f"{base}.pool.models"  # PoolModelsRequest -> PoolModels (gateway)
-        self.credential_add = f"{base}.credential.add"
-        self.credential_action = f"{base}.credential.action"
-        self.broker_ping = f"{base}.broker.ping"
-        # Published (no reply): state changes for the dashboard and logs.
-        self.events_credential = f"{base}.events.credential"
-        self.events_lease = f"{base}.events.lease"
-        # Published by the broker when an account's catalogue (or the serving set) changes.
-        self.events_catalogue = f"{base}.events.catalogue"
-        # Published by the gateway after every client request (traffic charts).
-        self.events_request = f"{base}.events.request"
-        # Team keys and usage (answered by the broker, which owns them in Redis).
-        self.key_create = f"{base}.key.create"
-        self.key_list = f"{base}.key.list"
-        self.key_update = f"{base}.key.update"
-        self.key_revoke = f"{base}.key.revoke"
-        self.key_lookup = f"{base}.key.lookup"
-        self.usage_record = f"{base}.usage.record"
-        self.usage_query = f"{base}.usage.query"
-        # Published by the broker when a key is created, changed or revoked (gateway caches).
-        self.events_key = f"{base}.events.key"
 
 
 class _Msg(BaseModel):
@@ -543,3 +491,157 @@ class TeamBudget(_Msg):
 class UsageReport(_Msg):
     rows: tuple[UsageRow, ...]
     budgets: tuple[TeamBudget, ...] = ()
+
+
+# ---------------------------------------------------------------- the bus table
+
+
+class ServiceErrorCode(IntEnum):
+    """The codes of a nats.micro error reply (`Nats-Service-Error-Code`), one set for the bus."""
+
+    BAD_REQUEST = 400  # the request does not parse, or asks what cannot be served
+    INTERNAL = 500  # a bug in the answering service (logged there)
+    UNAVAILABLE = 503  # the answering service cannot reach its store (Redis)
+
+
+Req = TypeVar("Req", bound=BaseModel)
+Rep = TypeVar("Rep", bound=BaseModel)
+Msg = TypeVar("Msg", bound=BaseModel)
+
+_ANY_FAILURE = frozenset(ServiceErrorCode)
+_NO_STORE = frozenset({ServiceErrorCode.BAD_REQUEST, ServiceErrorCode.INTERNAL})
+
+
+def subject_of(namespace: str, suffix: str) -> str:
+    return f"{namespace}.v1.{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint(Generic[Req, Rep]):
+    """One request-reply subject: what is sent, what comes back, which error codes may."""
+
+    name: str  # the nats.micro endpoint name (and the client's metric / span label)
+    suffix: str  # the subject after `<namespace>.v1.`
+    request: type[Req]
+    reply: type[Rep]
+    errors: frozenset[ServiceErrorCode] = _ANY_FAILURE
+
+    def subject(self, namespace: str = DEFAULT_NAMESPACE) -> str:
+        return subject_of(namespace, self.suffix)
+
+
+@dataclass(frozen=True, slots=True)
+class Event(Generic[Msg]):
+    """One published subject (no reply)."""
+
+    name: str
+    suffix: str
+    message: type[Msg]
+
+    def subject(self, namespace: str = DEFAULT_NAMESPACE) -> str:
+        return subject_of(namespace, self.suffix)
+
+
+# Leases (the gateway), pool state and credential administration (gateway, dashboard, oauth).
+LEASE_ACQUIRE = Endpoint("lease_acquire", "lease.acquire", LeaseRequest, LeaseReplyEnvelope)
+LEASE_RELEASE = Endpoint("lease_release", "lease.release", LeaseRelease, Ack)
+LEASE_RENEW = Endpoint("lease_renew", "lease.renew", LeaseRenew, Ack)
+POOL_STATUS = Endpoint("pool_status", "pool.status", PoolStatusRequest, PoolStatus)
+POOL_MODELS = Endpoint("pool_models", "pool.models", PoolModelsRequest, PoolModels, _NO_STORE)
+CREDENTIAL_ADD = Endpoint("credential_add", "credential.add", CredentialAdd, CredentialAddResult)
+CREDENTIAL_ACTION = Endpoint("credential_action", "credential.action", CredentialAction, Ack)
+BROKER_PING = Endpoint("broker_ping", "broker.ping", BrokerPing, BrokerPong, _NO_STORE)
+# Team keys and usage (the broker owns them in Redis).
+KEY_CREATE = Endpoint("key_create", "key.create", KeyCreate, KeyCreated)
+KEY_LIST = Endpoint("key_list", "key.list", KeyListRequest, KeyList)
+KEY_UPDATE = Endpoint("key_update", "key.update", KeyUpdate, KeyReply)
+KEY_REVOKE = Endpoint("key_revoke", "key.revoke", KeyRevoke, KeyReply)
+KEY_LOOKUP = Endpoint("key_lookup", "key.lookup", KeyLookup, KeyLookupReply)
+USAGE_RECORD = Endpoint("usage_record", "usage.record", UsageBatch, Ack)
+USAGE_QUERY = Endpoint("usage_query", "usage.query", UsageQuery, UsageReport)
+
+LEASE_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
+    LEASE_ACQUIRE,
+    LEASE_RELEASE,
+    LEASE_RENEW,
+    POOL_STATUS,
+    CREDENTIAL_ADD,
+    CREDENTIAL_ACTION,
+    BROKER_PING,
+    POOL_MODELS,
+)
+TEAM_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
+    KEY_CREATE,
+    KEY_LIST,
+    KEY_UPDATE,
+    KEY_REVOKE,
+    KEY_LOOKUP,
+    USAGE_RECORD,
+    USAGE_QUERY,
+)
+BROKER_ENDPOINTS = LEASE_ENDPOINTS + TEAM_ENDPOINTS  # every endpoint the token-broker answers
+
+# Published (no reply).
+CREDENTIAL_EVENTS = Event("events_credential", "events.credential", CredentialEvent)  # broker
+LEASE_EVENTS = Event("events_lease", "events.lease", LeaseEvent)  # broker: wakes waiting brokers
+CATALOGUE_EVENTS = Event("events_catalogue", "events.catalogue", CatalogueEvent)  # broker: refetch models
+KEY_EVENTS = Event("events_key", "events.key", KeyEvent)  # broker: gateways drop cached keys
+REQUEST_EVENTS = Event("events_request", "events.request", RequestEvent)  # gateway: traffic history
+EVENTS: tuple[Event[Any], ...] = (
+    CREDENTIAL_EVENTS,
+    LEASE_EVENTS,
+    CATALOGUE_EVENTS,
+    KEY_EVENTS,
+    REQUEST_EVENTS,
+)
+
+
+class Subjects:
+    """Every subject of the table for one namespace, as attributes named like the table's entries."""
+
+    __slots__ = (
+        "broker_ping",
+        "credential_action",
+        "credential_add",
+        "events_catalogue",
+        "events_credential",
+        "events_key",
+        "events_lease",
+        "events_request",
+        "key_create",
+        "key_list",
+        "key_lookup",
+        "key_revoke",
+        "key_update",
+        "lease_acquire",
+        "lease_release",
+        "lease_renew",
+        "namespace",
+        "pool_models",
+        "pool_status",
+        "usage_query",
+        "usage_record",
+    )
+
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self.namespace = namespace
+        self.lease_acquire = LEASE_ACQUIRE.subject(namespace)
+        self.lease_release = LEASE_RELEASE.subject(namespace)
+        self.lease_renew = LEASE_RENEW.subject(namespace)
+        self.pool_status = POOL_STATUS.subject(namespace)
+        self.pool_models = POOL_MODELS.subject(namespace)
+        self.credential_add = CREDENTIAL_ADD.subject(namespace)
+        self.credential_action = CREDENTIAL_ACTION.subject(namespace)
+        self.broker_ping = BROKER_PING.subject(namespace)
+        self.key_create = KEY_CREATE.subject(namespace)
+        self.key_list = KEY_LIST.subject(namespace)
+        self.key_update = KEY_UPDATE.subject(namespace)
+        self.key_revoke = KEY_REVOKE.subject(namespace)
+        self.key_lookup = KEY_LOOKUP.subject(namespace)
+        self.usage_record = USAGE_RECORD.subject(namespace)
+        self.usage_query = USAGE_QUERY.subject(namespace)
+        self.events_credential = CREDENTIAL_EVENTS.subject(namespace)
+        self.events_lease = LEASE_EVENTS.subject(namespace)
+        self.events_catalogue = CATALOGUE_EVENTS.subject(namespace)
+        self.events_key = KEY_EVENTS.subject(namespace)
+        self.events_request = REQUEST_EVENTS.subject(namespace)
