@@ -13,28 +13,36 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
+from kiro_service.bus import BusClient
 from kiro_testing import NatsServer, RedisServer
 from kiroproto.bus import (
+    BROKER_PING,
+    CREDENTIAL_ACTION,
+    CREDENTIAL_ADD,
+    LEASE_ACQUIRE,
+    LEASE_RELEASE,
+    LEASE_RENEW,
+    POOL_STATUS,
     Ack,
     BrokerPing,
     BrokerPong,
     CredentialAction,
     CredentialAdd,
     CredentialAddResult,
+    LeaseAdmitted,
     LeaseDenied,
     LeaseGrant,
     LeaseRelease,
     LeaseRenew,
-    LeaseReplyEnvelope,
     LeaseRequest,
     Outcome,
     PoolStatus,
     PoolStatusRequest,
-    Subjects,
 )
-from token_broker import Settings
+from token_broker import Broker, Settings
 
 T = TypeVar("T")
+StartBroker = Callable[..., Awaitable[Broker]]  # the `start_broker` fixture
 
 
 def make_settings(nats_server: NatsServer, redis_server: RedisServer, ns: str, **overrides: Any) -> Settings:
@@ -47,7 +55,7 @@ def make_settings(nats_server: NatsServer, redis_server: RedisServer, ns: str, *
         "broker_drain_timeout": 2.0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def iso_in(seconds: float) -> str:
@@ -71,26 +79,11 @@ def creds_json(*items: dict[str, Any]) -> str:
     return json.dumps(list(items))
 
 
-class MicroError(Exception):
-    def __init__(self, code: str, description: str) -> None:
-        super().__init__(f"{code}: {description}")
-        self.code = code
-        self.description = description
+class BrokerBus:
+    """The gateway's side of the broker's endpoints, for tests, over the one bus client."""
 
-
-class BusClient:
-    """The gateway's side of the wire protocol, for tests."""
-
-    def __init__(self, nc: Any, namespace: str) -> None:
-        self.nc = nc
-        self.subjects = Subjects(namespace)
-
-    async def request(self, subject: str, body: bytes, within_s: float = 10.0) -> bytes:
-        msg = await self.nc.request(subject, body, timeout=within_s)
-        headers = msg.headers or {}
-        if "Nats-Service-Error-Code" in headers:
-            raise MicroError(headers["Nats-Service-Error-Code"], headers.get("Nats-Service-Error", ""))
-        return bytes(msg.data)
+    def __init__(self, client: BusClient) -> None:
+        self.client = client
 
     async def acquire(
         self,
@@ -103,9 +96,9 @@ class BusClient:
         req = LeaseRequest(
             request_id=uuid.uuid4().hex, model=model, exclude=exclude, wait_ms=wait_ms, session_id=session_id
         )
-        timeout = 10.0 + (wait_ms or 0) / 1000
-        data = await self.request(self.subjects.lease_acquire, req.model_dump_json().encode(), timeout)
-        return LeaseReplyEnvelope.model_validate_json(data).reply
+        envelope = await self.client.call(LEASE_ACQUIRE, req, timeout_s=10.0 + (wait_ms or 0) / 1000)
+        assert not isinstance(envelope.reply, LeaseAdmitted), envelope.reply
+        return envelope.reply
 
     async def grant(self, **kwargs: Any) -> LeaseGrant:
         reply = await self.acquire(**kwargs)
@@ -116,32 +109,25 @@ class BusClient:
         rel = LeaseRelease(
             lease_id=grant.lease_id, credential_id=grant.credential_id, outcome=outcome, **kwargs
         )
-        data = await self.request(self.subjects.lease_release, rel.model_dump_json().encode())
-        return Ack.model_validate_json(data)
+        return await self.client.call(LEASE_RELEASE, rel, timeout_s=10.0)
 
     async def renew(self, grant: LeaseGrant) -> Ack:
         ren = LeaseRenew(lease_id=grant.lease_id, credential_id=grant.credential_id)
-        data = await self.request(self.subjects.lease_renew, ren.model_dump_json().encode())
-        return Ack.model_validate_json(data)
+        return await self.client.call(LEASE_RENEW, ren, timeout_s=10.0)
 
     async def status(self) -> PoolStatus:
-        data = await self.request(self.subjects.pool_status, PoolStatusRequest().model_dump_json().encode())
-        return PoolStatus.model_validate_json(data)
+        return await self.client.call(POOL_STATUS, PoolStatusRequest(), timeout_s=10.0)
 
     async def action(self, cid: str, action: str, priority: int | None = None) -> Ack:
-        body = CredentialAction(credential_id=cid, action=action, priority=priority)  # type: ignore[arg-type]
-        data = await self.request(self.subjects.credential_action, body.model_dump_json().encode(), 20.0)
-        return Ack.model_validate_json(data)
+        body = CredentialAction(credential_id=cid, action=action, priority=priority)
+        return await self.client.call(CREDENTIAL_ACTION, body, timeout_s=20.0)
 
     async def add(self, item: dict[str, Any], verify: bool = True) -> CredentialAddResult:
-        body = orjson.dumps({"credential": item, "verify": verify})
-        CredentialAdd.model_validate_json(body)
-        data = await self.request(self.subjects.credential_add, body, 20.0)
-        return CredentialAddResult.model_validate_json(data)
+        body = CredentialAdd.model_validate_json(orjson.dumps({"credential": item, "verify": verify}))
+        return await self.client.call(CREDENTIAL_ADD, body, timeout_s=20.0)
 
     async def ping(self) -> BrokerPong:
-        data = await self.request(self.subjects.broker_ping, BrokerPing().model_dump_json().encode())
-        return BrokerPong.model_validate_json(data)
+        return await self.client.call(BROKER_PING, BrokerPing(), timeout_s=10.0)
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], within_s: float = 10.0, what: str = "") -> T:

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
-from broker_helpers import BusClient, SimControl, make_settings
+from broker_helpers import BrokerBus, SimControl, make_settings
 from redis.asyncio import Redis
 
+from kiro_service.bus import BusClient, BusUnavailable
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
-from kiroproto.bus import BrokerPing, Subjects
+from kiroproto.bus import BROKER_PING, BrokerPing
 from token_broker import Broker
 
 
@@ -70,28 +70,31 @@ def ns() -> str:
 
 
 @pytest.fixture
-async def bus(nats_server: NatsServer, ns: str) -> AsyncIterator[BusClient]:
-    nc = await nats.connect(nats_server.url)
-    yield BusClient(nc, ns)
-    await nc.drain()
+async def bus(nats_server: NatsServer, ns: str) -> AsyncIterator[BrokerBus]:
+    client = BusClient(nats_server.url, service="gateway", namespace=ns)
+    await client.start(wait_s=5.0)
+    assert client.connected
+    yield BrokerBus(client)
+    await client.close()
 
 
 async def _answers_ping(nats_server: NatsServer, ns: str, within_s: float = 5.0) -> None:
     """Wait until the bus routes a ping to a broker, seen from a separate connection (as a
     gateway's /readyz does): a loaded machine once answered "no responders" right after start."""
-    nc = await nats.connect(nats_server.url)
+    client = BusClient(nats_server.url, service="gateway", namespace=ns)
+    await client.start(wait_s=within_s)
     try:
         deadline = asyncio.get_running_loop().time() + within_s
         while True:
             try:
-                await nc.request(Subjects(ns).broker_ping, BrokerPing().model_dump_json().encode(), timeout=1)
+                await client.call(BROKER_PING, BrokerPing(), timeout_s=1)
                 return
-            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            except BusUnavailable:
                 if asyncio.get_running_loop().time() > deadline:
                     raise
                 await asyncio.sleep(0.02)
     finally:
-        await nc.close()
+        await client.close()
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from broker_helpers import BusClient, SimControl, cred, creds_json, eventually, sim_cred
+from broker_helpers import BrokerBus, SimControl, StartBroker, cred, creds_json, eventually, sim_cred
 
 from kiroproto.bus import DenialReason, LeaseDenied, Outcome
 
 
 async def test_usage_poll_runs_on_one_replica_per_period(
-    start_broker, bus: BusClient, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
 ) -> None:
     one = await sim.account(credits_limit=100, credits_used=40)
     two = await sim.account(credits_limit=100)
@@ -33,7 +33,7 @@ async def test_usage_poll_runs_on_one_replica_per_period(
 
 
 async def test_refresh_job_renews_tokens_close_to_expiry(
-    start_broker, bus: BusClient, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
 ) -> None:
     account = await sim.account()
     config = creds_json(sim_cred(account, accessToken="aoaOldButValid", expiresAt=_iso_in(300)))
@@ -64,7 +64,7 @@ def _iso_in(seconds: float) -> str:
 
 
 async def test_quota_parking_ends_at_the_upstream_reset(
-    start_broker, bus: BusClient, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
 ) -> None:
     account = await sim.account(credits_limit=10, credits_used=10)
     await start_broker(kiro_auth_token=creds_json(sim_cred(account)), **sim_urls)
@@ -81,7 +81,7 @@ async def test_quota_parking_ends_at_the_upstream_reset(
     assert status.status_until == status.usage.next_reset_at
 
 
-async def test_shutdown_answers_waiting_requests(start_broker, bus: BusClient) -> None:
+async def test_shutdown_answers_waiting_requests(start_broker: StartBroker, bus: BrokerBus) -> None:
     broker = await start_broker(kiro_auth_token=creds_json(cred("a")), session_pool_max_size=1)
     await bus.grant()
     waiter = asyncio.create_task(bus.acquire(wait_ms=20_000))

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from broker_helpers import BusClient, cred, creds_json
+from broker_helpers import BrokerBus, cred, creds_json
 
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
 from kiroproto.bus import LeaseDenied, Outcome
@@ -35,7 +35,7 @@ def _broker(
 
 
 async def test_sigkill_keeps_credential_state_and_leases_expire(
-    nats_server: NatsServer, redis_server: RedisServer, ns: str, bus: BusClient, tmp_path: Path
+    nats_server: NatsServer, redis_server: RedisServer, ns: str, bus: BrokerBus, tmp_path: Path
 ) -> None:
     port = free_port()
     proc = _broker(nats_server, redis_server, ns, tmp_path, port)

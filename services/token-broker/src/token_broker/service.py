@@ -4,7 +4,9 @@ subject in the queue group `token-broker` (kiroproto.bus).
 nats-py runs a subscription's callback for one message at a time, and a lease request may
 wait up to `SESSION_POOL_WAIT` for a slot, so each endpoint handler does nothing but
 spawns a task that does the work and replies; the task set is what SIGTERM drains.
-Malformed requests get a micro error `400`; Redis unavailable `503`; a bug `500` (logged).
+Malformed requests get a micro error `400`; Redis unavailable `503`; a bug `500` (logged)
+(`ServiceErrorCode` of the table). Every endpoint comes from `kiroproto.bus.BROKER_ENDPOINTS`,
+decoded with its request model; the answering function returns its reply model.
 """
 
 from __future__ import annotations
@@ -12,20 +14,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from nats.micro import add_service
 from nats.micro.request import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from kiroproto.bus import (
+    BROKER_ENDPOINTS,
+    BROKER_PING,
     BROKER_QUEUE_GROUP,
+    CREDENTIAL_ACTION,
+    CREDENTIAL_ADD,
+    LEASE_ACQUIRE,
+    LEASE_RELEASE,
+    LEASE_RENEW,
+    POOL_MODELS,
+    POOL_STATUS,
     Ack,
     BrokerPing,
     BrokerPong,
-    CredentialAction,
-    CredentialAdd,
     LeaseAdmitted,
     LeaseRelease,
     LeaseRenew,
@@ -34,10 +43,13 @@ from kiroproto.bus import (
     LimitState,
     PoolModels,
     PoolModelsRequest,
+    PoolStatus,
     PoolStatusRequest,
+    ServiceErrorCode,
     Subjects,
 )
 from token_broker.admin import Admin
+from token_broker.bus_route import AnyRoute, route
 from token_broker.catalogue import Catalogues
 from token_broker.errors import InvalidBusRequest
 from token_broker.leases import LeaseManager, ReleaseWaker
@@ -53,8 +65,6 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "token-broker"
 SERVICE_VERSION = "0.1.0"
-
-M = TypeVar("M", bound=BaseModel)
 
 
 class BrokerService:
@@ -100,21 +110,18 @@ class BrokerService:
             queue_group=BROKER_QUEUE_GROUP,
             metadata={"instance": self._settings.broker_instance_id, "namespace": s.namespace},
         )
-        endpoints: list[tuple[str, str, Callable[[Request], Awaitable[None]]]] = [
-            ("lease_acquire", s.lease_acquire, self._endpoint(LeaseRequest, self._acquire)),
-            ("lease_release", s.lease_release, self._endpoint(LeaseRelease, self._release)),
-            ("lease_renew", s.lease_renew, self._endpoint(LeaseRenew, self._renew)),
-            ("pool_status", s.pool_status, self._endpoint(PoolStatusRequest, self._status)),
-            ("credential_add", s.credential_add, self._endpoint(CredentialAdd, self._admin.add)),
-            ("credential_action", s.credential_action, self._endpoint(CredentialAction, self._admin.action)),
-            ("broker_ping", s.broker_ping, self._endpoint(BrokerPing, self._ping)),
-            ("pool_models", s.pool_models, self._endpoint(PoolModelsRequest, self._models)),
-            *(self._teams.endpoints(self._endpoint) if self._teams is not None else []),
-        ]
-        for name, subject, handler in endpoints:
+        routes = {route.endpoint.name: route for route in self.routes()}
+        for endpoint in BROKER_ENDPOINTS:  # in the table's order; team endpoints only with teams
+            route = routes.pop(endpoint.name, None)
+            if route is None:
+                continue
             await self._service.add_endpoint(
-                name=name, subject=subject, handler=handler, queue_group=BROKER_QUEUE_GROUP
+                name=endpoint.name,
+                subject=endpoint.subject(s.namespace),
+                handler=self._handler(route),
+                queue_group=BROKER_QUEUE_GROUP,
             )
+        assert not routes, f"routes outside the bus table: {sorted(routes)}"
         await self._nc.flush()
 
     async def stop(self) -> None:
@@ -126,47 +133,61 @@ class BrokerService:
             await self._lease_sub.unsubscribe()
             self._lease_sub = None
 
+    def routes(self) -> list[AnyRoute]:
+        """Every endpoint this broker answers, bound to its function (mypy checks the pairing)."""
+        lease: list[AnyRoute] = [
+            route(LEASE_ACQUIRE, self._acquire),
+            route(LEASE_RELEASE, self._release),
+            route(LEASE_RENEW, self._renew),
+            route(POOL_STATUS, self._status),
+            route(CREDENTIAL_ADD, self._admin.add),
+            route(CREDENTIAL_ACTION, self._admin.action),
+            route(BROKER_PING, self._ping),
+            route(POOL_MODELS, self._models),
+        ]
+        return lease + (self._teams.routes() if self._teams is not None else [])
+
     # ---- plumbing
-    def _endpoint(
-        self, model: type[M], fn: Callable[[M], Awaitable[BaseModel]]
-    ) -> Callable[[Request], Awaitable[None]]:
+    def _handler(self, route: AnyRoute) -> Callable[[Request], Awaitable[None]]:
+        label = route.endpoint.request.__name__  # metric and span label (the request model)
+
         async def handler(req: Request) -> None:
-            self._handlers.spawn(self._observed(req, model, fn), name=f"handle-{model.__name__}")
+            self._handlers.spawn(self._observed(req, route, label), name=f"handle-{label}")
 
         return handler
 
-    async def _observed(self, req: Request, model: type[M], fn: Callable[[M], Awaitable[BaseModel]]) -> None:
+    async def _observed(self, req: Request, route: AnyRoute, label: str) -> None:
         """`_handle` inside a span joined to the caller's trace, timed per endpoint."""
         started = time.perf_counter()
-        with self._telemetry.handling(model.__name__, req.headers):
-            await self._handle(req, model, fn)
-        self._metrics.nats_request_duration.labels(model.__name__).observe(time.perf_counter() - started)
+        with self._telemetry.handling(label, req.headers):
+            await self._handle(req, route, label)
+        self._metrics.nats_request_duration.labels(label).observe(time.perf_counter() - started)
 
-    async def _handle(self, req: Request, model: type[M], fn: Callable[[M], Awaitable[BaseModel]]) -> None:
+    async def _refuse(self, req: Request, label: str, code: ServiceErrorCode, description: str) -> None:
+        self._metrics.nats_errors.labels(label, str(int(code))).inc()
+        await req.respond_error(str(int(code)), description)
+
+    async def _handle(self, req: Request, route: AnyRoute, label: str) -> None:
         try:
-            msg = model.model_validate_json(req.data or b"{}")
+            msg = route.endpoint.request.model_validate_json(req.data or b"{}")
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
             )
-            self._metrics.nats_errors.labels(model.__name__, "400").inc()
-            await req.respond_error("400", f"invalid {model.__name__}: {problems}")
+            await self._refuse(req, label, ServiceErrorCode.BAD_REQUEST, f"invalid {label}: {problems}")
             return
         try:
-            reply = await fn(msg)
+            reply = await route.answer(msg)
         except InvalidBusRequest as exc:
-            self._metrics.nats_errors.labels(model.__name__, "400").inc()
-            await req.respond_error("400", str(exc))
+            await self._refuse(req, label, ServiceErrorCode.BAD_REQUEST, str(exc))
             return
         except RedisError as exc:
-            log.error("redis unavailable while handling %s: %s", model.__name__, type(exc).__name__)
-            self._metrics.nats_errors.labels(model.__name__, "503").inc()
-            await req.respond_error("503", "the broker cannot reach Redis")
+            log.error("redis unavailable while handling %s: %s", label, type(exc).__name__)
+            await self._refuse(req, label, ServiceErrorCode.UNAVAILABLE, "the broker cannot reach Redis")
             return
         except Exception:
-            log.exception("bug while handling %s", model.__name__)
-            self._metrics.nats_errors.labels(model.__name__, "500").inc()
-            await req.respond_error("500", "internal broker error")
+            log.exception("bug while handling %s", label)
+            await self._refuse(req, label, ServiceErrorCode.INTERNAL, "internal broker error")
             return
         await req.respond(reply.model_dump_json().encode())
 
@@ -192,7 +213,7 @@ class BrokerService:
             return Ack()
         return Ack(ok=False, message="unknown or expired lease")
 
-    async def _status(self, _req: PoolStatusRequest) -> BaseModel:
+    async def _status(self, _req: PoolStatusRequest) -> PoolStatus:
         return await pool_status(self._store, self._settings, self._metrics, self._catalogues)
 
     async def _models(self, _req: PoolModelsRequest) -> PoolModels:

@@ -5,32 +5,27 @@ usage records and usage queries (subjects in kiroproto.bus), plus the admission 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from kiroproto.bus import (
-    KeyCreate,
-    KeyListRequest,
-    KeyLookup,
-    KeyRevoke,
-    KeyUpdate,
+    KEY_CREATE,
+    KEY_LIST,
+    KEY_LOOKUP,
+    KEY_REVOKE,
+    KEY_UPDATE,
+    USAGE_QUERY,
+    USAGE_RECORD,
     Subjects,
-    UsageBatch,
-    UsageQuery,
 )
+from token_broker.bus_route import AnyRoute, route
 from token_broker.keys import TeamKeys
 from token_broker.metrics import BrokerMetrics
 from token_broker.scripts import Scripts
 from token_broker.team_limits import TeamLimits
 from token_broker.teams import TeamDirectory
 from token_broker.usage_store import UsageStore
-
-M = TypeVar("M", bound=BaseModel)
-Handler = Callable[[Any], Awaitable[None]]
-MakeEndpoint = Callable[[type[M], Callable[[M], Awaitable[BaseModel]]], Handler]
 
 
 class TeamService:
@@ -46,23 +41,21 @@ class TeamService:
         slot_ttl_s: float,
     ) -> None:
         keys = TeamKeys(prefix)
-        self._subjects = subjects
         self._metrics = metrics
         self.directory = TeamDirectory(redis, keys, nc, subjects)
         self.limits = TeamLimits(redis, scripts, keys, metrics, slot_ttl_s=slot_ttl_s)
         self.usage = UsageStore(redis, scripts, keys, self.directory, metrics)
 
-    def endpoints(self, make: Callable[..., Handler]) -> list[tuple[str, str, Handler]]:
-        s = self._subjects
+    def routes(self) -> list[AnyRoute]:
         d = self.directory
         return [
-            ("key_create", s.key_create, make(KeyCreate, d.create)),
-            ("key_list", s.key_list, make(KeyListRequest, d.list)),
-            ("key_update", s.key_update, make(KeyUpdate, d.update)),
-            ("key_revoke", s.key_revoke, make(KeyRevoke, d.revoke)),
-            ("key_lookup", s.key_lookup, make(KeyLookup, d.lookup)),
-            ("usage_record", s.usage_record, make(UsageBatch, self.usage.record_batch)),
-            ("usage_query", s.usage_query, make(UsageQuery, self.usage.query)),
+            route(KEY_CREATE, d.create),
+            route(KEY_LIST, d.list),
+            route(KEY_UPDATE, d.update),
+            route(KEY_REVOKE, d.revoke),
+            route(KEY_LOOKUP, d.lookup),
+            route(USAGE_RECORD, self.usage.record_batch),
+            route(USAGE_QUERY, self.usage.query),
         ]
 
     async def refresh_gauges(self) -> None:
