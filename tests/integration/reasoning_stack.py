@@ -18,11 +18,12 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from gateway.app import create_app
-from gateway.lease import BrokerClient
+from gateway.leasing import Leasing
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from kiro_service.bus import BusClient
 from kiro_testing.inloop import serve
-from kiroproto.bus import BrokerPong, CatalogueModel, LeaseGrant, LeaseRelease, Subjects
+from kiroproto.bus import BrokerPong, CatalogueModel, LeaseGrant, LeaseRelease
 from tests.integration.stack import CLIENT_TOKEN, Sim
 
 NEW_MODELS = ["claude-sonnet-5", "claude-opus-4.8", "claude-sonnet-4.5", "claude-sonnet-4.6"]
@@ -75,7 +76,7 @@ class SimAccount:
 
 
 @dataclass
-class CatalogueBroker(BrokerClient):
+class CatalogueBroker(Leasing):
     """Leases `account` for every request; records releases."""
 
     account: SimAccount | None = None
@@ -84,9 +85,8 @@ class CatalogueBroker(BrokerClient):
     def __post_init__(self) -> None:
         from prometheus_client import CollectorRegistry
 
-        super().__init__(
-            "nats://unused", Subjects("reasoning"), bus_timeout=0.1, metrics=Metrics(CollectorRegistry())
-        )
+        unused = BusClient("nats://unused", service="gateway", namespace="reasoning")  # never started
+        super().__init__(unused, bus_timeout=0.1, metrics=Metrics(CollectorRegistry()))
 
     @property
     def connected(self) -> bool:

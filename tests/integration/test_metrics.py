@@ -140,7 +140,7 @@ def test_metrics_after_scripted_traffic(stack: TeamStack) -> None:
     assert g("gateway_request_duration_seconds_count", route="messages") == 8
     assert g("gateway_time_to_first_token_seconds_count", route="messages") == 6
     assert g("gateway_stream_events_total", route="messages") > 0 and events > 0
-    assert g("gateway_nats_request_duration_seconds_count", op="acquire") == 7  # 6 served + 1 refused
+    assert g("gateway_nats_request_duration_seconds_count", op="lease_acquire") == 7  # 6 served + 1 refused
     assert g("gateway_nats_request_duration_seconds_count", op="key_lookup") == 2  # once per replica
     assert g("gateway_usage_records_total", result="sent") == 7
     assert g("gateway_upstream_duration_seconds_count", outcome="success") == 6

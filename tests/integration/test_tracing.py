@@ -136,7 +136,7 @@ async def test_one_trace_spans_gateway_and_broker_with_a_span_per_attempt(
     for span in handled:
         assert span.kind == SpanKind.SERVER and span.parent is not None
         parent = by_id[span.parent.span_id]
-        assert parent.name == "kiro.bus acquire" and parent.parent is not None
+        assert parent.name == "kiro.bus lease_acquire" and parent.parent is not None
         assert parent.parent.span_id == root.context.span_id
     (stream,) = [s for s in spans if s.name == "kiro.stream"]
     assert stream.parent is not None and stream.parent.span_id == root.context.span_id

@@ -4,7 +4,7 @@ the httpx transport seam (integration tests use the real broker and the simulato
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,10 +13,11 @@ import orjson
 
 from gateway.errors import Overloaded, RateLimited
 from gateway.failover import Upstreams
-from gateway.lease import BrokerClient, denial_error
+from gateway.leasing import LeaseBroker, denial_error
+from gateway.limits import TeamTicket
 from gateway.metrics import Metrics
 from gateway.upstream import UpstreamClient
-from kiroproto.bus import BrokerPong, DenialReason, LeaseDenied, LeaseGrant, LeaseRelease, Subjects
+from kiroproto.bus import DenialReason, LeaseDenied, LeaseGrant, LeaseRelease
 from kiroproto.eventstream import encode_event, encode_exception
 
 
@@ -32,8 +33,8 @@ def exception_frame(exception_type: str, message: str) -> bytes:
 
 
 @dataclass
-class FakeBroker(BrokerClient):
-    """Grants credentials from a list (skipping excluded ones) and records every call."""
+class FakeBroker:
+    """A `LeaseBroker`: grants credentials from a list (skipping excluded ones), records every call."""
 
     credentials: Sequence[str] = ("cred-a", "cred-b", "cred-c")
     denial: DenialReason | None = None
@@ -42,13 +43,12 @@ class FakeBroker(BrokerClient):
     free_in: float | None = None  # what next_free_in answers
     releases: list[LeaseRelease] = field(default_factory=list)
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    def __post_init__(self) -> None:
-        super().__init__("nats://unused", Subjects("test"), bus_timeout=0.1, metrics=Metrics(_registry()))
-
-    @property
-    def connected(self) -> bool:
-        return True
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def acquire(
         self,
@@ -56,7 +56,7 @@ class FakeBroker(BrokerClient):
         model: str,
         exclude: tuple[str, ...],
         wait_s: float,
-        ticket: object = None,
+        ticket: TeamTicket | None = None,
         session_id: str | None = None,
     ) -> LeaseGrant:
         self.acquires.append(exclude)
@@ -88,18 +88,12 @@ class FakeBroker(BrokerClient):
     async def next_free_in(self, limit_s: float = 1.0) -> float | None:
         return self.free_in
 
-    async def ping(self, limit_s: float = 1.0) -> BrokerPong | None:
-        return BrokerPong(instance_id="fake", redis_ok=True)
-
     @property
     def outcomes(self) -> list[str]:
         return [r.outcome.value for r in self.releases]
 
 
-def _registry() -> Any:
-    from prometheus_client import CollectorRegistry
-
-    return CollectorRegistry()
+_: type[LeaseBroker] = FakeBroker  # mypy: the fake keeps the real `Leasing`'s signatures
 
 
 Reply = Callable[[httpx.Request], httpx.Response]

@@ -10,6 +10,7 @@ import orjson
 from gw_fakes import FakeBroker, FakeKiro, install, respond, text_events
 from gw_helpers import AUTH, make_settings, running_client
 
+from gateway.limits import TeamTicket
 from kiroproto.bus import CatalogueModel, LeaseGrant
 
 SCHEMA: dict[str, object] = {
@@ -54,7 +55,7 @@ class CatalogueBroker(FakeBroker):
         model: str,
         exclude: tuple[str, ...],
         wait_s: float,
-        ticket: object = None,
+        ticket: TeamTicket | None = None,
         session_id: str | None = None,
     ) -> LeaseGrant:
         grant = await super().acquire(request_id, model, exclude, wait_s, ticket, session_id)

@@ -19,12 +19,12 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, use_span
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.failover import queue_ms
-from gateway.lease import BrokerClient
 from gateway.limits import TeamTicket, ratelimit_headers
 from gateway.metrics import Metrics, route_label
 from gateway.telemetry import CURRENT_TRACER, Telemetry
 from gateway.usage import UsageReporter
-from kiroproto.bus import RequestEvent, TeamKey, UsageOutcome, UsageRecord
+from kiro_service.bus import BusClient, BusError
+from kiroproto.bus import REQUEST_EVENTS, RequestEvent, TeamKey, UsageOutcome, UsageRecord
 from kiroproto.stream import Usage
 
 log = logging.getLogger(__name__)
@@ -192,9 +192,8 @@ _ERROR_TYPES = {
 
 async def _publish_event(state: dict[str, Any], status: int, route: str, elapsed_s: float) -> None:
     """The dashboard's traffic history: one `RequestEvent` per chat request (best effort)."""
-    broker: BrokerClient | None = state.get("broker")
-    nc = broker.nc if broker is not None else None
-    if nc is None or not nc.is_connected or broker is None:
+    bus: BusClient | None = state.get("bus")
+    if bus is None or not bus.connected:
         return
     usage = state.get("usage")
     key: TeamKey | None = state.get("team_key")
@@ -220,6 +219,6 @@ async def _publish_event(state: dict[str, Any], status: int, route: str, elapsed
         queue_ms=queue_ms(state),
     )
     try:
-        await nc.publish(broker.subjects.events_request, event.model_dump_json().encode())
-    except Exception as exc:  # noqa: BLE001 - the traffic history is best effort
+        await bus.publish(REQUEST_EVENTS, event)
+    except BusError as exc:  # the traffic history is best effort
         log.debug("request event not published", extra={"error": type(exc).__name__})

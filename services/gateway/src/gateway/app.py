@@ -34,18 +34,18 @@ from gateway.errors import (
 )
 from gateway.failover import Upstreams
 from gateway.keys import KeyCache
-from gateway.lease import BrokerClient
+from gateway.leasing import Leasing
 from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
 from gateway.offload import Offloader
 from gateway.proxy import Forwarder
 from gateway.routes import chat, forward, health, messages, models
 from gateway.settings import Settings
-from gateway.telemetry import Telemetry
+from gateway.telemetry import CURRENT_TRACER, Telemetry
 from gateway.upstream import UpstreamClient
 from gateway.usage import UsageReporter
 from kiro_service import MetricsServer, configure_logging, render_metrics, tracer_provider_from_env
-from kiroproto.bus import Subjects
+from kiro_service.bus import BusClient
 from kiroproto.models import ModelMap, ModelMapConfig
 
 
@@ -80,12 +80,15 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[GatewayState]:
-        broker = BrokerClient(
+        bus = BusClient(
             settings.nats_url,
-            Subjects(settings.kiro_bus_namespace),
-            bus_timeout=settings.gateway_bus_timeout,
-            metrics=metrics,
+            service="gateway",  # its NATS user's reply inbox
+            namespace=settings.kiro_bus_namespace,
+            observer=metrics.observe_bus,
+            tracer=CURRENT_TRACER.get,  # set per request when tracing is on
+            on_connection=metrics.nats_up,
         )
+        broker = Leasing(bus, bus_timeout=settings.gateway_bus_timeout, metrics=metrics)
         upstream = UpstreamClient(
             api_base_template=settings.kiro_api_base_url,
             default_region=settings.kiro_region,
@@ -98,13 +101,13 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             dashboard_url=settings.gateway_dashboard_url, oauth_url=settings.gateway_oauth_url
         )
         keys = KeyCache(
-            broker,
+            bus,
             ttl_s=settings.gateway_key_cache_ttl,
             negative_ttl_s=settings.gateway_key_negative_ttl,
             timeout_s=settings.gateway_bus_timeout,
         )
         reporter = UsageReporter(
-            broker,
+            bus,
             timeout_s=settings.gateway_bus_timeout,
             records=metrics.usage_records,
             pending=metrics.usage_pending,
@@ -116,15 +119,17 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         bodies = BodyBudget(
             threshold=settings.gateway_offload_threshold_bytes, cap=settings.gateway_large_body_inflight_bytes
         )
-        await broker.start(first_attempt_timeout=min(2.0, settings.gateway_bus_timeout))
         catalogue = PoolCatalogue(
-            broker, model_map, ttl_s=settings.gateway_catalogue_ttl, timeout_s=settings.gateway_bus_timeout
+            bus, model_map, ttl_s=settings.gateway_catalogue_ttl, timeout_s=settings.gateway_bus_timeout
         )
-        catalogue.start()
+        await bus.start(wait_s=min(2.0, settings.gateway_bus_timeout))  # never fails: NATS may come later
+        await keys.start()
+        await catalogue.start()
         try:
             yield GatewayState(
                 settings=settings,
                 metrics=metrics,
+                bus=bus,
                 broker=broker,
                 upstreams=Upstreams(
                     broker=broker,
@@ -149,9 +154,9 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             await forwarder.aclose()
             await upstream.aclose()
             await reporter.close(settings.gateway_usage_drain_timeout)
-            await keys.close()
             await catalogue.close()
-            await broker.close()
+            await broker.drain()
+            await bus.close()
             if metrics_port is not None:
                 await metrics_port.close()
             offloader.close()
@@ -189,7 +194,7 @@ def _metrics_server(settings: Settings, metrics: Metrics) -> MetricsServer | Non
 async def _settle_cancelled_streams(limit_s: float = 2.0) -> None:
     """uvicorn cancels the requests still running when `GATEWAY_SHUTDOWN_GRACE` ends and starts
     the lifespan shutdown at once: let the streams' cancellation handlers run first (each releases
-    its lease in the background, which `broker.close()` then waits for), so no lease is left to
+    its lease in the background, which `broker.drain()` then waits for), so no lease is left to
     expire by TTL."""
     for _ in range(3):
         await asyncio.sleep(0)

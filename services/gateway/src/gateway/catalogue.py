@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
-from pydantic import ValidationError
-
-from gateway.lease import BrokerClient, BrokerServiceError, BusError
-from kiroproto.bus import PoolModels, PoolModelsRequest
+from kiro_service.bus import BusClient, BusError
+from kiroproto.bus import CATALOGUE_EVENTS, POOL_MODELS, CatalogueEvent, PoolModels, PoolModelsRequest
 from kiroproto.models import ModelMap, OfferedModel
 
 log = logging.getLogger(__name__)
@@ -26,32 +23,30 @@ RETRY_S = 1.0
 
 
 class PoolCatalogue:
-    def __init__(self, broker: BrokerClient, base: ModelMap, *, ttl_s: float, timeout_s: float) -> None:
-        self._broker = broker
+    def __init__(self, bus: BusClient, base: ModelMap, *, ttl_s: float, timeout_s: float) -> None:
+        self._bus = bus
         self._base = base
         self._ttl_s = ttl_s
         self._timeout_s = timeout_s
         self._current = base
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._subscription: Any = None
-        self._subscribed_on: Any = None
         self.pool: PoolModels | None = None
 
     @property
     def current(self) -> ModelMap:
         return self._current
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        await self._bus.subscribe(CATALOGUE_EVENTS, self._on_event)
         self._task = asyncio.create_task(self._loop(), name="pool-catalogue")
 
     async def _loop(self) -> None:
         while True:
             wait_s = self._ttl_s
             try:
-                await self._subscribe()
                 await self.refresh()
-            except (BusError, BrokerServiceError, ValidationError) as exc:
+            except BusError as exc:
                 log.debug("pool catalogue not fetched: %s", exc)
                 wait_s = min(self._ttl_s, RETRY_S)
             with contextlib.suppress(TimeoutError):
@@ -59,10 +54,7 @@ class PoolCatalogue:
             self._changed.clear()
 
     async def refresh(self) -> None:
-        data = await self._broker.call(
-            "pool_models", self._broker.subjects.pool_models, PoolModelsRequest(), self._timeout_s
-        )
-        pool = PoolModels.model_validate_json(data)
+        pool = await self._bus.call(POOL_MODELS, PoolModelsRequest(), timeout_s=self._timeout_s)
         offered = [OfferedModel(m.id, m.context_window) for m in pool.models]
         complete = pool.accounts > 0 and pool.unknown_accounts == 0
         before = self._current.offered
@@ -74,14 +66,7 @@ class PoolCatalogue:
                 extra={"models": list(self._current.offered), "unknown_accounts": pool.unknown_accounts},
             )
 
-    async def _subscribe(self) -> None:
-        nc = self._broker.nc
-        if nc is None or nc is self._subscribed_on:
-            return
-        self._subscription = await nc.subscribe(self._broker.subjects.events_catalogue, cb=self._on_event)
-        self._subscribed_on = nc
-
-    async def _on_event(self, _msg: Any) -> None:
+    async def _on_event(self, _event: CatalogueEvent) -> None:
         self._changed.set()
 
     async def close(self) -> None:
@@ -90,9 +75,3 @@ class PoolCatalogue:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._subscription is not None:
-            try:
-                await self._subscription.unsubscribe()
-            except Exception as exc:  # noqa: BLE001 - the connection may be closing already
-                log.debug("catalogue event unsubscribe failed: %s", type(exc).__name__)
-            self._subscription = None

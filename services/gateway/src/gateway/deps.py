@@ -13,13 +13,14 @@ from gateway.catalogue import PoolCatalogue
 from gateway.errors import InvalidRequest
 from gateway.failover import Upstreams
 from gateway.keys import KeyCache, authenticate
-from gateway.lease import BrokerClient
+from gateway.leasing import Leasing
 from gateway.metrics import Metrics
 from gateway.offload import Offloader
 from gateway.prepare import parse_json
 from gateway.proxy import Forwarder
 from gateway.settings import Settings
 from gateway.usage import UsageReporter
+from kiro_service.bus import BusClient
 from kiroproto.errors import ConversionError
 from kiroproto.models import FALLBACK_HEADER, ModelMap, ResolvedModel
 
@@ -31,7 +32,8 @@ MAX_FALLBACK_NAMES = 10_000
 class GatewayState(TypedDict):
     settings: Settings
     metrics: Metrics
-    broker: BrokerClient
+    bus: BusClient  # the NATS connection, used through the bus table
+    broker: Leasing  # leases, admissions and the broker ping (leasing.py)
     upstreams: Upstreams
     models: ModelMap  # the operator's map (GATEWAY_MODEL_MAP)
     catalogue: PoolCatalogue  # ... resolved against what the pool offers now

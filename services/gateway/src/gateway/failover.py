@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 
 from gateway import telemetry
 from gateway.errors import InvalidRequest, Overloaded
-from gateway.lease import BrokerClient, Lease
+from gateway.leasing import Lease, LeaseBroker
 from gateway.limits import TeamTicket
 from gateway.metrics import Metrics
 from gateway.streaming import UpstreamStream
@@ -59,7 +59,7 @@ CAPACITY_RETRY_AFTER_S = 2.0  # the client's retry-after when the upstream gave 
 class Upstreams:
     """What a request needs to reach Kiro (built once in the lifespan)."""
 
-    broker: BrokerClient
+    broker: LeaseBroker
     upstream: UpstreamClient
     metrics: Metrics
     max_attempts: int

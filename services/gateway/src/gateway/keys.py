@@ -20,15 +20,13 @@ import hashlib
 import hmac
 import logging
 import time
-from typing import Any
 
-from pydantic import ValidationError
 from starlette.datastructures import Headers
 
 from gateway.auth import presented_key
 from gateway.errors import AuthenticationFailed, Overloaded
-from gateway.lease import BrokerClient, BrokerServiceError, BusError
-from kiroproto.bus import KeyEvent, KeyLookup, KeyLookupReply, TeamKey
+from kiro_service.bus import BusClient, BusError
+from kiroproto.bus import KEY_EVENTS, KEY_LOOKUP, KeyEvent, KeyLookup, TeamKey
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +40,17 @@ def key_hash(key: str) -> str:
 
 
 class KeyCache:
-    def __init__(
-        self, broker: BrokerClient, *, ttl_s: float, negative_ttl_s: float, timeout_s: float
-    ) -> None:
-        self._broker = broker
+    def __init__(self, bus: BusClient, *, ttl_s: float, negative_ttl_s: float, timeout_s: float) -> None:
+        self._bus = bus
         self._ttl_s = ttl_s
         self._negative_ttl_s = negative_ttl_s
         self._timeout_s = timeout_s
         self._entries: dict[str, tuple[float, TeamKey | None]] = {}  # hash -> (expires, key)
         self._pending: dict[str, asyncio.Future[TeamKey | None]] = {}
-        self._subscription: Any = None
-        self._subscribed_on: Any = None
+
+    async def start(self) -> None:
+        """Follow `events_key` (subscribed before the first lookup can be sent)."""
+        await self._bus.subscribe(KEY_EVENTS, self._on_event)
 
     async def get(self, digest: str) -> TeamKey | None:
         entry = self._entries.get(digest)
@@ -76,48 +74,26 @@ class KeyCache:
         return key
 
     async def _lookup(self, digest: str) -> TeamKey | None:
-        await self._subscribe()  # before the lookup: no event can fall between the two
         try:
-            data = await self._broker.call(
-                "key_lookup", self._broker.subjects.key_lookup, KeyLookup(key_hash=digest), self._timeout_s
-            )
-            key = KeyLookupReply.model_validate_json(data).key
-        except (BusError, BrokerServiceError, ValidationError) as exc:
+            reply = await self._bus.call(KEY_LOOKUP, KeyLookup(key_hash=digest), timeout_s=self._timeout_s)
+        except BusError as exc:
             raise Overloaded(
                 f"the API key cannot be verified now: {exc}", retry_after=LOOKUP_RETRY_AFTER
             ) from exc
+        key = reply.key
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         ttl = self._ttl_s if key is not None else self._negative_ttl_s
         self._entries[digest] = (time.monotonic() + ttl, key)
         return key
 
-    async def _subscribe(self) -> None:
-        nc = self._broker.nc
-        if nc is None or nc is self._subscribed_on:
-            return
-        self._subscription = await nc.subscribe(self._broker.subjects.events_key, cb=self._on_event)
-        self._subscribed_on = nc  # nats-py re-subscribes by itself after a reconnect
-
-    async def _on_event(self, msg: Any) -> None:
-        try:
-            event = KeyEvent.model_validate_json(msg.data)
-        except ValidationError:
-            return
+    async def _on_event(self, event: KeyEvent) -> None:
         self.forget(event.key_id)
 
     def forget(self, key_id: str) -> None:
         stale = [h for h, (_, key) in self._entries.items() if key is not None and key.id == key_id]
         for digest in stale:
             del self._entries[digest]
-
-    async def close(self) -> None:
-        if self._subscription is not None:
-            try:
-                await self._subscription.unsubscribe()
-            except Exception as exc:  # noqa: BLE001 - the connection may be closing already
-                log.debug("key event unsubscribe failed: %s", type(exc).__name__)
-            self._subscription = None
 
 
 async def authenticate(headers: Headers, operator_key: bytes, cache: KeyCache) -> TeamKey | None:

@@ -65,7 +65,7 @@ def admission_for(key: TeamKey | None, requested: str, model: ResolvedModel) -> 
 
 def count_admission(key: TeamKey | None) -> TeamTicket | None:
     """`count_tokens` of a team key with a requests-per-minute limit: the ticket of its
-    admission-only round trip (BrokerClient.admit); None when there is nothing to count."""
+    admission-only round trip (Leasing.admit); None when there is nothing to count."""
     if key is None or key.limits.requests_per_minute is None:
         return None
     return TeamTicket(key=key, admission=Admission(key_id=key.id, team=key.team, limits=key.limits))

@@ -12,9 +12,13 @@ directory; `/metrics` then merges every worker's values (`render_metrics`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from kiro_service import build_info
+from kiro_service.bus import BusError
+from kiroproto.bus import Endpoint
 
 MAX_TEAM_LABELS = 50
 _RATIO_BUCKETS = (0.25, 0.5, 0.67, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 4.0)
@@ -108,7 +112,7 @@ class Metrics:
             multiprocess_mode="livemin",
         )
         self.bus_errors = Counter(
-            "gateway_bus_errors_total", "Failed broker round trips by operation", ["op"], registry=registry
+            "gateway_bus_errors_total", "Failed broker round trips by bus endpoint", ["op"], registry=registry
         )
         self.build_info = build_info("gateway_build_info", registry, version)
         self.in_flight = Gauge(
@@ -150,7 +154,7 @@ class Metrics:
         )
         self.nats_request_duration = Histogram(
             "gateway_nats_request_duration_seconds",
-            "NATS request-reply round trips to the broker, by operation",
+            "NATS request-reply round trips to the broker, by bus endpoint",
             ["op"],
             buckets=_BUS_BUCKETS,
             registry=registry,
@@ -173,6 +177,15 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+
+    def observe_bus(self, endpoint: Endpoint[Any, Any], seconds: float, error: BusError | None) -> None:
+        """The bus client's observer: round trips and failures by endpoint name (`op`)."""
+        self.nats_request_duration.labels(endpoint.name).observe(seconds)
+        if error is not None:
+            self.bus_errors.labels(endpoint.name).inc()
+
+    def nats_up(self, up: bool) -> None:
+        self.nats_connected.set(1 if up else 0)
 
     def team_label(self, team: str) -> str:
         """`team` label values stay a bounded set (MAX_TEAM_LABELS per process)."""

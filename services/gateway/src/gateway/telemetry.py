@@ -2,10 +2,10 @@
 per upstream attempt and for the stream, with the trace context carried in NATS headers.
 
     POST /v1/messages                      SERVER  (request_span.py: gen_ai.* attributes)
-    ├── kiro.bus acquire                   CLIENT  traceparent in the NATS headers
+    ├── kiro.bus lease_acquire             CLIENT  traceparent in the NATS headers (kiro_service.bus)
     │   └── kiro.broker LeaseRequest       SERVER  (the broker, same trace)
     ├── kiro.upstream.attempt 1            CLIENT  status, failure class, hashed credential id
-    ├── kiro.bus release ...
+    ├── kiro.bus lease_release ...
     ├── kiro.upstream.attempt 2 ...        (one per attempt when a failover happens)
     └── kiro.stream                        the streamed body (streaming requests)
 
@@ -26,13 +26,11 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 log = logging.getLogger(__name__)
 
 CURRENT_TRACER: ContextVar[Tracer | None] = ContextVar("kiro_gateway_tracer", default=None)
-PROPAGATOR = TraceContextTextMapPropagator()  # stateless
 
 
 class Telemetry:
@@ -71,27 +69,6 @@ def end_span(span: Span | None, *, error: str | None = None, **attributes: str |
     if error is not None:
         span.set_status(Status(StatusCode.ERROR, error))
     span.end()
-
-
-def bus_span(op: str, subject: str) -> Span | None:
-    """A CLIENT span for one NATS round trip (the lease, release, key lookup...)."""
-    tracer = CURRENT_TRACER.get()
-    if tracer is None:
-        return None
-    return tracer.start_span(
-        f"kiro.bus {op}",
-        kind=SpanKind.CLIENT,
-        attributes={"messaging.system": "nats", "messaging.destination.name": subject},
-    )
-
-
-def trace_headers(span: Span | None) -> dict[str, str] | None:
-    """W3C trace context for the NATS headers of the request that `span` covers."""
-    if span is None:
-        return None
-    carrier: dict[str, str] = {}
-    PROPAGATOR.inject(carrier, context=set_span_in_context(span))
-    return carrier
 
 
 def attempt_span(attempt_no: int, credential_id: str, model: str) -> Span | None:

@@ -18,8 +18,8 @@ from collections import deque
 
 from prometheus_client import Counter, Gauge
 
-from gateway.lease import BrokerClient, BrokerServiceError, BusError
-from kiroproto.bus import UsageBatch, UsageRecord
+from kiro_service.bus import BusClient, BusError
+from kiroproto.bus import USAGE_RECORD, UsageBatch, UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,13 @@ _BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 class UsageReporter:
     def __init__(
         self,
-        broker: BrokerClient,
+        bus: BusClient,
         *,
         timeout_s: float,
         records: Counter,
         pending: Gauge,
     ) -> None:
-        self._broker = broker
+        self._bus = bus
         self._timeout_s = timeout_s
         self._records = records
         self._pending_gauge = pending
@@ -62,10 +62,8 @@ class UsageReporter:
         timeout). On failure the record is queued for the background retries; returns whether
         it was acknowledged now."""
         try:
-            await self._broker.call(
-                "usage", self._broker.subjects.usage_record, UsageBatch(records=(record,)), self._timeout_s
-            )
-        except (BusError, BrokerServiceError):
+            await self._bus.call(USAGE_RECORD, UsageBatch(records=(record,)), timeout_s=self._timeout_s)
+        except BusError:
             self.submit(record)
             return False
         self._records.labels("sent").inc()
@@ -95,9 +93,9 @@ class UsageReporter:
         failures = 0
         while True:
             try:
-                await self._broker.call("usage", self._broker.subjects.usage_record, message, self._timeout_s)
+                await self._bus.call(USAGE_RECORD, message, timeout_s=self._timeout_s)
                 return
-            except (BusError, BrokerServiceError) as exc:
+            except BusError as exc:
                 self._records.labels("retried").inc(len(batch))
                 delay = _BACKOFF[min(failures, len(_BACKOFF) - 1)]
                 failures += 1

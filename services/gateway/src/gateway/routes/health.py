@@ -24,9 +24,8 @@ async def healthz() -> Response:
 
 @router.get("/readyz")
 async def readyz(state: State) -> Response:
-    broker = state["broker"]
-    nats_ok = broker.connected
-    pong = await broker.ping() if nats_ok else None
+    nats_ok = state["bus"].connected
+    pong = await state["broker"].ping() if nats_ok else None
     ready = nats_ok and pong is not None
     body = {"status": "ready" if ready else "not ready", "nats": nats_ok, "broker": pong is not None}
     return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json")
