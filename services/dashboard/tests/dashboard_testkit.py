@@ -86,12 +86,9 @@ class FakeBroker:
         action = CredentialAction.model_validate_json(msg.data)
         self.actions.append(action)
         cred = self.creds.get(action.credential_id)
-        if cred is None:
-            await self.nc.publish(
-                msg.reply,
-                b"",
-                headers={"Nats-Service-Error": "unknown credential", "Nats-Service-Error-Code": "404"},
-            )
+        if cred is None:  # as the real broker answers (token_broker.admin.Admin.action)
+            refused = Ack(ok=False, message=f"unknown credential {action.credential_id!r}")
+            await msg.respond(refused.model_dump_json().encode())
             return
         if action.action == "disable":
             self.creds[cred.id] = cred.model_copy(

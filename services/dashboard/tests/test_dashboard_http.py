@@ -124,7 +124,10 @@ async def test_actions_need_csrf_with_a_cookie_but_not_with_bearer(
         usage = await client.post("/api/credentials/cred-b/check-usage")
         assert usage.status_code == 200
         missing = await client.post("/api/credentials/nope/refresh")
-        assert missing.status_code == 404 and missing.json()["error"]["message"] == "unknown credential"
+        assert missing.status_code == 409 and missing.json() == {
+            "ok": False,
+            "message": "unknown credential 'nope'",
+        }
         unknown_action = await client.post("/api/credentials/cred-b/explode")
         assert unknown_action.status_code == 422
         deleted = await client.delete("/api/credentials/cred-b")

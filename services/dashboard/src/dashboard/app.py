@@ -20,7 +20,6 @@ from redis.exceptions import RedisError
 from starlette.staticfiles import StaticFiles
 
 from dashboard.adminauth import AdminAuth, AdminAuthError
-from dashboard.broker import BrokerClient, BrokerRefused, BrokerUnavailable
 from dashboard.clientaddr import TrustedProxies
 from dashboard.deps import State
 from dashboard.httpmw import AccessMiddleware, BodyCapMiddleware
@@ -28,7 +27,6 @@ from dashboard.keys import Keys
 from dashboard.live import LiveHub
 from dashboard.loginlimit import LoginLimiter
 from dashboard.metrics import create_metrics
-from dashboard.natsconn import connect_nats
 from dashboard.redact import Redactor
 from dashboard.routes import api, events, health, keys, pages, teams_page, usage
 from dashboard.service_metrics import timed_redis
@@ -37,7 +35,8 @@ from dashboard.settings import Settings
 from dashboard.traffic.recorder import QUEUE_GROUP, TrafficRecorder
 from dashboard.traffic.store import TrafficStore
 from kiro_service import MetricsServer, render_metrics
-from kiroproto.bus import Subjects
+from kiro_service.bus import BusBadReply, BusClient, BusRefused, BusUnavailable
+from kiroproto.bus import CREDENTIAL_EVENTS, REQUEST_EVENTS
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -64,7 +63,6 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         keys = Keys(settings.kiro_redis_prefix)
-        subjects = Subjects(settings.kiro_bus_namespace)
         redis = timed_redis(
             settings.redis_url,
             metrics.common,
@@ -73,22 +71,29 @@ def create_app(settings: Settings) -> FastAPI:
             socket_connect_timeout=5,
             health_check_interval=30,
         )
-        nc = await connect_nats(settings.nats_url, "kiro-dashboard", metrics.nats_connected)
-        broker = BrokerClient(nc, subjects, settings.dashboard_broker_timeout, metrics.common.observe_nats)
+        bus = BusClient(
+            settings.nats_url,
+            service="dashboard",
+            namespace=settings.kiro_bus_namespace,
+            observer=metrics.common.observe_bus,
+            on_connection=lambda up: metrics.nats_connected.set(1 if up else 0),
+        )
         traffic = TrafficStore(redis, keys)
         hub = LiveHub(
-            broker,
+            bus,
             traffic,
             redactor,
             metrics,
+            broker_timeout_s=settings.dashboard_broker_timeout,
             pool_interval_s=settings.dashboard_pool_poll_interval,
             traffic_interval_s=settings.dashboard_traffic_push_interval,
         )
         recorder = TrafficRecorder(traffic, metrics)
-        subs = [
-            await nc.subscribe(subjects.events_credential, cb=hub.on_credential_event),
-            await nc.subscribe(subjects.events_request, queue=QUEUE_GROUP, cb=recorder.on_message),
-        ]
+        await bus.subscribe(CREDENTIAL_EVENTS, hub.on_credential_event)
+        await bus.subscribe(
+            REQUEST_EVENTS, recorder.on_event, queue=QUEUE_GROUP, on_malformed=recorder.on_malformed
+        )
+        await bus.start()  # never fails: /readyz tells while NATS is away
         hub.start()
         metrics_port = None
         if settings.dashboard_metrics_port:
@@ -111,9 +116,8 @@ def create_app(settings: Settings) -> FastAPI:
                 metrics=metrics,
                 redactor=redactor,
                 redis=redis,
-                nc=nc,
+                bus=bus,
                 auth=AdminAuth(codec, redis, keys, settings.dashboard_session_ttl),
-                broker=broker,
                 traffic=traffic,
                 hub=hub,
                 proxies=TrustedProxies(settings.forwarded_allow_ips),
@@ -128,9 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
             _app.state.shutdown_hooks.remove(stop_streams)
             hub.close_streams()
             await hub.stop()
-            for sub in subs:
-                await sub.unsubscribe()
-            await nc.drain()
+            await bus.close()
             await redis.aclose()
             if metrics_port is not None:
                 await metrics_port.close()
@@ -153,14 +155,18 @@ def create_app(settings: Settings) -> FastAPI:
     async def _auth_error(_request: Request, exc: AdminAuthError) -> JSONResponse:
         return _error(exc.status_code, exc.error_type, str(exc))
 
-    @app.exception_handler(BrokerUnavailable)
-    async def _broker_down(_request: Request, exc: BrokerUnavailable) -> JSONResponse:
+    @app.exception_handler(BusUnavailable)
+    async def _broker_down(_request: Request, exc: BusUnavailable) -> JSONResponse:
         return _error(503, "service_unavailable", str(exc))
 
-    @app.exception_handler(BrokerRefused)
-    async def _broker_refused(_request: Request, exc: BrokerRefused) -> JSONResponse:
+    @app.exception_handler(BusRefused)
+    async def _broker_refused(_request: Request, exc: BusRefused) -> JSONResponse:
         status = exc.code if 400 <= exc.code < 500 else 502
         return _error(status, "broker_error", redactor.text(exc.description))
+
+    @app.exception_handler(BusBadReply)
+    async def _broker_garbled(_request: Request, exc: BusBadReply) -> JSONResponse:
+        return _error(502, "broker_error", str(exc))
 
     @app.exception_handler(RedisError)
     async def _redis_down(_request: Request, exc: RedisError) -> JSONResponse:

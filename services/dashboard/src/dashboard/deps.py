@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, TypedDict, TypeVar
 
 from fastapi import Depends, Request
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from dashboard.adminauth import AdminAuth, Principal
-from dashboard.broker import BrokerClient
 from dashboard.clientaddr import TrustedProxies
 from dashboard.live import LiveHub
 from dashboard.loginlimit import LoginLimiter
@@ -16,6 +16,11 @@ from dashboard.metrics import Metrics
 from dashboard.redact import Redactor
 from dashboard.settings import Settings
 from dashboard.traffic.store import TrafficStore
+from kiro_service.bus import BusClient
+from kiroproto.bus import Endpoint
+
+Req = TypeVar("Req", bound=BaseModel)
+Rep = TypeVar("Rep", bound=BaseModel)
 
 
 class State(TypedDict):
@@ -23,9 +28,8 @@ class State(TypedDict):
     metrics: Metrics
     redactor: Redactor
     redis: Redis
-    nc: Any
+    bus: BusClient  # the broker over NATS, through the bus table (kiroproto.bus)
     auth: AdminAuth
-    broker: BrokerClient
     traffic: TrafficStore
     hub: LiveHub
     proxies: TrustedProxies  # whose x-forwarded-for is believed (FORWARDED_ALLOW_IPS)
@@ -38,9 +42,8 @@ async def _state(request: Request) -> State:
         metrics=request.state.metrics,
         redactor=request.state.redactor,
         redis=request.state.redis,
-        nc=request.state.nc,
+        bus=request.state.bus,
         auth=request.state.auth,
-        broker=request.state.broker,
         traffic=request.state.traffic,
         hub=request.state.hub,
         proxies=request.state.proxies,
@@ -61,3 +64,9 @@ async def require_admin_write(request: Request) -> Principal:
 AppState = Annotated[State, Depends(_state)]
 Admin = Annotated[Principal, Depends(require_admin)]
 AdminWrite = Annotated[Principal, Depends(require_admin_write)]
+
+
+async def ask(state: State, endpoint: Endpoint[Req, Rep], request: Req) -> Rep:
+    """One broker round trip with `DASHBOARD_BROKER_TIMEOUT`; `kiro_service.bus.BusError` on
+    failure (the app's exception handlers answer 503 / the refusal's status)."""
+    return await state["bus"].call(endpoint, request, timeout_s=state["settings"].dashboard_broker_timeout)

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from redis.exceptions import RedisError
 
-from dashboard.broker import BrokerClient, BrokerError
 from dashboard.metrics import Metrics
 from dashboard.redact import Redactor
 from dashboard.traffic.snapshot import CredentialTraffic, TrafficSnapshot
 from dashboard.traffic.store import TrafficStore
-from kiroproto.bus import CredentialEvent, PoolStatus
+from kiro_service.bus import BusClient, BusError
+from kiroproto.bus import POOL_STATUS, CredentialEvent, PoolStatus, PoolStatusRequest
 
 log = logging.getLogger(__name__)
 _QUEUE_SIZE = 32
@@ -56,16 +56,18 @@ class LiveMessage:
 class LiveHub:
     def __init__(
         self,
-        broker: BrokerClient,
+        bus: BusClient,
         traffic: TrafficStore,
         redactor: Redactor,
         metrics: Metrics,
         *,
+        broker_timeout_s: float,
         pool_interval_s: float,
         traffic_interval_s: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._broker = broker
+        self._bus = bus
+        self._broker_timeout_s = broker_timeout_s
         self._traffic = traffic
         self._redactor = redactor
         self._metrics = metrics
@@ -138,13 +140,8 @@ class LiveHub:
             queue.put_nowait(message)
 
     # ------------------------------------------------------------ sources
-    async def on_credential_event(self, msg: Any) -> None:
-        """NATS callback for `events_credential`."""
-        try:
-            event = CredentialEvent.model_validate_json(msg.data)
-        except ValidationError:
-            log.warning("malformed credential event ignored")
-            return
+    async def on_credential_event(self, event: CredentialEvent) -> None:
+        """The `events_credential` subscriber (malformed events never reach it)."""
         self._metrics.credential_events.inc()
         self._broadcast(self._message("credential", event))
         self.request_refresh()
@@ -153,8 +150,8 @@ class LiveHub:
         """A fresh pool view (also used to render the page)."""
         last_hour = self.latest_traffic.credentials if self.latest_traffic is not None else {}
         try:
-            pool = await self._broker.pool_status()
-        except BrokerError as exc:
+            pool = await self._bus.call(POOL_STATUS, PoolStatusRequest(), timeout_s=self._broker_timeout_s)
+        except BusError as exc:
             self._metrics.broker_calls.labels("pool_status", "error").inc()
             view = PoolView(
                 ok=False,

@@ -17,6 +17,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from kiro_service import build_info
+from kiro_service.bus import BusError
+from kiroproto.bus import Endpoint
 
 _BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -51,10 +53,11 @@ class ServiceMetrics:
             registry=registry,
         )
 
-    def observe_nats(self, call: str, seconds: float, failed: bool) -> None:
-        self.nats_duration.labels(call).observe(seconds)
-        if failed:
-            self.nats_errors.labels(call).inc()
+    def observe_bus(self, endpoint: Endpoint[Any, Any], seconds: float, error: BusError | None) -> None:
+        """The bus client's observer; `call` is the endpoint's subject suffix (`usage.query`)."""
+        self.nats_duration.labels(endpoint.suffix).observe(seconds)
+        if error is not None:
+            self.nats_errors.labels(endpoint.suffix).inc()
 
     def observe_redis(self, command: str, seconds: float, failed: bool) -> None:
         self.redis_duration.labels(command).observe(seconds)

@@ -21,10 +21,8 @@ from redis.exceptions import RedisError
 from starlette.staticfiles import StaticFiles
 
 from dashboard.adminauth import AdminAuth, AdminAuthError
-from dashboard.broker import BrokerClient, BrokerError
 from dashboard.httpmw import AccessMiddleware
 from dashboard.keys import Keys as AdminKeys
-from dashboard.natsconn import connect_nats
 from dashboard.redact import Redactor
 from dashboard.service_metrics import timed_redis
 from dashboard.session import SessionCodec
@@ -38,7 +36,7 @@ from kiro_oauth.service import OAuthService
 from kiro_oauth.settings import Settings
 from kiro_oauth.upstream import LoginClient
 from kiro_service import MetricsServer, render_metrics
-from kiroproto.bus import Subjects
+from kiro_service.bus import BusClient, BusError
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -65,7 +63,14 @@ def create_app(settings: Settings) -> FastAPI:
             socket_connect_timeout=5,
             health_check_interval=30,
         )
-        nc = await connect_nats(settings.nats_url, "kiro-oauth", metrics.nats_connected, service="oauth")
+        bus = BusClient(
+            settings.nats_url,
+            service="oauth",
+            namespace=settings.kiro_bus_namespace,
+            observer=metrics.common.observe_bus,
+            on_connection=lambda up: metrics.nats_connected.set(1 if up else 0),
+        )
+        await bus.start()  # never fails: /readyz tells while NATS is away
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 settings.oauth_http_timeout, connect=min(10.0, settings.oauth_http_timeout)
@@ -74,14 +79,11 @@ def create_app(settings: Settings) -> FastAPI:
             follow_redirects=False,
             trust_env=True,
         )
-        broker = BrokerClient(
-            nc, Subjects(settings.kiro_bus_namespace), settings.oauth_add_timeout, metrics.common.observe_nats
-        )
         service = OAuthService(
             settings,
             LoginClient(http, settings.oauth_client_name),
             FlowStore(redis, Keys(settings.kiro_redis_prefix), Sealer(settings.secret_key_bytes)),
-            broker,
+            bus,
             metrics,
         )
         auth = AdminAuth(codec, redis, AdminKeys(settings.kiro_redis_prefix), session_ttl_s=12 * 3600)
@@ -95,12 +97,12 @@ def create_app(settings: Settings) -> FastAPI:
                     port=settings.oauth_metrics_port,
                 )
                 await metrics_port.start()
-            yield State(settings=settings, metrics=metrics, redis=redis, nc=nc, auth=auth, service=service)
+            yield State(settings=settings, metrics=metrics, redis=redis, bus=bus, auth=auth, service=service)
         finally:
             if metrics_port is not None:
                 await metrics_port.close()
             await http.aclose()
-            await nc.drain()
+            await bus.close()
             await redis.aclose()
             log.info("oauth stopped")
 
@@ -122,8 +124,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def _oauth_error(_request: Request, exc: OAuthError) -> JSONResponse:
         return _error(exc.status_code, exc.error_type, redactor.text(str(exc)))
 
-    @app.exception_handler(BrokerError)
-    async def _broker_error(_request: Request, exc: BrokerError) -> JSONResponse:
+    @app.exception_handler(BusError)
+    async def _broker_error(_request: Request, exc: BusError) -> JSONResponse:
         return _error(503, "service_unavailable", redactor.text(str(exc)))
 
     @app.exception_handler(RedisError)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
@@ -11,13 +11,14 @@ from dashboard.adminauth import AdminAuth, Principal
 from kiro_oauth.metrics import OAuthMetrics
 from kiro_oauth.service import OAuthService
 from kiro_oauth.settings import Settings
+from kiro_service.bus import BusClient
 
 
 class State(TypedDict):
     settings: Settings
     metrics: OAuthMetrics
     redis: Redis
-    nc: Any
+    bus: BusClient  # the broker over NATS, through the bus table (kiroproto.bus)
     auth: AdminAuth
     service: OAuthService
 
@@ -27,7 +28,7 @@ async def _state(request: Request) -> State:
         settings=request.state.settings,
         metrics=request.state.metrics,
         redis=request.state.redis,
-        nc=request.state.nc,
+        bus=request.state.bus,
         auth=request.state.auth,
         service=request.state.service,
     )

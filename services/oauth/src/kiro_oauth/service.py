@@ -21,7 +21,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from dashboard.broker import BrokerClient, BrokerError
 from kiro_oauth.errors import BadInput, CredentialRejected, FlowNotFound, LoginFailed
 from kiro_oauth.flows import DeviceFlow, FlowKind, FlowStore, SocialLogin, new_flow_id
 from kiro_oauth.importer import prepare_import
@@ -29,7 +28,8 @@ from kiro_oauth.metrics import OAuthMetrics
 from kiro_oauth.pkce import Idp, challenge, login_url, new_state, new_verifier, parse_redirect
 from kiro_oauth.settings import BUILDER_ID_REGION, Settings
 from kiro_oauth.upstream import LoginClient, PollError, TokenResponse
-from kiroproto.bus import CredentialAdd, CredentialAddResult
+from kiro_service.bus import BusClient, BusError
+from kiroproto.bus import CREDENTIAL_ADD, CredentialAdd
 from kiroproto.credentials import CredentialConfig
 from kiroproto.upstream import base_url
 
@@ -57,25 +57,26 @@ class OAuthService:
         settings: Settings,
         login: LoginClient,
         flows: FlowStore,
-        broker: BrokerClient,
+        bus: BusClient,
         metrics: OAuthMetrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._login = login
         self._flows = flows
-        self._broker = broker
+        self._bus = bus
         self._metrics = metrics
         self._clock = clock
 
     # ------------------------------------------------------------ the broker
     async def _add(self, credential: CredentialConfig, flow: str) -> AddOutcome:
         try:
-            result: CredentialAddResult = await self._broker.add(
+            result = await self._bus.call(
+                CREDENTIAL_ADD,
                 CredentialAdd(credential=credential, verify=True, source="oauth"),
                 timeout_s=self._settings.oauth_add_timeout,
             )
-        except BrokerError as exc:
+        except BusError as exc:
             self._metrics.flows.labels(flow, "broker_error").inc()
             log.warning(
                 "credential not added: broker error", extra={"flow": flow, "error": type(exc).__name__}

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from dashboard.adminauth import read_form
-from dashboard.broker import BrokerUnavailable
-from dashboard.deps import Admin, AdminWrite, AppState
+from dashboard.deps import Admin, AdminWrite, AppState, ask
 from dashboard.tokens_api import tokens_payload
-from kiroproto.bus import CredentialAction, CredentialActionKind
+from kiro_service.bus import BusUnavailable
+from kiroproto.bus import CREDENTIAL_ACTION, CredentialAction, CredentialActionKind
 
 router = APIRouter(prefix="/api")
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ async def tokens(state: AppState, _admin: Admin) -> JSONResponse:
     traffic = await hub.traffic_snapshot()
     view = await hub.pool_view()
     if view.pool is None:
-        raise BrokerUnavailable(view.error or "token-broker unavailable")
+        raise BusUnavailable(view.error or "token-broker unavailable")
     return _json(state, tokens_payload(view.pool, traffic.credentials, time.time()))
 
 
@@ -94,9 +94,10 @@ async def credential_action(
             return _json(state, {"ok": False, "message": "priority must be an integer"}, 400)
         if priority is None:
             return _json(state, {"ok": False, "message": "priority is required"}, 400)
-    ack = await state["broker"].action(
+    ack = await ask(
+        state,
+        CREDENTIAL_ACTION,
         CredentialAction(credential_id=credential_id, action=kind, priority=priority),
-        timeout_s=state["settings"].dashboard_broker_timeout,
     )
     state["metrics"].broker_calls.labels(kind, "ok" if ack.ok else "refused").inc()
     log.info(

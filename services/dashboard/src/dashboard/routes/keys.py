@@ -21,9 +21,19 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dashboard.deps import Admin, AdminWrite, AppState
-from dashboard.teams_client import TeamsClient
-from kiroproto.bus import KeyCreate, KeyLimits, KeyUpdate, Subjects, TeamKey
+from dashboard.deps import Admin, AdminWrite, AppState, ask
+from kiroproto.bus import (
+    KEY_CREATE,
+    KEY_LIST,
+    KEY_REVOKE,
+    KEY_UPDATE,
+    KeyCreate,
+    KeyLimits,
+    KeyListRequest,
+    KeyRevoke,
+    KeyUpdate,
+    TeamKey,
+)
 
 router = APIRouter(prefix="/api")
 log = logging.getLogger(__name__)
@@ -38,14 +48,8 @@ _FLAT_LIMITS = (
 )
 
 
-def client(state: AppState) -> TeamsClient:
-    settings = state["settings"]
-    return TeamsClient(
-        state["nc"],
-        Subjects(settings.kiro_bus_namespace),
-        settings.dashboard_broker_timeout,
-        state["metrics"].common.observe_nats,
-    )
+async def team_keys(state: AppState, team: str | None = None) -> tuple[TeamKey, ...]:
+    return (await ask(state, KEY_LIST, KeyListRequest(team=team))).keys
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -130,7 +134,7 @@ def _problems(exc: ValidationError) -> str:
 
 @router.get("/keys")
 async def list_keys(state: AppState, _admin: Admin, team: str | None = Query(default=None)) -> JSONResponse:
-    keys = (await client(state).list_keys(team)).keys
+    keys = await team_keys(state, team)
     return JSONResponse({"keys": [key_json(k) for k in keys]})
 
 
@@ -151,7 +155,7 @@ async def create_key(request: Request, state: AppState, principal: AdminWrite) -
         return _error(400, _problems(exc))
     except ValueError as exc:
         return _error(400, str(exc))
-    created = await client(state).create_key(create)
+    created = await ask(state, KEY_CREATE, create)
     if not created.ok or created.key is None:
         return _error(400, created.message or "the key was not created")
     log.info(
@@ -162,7 +166,7 @@ async def create_key(request: Request, state: AppState, principal: AdminWrite) -
 
 
 async def _find(state: AppState, key_id: str) -> TeamKey | None:
-    return next((k for k in (await client(state).list_keys()).keys if k.id == key_id), None)
+    return next((k for k in await team_keys(state) if k.id == key_id), None)
 
 
 @router.get("/keys/{key_id}")
@@ -194,7 +198,7 @@ async def update_key(request: Request, state: AppState, principal: AdminWrite, k
         expires_at=body.expires_at,
         clear_expiry="expires_at" in body.model_fields_set and body.expires_at is None,
     )
-    reply = await client(state).update_key(update)
+    reply = await ask(state, KEY_UPDATE, update)
     if not reply.ok or reply.key is None:
         return _error(409, reply.message or "the key was not changed")
     log.info("team key updated", extra={"key_id": key_id, "via": principal.via})
@@ -203,7 +207,7 @@ async def update_key(request: Request, state: AppState, principal: AdminWrite, k
 
 @router.delete("/keys/{key_id}")
 async def revoke_key(state: AppState, principal: AdminWrite, key_id: KeyId) -> JSONResponse:
-    reply = await client(state).revoke_key(key_id)
+    reply = await ask(state, KEY_REVOKE, KeyRevoke(id=key_id))
     if not reply.ok or reply.key is None:
         return _error(404, reply.message or f"no key {key_id}")
     log.info("team key revoked", extra={"key_id": key_id, "via": principal.via})

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dashboard.deps import AppState
-from dashboard.routes.keys import client, key_json
+from dashboard.routes.keys import key_json, team_keys
 from dashboard.routes.usage import usage_data
 from dashboard.usage_report import UsageRangeError, report
 from dashboard.views import STATIC, json_for_html
@@ -149,5 +149,5 @@ async def teams(
         error = str(exc)
         rows, budgets, first, last = await usage_data(state, team or None, None, None)
     body = report(rows, budgets, first, last, team or None)
-    keys = [key_json(k) for k in (await client(state).list_keys(team or None)).keys]
+    keys = [key_json(k) for k in await team_keys(state, team or None)]
     return HTMLResponse(teams_page(state["redactor"].scrub(body), keys, error))

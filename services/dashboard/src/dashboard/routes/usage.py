@@ -12,10 +12,9 @@ from datetime import date
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from dashboard.deps import Admin, AppState
-from dashboard.routes.keys import client
+from dashboard.deps import Admin, AppState, ask
 from dashboard.usage_report import UsageRangeError, month_chunks, parse_range, report, to_csv
-from kiroproto.bus import TeamBudget, UsageQuery, UsageRow
+from kiroproto.bus import USAGE_QUERY, TeamBudget, UsageQuery, UsageRow
 
 router = APIRouter(prefix="/api")
 
@@ -24,11 +23,11 @@ async def usage_data(
     state: AppState, team: str | None, start: str | None, end: str | None
 ) -> tuple[list[UsageRow], list[TeamBudget], date, date]:
     first, last = parse_range(start, end)
-    teams = client(state)
     rows: list[UsageRow] = []
     budgets: list[TeamBudget] = []
     for a, b in month_chunks(first, last):
-        result = await teams.usage(UsageQuery(start=a.isoformat(), end=b.isoformat(), team=team))
+        query = UsageQuery(start=a.isoformat(), end=b.isoformat(), team=team)
+        result = await ask(state, USAGE_QUERY, query)
         rows.extend(result.rows)
         budgets = list(result.budgets)
     return rows, budgets, first, last

@@ -8,9 +8,7 @@ covers every gateway replica and survives restarts.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from dashboard.metrics import Metrics
@@ -26,13 +24,11 @@ class TrafficRecorder:
         self._store = store
         self._metrics = metrics
 
-    async def on_message(self, msg: Any) -> None:
-        try:
-            event = RequestEvent.model_validate_json(msg.data)
-        except ValidationError:
-            self._metrics.request_events.labels("malformed").inc()
-            log.warning("malformed request event ignored")
-            return
+    def on_malformed(self) -> None:
+        """An `events_request` message that is no `RequestEvent` (dropped by the bus client)."""
+        self._metrics.request_events.labels("malformed").inc()
+
+    async def on_event(self, event: RequestEvent) -> None:
         try:
             await self._store.record(event)
         except RedisError:

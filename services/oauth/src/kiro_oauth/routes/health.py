@@ -21,7 +21,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(state: AppState) -> JSONResponse:
-    nats_ok = bool(state["nc"].is_connected)
+    nats_ok = state["bus"].connected
     try:
         redis_ok = bool(await state["redis"].ping())
     except RedisError:
