@@ -8,24 +8,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
-import nats
 import orjson
 from pydantic import BaseModel
 
+from kiro_service.bus import call_once
 from kiro_testing import PythonService
 from kiroproto.bus import (
+    CREDENTIAL_ACTION,
+    KEY_CREATE,
+    POOL_MODELS,
     Ack,
     CredentialAction,
     CredentialStatus,
+    Endpoint,
     KeyCreate,
-    KeyCreated,
     PoolModels,
     PoolModelsRequest,
-    Subjects,
 )
 from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, poll
 
-M = TypeVar("M", bound=BaseModel)
+Req = TypeVar("Req", bound=BaseModel)
+Rep = TypeVar("Rep", bound=BaseModel)
 
 
 def start_broker(pool: Pool, config: Sequence[Mapping[str, Any]] | None, **env: str) -> PythonService:
@@ -45,31 +48,24 @@ def stop_broker(pool: Pool, broker: PythonService) -> None:
     pool.brokers.remove(broker)
 
 
-async def bus_call(pool: Pool, subject: str, message: BaseModel, reply: type[M]) -> M:
-    nc = await nats.connect(pool.nats_url, connect_timeout=2, allow_reconnect=False)
-    try:
-        msg = await nc.request(subject, message.model_dump_json().encode(), timeout=15.0)
-        return reply.model_validate_json(msg.data)
-    finally:
-        await nc.close()
-
-
-def subjects(pool: Pool) -> Subjects:
-    return Subjects(pool.namespace)
+async def bus_call(pool: Pool, endpoint: Endpoint[Req, Rep], message: Req, service: str = "dashboard") -> Rep:
+    return await call_once(
+        pool.nats_url, endpoint, message, service=service, namespace=pool.namespace, timeout_s=15.0
+    )
 
 
 def credential_action(pool: Pool, credential_id: str, action: str) -> Ack:
-    req = CredentialAction(credential_id=credential_id, action=action)  # type: ignore[arg-type]
-    return asyncio.run(bus_call(pool, subjects(pool).credential_action, req, Ack))
+    req = CredentialAction(credential_id=credential_id, action=action)
+    return asyncio.run(bus_call(pool, CREDENTIAL_ACTION, req))
 
 
 def pool_models(pool: Pool) -> PoolModels:
-    return asyncio.run(bus_call(pool, subjects(pool).pool_models, PoolModelsRequest(), PoolModels))
+    return asyncio.run(bus_call(pool, POOL_MODELS, PoolModelsRequest(), service="gateway"))
 
 
 def create_team_key(pool: Pool, team: str, allowed: Sequence[str]) -> str:
     req = KeyCreate(team=team, allowed_models=tuple(allowed))
-    created = asyncio.run(bus_call(pool, subjects(pool).key_create, req, KeyCreated))
+    created = asyncio.run(bus_call(pool, KEY_CREATE, req))
     assert created.ok and created.secret, created.message
     return created.secret
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import orjson
 
+from kiro_service.bus import call_once
 from kiro_testing import PythonService, free_port
-from kiroproto.bus import PoolStatus, PoolStatusRequest, Subjects
+from kiroproto.bus import POOL_STATUS, PoolStatus, PoolStatusRequest
 
 CLIENT_TOKEN = "e2e-client-token-" + "Jq4Vn8Rx2Tb6"
 # KIRO_SECRET_KEY of the test brokers (base64 of 32 bytes): secrets are sealed in Redis as in production.
@@ -232,16 +232,14 @@ class Pool:
     # ------------------------------------------------------------ broker state over NATS
 
     async def pool_status(self) -> PoolStatus:
-        nc = await nats.connect(self.nats_url, connect_timeout=2, allow_reconnect=False)
-        try:
-            msg = await nc.request(
-                Subjects(self.namespace).pool_status,
-                PoolStatusRequest().model_dump_json().encode(),
-                timeout=2.0,
-            )
-            return PoolStatus.model_validate_json(msg.data)
-        finally:
-            await nc.close()
+        return await call_once(
+            self.nats_url,
+            POOL_STATUS,
+            PoolStatusRequest(),
+            service="dashboard",
+            namespace=self.namespace,
+            timeout_s=2.0,
+        )
 
     def pool_status_sync(self) -> PoolStatus:
         return asyncio.run(self.pool_status())

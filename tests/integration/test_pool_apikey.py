@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from kiroproto.bus import CredentialAdd, CredentialAddResult
+from kiroproto.bus import CREDENTIAL_ADD, CredentialAdd, CredentialAddResult
 from kiroproto.credentials import CredentialConfig, fingerprint
 from tests.integration.pool_stack import (
     bus_call,
@@ -19,7 +19,6 @@ from tests.integration.pool_stack import (
     last_model,
     message,
     status_of,
-    subjects,
     wait_catalogues,
 )
 from tests.integration.stack import Pool, Sim, poll
@@ -110,7 +109,7 @@ def test_the_admin_api_adds_an_api_key_after_checking_it(
         def add(api_key: str) -> CredentialAddResult:
             cfg = CredentialConfig.model_validate({"auth": "ApiKey", "apiKey": api_key, "id": "added-key"})
             req = CredentialAdd(credential=cfg, verify=True)
-            return asyncio.run(bus_call(pool, subjects(pool).credential_add, req, CredentialAddResult))
+            return asyncio.run(bus_call(pool, CREDENTIAL_ADD, req))
 
         refused = add("ksk_" + "n" * 40)
         assert not refused.ok and "rejected the API key" in (refused.message or "")

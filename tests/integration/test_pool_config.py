@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from kiro_testing import NatsServer, RedisServer
-from kiroproto.bus import CredentialAdd, CredentialAddResult, CredentialStatusKind
+from kiroproto.bus import CREDENTIAL_ADD, CredentialAdd, CredentialStatusKind
 from kiroproto.credentials import CredentialConfig
 from tests.integration.pool_stack import (
     bus_call,
@@ -25,7 +25,6 @@ from tests.integration.pool_stack import (
     start_broker,
     status_of,
     stop_broker,
-    subjects,
 )
 from tests.integration.stack import Pool, Sim, credential, poll
 
@@ -99,7 +98,7 @@ def test_oauth_and_admin_accounts_are_never_retired_by_configuration(sim: Sim, p
     # an account the admin API added (source admin) is not in the configuration
     added = sim.add_account()
     req = CredentialAdd(credential=CredentialConfig.model_validate(credential(added)), verify=True)
-    assert asyncio.run(bus_call(pool, subjects(pool).credential_add, req, CredentialAddResult)).ok
+    assert asyncio.run(bus_call(pool, CREDENTIAL_ADD, req)).ok
     stop_broker(pool, broker)
     start_broker(pool, [credential(configured)])
     assert status_of(pool, added["id"]).status == CredentialStatusKind.ACTIVE

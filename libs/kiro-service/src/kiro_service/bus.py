@@ -300,3 +300,22 @@ class BusClient:
             await subscription.handler(message)
 
         await nc.subscribe(event.subject(self.namespace), queue=subscription.queue, cb=deliver)
+
+
+async def call_once(
+    url: str,
+    endpoint: Endpoint[Req, Rep],
+    request: Req,
+    *,
+    service: str,
+    namespace: str = DEFAULT_NAMESPACE,
+    timeout_s: float = 10.0,
+) -> Rep:
+    """One round trip on a connection of its own, as `service` (tools and tests): connect
+    (within `timeout_s`), call, close. `BusError` as for `BusClient.call`."""
+    client = BusClient(url, service=service, namespace=namespace)
+    await client.start(wait_s=timeout_s)
+    try:
+        return await client.call(endpoint, request, timeout_s=timeout_s)
+    finally:
+        await client.close()
