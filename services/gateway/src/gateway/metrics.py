@@ -16,8 +16,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from kiro_service import build_info
 from kiro_service.bus import BusError
+from kiro_service.metrics import BoundedLabels, build_info
 from kiroproto.bus import Endpoint
 
 MAX_TEAM_LABELS = 50
@@ -44,7 +44,7 @@ def route_label(path: str) -> str:
 class Metrics:
     def __init__(self, registry: CollectorRegistry, version: str = "0.1.0") -> None:
         self.registry = registry
-        self._teams: set[str] = set()
+        self.team_label = BoundedLabels(MAX_TEAM_LABELS)  # `team` label values: a bounded set
         self.requests = Counter(
             "gateway_requests_total",
             "HTTP requests by route, model, team and status",
@@ -186,12 +186,3 @@ class Metrics:
 
     def nats_up(self, up: bool) -> None:
         self.nats_connected.set(1 if up else 0)
-
-    def team_label(self, team: str) -> str:
-        """`team` label values stay a bounded set (MAX_TEAM_LABELS per process)."""
-        if team in self._teams:
-            return team
-        if len(self._teams) >= MAX_TEAM_LABELS:
-            return "other"
-        self._teams.add(team)
-        return team
