@@ -107,7 +107,7 @@ class Keys:
         return self.base + "lock:job:" + name
 
 
-# ---- team keys, limits and usage (teams.py, team_limits.py, usage_store.py), under `{prefix}:teams:`
+# ---- team keys, limits and usage (teams.py, team_limits.py, team_usage.py), under `{prefix}:teams:`
 #
 # - `keys`                    SET of key ids
 # - `key:{id}`                HASH, one key record (no secret: `hash` is the SHA-256 of the key)

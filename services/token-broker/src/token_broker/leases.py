@@ -52,7 +52,8 @@ from kiroproto.credentials import serving_region
 from kiroproto.upstream import assign_proxy, region_from_profile_arn
 from token_broker import records as R
 from token_broker.catalogue import Catalogues
-from token_broker.errors import BrokerError
+from token_broker.credential_quota import QuotaChecker, next_month_start_ms
+from token_broker.errors import TokenBrokerError
 from token_broker.events import EventPublisher
 from token_broker.keys import LEASE_KEY_GRACE_MS, Keys
 from token_broker.metrics import BrokerMetrics
@@ -60,7 +61,6 @@ from token_broker.records import now_ms
 from token_broker.refresh import Refresher
 from token_broker.settings import Settings
 from token_broker.store import CredentialStore
-from token_broker.usage import UsageChecker, next_month_start_ms
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class LeaseManager:
         refresher: Refresher,
         events: EventPublisher,
         metrics: BrokerMetrics,
-        usage: UsageChecker,
+        usage: QuotaChecker,
         waker: ReleaseWaker,
         catalogues: Catalogues | None = None,
     ) -> None:
@@ -225,7 +225,7 @@ class LeaseManager:
                 access = self._store.box.open(sealed, cid, R.ACCESS_TOKEN)
                 if mode == "1":
                     self._refresher.refresh_soon(cid)
-        except BrokerError as exc:
+        except TokenBrokerError as exc:
             log.info("credential skipped for this lease", extra={"credential": cid, "reason": str(exc)})
             await self._drop(cid, lease_id)
             exclude.add(cid)

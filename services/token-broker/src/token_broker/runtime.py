@@ -28,6 +28,7 @@ from token_broker.admin import Admin
 from token_broker.catalogue import Catalogues
 from token_broker.clients import HttpClients
 from token_broker.config import ConfigAuthority
+from token_broker.credential_quota import QuotaChecker
 from token_broker.crypto import SecretBox
 from token_broker.events import EventPublisher
 from token_broker.jobs import PeriodicJobs
@@ -43,7 +44,6 @@ from token_broker.store import CredentialStore, LoadReport
 from token_broker.tasks import TaskSet
 from token_broker.team_service import TeamService
 from token_broker.telemetry import Telemetry
-from token_broker.usage import UsageChecker
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,6 @@ class Broker:
         mirror = TokenFileMirror(s.oauth_token_file, store) if s.oauth_token_file else None
         refresher = Refresher(
             settings=s,
-            redis=self._redis,
-            keys=self.keys,
             store=store,
             clients=self._clients,
             events=events,
@@ -139,24 +137,8 @@ class Broker:
             tasks=self.background,
         )
         self.refresher = refresher
-        usage = UsageChecker(
-            settings=s,
-            store=store,
-            refresher=refresher,
-            clients=self._clients,
-            metrics=self.metrics,
-            tasks=self.background,
-        )
-        catalogues = Catalogues(
-            settings=s,
-            redis=self._redis,
-            keys=self.keys,
-            store=store,
-            refresher=refresher,
-            clients=self._clients,
-            events=events,
-            tasks=self.background,
-        )
+        usage = QuotaChecker(store=store, refresher=refresher, metrics=self.metrics, tasks=self.background)
+        catalogues = Catalogues(store=store, refresher=refresher, events=events, tasks=self.background)
         self.catalogues = catalogues
         waker = ReleaseWaker()
         self.leases = LeaseManager(
@@ -216,8 +198,6 @@ class Broker:
         if self._run_jobs:
             PeriodicJobs(
                 settings=s,
-                redis=self._redis,
-                keys=self.keys,
                 store=store,
                 refresher=refresher,
                 usage=usage,

@@ -219,6 +219,10 @@ class CredentialStore:
             rows: list[dict[str, str]] = await pipe.execute()
         return [row for row in rows if row]
 
+    async def states(self) -> list[CredentialState]:
+        """Every readable record, without its secrets, in id order."""
+        return [s for s in (parse_state(raw) for raw in await self.all_raw()) if s is not None]
+
     async def in_flight(self, ids: Iterable[str], at_ms: int) -> dict[str, int]:
         ids = list(ids)
         if not ids:

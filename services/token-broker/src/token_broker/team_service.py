@@ -25,8 +25,8 @@ from token_broker.keys import TeamKeys
 from token_broker.metrics import BrokerMetrics
 from token_broker.scripts import Scripts
 from token_broker.team_limits import TeamLimits
+from token_broker.team_usage import TeamUsageStore
 from token_broker.teams import TeamDirectory
-from token_broker.usage_store import UsageStore
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Any], Awaitable[None]]
@@ -50,7 +50,7 @@ class TeamService:
         self._metrics = metrics
         self.directory = TeamDirectory(redis, keys, nc, subjects)
         self.limits = TeamLimits(redis, scripts, keys, metrics, slot_ttl_s=slot_ttl_s)
-        self.usage = UsageStore(redis, scripts, keys, self.directory, metrics)
+        self.usage = TeamUsageStore(redis, scripts, keys, self.directory, metrics)
 
     def endpoints(self, make: Callable[..., Handler]) -> list[tuple[str, str, Handler]]:
         s = self._subjects

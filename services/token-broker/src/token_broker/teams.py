@@ -7,7 +7,7 @@ expires / revoked times. A revoked key keeps its record (the gateway answers "re
 never valid again. Every change is published on `events_key`, so gateways drop it from their
 caches at once.
 
-Deliberately not here: counting (team_limits.py) and usage (usage_store.py).
+Deliberately not here: counting (team_limits.py) and usage (team_usage.py).
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def parse_range(start: str, end: str) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range(days)]
 
 
-class UsageStore:
+class TeamUsageStore:
     def __init__(
         self,
         redis: Redis,
