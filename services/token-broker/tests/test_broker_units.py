@@ -17,6 +17,7 @@ from token_broker.credential_quota import next_month_start_ms, parse_timestamp, 
 from token_broker.crypto import SecretBox
 from token_broker.errors import RefreshError, SecretDecryptError
 from token_broker.kiro_api import TokenSet, classify_refresh_failure, refresh_tokens
+from token_broker.metrics import MAX_TEAM_LABELS, BrokerMetrics
 from token_broker.records import parse_expires_at
 from token_broker.refresh import backoff_ms
 
@@ -266,3 +267,11 @@ def test_expires_at_parsing() -> None:
     assert parse_expires_at("2026-08-01T00:00:00.000+00:00") == int(RESET * 1000)
     assert parse_expires_at("2026-08-01T00:00:00") == 0  # no zone: ignored, refresh instead
     assert parse_expires_at(None) == 0 and parse_expires_at("garbage") == 0
+
+
+def test_team_label_values_stay_a_bounded_set() -> None:
+    metrics = BrokerMetrics()
+    names = [f"team-{i}" for i in range(MAX_TEAM_LABELS)]
+    assert [metrics.team_label(n) for n in names] == names
+    assert metrics.team_label("one-too-many") == "other"
+    assert metrics.team_label(names[0]) == names[0]  # a team seen before keeps its label

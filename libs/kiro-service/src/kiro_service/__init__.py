@@ -12,11 +12,12 @@ from kiro_service.inbound import (
     server_options,
 )
 from kiro_service.jsonlog import JsonFormatter, configure_logging
-from kiro_service.metrics import build_info, render_metrics
+from kiro_service.metrics import BoundedLabel, build_info, render_metrics
 from kiro_service.metrics_port import MetricsServer
 from kiro_service.tracing import tracer_provider_from_env
 
 __all__ = [
+    "BoundedLabel",
     "InboundLimits",
     "JsonFormatter",
     "MetricsServer",

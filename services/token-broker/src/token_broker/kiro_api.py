@@ -17,11 +17,12 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from kiroproto.credentials import AuthKind
+from kiroproto.credentials import AuthKind, serving_region
 from kiroproto.upstream import (
     base_url,
     list_models_path,
     oidc_headers,
+    region_from_profile_arn,
     runtime_headers,
     social_refresh_headers,
     usage_limits_path,
@@ -108,6 +109,12 @@ def classify_refresh_failure(status: int, content: bytes) -> RefreshError:
             if needle in haystack:
                 return RefreshError(reason, detail, permanent=True)
     return RefreshError(f"http_{status}", detail)
+
+
+def api_region(auth: str, profile_arn: str | None, region: str | None, default: str) -> str:
+    """Where a credential's runtime calls go: its profile ARN's region, else its own region, else
+    the default; only two regions serve API keys (§19.6)."""
+    return serving_region(auth, region_from_profile_arn(profile_arn) or region or default)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,14 +27,14 @@ import time
 
 from redis.exceptions import RedisError
 
-from kiroproto.credentials import CredentialConfig, fingerprint, serving_region
-from kiroproto.upstream import assign_proxy, machine_id, region_from_profile_arn
+from kiroproto.credentials import CredentialConfig, fingerprint
+from kiroproto.upstream import assign_proxy, machine_id
 from token_broker import records as R
 from token_broker.clients import HttpClients
 from token_broker.errors import KiroApiError, RefreshError, UnknownCredential
 from token_broker.events import EventPublisher
 from token_broker.keys import REFRESH_LOCK_TTL_MS
-from token_broker.kiro_api import RuntimeTarget, TokenSet, refresh_tokens
+from token_broker.kiro_api import RuntimeTarget, TokenSet, api_region, refresh_tokens
 from token_broker.metrics import BrokerMetrics
 from token_broker.mirror import TokenFileMirror
 from token_broker.records import CredentialSecrets, CredentialState, now_ms
@@ -91,13 +91,12 @@ class Refresher:
         state, secrets = await self.ensure_fresh(cid)
         if not secrets.access_token:
             raise KiroApiError("no_token")
-        region = region_from_profile_arn(state.profile_arn) or state.region or self.settings.kiro_region
         return RuntimeTarget(
             client=self._clients.get(self.proxy_for(state)),
             access_token=secrets.access_token,
             machine=state.machine_id,
             profile_arn=state.profile_arn,
-            region=serving_region(state.auth, region),  # only two regions serve API keys (§19.6)
+            region=api_region(state.auth, state.profile_arn, state.region, self.settings.kiro_region),
             api_base_template=self.settings.kiro_api_base_url,
             api_key=state.auth == "ApiKey",
         )
