@@ -54,7 +54,7 @@ from token_broker.catalogue import Catalogues
 from token_broker.credential_quota import QuotaChecker, next_month_start_ms
 from token_broker.errors import TokenBrokerError
 from token_broker.events import EventPublisher
-from token_broker.keys import LEASE_KEY_GRACE_MS, Keys
+from token_broker.keys import LEASE_KEY_GRACE_MS
 from token_broker.kiro_api import api_region
 from token_broker.metrics import BrokerMetrics
 from token_broker.records import now_ms
@@ -90,7 +90,6 @@ class LeaseManager:
         self,
         *,
         settings: Settings,
-        keys: Keys,
         store: CredentialStore,
         refresher: Refresher,
         events: EventPublisher,
@@ -101,7 +100,7 @@ class LeaseManager:
     ) -> None:
         self.settings = settings
         self._catalogues = catalogues
-        self._keys = keys
+        self._keys = store.keys
         self._store = store
         self._refresher = refresher
         self._events = events

@@ -143,7 +143,6 @@ class Broker:
         waker = ReleaseWaker()
         self.leases = LeaseManager(
             settings=s,
-            keys=self.keys,
             store=store,
             refresher=refresher,
             events=events,
