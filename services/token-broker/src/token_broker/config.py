@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 
 from token_broker import records as R
 from token_broker.events import EventPublisher
-from token_broker.keys import Keys
+from token_broker.keys import RedisKeys
 from token_broker.records import now_ms
 from token_broker.store import CredentialStore
 from token_broker.tasks import TaskSet
@@ -52,7 +52,7 @@ class ConfigAuthority:
         self,
         *,
         redis: Redis,
-        keys: Keys,
+        keys: RedisKeys,
         store: CredentialStore,
         events: EventPublisher,
         instance: str,

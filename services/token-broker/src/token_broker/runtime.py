@@ -32,7 +32,7 @@ from token_broker.credential_quota import QuotaChecker
 from token_broker.crypto import SecretBox
 from token_broker.events import EventPublisher
 from token_broker.jobs import PeriodicJobs
-from token_broker.keys import Keys
+from token_broker.keys import RedisKeys
 from token_broker.leases import LeaseManager, ReleaseWaker
 from token_broker.metrics import BrokerMetrics
 from token_broker.mirror import TokenFileMirror
@@ -63,7 +63,7 @@ class Broker:
         self.teams: TeamService | None = None
         self.metrics = BrokerMetrics(registry)
         self.subjects = Subjects(settings.kiro_bus_namespace)
-        self.keys = Keys(settings.kiro_redis_prefix)
+        self.keys = RedisKeys(settings.kiro_redis_prefix)
         self._transport = transport
         self._run_jobs = run_jobs
         self.nats_connected = False

@@ -35,7 +35,7 @@ from kiroproto.bus import (
     LimitState,
 )
 from token_broker.credential_quota import next_month_start_ms
-from token_broker.keys import WINDOW_MS, TeamKeys
+from token_broker.keys import WINDOW_MS, TeamRedisKeys
 from token_broker.metrics import BrokerMetrics
 from token_broker.scripts import Scripts
 
@@ -55,7 +55,13 @@ def month_of(epoch_s: float) -> str:
 
 class TeamLimits:
     def __init__(
-        self, redis: Redis, scripts: Scripts, keys: TeamKeys, metrics: BrokerMetrics, *, slot_ttl_s: float
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        keys: TeamRedisKeys,
+        metrics: BrokerMetrics,
+        *,
+        slot_ttl_s: float,
     ) -> None:
         self._redis = redis
         self._scripts = scripts

@@ -21,7 +21,7 @@ from kiroproto.bus import (
     UsageBatch,
     UsageQuery,
 )
-from token_broker.keys import TeamKeys
+from token_broker.keys import TeamRedisKeys
 from token_broker.metrics import BrokerMetrics
 from token_broker.scripts import Scripts
 from token_broker.team_limits import TeamLimits
@@ -45,7 +45,7 @@ class TeamService:
         metrics: BrokerMetrics,
         slot_ttl_s: float,
     ) -> None:
-        keys = TeamKeys(prefix)
+        keys = TeamRedisKeys(prefix)
         self._subjects = subjects
         self._metrics = metrics
         self.directory = TeamDirectory(redis, keys, nc, subjects)

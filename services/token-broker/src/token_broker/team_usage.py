@@ -29,7 +29,7 @@ from kiroproto.bus import (
     UsageRow,
 )
 from token_broker.errors import InvalidBusRequest
-from token_broker.keys import SPENT_TTL_S, USAGE_DONE_TTL_S, WINDOW_MS, TeamKeys
+from token_broker.keys import SPENT_TTL_S, USAGE_DONE_TTL_S, WINDOW_MS, TeamRedisKeys
 from token_broker.metrics import BrokerMetrics
 from token_broker.scripts import Scripts
 from token_broker.team_limits import month_of
@@ -71,7 +71,7 @@ class TeamUsageStore:
         self,
         redis: Redis,
         scripts: Scripts,
-        keys: TeamKeys,
+        keys: TeamRedisKeys,
         directory: TeamDirectory,
         metrics: BrokerMetrics,
     ) -> None:

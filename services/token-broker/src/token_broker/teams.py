@@ -39,7 +39,7 @@ from kiroproto.bus import (
     Subjects,
     TeamKey,
 )
-from token_broker.keys import TeamKeys
+from token_broker.keys import TeamRedisKeys
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def largest_per_team(keys: Iterable[TeamKey], budget: Callable[[TeamKey], N | No
 
 
 class TeamDirectory:
-    def __init__(self, redis: Redis, keys: TeamKeys, nc: Any, subjects: Subjects) -> None:
+    def __init__(self, redis: Redis, keys: TeamRedisKeys, nc: Any, subjects: Subjects) -> None:
         self._redis = redis
         self._keys = keys
         self._nc = nc
