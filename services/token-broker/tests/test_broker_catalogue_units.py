@@ -10,8 +10,8 @@ import pytest
 from kiroproto.credentials import credential_identity
 from token_broker.catalogue import parse_model
 from token_broker.config import config_hash
-from token_broker.errors import UsageCheckError
-from token_broker.kiro_api import fetch_models
+from token_broker.errors import KiroApiError
+from token_broker.kiro_api import RuntimeTarget, fetch_models
 from token_broker.store import claimed_identities
 
 
@@ -49,13 +49,15 @@ async def test_fetch_models_follows_next_token_and_drops_a_foreign_profile_arn()
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
         models = await fetch_models(
-            client,
-            access_token="ksk_x",
-            machine="m",
-            profile_arn="arn:aws:codewhisperer:us-east-1:1:profile/X",
-            region="us-east-1",
-            api_base_template="http://sim",
-            api_key=True,
+            RuntimeTarget(
+                client=client,
+                access_token="ksk_x",
+                machine="m",
+                profile_arn="arn:aws:codewhisperer:us-east-1:1:profile/X",
+                region="us-east-1",
+                api_base_template="http://sim",
+                api_key=True,
+            )
         )
     assert [m["modelId"] for m in models] == ["a", "b"]
     assert len(seen) == 3 and seen[-1].params["nextToken"] == "p2"
@@ -64,14 +66,16 @@ async def test_fetch_models_follows_next_token_and_drops_a_foreign_profile_arn()
         return httpx.Response(500, json={"message": "boom"})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(broken)) as client:
-        with pytest.raises(UsageCheckError, match="http_500"):
+        with pytest.raises(KiroApiError, match="http_500"):
             await fetch_models(
-                client,
-                access_token="t",
-                machine="m",
-                profile_arn=None,
-                region="us-east-1",
-                api_base_template="http://sim",
+                RuntimeTarget(
+                    client=client,
+                    access_token="t",
+                    machine="m",
+                    profile_arn=None,
+                    region="us-east-1",
+                    api_base_template="http://sim",
+                )
             )
 
 

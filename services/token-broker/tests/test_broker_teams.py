@@ -29,7 +29,7 @@ from kiroproto.bus import (
     UsageRecord,
 )
 from token_broker.errors import InvalidBusRequest
-from token_broker.keys import TeamKeys
+from token_broker.keys import TeamRedisKeys
 from token_broker.metrics import BrokerMetrics
 from token_broker.scripts import Scripts
 from token_broker.team_limits import month_of
@@ -173,7 +173,7 @@ async def test_keys_are_stored_as_hashes_and_events_are_published(
     assert (await d.update(KeyUpdate(id=key.id, name="x"))).ok is False
     assert [k.id for k in (await d.list(KeyListRequest(team="g"))).keys] == [key.id]
     assert [s for s, _ in nc.published] == ["t.v1.events.key"] * 3
-    assert TeamKeys(prefix).key_hash(hash_key(secret)) in await redis_client.keys(prefix + ":*")
+    assert TeamRedisKeys(prefix).key_hash(hash_key(secret)) in await redis_client.keys(prefix + ":*")
 
 
 async def test_a_denied_lease_gives_the_admission_back(teams: tuple[TeamService, _Nc, str]) -> None:

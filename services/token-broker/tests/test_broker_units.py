@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -12,12 +13,13 @@ import orjson
 import pytest
 
 from token_broker import Settings
+from token_broker.credential_quota import next_month_start_ms, parse_timestamp, parse_usage_limits
 from token_broker.crypto import SecretBox
 from token_broker.errors import RefreshError, SecretDecryptError
-from token_broker.kiro_api import classify_refresh_failure, refresh_tokens
+from token_broker.kiro_api import TokenSet, classify_refresh_failure, refresh_tokens
+from token_broker.metrics import MAX_TEAM_LABELS, BrokerMetrics
 from token_broker.records import parse_expires_at
 from token_broker.refresh import backoff_ms
-from token_broker.usage import next_month_start_ms, parse_timestamp, parse_usage_limits
 
 NOW = 1_760_000_000.0
 RESET = 1_785_542_400.0
@@ -106,11 +108,11 @@ def test_next_month_start() -> None:
 # ---------------------------------------------------------------- refresh calls
 
 
-def _client(handler) -> httpx.AsyncClient:
+def _client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.MockTransport(handler))
 
 
-async def _refresh(client: httpx.AsyncClient, auth: str = "Social"):
+async def _refresh(client: httpx.AsyncClient, auth: str = "Social") -> TokenSet:
     return await refresh_tokens(
         client,
         auth=auth,  # type: ignore[arg-type]
@@ -225,7 +227,7 @@ def test_secret_box_round_trip_and_binding() -> None:
 
 
 def test_settings_names_defaults_and_durations(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert (
         s.session_pool_enabled,
         s.session_pool_max_size,
@@ -252,7 +254,7 @@ def test_settings_names_defaults_and_durations(monkeypatch: pytest.MonkeyPatch) 
         "KIRO_AUTH_TOKEN": '[{"refreshToken": "aor"}]',
     }.items():
         monkeypatch.setenv(name, value)
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert (s.session_pool_cooldown, s.session_pool_wait, s.session_pool_enabled) == (120.0, 0.5, False)
     assert s.broker_lease_ttl == 90.0 and s.secret_key_bytes is not None and len(s.secret_key_bytes) == 32
     assert s.proxies == ("http://p1:1", "http://p2:2") and s.log_level == "WARNING"
@@ -265,3 +267,11 @@ def test_expires_at_parsing() -> None:
     assert parse_expires_at("2026-08-01T00:00:00.000+00:00") == int(RESET * 1000)
     assert parse_expires_at("2026-08-01T00:00:00") == 0  # no zone: ignored, refresh instead
     assert parse_expires_at(None) == 0 and parse_expires_at("garbage") == 0
+
+
+def test_team_label_values_stay_a_bounded_set() -> None:
+    metrics = BrokerMetrics()
+    names = [f"team-{i}" for i in range(MAX_TEAM_LABELS)]
+    assert [metrics.team_label(n) for n in names] == names
+    assert metrics.team_label("one-too-many") == "other"
+    assert metrics.team_label(names[0]) == names[0]  # a team seen before keeps its label

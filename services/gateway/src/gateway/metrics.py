@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from kiro_service.bus import BusError
-from kiro_service.metrics import BoundedLabels, build_info
+from kiro_service.metrics import BoundedLabel, build_info
 from kiroproto.bus import Endpoint
 
 MAX_TEAM_LABELS = 50
@@ -44,7 +44,7 @@ def route_label(path: str) -> str:
 class Metrics:
     def __init__(self, registry: CollectorRegistry, version: str = "0.1.0") -> None:
         self.registry = registry
-        self.team_label = BoundedLabels(MAX_TEAM_LABELS)  # `team` label values: a bounded set
+        self.team_label = BoundedLabel(MAX_TEAM_LABELS)  # `team` label values: a bounded set
         self.requests = Counter(
             "gateway_requests_total",
             "HTTP requests by route, model, team and status",

@@ -13,13 +13,13 @@ from kiroproto.bus import Ack, CredentialAction, CredentialAdd, CredentialAddRes
 from kiroproto.credentials import fingerprint
 from token_broker import records as R
 from token_broker.catalogue import Catalogues
-from token_broker.errors import BrokerError, RefreshError, UnknownCredential, UsageCheckError
+from token_broker.credential_quota import QuotaChecker
+from token_broker.errors import KiroApiError, RefreshError, TokenBrokerError, UnknownCredential
 from token_broker.events import EventPublisher
 from token_broker.mirror import TokenFileMirror
 from token_broker.records import now_ms
 from token_broker.refresh import Refresher
 from token_broker.store import CredentialStore
-from token_broker.usage import UsageChecker
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Admin:
         *,
         store: CredentialStore,
         refresher: Refresher,
-        usage: UsageChecker,
+        usage: QuotaChecker,
         events: EventPublisher,
         mirror: TokenFileMirror | None,
         catalogues: Catalogues | None = None,
@@ -107,7 +107,7 @@ class Admin:
         if req.verify and self._catalogues is not None:
             try:
                 await self._catalogues.refresh(cid)
-            except UsageCheckError as exc:
+            except KiroApiError as exc:
                 if exc.reason in ("http_401", "http_403"):
                     if inserted == 1:
                         await self._store.delete(cid)
@@ -143,7 +143,7 @@ class Admin:
             if state is None:
                 raise UnknownCredential(cid)
             message = await self._do(req, state.status)
-        except BrokerError as exc:
+        except TokenBrokerError as exc:
             return Ack(ok=False, message=str(exc))
         log.info("credential action", extra={"credential": cid, "action": req.action})
         return Ack(ok=True, message=message)
@@ -184,11 +184,11 @@ class Admin:
             return "deleted"
         if req.action == "set_priority":
             if req.priority is None:
-                raise BrokerError("set_priority needs a priority")
+                raise TokenBrokerError("set_priority needs a priority")
             await self._store.patch(cid, {R.PRIORITY: req.priority})
             await self._mirror_now()
             return f"priority {req.priority}"
-        raise BrokerError(f"unknown action {req.action!r}")
+        raise TokenBrokerError(f"unknown action {req.action!r}")
 
     async def _mirror_now(self) -> None:
         if self._mirror is not None:

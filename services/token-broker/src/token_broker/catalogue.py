@@ -24,21 +24,15 @@ from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from kiroproto.bus import CatalogueModel, PoolModels
-from kiroproto.credentials import serving_region
-from kiroproto.upstream import region_from_profile_arn
-from token_broker.clients import HttpClients
-from token_broker.errors import BrokerError, UsageCheckError
+from token_broker.errors import TokenBrokerError
 from token_broker.events import EventPublisher
-from token_broker.keys import Keys
 from token_broker.kiro_api import fetch_models
-from token_broker.records import CredentialState, now_ms, parse_state
+from token_broker.records import in_rotation, now_ms
 from token_broker.refresh import Refresher
-from token_broker.settings import Settings
 from token_broker.store import CredentialStore
-from token_broker.tasks import TaskSet
+from token_broker.tasks import OncePerCredential, TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -80,33 +74,16 @@ def _positive(value: Any) -> int | None:
     return None
 
 
-def in_rotation(state: CredentialState) -> bool:
-    """Accounts that may take leases again (cooling down and parked ones included)."""
-    return not state.disabled and not state.retired and state.status.value not in ("invalid", "disabled")
-
-
 class Catalogues:
     def __init__(
-        self,
-        *,
-        settings: Settings,
-        redis: Redis,
-        keys: Keys,
-        store: CredentialStore,
-        refresher: Refresher,
-        clients: HttpClients,
-        events: EventPublisher,
-        tasks: TaskSet,
+        self, *, store: CredentialStore, refresher: Refresher, events: EventPublisher, tasks: TaskSet
     ) -> None:
-        self._settings = settings
-        self._redis = redis
-        self._keys = keys
+        self._redis = store.redis
+        self._keys = store.keys
         self._store = store
         self._refresher = refresher
-        self._clients = clients
         self._events = events
-        self._tasks = tasks
-        self._pending: set[str] = set()
+        self._later = OncePerCredential(tasks, "catalogue fetch", (TokenBrokerError,))
 
     # ---- reads
     async def entry(self, cid: str, model: str) -> CatalogueModel | None:
@@ -128,8 +105,7 @@ class Catalogues:
         return out
 
     async def pool_models(self) -> PoolModels:
-        states = [s for s in (parse_state(r) for r in await self._store.all_raw()) if s is not None]
-        serving = [s.id for s in states if in_rotation(s)]
+        serving = [s.id for s in await self._store.states() if in_rotation(s)]
         catalogues = await self.read_many(serving)
         union: dict[str, CatalogueModel] = {}
         unknown = 0
@@ -163,35 +139,11 @@ class Catalogues:
 
     # ---- fetch
     def refresh_later(self, cid: str, *, clear_lacks: bool = True) -> None:
-        if cid in self._pending:
-            return
-        self._pending.add(cid)
-        self._tasks.spawn(self._refresh_quietly(cid, clear_lacks), name=f"catalogue-{cid}")
-
-    async def _refresh_quietly(self, cid: str, clear_lacks: bool) -> None:
-        try:
-            await self.refresh(cid, clear_lacks=clear_lacks)
-        except BrokerError as exc:
-            log.info("catalogue not fetched", extra={"credential": cid, "reason": str(exc)})
-        finally:
-            self._pending.discard(cid)
+        self._later.start(cid, lambda: self.refresh(cid, clear_lacks=clear_lacks))
 
     async def refresh(self, cid: str, *, clear_lacks: bool = True) -> tuple[CatalogueModel, ...]:
         """Fetch every page now and store it; the lacking marks go unless `clear_lacks` is false."""
-        state, secrets = await self._refresher.ensure_fresh(cid)
-        if not secrets.access_token:
-            raise UsageCheckError("no_token")
-        region = region_from_profile_arn(state.profile_arn) or state.region or self._settings.kiro_region
-        region = serving_region(state.auth, region)
-        raw = await fetch_models(
-            self._clients.get(self._refresher.proxy_for(state)),
-            access_token=secrets.access_token,
-            machine=state.machine_id,
-            profile_arn=state.profile_arn,
-            region=region,
-            api_base_template=self._settings.kiro_api_base_url,
-            api_key=state.auth == "ApiKey",
-        )
+        raw = await fetch_models(await self._refresher.runtime_target(cid))
         models = tuple(m for m in (parse_model(e) for e in raw) if m is not None)
         return await self.store(cid, models, clear_lacks=clear_lacks)
 
@@ -219,13 +171,12 @@ class Catalogues:
         return models
 
     async def refresh_all(self) -> None:
-        for raw in await self._store.all_raw():
-            state = parse_state(raw)
-            if state is None or not in_rotation(state):
+        for state in await self._store.states():
+            if not in_rotation(state):
                 continue
             try:
                 await self.refresh(state.id)
-            except BrokerError as exc:
+            except TokenBrokerError as exc:
                 log.info(
                     "scheduled catalogue fetch failed", extra={"credential": state.id, "reason": str(exc)}
                 )

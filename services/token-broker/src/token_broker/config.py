@@ -31,8 +31,8 @@ from redis.exceptions import RedisError
 
 from token_broker import records as R
 from token_broker.events import EventPublisher
-from token_broker.keys import Keys
-from token_broker.records import now_ms, parse_state
+from token_broker.keys import RedisKeys
+from token_broker.records import now_ms
 from token_broker.store import CredentialStore
 from token_broker.tasks import TaskSet
 
@@ -52,7 +52,7 @@ class ConfigAuthority:
         self,
         *,
         redis: Redis,
-        keys: Keys,
+        keys: RedisKeys,
         store: CredentialStore,
         events: EventPublisher,
         instance: str,
@@ -131,10 +131,7 @@ class ConfigAuthority:
     async def _apply(self, configured: frozenset[str]) -> None:
         retired: list[str] = []
         restored: list[str] = []
-        for raw in await self._store.all_raw():
-            state = parse_state(raw)
-            if state is None:
-                continue
+        for state in await self._store.states():
             named = state.identity in configured or state.id in configured
             if state.source == "config" and not named and not state.retired:
                 await self._store.patch(state.id, {R.RETIRED: "1", R.RETIRED_REASON: RETIRED_REASON})

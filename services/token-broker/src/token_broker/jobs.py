@@ -19,25 +19,21 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from kiroproto.bus import CredentialStatusKind
 from token_broker.catalogue import Catalogues
-from token_broker.errors import BrokerError
-from token_broker.keys import Keys
-from token_broker.records import CredentialState, now_ms, parse_state
+from token_broker.credential_quota import QuotaChecker
+from token_broker.errors import TokenBrokerError
+from token_broker.records import CredentialState, in_rotation, now_ms
 from token_broker.refresh import Refresher
 from token_broker.settings import Settings
 from token_broker.store import CredentialStore
 from token_broker.tasks import TaskSet
-from token_broker.usage import UsageChecker
 
 log = logging.getLogger(__name__)
 
 MAX_TICK_S = 5.0
 RECENT_USE_MS = 24 * 3600 * 1000
-_DEAD = (CredentialStatusKind.INVALID, CredentialStatusKind.DISABLED)
 
 
 class PeriodicJobs:
@@ -45,18 +41,16 @@ class PeriodicJobs:
         self,
         *,
         settings: Settings,
-        redis: Redis,
-        keys: Keys,
         store: CredentialStore,
         refresher: Refresher,
-        usage: UsageChecker,
+        usage: QuotaChecker,
         tasks: TaskSet,
         catalogues: Catalogues | None = None,
     ) -> None:
         self._catalogues = catalogues
         self._settings = settings
-        self._redis = redis
-        self._keys = keys
+        self._redis = store.redis
+        self._keys = store.keys
         self._store = store
         self._refresher = refresher
         self._usage = usage
@@ -88,7 +82,7 @@ class PeriodicJobs:
                 )
                 if got:
                     await job()
-            except (RedisError, BrokerError) as exc:
+            except (RedisError, TokenBrokerError) as exc:
                 log.warning("periodic job %s failed: %s", name, exc)
             await asyncio.sleep(tick)
 
@@ -102,15 +96,12 @@ class PeriodicJobs:
                     self._keys.job_lock("catalogue"), self._settings.broker_instance_id, px=int(period * 1000)
                 )
             await catalogues.refresh_all()
-        except (RedisError, BrokerError) as exc:
+        except (RedisError, TokenBrokerError) as exc:
             log.warning("catalogue fetch at start failed: %s", exc)
         await self._loop("catalogue", period, catalogues.refresh_all)
 
     async def _states(self) -> list[CredentialState]:
-        states = (parse_state(raw) for raw in await self._store.all_raw())
-        return [
-            s for s in states if s is not None and not s.disabled and not s.retired and s.status not in _DEAD
-        ]
+        return [s for s in await self._store.states() if in_rotation(s)]
 
     async def refresh_expiring(self) -> None:
         at = now_ms()
@@ -123,12 +114,12 @@ class PeriodicJobs:
                 continue
             try:
                 await self._refresher.ensure_fresh(state.id, within_ms=margin)
-            except BrokerError as exc:
+            except TokenBrokerError as exc:
                 log.info("scheduled refresh failed", extra={"credential": state.id, "reason": str(exc)})
 
     async def poll_usage(self) -> None:
         for state in await self._states():
             try:
                 await self._usage.check(state.id)
-            except BrokerError as exc:
+            except TokenBrokerError as exc:
                 log.info("scheduled usage check failed", extra={"credential": state.id, "reason": str(exc)})

@@ -31,7 +31,9 @@ REFRESH_LOCK_TTL_MS = 30_000  # longer than the refresh HTTP timeout
 LEASE_KEY_GRACE_MS = 5_000  # a lease hash outlives its zset score a little
 
 
-class Keys:
+class RedisKeys:
+    """Builders of the broker's Redis key names (the table above); not API keys (teams.py)."""
+
     __slots__ = ("base",)
 
     def __init__(self, prefix: str) -> None:
@@ -107,7 +109,7 @@ class Keys:
         return self.base + "lock:job:" + name
 
 
-# ---- team keys, limits and usage (teams.py, team_limits.py, usage_store.py), under `{prefix}:teams:`
+# ---- team keys, limits and usage (teams.py, team_limits.py, team_usage.py), under `{prefix}:teams:`
 #
 # - `keys`                    SET of key ids
 # - `key:{id}`                HASH, one key record (no secret: `hash` is the SHA-256 of the key)
@@ -125,7 +127,9 @@ SPENT_TTL_S = 100 * 86_400  # a month's spend counter outlives its month (the hi
 WINDOW_MS = 60_000  # rpm / tpm window
 
 
-class TeamKeys:
+class TeamRedisKeys:
+    """Builders of the Redis key names of team keys, limits and usage (the table above)."""
+
     __slots__ = ("base",)
 
     def __init__(self, prefix: str) -> None:
@@ -145,20 +149,23 @@ class TeamKeys:
     def key_hash(self, digest: str) -> str:
         return self.base + "keyhash:" + digest
 
+    def _team(self, team: str, what: str) -> str:
+        return f"{self.base}team:{team}:{what}"
+
     def inflight(self, team: str) -> str:
-        return self.base + "team:" + team + ":inflight"
+        return self._team(team, "inflight")
 
     def rpm(self, team: str) -> str:
-        return self.base + "team:" + team + ":rpm"
+        return self._team(team, "rpm")
 
     def tpm(self, team: str) -> str:
-        return self.base + "team:" + team + ":tpm"
+        return self._team(team, "tpm")
 
     def spent(self, team: str, month: str) -> str:
-        return self.base + "team:" + team + ":spent:" + month
+        return self._team(team, "spent:" + month)
 
     def credits_spent(self, team: str, month: str) -> str:
-        return self.base + "team:" + team + ":credits:" + month
+        return self._team(team, "credits:" + month)
 
     def usage_day(self, day: str) -> str:
         return self.base + "usage:" + day

@@ -1,7 +1,8 @@
 """The broker's upstream calls: token refresh (kiro-protocol.md §9.2 Social, §9.3 IdC) and
-`getUsageLimits` (§10.1). Errors are classified here, once, into `RefreshError` (permanent
-for invalid_grant / invalid_client / unauthorized_client / expired_token, transient for
-network errors, timeouts, 429, 5xx and other statuses) and `UsageCheckError`.
+the runtime API reads `getUsageLimits` (§10.1) and `ListAvailableModels` (§11.1). Errors are
+classified here, once, into `RefreshError` (permanent for invalid_grant / invalid_client /
+unauthorized_client / expired_token, transient for network errors, timeouts, 429, 5xx and
+other statuses) and `KiroApiError`.
 
 Nothing here logs or returns a token in an error text: details are the upstream's `error` /
 `error_description` / `message` fields, truncated.
@@ -9,22 +10,24 @@ Nothing here logs or returns a token in an error text: details are the upstream'
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from kiroproto.credentials import AuthKind
+from kiroproto.credentials import AuthKind, serving_region
 from kiroproto.upstream import (
     base_url,
     list_models_path,
     oidc_headers,
+    region_from_profile_arn,
     runtime_headers,
     social_refresh_headers,
     usage_limits_path,
 )
-from token_broker.errors import RefreshError, UsageCheckError
+from token_broker.errors import KiroApiError, RefreshError
 
 DEFAULT_EXPIRES_IN_S = 3600.0
 _PERMANENT = {
@@ -108,86 +111,76 @@ def classify_refresh_failure(status: int, content: bytes) -> RefreshError:
     return RefreshError(f"http_{status}", detail)
 
 
-async def fetch_usage_limits(
-    client: httpx.AsyncClient,
-    *,
-    access_token: str,
-    machine: str,
-    profile_arn: str | None,
-    region: str,
-    api_base_template: str,
-    api_key: bool = False,
-) -> dict[str, Any]:
-    url = base_url(api_base_template, region) + usage_limits_path(profile_arn)
-    try:
-        resp = await client.get(url, headers=runtime_headers(access_token, machine, api_key=api_key))
-    except httpx.HTTPError as exc:
-        raise UsageCheckError("network", type(exc).__name__) from exc
-    if resp.status_code != 200:
-        raise UsageCheckError(f"http_{resp.status_code}", _detail(_json_object(resp.content) or {}))
-    data = _json_object(resp.content)
-    if data is None:
-        raise UsageCheckError("malformed", "getUsageLimits did not answer a JSON object")
-    return data
+def api_region(auth: str, profile_arn: str | None, region: str | None, default: str) -> str:
+    """Where a credential's runtime calls go: its profile ARN's region, else its own region, else
+    the default; only two regions serve API keys (§19.6)."""
+    return serving_region(auth, region_from_profile_arn(profile_arn) or region or default)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeTarget:
+    """Who calls Kiro's runtime API (§10, §11) and where: one credential's token, machine id,
+    profile ARN and serving region, over the HTTP client of its proxy."""
+
+    client: httpx.AsyncClient
+    access_token: str
+    machine: str
+    profile_arn: str | None
+    region: str
+    api_base_template: str
+    api_key: bool = False
+
+
+async def fetch_usage_limits(target: RuntimeTarget) -> dict[str, Any]:
+    """The `getUsageLimits` answer (§10.1), unparsed. Errors raise `KiroApiError`."""
+    return await _get_json(target, usage_limits_path(target.profile_arn), "getUsageLimits")
 
 
 MAX_MODEL_PAGES = 20
 
 
-async def fetch_models(
-    client: httpx.AsyncClient,
-    *,
-    access_token: str,
-    machine: str,
-    profile_arn: str | None,
-    region: str,
-    api_base_template: str,
-    api_key: bool = False,
-) -> list[dict[str, Any]]:
+async def fetch_models(target: RuntimeTarget) -> list[dict[str, Any]]:
     """Every page of `ListAvailableModels` (§11.1): the raw `models` entries, in order.
 
     A 403 while a `profileArn` is sent is retried once without it (the ARN may belong to
-    another token; kiro.rs-fork does the same). Errors raise `UsageCheckError`.
+    another token; kiro.rs-fork does the same). Errors raise `KiroApiError`.
     """
     try:
-        return await _model_pages(
-            client, access_token, machine, profile_arn, region, api_base_template, api_key
-        )
-    except UsageCheckError as exc:
-        if exc.reason != "http_403" or not profile_arn:
+        return await _model_pages(target)
+    except KiroApiError as exc:
+        if exc.reason != "http_403" or not target.profile_arn:
             raise
-    return await _model_pages(client, access_token, machine, None, region, api_base_template, api_key)
+    return await _model_pages(replace(target, profile_arn=None))
 
 
-async def _model_pages(
-    client: httpx.AsyncClient,
-    access_token: str,
-    machine: str,
-    profile_arn: str | None,
-    region: str,
-    api_base_template: str,
-    api_key: bool,
-) -> list[dict[str, Any]]:
-    base = base_url(api_base_template, region)
+async def _model_pages(target: RuntimeTarget) -> list[dict[str, Any]]:
     models: list[dict[str, Any]] = []
     next_token: str | None = None
     for _ in range(MAX_MODEL_PAGES):
-        url = base + list_models_path(profile_arn, next_token)
-        try:
-            resp = await client.get(url, headers=runtime_headers(access_token, machine, api_key=api_key))
-        except httpx.HTTPError as exc:
-            raise UsageCheckError("network", type(exc).__name__) from exc
-        if resp.status_code != 200:
-            raise UsageCheckError(f"http_{resp.status_code}", _detail(_json_object(resp.content) or {}))
-        data = _json_object(resp.content)
-        if data is None:
-            raise UsageCheckError("malformed", "ListAvailableModels did not answer a JSON object")
+        path = list_models_path(target.profile_arn, next_token)
+        data = await _get_json(target, path, "ListAvailableModels")
         models.extend(m for m in data.get("models") or [] if isinstance(m, dict))
         token = data.get("nextToken")
         if not isinstance(token, str) or not token:
             return models
         next_token = token
-    raise UsageCheckError("malformed", f"ListAvailableModels gave more than {MAX_MODEL_PAGES} pages")
+    raise KiroApiError("malformed", f"ListAvailableModels gave more than {MAX_MODEL_PAGES} pages")
+
+
+async def _get_json(target: RuntimeTarget, path: str, operation: str) -> dict[str, Any]:
+    """One authenticated GET; the answer must be a JSON object."""
+    url = base_url(target.api_base_template, target.region) + path
+    headers = runtime_headers(target.access_token, target.machine, api_key=target.api_key)
+    try:
+        resp = await target.client.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        raise KiroApiError("network", type(exc).__name__) from exc
+    if resp.status_code != 200:
+        raise KiroApiError(f"http_{resp.status_code}", _detail(_json_object(resp.content) or {}))
+    data = _json_object(resp.content)
+    if data is None:
+        raise KiroApiError("malformed", f"{operation} did not answer a JSON object")
+    return data
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:

@@ -48,19 +48,19 @@ from kiroproto.bus import (
     LeaseRequest,
     Outcome,
 )
-from kiroproto.credentials import serving_region
-from kiroproto.upstream import assign_proxy, region_from_profile_arn
+from kiroproto.upstream import assign_proxy
 from token_broker import records as R
 from token_broker.catalogue import Catalogues
-from token_broker.errors import BrokerError
+from token_broker.credential_quota import QuotaChecker, next_month_start_ms
+from token_broker.errors import TokenBrokerError
 from token_broker.events import EventPublisher
-from token_broker.keys import LEASE_KEY_GRACE_MS, Keys
+from token_broker.keys import LEASE_KEY_GRACE_MS
+from token_broker.kiro_api import api_region
 from token_broker.metrics import BrokerMetrics
 from token_broker.records import now_ms
 from token_broker.refresh import Refresher
 from token_broker.settings import Settings
 from token_broker.store import CredentialStore
-from token_broker.usage import UsageChecker, next_month_start_ms
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +90,17 @@ class LeaseManager:
         self,
         *,
         settings: Settings,
-        keys: Keys,
         store: CredentialStore,
         refresher: Refresher,
         events: EventPublisher,
         metrics: BrokerMetrics,
-        usage: UsageChecker,
+        usage: QuotaChecker,
         waker: ReleaseWaker,
         catalogues: Catalogues | None = None,
     ) -> None:
         self.settings = settings
         self._catalogues = catalogues
-        self._keys = keys
+        self._keys = store.keys
         self._store = store
         self._refresher = refresher
         self._events = events
@@ -225,7 +224,7 @@ class LeaseManager:
                 access = self._store.box.open(sealed, cid, R.ACCESS_TOKEN)
                 if mode == "1":
                     self._refresher.refresh_soon(cid)
-        except BrokerError as exc:
+        except TokenBrokerError as exc:
             log.info("credential skipped for this lease", extra={"credential": cid, "reason": str(exc)})
             await self._drop(cid, lease_id)
             exclude.add(cid)
@@ -234,8 +233,6 @@ class LeaseManager:
                 backoffs.append(after.refresh_retry_at_ms)
             return None
         kind = R.parse_auth(auth)
-        api_region = region_from_profile_arn(arn or None) or region or self.settings.kiro_region
-        api_region = serving_region(kind, api_region)  # only two regions serve API keys (§19.6)
         info = await self._catalogues.entry(cid, model) if self._catalogues and model else None
         return LeaseGrant(
             lease_id=lease_id,
@@ -244,7 +241,7 @@ class LeaseManager:
             access_token=access,
             token_fingerprint=token_fp,
             profile_arn=arn or None,
-            region=api_region,
+            region=api_region(kind, arn or None, region, self.settings.kiro_region),
             machine_id=machine,
             proxy=assign_proxy(cid, self.settings.proxies, proxy or None),
             lease_ttl_s=self.settings.broker_lease_ttl,

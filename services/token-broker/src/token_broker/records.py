@@ -109,6 +109,14 @@ class CredentialState(BaseModel):
         return self.access_expires_ms - at_ms
 
 
+def in_rotation(state: CredentialState) -> bool:
+    """May take leases again: not disabled, retired or invalid (cooling down and parked ones do)."""
+    return not state.disabled and not state.retired and state.status not in _OUT_OF_ROTATION
+
+
+_OUT_OF_ROTATION = (CredentialStatusKind.INVALID, CredentialStatusKind.DISABLED)
+
+
 class CredentialSecrets(BaseModel):
     model_config = ConfigDict(frozen=True)
 

@@ -25,24 +25,23 @@ import logging
 import secrets as pysecrets
 import time
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kiroproto.credentials import CredentialConfig, fingerprint
 from kiroproto.upstream import assign_proxy, machine_id
 from token_broker import records as R
 from token_broker.clients import HttpClients
-from token_broker.errors import RefreshError, UnknownCredential
+from token_broker.errors import KiroApiError, RefreshError, UnknownCredential
 from token_broker.events import EventPublisher
-from token_broker.keys import REFRESH_LOCK_TTL_MS, Keys
-from token_broker.kiro_api import TokenSet, refresh_tokens
+from token_broker.keys import REFRESH_LOCK_TTL_MS
+from token_broker.kiro_api import RuntimeTarget, TokenSet, api_region, refresh_tokens
 from token_broker.metrics import BrokerMetrics
 from token_broker.mirror import TokenFileMirror
 from token_broker.records import CredentialSecrets, CredentialState, now_ms
 from token_broker.rotation import PendingRotation, RotationKeeper
 from token_broker.settings import Settings
 from token_broker.store import CredentialStore
-from token_broker.tasks import TaskSet
+from token_broker.tasks import OncePerCredential, TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +62,6 @@ class Refresher:
         self,
         *,
         settings: Settings,
-        redis: Redis,
-        keys: Keys,
         store: CredentialStore,
         clients: HttpClients,
         events: EventPublisher,
@@ -73,8 +70,8 @@ class Refresher:
         tasks: TaskSet,
     ) -> None:
         self.settings = settings
-        self._redis = redis
-        self._keys = keys
+        self._redis = store.redis
+        self._keys = store.keys
         self._store = store
         self._clients = clients
         self._events = events
@@ -82,12 +79,27 @@ class Refresher:
         self._mirror = mirror
         self._tasks = tasks
         self.rotations = RotationKeeper(store=store, mirror=mirror, tasks=tasks)
-        self._soon: set[str] = set()
+        self._soon = OncePerCredential(tasks, "background refresh", (RefreshError, UnknownCredential))
         self.margin_ms = int(settings.broker_refresh_margin * 1000)
         self.blocking_ms = min(self.margin_ms, BLOCKING_MARGIN_CAP_MS)
 
     def proxy_for(self, state: CredentialState) -> str | None:
         return assign_proxy(state.id, self.settings.proxies, state.proxy)
+
+    async def runtime_target(self, cid: str) -> RuntimeTarget:
+        """The credential, with a fresh token, as the caller of a runtime API read."""
+        state, secrets = await self.ensure_fresh(cid)
+        if not secrets.access_token:
+            raise KiroApiError("no_token")
+        return RuntimeTarget(
+            client=self._clients.get(self.proxy_for(state)),
+            access_token=secrets.access_token,
+            machine=state.machine_id,
+            profile_arn=state.profile_arn,
+            region=api_region(state.auth, state.profile_arn, state.region, self.settings.kiro_region),
+            api_base_template=self.settings.kiro_api_base_url,
+            api_key=state.auth == "ApiKey",
+        )
 
     # ---- single flight
     async def ensure_fresh(self, cid: str, *, within_ms: int | None = None, force: bool = False) -> Loaded:
@@ -141,18 +153,7 @@ class Refresher:
 
     def refresh_soon(self, cid: str) -> None:
         """Refresh in the background (token within BROKER_REFRESH_MARGIN); one task per credential."""
-        if cid in self._soon:
-            return
-        self._soon.add(cid)
-        self._tasks.spawn(self._refresh_soon(cid), name=f"refresh-{cid}")
-
-    async def _refresh_soon(self, cid: str) -> None:
-        try:
-            await self.ensure_fresh(cid, within_ms=self.margin_ms)
-        except (RefreshError, UnknownCredential) as exc:
-            log.info("background refresh did not complete", extra={"credential": cid, "reason": str(exc)})
-        finally:
-            self._soon.discard(cid)
+        self._soon.start(cid, lambda: self.ensure_fresh(cid, within_ms=self.margin_ms))
 
     @staticmethod
     def _good(state: CredentialState, need_ms: int, force: bool, start_fp: str | None) -> bool:
@@ -175,15 +176,10 @@ class Refresher:
             rejected = RefreshError("api_key_rejected", "the upstream rejected the API key", permanent=True)
             await self._record_failure(state, rejected)
             raise rejected
+        proxy = self.proxy_for(state)
         try:
             tokens = await self.call(
-                auth=state.auth,
-                refresh_token=secrets.refresh_token,
-                client_id=secrets.client_id,
-                client_secret=secrets.client_secret,
-                region=state.region,
-                machine=state.machine_id,
-                proxy=self.proxy_for(state),
+                state.auth, secrets, region=state.region, machine=state.machine_id, proxy=proxy
             )
         except RefreshError as exc:
             await self._record_failure(state, exc)
@@ -228,22 +224,14 @@ class Refresher:
         return await self._load(cid)
 
     async def call(
-        self,
-        *,
-        auth: str,
-        refresh_token: str,
-        client_id: str | None,
-        client_secret: str | None,
-        region: str | None,
-        machine: str,
-        proxy: str | None,
+        self, auth: str, secrets: CredentialSecrets, *, region: str | None, machine: str, proxy: str | None
     ) -> TokenSet:
         return await refresh_tokens(
             self._clients.get(proxy),
             auth="IdC" if auth == "IdC" else "Social",
-            refresh_token=refresh_token,
-            client_id=client_id,
-            client_secret=client_secret,
+            refresh_token=secrets.refresh_token,
+            client_id=secrets.client_id,
+            client_secret=secrets.client_secret,
             region=region or self.settings.kiro_region,
             machine=machine,
             auth_base_template=self.settings.kiro_auth_base_url,
@@ -252,16 +240,13 @@ class Refresher:
 
     async def verify_config(self, cfg: CredentialConfig) -> TokenSet:
         """One refresh for a credential that is not stored yet (admin add with `verify`)."""
+        secrets = CredentialSecrets(
+            refresh_token=cfg.refresh_token, client_id=cfg.client_id, client_secret=cfg.client_secret
+        )
+        machine = machine_id(cfg.machine_id, cfg.refresh_token)
+        proxy = assign_proxy(cfg.identity, self.settings.proxies, cfg.proxy)
         try:
-            tokens = await self.call(
-                auth=cfg.auth,
-                refresh_token=cfg.refresh_token,
-                client_id=cfg.client_id,
-                client_secret=cfg.client_secret,
-                region=cfg.region,
-                machine=machine_id(cfg.machine_id, cfg.refresh_token),
-                proxy=assign_proxy(cfg.identity, self.settings.proxies, cfg.proxy),
-            )
+            tokens = await self.call(cfg.auth, secrets, region=cfg.region, machine=machine, proxy=proxy)
         except RefreshError as exc:
             self._metrics.refreshes.labels(result="failed").inc()
             self._metrics.refresh_failures.labels(reason=exc.reason).inc()

@@ -40,10 +40,11 @@ from token_broker.admin import Admin
 from token_broker.catalogue import Catalogues
 from token_broker.clients import HttpClients
 from token_broker.config import ConfigAuthority
+from token_broker.credential_quota import QuotaChecker
 from token_broker.crypto import SecretBox
 from token_broker.events import EventPublisher
 from token_broker.jobs import PeriodicJobs
-from token_broker.keys import Keys
+from token_broker.keys import RedisKeys
 from token_broker.leases import LeaseManager, ReleaseWaker
 from token_broker.metrics import BrokerMetrics
 from token_broker.mirror import TokenFileMirror
@@ -56,7 +57,6 @@ from token_broker.store import CredentialStore, LoadReport
 from token_broker.tasks import TaskSet
 from token_broker.team_service import TeamService
 from token_broker.telemetry import Telemetry
-from token_broker.usage import UsageChecker
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class Shared:
 
     settings: Settings
     metrics: BrokerMetrics
-    keys: Keys
+    keys: RedisKeys
     subjects: Subjects
     telemetry: Telemetry
     handlers: TaskSet  # bus requests in flight (drained at stop)
@@ -88,7 +88,7 @@ class BrokerParts:
     events: EventPublisher
     mirror: TokenFileMirror | None
     refresher: Refresher
-    usage: UsageChecker
+    usage: QuotaChecker
     catalogues: Catalogues
     waker: ReleaseWaker
     leases: LeaseManager
@@ -167,8 +167,6 @@ def compose(shared: Shared, redis: Redis, nc: NatsClient) -> BrokerParts:
     mirror = TokenFileMirror(s.oauth_token_file, store) if s.oauth_token_file else None
     refresher = Refresher(
         settings=s,
-        redis=redis,
-        keys=keys,
         store=store,
         clients=clients,
         events=events,
@@ -176,23 +174,11 @@ def compose(shared: Shared, redis: Redis, nc: NatsClient) -> BrokerParts:
         mirror=mirror,
         tasks=tasks,
     )
-    usage = UsageChecker(
-        settings=s, store=store, refresher=refresher, clients=clients, metrics=metrics, tasks=tasks
-    )
-    catalogues = Catalogues(
-        settings=s,
-        redis=redis,
-        keys=keys,
-        store=store,
-        refresher=refresher,
-        clients=clients,
-        events=events,
-        tasks=tasks,
-    )
+    usage = QuotaChecker(store=store, refresher=refresher, metrics=metrics, tasks=tasks)
+    catalogues = Catalogues(store=store, refresher=refresher, events=events, tasks=tasks)
     waker = ReleaseWaker()
     leases = LeaseManager(
         settings=s,
-        keys=keys,
         store=store,
         refresher=refresher,
         events=events,
@@ -231,8 +217,6 @@ def compose(shared: Shared, redis: Redis, nc: NatsClient) -> BrokerParts:
     if shared.run_jobs:
         jobs = PeriodicJobs(
             settings=s,
-            redis=redis,
-            keys=keys,
             store=store,
             refresher=refresher,
             usage=usage,
@@ -301,7 +285,7 @@ class Broker:
         self.shared = Shared(
             settings=settings,
             metrics=BrokerMetrics(registry),
-            keys=Keys(settings.kiro_redis_prefix),
+            keys=RedisKeys(settings.kiro_redis_prefix),
             subjects=Subjects(settings.kiro_bus_namespace),
             telemetry=telemetry or Telemetry(None),
             handlers=TaskSet("handlers"),

@@ -7,7 +7,7 @@ import time
 from kiroproto.bus import CredentialStatus, CredentialStatusKind, PoolStatus
 from token_broker.catalogue import Catalogues
 from token_broker.metrics import BrokerMetrics
-from token_broker.records import CredentialState, now_ms, parse_state
+from token_broker.records import CredentialState, now_ms
 from token_broker.settings import Settings
 from token_broker.store import CredentialStore
 
@@ -40,7 +40,7 @@ async def pool_status(
     catalogues: Catalogues | None = None,
 ) -> PoolStatus:
     at = now_ms()
-    states = [s for s in (parse_state(raw) for raw in await store.all_raw()) if s is not None]
+    states = await store.states()
     ids = [s.id for s in states]
     known = await catalogues.read_many(ids) if catalogues is not None else {}
     in_flight = await store.in_flight(ids, at)

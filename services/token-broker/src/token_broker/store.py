@@ -25,7 +25,7 @@ from kiroproto.bus import CredentialSource
 from kiroproto.credentials import CredentialConfig, credential_identity, parse_credentials
 from token_broker import records as R
 from token_broker.crypto import SecretBox
-from token_broker.keys import Keys
+from token_broker.keys import RedisKeys
 from token_broker.records import CredentialSecrets, CredentialState, now_ms, open_secrets, parse_state
 from token_broker.scripts import Scripts
 
@@ -81,7 +81,7 @@ def credentials_text(value: str) -> str:
 
 
 class CredentialStore:
-    def __init__(self, redis: Redis, scripts: Scripts, keys: Keys, box: SecretBox) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts, keys: RedisKeys, box: SecretBox) -> None:
         self.redis = redis
         self.scripts = scripts
         self.keys = keys
@@ -218,6 +218,10 @@ class CredentialStore:
                 pipe.hgetall(self.keys.cred(cid))
             rows: list[dict[str, str]] = await pipe.execute()
         return [row for row in rows if row]
+
+    async def states(self) -> list[CredentialState]:
+        """Every readable record, without its secrets, in id order."""
+        return [s for s in (parse_state(raw) for raw in await self.all_raw()) if s is not None]
 
     async def in_flight(self, ids: Iterable[str], at_ms: int) -> dict[str, int]:
         ids = list(ids)

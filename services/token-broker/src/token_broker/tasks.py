@@ -1,11 +1,12 @@
 """A set of background tasks owned by the broker: strong references, logged failures,
-cancel-all at shutdown, and a drain that waits for request handlers in flight."""
+cancel-all at shutdown, and a drain that waits for request handlers in flight; and
+`OncePerCredential`, at most one such task per credential for one kind of work."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -46,3 +47,29 @@ class TaskSet:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class OncePerCredential:
+    """Background work of one kind (a refresh, a usage check, a catalogue fetch) with at most one
+    task per credential: asking again while one runs does nothing. The `expected` errors end the
+    task with an info line (`<what> did not complete`); anything else is logged by the TaskSet."""
+
+    def __init__(self, tasks: TaskSet, what: str, expected: tuple[type[Exception], ...]) -> None:
+        self._tasks = tasks
+        self._what = what
+        self._expected = expected
+        self._running: set[str] = set()
+
+    def start(self, cid: str, work: Callable[[], Awaitable[object]]) -> None:
+        if cid in self._running:
+            return
+        self._running.add(cid)
+        self._tasks.spawn(self._run(cid, work), name=f"{self._what}-{cid}")
+
+    async def _run(self, cid: str, work: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await work()
+        except self._expected as exc:
+            log.info("%s did not complete", self._what, extra={"credential": cid, "reason": str(exc)})
+        finally:
+            self._running.discard(cid)

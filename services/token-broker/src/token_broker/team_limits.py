@@ -8,7 +8,7 @@ admitted first: monthly token budget or monthly credit budget (Kiro credits from
 finished in the last 60 s (per-second buckets) → `team_rate_limited`. Every counter belongs to
 the TEAM (all its keys together: rotating a key resets nothing); the limit values come from
 the presented key. Admitted requests hold a concurrency slot until their usage record arrives
-(usage_store.py) or `BROKER_TEAM_SLOT_TTL` passes (a gateway that died). If the pool then
+(team_usage.py) or `BROKER_TEAM_SLOT_TTL` passes (a gateway that died). If the pool then
 denies the lease, the admission is undone (the slot and the request-log entry are removed).
 
 Tokens are counted when a request ends, so a request admitted just under a limit may take
@@ -34,10 +34,10 @@ from kiroproto.bus import (
     LeaseRequest,
     LimitState,
 )
-from token_broker.keys import WINDOW_MS, TeamKeys
+from token_broker.credential_quota import next_month_start_ms
+from token_broker.keys import WINDOW_MS, TeamRedisKeys
 from token_broker.metrics import BrokerMetrics
 from token_broker.scripts import Scripts
-from token_broker.usage import next_month_start_ms
 
 _MESSAGES = {
     "budget": "the team's monthly token budget is spent ({spent} of {budget} tokens); it renews on {reset}",
@@ -55,7 +55,13 @@ def month_of(epoch_s: float) -> str:
 
 class TeamLimits:
     def __init__(
-        self, redis: Redis, scripts: Scripts, keys: TeamKeys, metrics: BrokerMetrics, *, slot_ttl_s: float
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        keys: TeamRedisKeys,
+        metrics: BrokerMetrics,
+        *,
+        slot_ttl_s: float,
     ) -> None:
         self._redis = redis
         self._scripts = scripts

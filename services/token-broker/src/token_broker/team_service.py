@@ -20,12 +20,12 @@ from kiroproto.bus import (
     Subjects,
 )
 from token_broker.bus_route import AnyRoute, route
-from token_broker.keys import TeamKeys
+from token_broker.keys import TeamRedisKeys
 from token_broker.metrics import BrokerMetrics
 from token_broker.scripts import Scripts
 from token_broker.team_limits import TeamLimits
+from token_broker.team_usage import TeamUsageStore
 from token_broker.teams import TeamDirectory
-from token_broker.usage_store import UsageStore
 
 
 class TeamService:
@@ -40,11 +40,11 @@ class TeamService:
         metrics: BrokerMetrics,
         slot_ttl_s: float,
     ) -> None:
-        keys = TeamKeys(prefix)
+        keys = TeamRedisKeys(prefix)
         self._metrics = metrics
         self.directory = TeamDirectory(redis, keys, nc, subjects)
         self.limits = TeamLimits(redis, scripts, keys, metrics, slot_ttl_s=slot_ttl_s)
-        self.usage = UsageStore(redis, scripts, keys, self.directory, metrics)
+        self.usage = TeamUsageStore(redis, scripts, keys, self.directory, metrics)
 
     def routes(self) -> list[AnyRoute]:
         d = self.directory

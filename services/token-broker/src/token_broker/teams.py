@@ -7,7 +7,7 @@ expires / revoked times. A revoked key keeps its record (the gateway answers "re
 never valid again. Every change is published on `events_key`, so gateways drop it from their
 caches at once.
 
-Deliberately not here: counting (team_limits.py) and usage (usage_store.py).
+Deliberately not here: counting (team_limits.py) and usage (team_usage.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import hashlib
 import logging
 import secrets
 import time
-from typing import Any, Literal, cast
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeVar, cast
 
 import orjson
 from pydantic import ValidationError
@@ -38,7 +39,7 @@ from kiroproto.bus import (
     Subjects,
     TeamKey,
 )
-from token_broker.keys import TeamKeys
+from token_broker.keys import TeamRedisKeys
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ _LIMIT_FIELDS = {
     "monthly_credit_budget": "credit_budget",
 }
 _FLOAT_LIMITS = frozenset({"monthly_credit_budget"})
+N = TypeVar("N", int, float)
 
 
 def hash_key(key: str) -> str:
@@ -118,8 +120,20 @@ def parse_record(raw: dict[str, str]) -> TeamKey | None:
         return None
 
 
+def largest_per_team(keys: Iterable[TeamKey], budget: Callable[[TeamKey], N | None]) -> dict[str, N | None]:
+    """Each team's largest `budget` among `keys` (None as soon as one key has none: unlimited)."""
+    out: dict[str, N | None] = {}
+    for key in keys:
+        value = budget(key)
+        if key.team not in out:
+            out[key.team] = value
+        elif (current := out[key.team]) is not None:
+            out[key.team] = None if value is None else max(value, current)
+    return out
+
+
 class TeamDirectory:
-    def __init__(self, redis: Redis, keys: TeamKeys, nc: Any, subjects: Subjects) -> None:
+    def __init__(self, redis: Redis, keys: TeamRedisKeys, nc: Any, subjects: Subjects) -> None:
         self._redis = redis
         self._keys = keys
         self._nc = nc
@@ -208,35 +222,14 @@ class TeamDirectory:
             return KeyLookupReply()
         return KeyLookupReply(key=await self.get(str(key_id)))
 
-    async def budgets_by_team(self) -> dict[str, int | None]:
-        """The largest monthly budget among each team's live keys (None: a key without one)."""
+    async def live_keys(self) -> tuple[TeamKey, ...]:
+        """Every key neither revoked nor expired."""
         now = time.time()
-        out: dict[str, int | None] = {}
-        for key in (await self.list(KeyListRequest())).keys:
-            if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
-                continue
-            budget = key.limits.monthly_token_budget
-            if key.team not in out:
-                out[key.team] = budget
-            elif out[key.team] is not None:
-                current = out[key.team]
-                out[key.team] = None if budget is None else max(budget, current or 0)
-        return out
-
-    async def credit_budgets_by_team(self) -> dict[str, float | None]:
-        """The largest monthly credit budget among each team's live keys (None: a key without one)."""
-        now = time.time()
-        out: dict[str, float | None] = {}
-        for key in (await self.list(KeyListRequest())).keys:
-            if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
-                continue
-            budget = key.limits.monthly_credit_budget
-            if key.team not in out:
-                out[key.team] = budget
-            elif out[key.team] is not None:
-                current = out[key.team]
-                out[key.team] = None if budget is None else max(budget, current or 0.0)
-        return out
+        return tuple(
+            key
+            for key in (await self.list(KeyListRequest())).keys
+            if key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
+        )
 
     async def _publish(self, key_id: str, kind: Literal["created", "updated", "revoked"]) -> None:
         event = KeyEvent(key_id=key_id, kind=kind, at=time.time())

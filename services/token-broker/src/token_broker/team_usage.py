@@ -29,22 +29,15 @@ from kiroproto.bus import (
     UsageRow,
 )
 from token_broker.errors import InvalidBusRequest
-from token_broker.keys import SPENT_TTL_S, USAGE_DONE_TTL_S, WINDOW_MS, TeamKeys
+from token_broker.keys import SPENT_TTL_S, USAGE_DONE_TTL_S, WINDOW_MS, TeamRedisKeys
 from token_broker.metrics import BrokerMetrics
 from token_broker.scripts import Scripts
 from token_broker.team_limits import month_of
-from token_broker.teams import TeamDirectory
+from token_broker.teams import TeamDirectory, largest_per_team
 
 MAX_QUERY_DAYS = 31
-METRICS = (
-    "requests",
-    "errors",
-    "rejected",
-    "input_tokens",
-    "output_tokens",
-    "credits",
-    "web_search_requests",
-)
+ROW_KEYS = ("day", "team", "key_id", "model")
+METRICS = tuple(name for name in UsageRow.model_fields if name not in ROW_KEYS)  # counted per row
 SEP = "|"
 
 
@@ -73,12 +66,12 @@ def parse_range(start: str, end: str) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range(days)]
 
 
-class UsageStore:
+class TeamUsageStore:
     def __init__(
         self,
         redis: Redis,
         scripts: Scripts,
-        keys: TeamKeys,
+        keys: TeamRedisKeys,
         directory: TeamDirectory,
         metrics: BrokerMetrics,
     ) -> None:
@@ -148,28 +141,19 @@ class UsageStore:
                 if q.team is not None and team != q.team:
                     continue
                 grouped.setdefault((team, key_id, model), {})[metric] = float(value)
-            for (team, key_id, model), m in sorted(grouped.items()):
-                rows.append(
-                    UsageRow(
-                        day=day,
-                        team=team,
-                        key_id=key_id,
-                        model=model,
-                        requests=int(m.get("requests", 0)),
-                        errors=int(m.get("errors", 0)),
-                        rejected=int(m.get("rejected", 0)),
-                        input_tokens=int(m.get("input_tokens", 0)),
-                        output_tokens=int(m.get("output_tokens", 0)),
-                        credits=round(m.get("credits", 0.0), 6),
-                        web_search_requests=int(m.get("web_search_requests", 0)),
-                    )
-                )
+            for (team, key_id, model), counts in sorted(grouped.items()):
+                row: dict[str, str | float] = {"day": day, "team": team, "key_id": key_id, "model": model}
+                for metric in METRICS:
+                    count = counts.get(metric, 0.0)
+                    row[metric] = round(count, 6) if metric == "credits" else int(count)
+                rows.append(UsageRow.model_validate(row))
         return UsageReport(rows=tuple(rows), budgets=tuple(await self.budgets(q.team)))
 
     async def budgets(self, team: str | None = None, at: float | None = None) -> list[TeamBudget]:
         month = month_of(at if at is not None else datetime.now(UTC).timestamp())
-        by_team = await self._directory.budgets_by_team()
-        credit_budgets = await self._directory.credit_budgets_by_team()
+        live = await self._directory.live_keys()
+        by_team = largest_per_team(live, lambda key: key.limits.monthly_token_budget)
+        credit_budgets = largest_per_team(live, lambda key: key.limits.monthly_credit_budget)
         teams = sorted(cast("set[str]", await self._redis.smembers(self._keys.teams)) | set(by_team))
         if team is not None:
             teams = [t for t in teams if t == team]

@@ -1,4 +1,6 @@
-"""Usage limits: parse `getUsageLimits` (kiro-protocol.md §10.2) and check a credential now.
+"""A credential's quota: parse `getUsageLimits` (kiro-protocol.md §10.2) and check it now or later.
+
+Not the teams' usage records (team_usage.py): these are the limits Kiro itself sets on one account.
 
 Parsing follows §10.3 (kiro.rs): the `CREDIT` breakdown entry (else the first); limit = base
 + the free trial when `ACTIVE` + every active bonus; used likewise. The trial and bonus
@@ -15,17 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kiroproto.bus import CredentialStatusKind, UsageLimits
-from kiroproto.credentials import serving_region
-from kiroproto.upstream import region_from_profile_arn
 from token_broker import records as R
-from token_broker.clients import HttpClients
-from token_broker.errors import BrokerError, UsageCheckError
+from token_broker.errors import TokenBrokerError
 from token_broker.kiro_api import fetch_usage_limits
 from token_broker.metrics import BrokerMetrics, credential_label
 from token_broker.refresh import Refresher
-from token_broker.settings import Settings
 from token_broker.store import CredentialStore
-from token_broker.tasks import TaskSet
+from token_broker.tasks import OncePerCredential, TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -109,40 +107,19 @@ def next_month_start_ms(now_s: float) -> int:
     return int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
 
 
-class UsageChecker:
+class QuotaChecker:
     """`getUsageLimits` for one credential, now or in the background."""
 
     def __init__(
-        self,
-        *,
-        settings: Settings,
-        store: CredentialStore,
-        refresher: Refresher,
-        clients: HttpClients,
-        metrics: BrokerMetrics,
-        tasks: TaskSet,
+        self, *, store: CredentialStore, refresher: Refresher, metrics: BrokerMetrics, tasks: TaskSet
     ) -> None:
-        self._settings = settings
         self._store = store
         self._refresher = refresher
-        self._clients = clients
         self._metrics = metrics
-        self._tasks = tasks
-        self._pending: set[str] = set()
+        self._later = OncePerCredential(tasks, "usage check", (TokenBrokerError,))
 
     def check_later(self, cid: str) -> None:
-        if cid in self._pending:
-            return
-        self._pending.add(cid)
-        self._tasks.spawn(self._check_quietly(cid), name=f"usage-{cid}")
-
-    async def _check_quietly(self, cid: str) -> None:
-        try:
-            await self.check(cid)
-        except BrokerError as exc:
-            log.info("usage check did not complete", extra={"credential": cid, "reason": str(exc)})
-        finally:
-            self._pending.discard(cid)
+        self._later.start(cid, lambda: self.check(cid))
 
     async def check(self, cid: str) -> UsageLimits:
         """Fetch and store the usage limits now (refreshing the token first if needed).
@@ -152,7 +129,7 @@ class UsageChecker:
         """
         try:
             usage = await self._check(cid)
-        except BrokerError as exc:
+        except TokenBrokerError as exc:
             reason = getattr(exc, "reason", type(exc).__name__)
             self._metrics.usage_checks.labels(result=str(reason)).inc()
             raise
@@ -160,20 +137,7 @@ class UsageChecker:
         return usage
 
     async def _check(self, cid: str) -> UsageLimits:
-        state, secrets = await self._refresher.ensure_fresh(cid)
-        if not secrets.access_token:
-            raise UsageCheckError("no_token")
-        region = region_from_profile_arn(state.profile_arn) or state.region or self._settings.kiro_region
-        region = serving_region(state.auth, region)
-        data = await fetch_usage_limits(
-            self._clients.get(self._refresher.proxy_for(state)),
-            access_token=secrets.access_token,
-            machine=state.machine_id,
-            profile_arn=state.profile_arn,
-            region=region,
-            api_base_template=self._settings.kiro_api_base_url,
-            api_key=state.auth == "ApiKey",
-        )
+        data = await fetch_usage_limits(await self._refresher.runtime_target(cid))
         usage = parse_usage_limits(data)
         fields: dict[str, str | int] = {R.USAGE: R.usage_json(usage)}
         current = await self._store.state(cid)
