@@ -11,7 +11,7 @@ from starlette.datastructures import Headers
 
 from gateway import telemetry
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
-from gateway.keys import authenticate, key_hash
+from gateway.key_cache import authenticate, key_hash
 from gateway.lease import denial_error
 from gateway.limits import TeamTicket, admission_for, model_allowed, ratelimit_headers
 from kiro_service import tracer_provider_from_env
@@ -92,12 +92,9 @@ def test_denials_and_headers() -> None:
     )
     err = denial_error(denied)
     assert isinstance(err, RateLimited) and err.message == "budget spent" and err.retry_after == 99.0
-    ticket = TeamTicket(
-        key=team_key(),
-        admission=admission_for(
-            team_key(), "x", ModelMap(ModelMapConfig()).resolve("claude-sonnet-4-5")
-        ).admission,
-    )  # type: ignore[union-attr]
+    admitted = admission_for(team_key(), "x", ModelMap(ModelMapConfig()).resolve("claude-sonnet-4-5"))
+    assert admitted is not None
+    ticket = TeamTicket(key=team_key(), admission=admitted.admission)
     ticket.refused(denied)
     assert ticket.rejected and ticket.limits == limits and not ticket.admitted
     anthropic = dict(ratelimit_headers(limits, openai=False, now=1_000_000.0))

@@ -33,12 +33,12 @@ from gateway.errors import (
     render_error,
 )
 from gateway.failover import Upstreams
-from gateway.keys import KeyCache
+from gateway.forwarder import Forwarder
+from gateway.key_cache import KeyCache
 from gateway.lease import BrokerClient
 from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
 from gateway.offload import Offloader
-from gateway.proxy import Forwarder
 from gateway.routes import chat, forward, health, messages, models
 from gateway.settings import Settings
 from gateway.telemetry import Telemetry

@@ -12,12 +12,12 @@ from gateway.bodies import BodyBudget
 from gateway.catalogue import PoolCatalogue
 from gateway.errors import InvalidRequest
 from gateway.failover import Upstreams
-from gateway.keys import KeyCache, authenticate
+from gateway.forwarder import Forwarder
+from gateway.key_cache import KeyCache, authenticate
 from gateway.lease import BrokerClient
 from gateway.metrics import Metrics
 from gateway.offload import Offloader
 from gateway.prepare import parse_json
-from gateway.proxy import Forwarder
 from gateway.settings import Settings
 from gateway.usage import UsageReporter
 from kiroproto.errors import ConversionError
@@ -38,7 +38,7 @@ class GatewayState(TypedDict):
     forwarder: Forwarder
     client_key: bytes
     fallback_logged: set[str]
-    keys: KeyCache  # team keys (keys.py)
+    keys: KeyCache  # team keys (key_cache.py)
     usage_reporter: UsageReporter  # team usage records (usage.py)
     offloader: Offloader  # worker processes for CPU-heavy work (offload.py)
     bodies: BodyBudget  # large request bodies in flight (bodies.py)
