@@ -26,7 +26,7 @@ def make_settings(**overrides: Any) -> Settings:
         "gateway_bus_timeout": 0.2,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager
@@ -35,6 +35,7 @@ async def running_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app) as lifespan_state:
+        assert lifespan_state is not None
         state = dict(lifespan_state)
         if patch is not None:
             patch(state)
