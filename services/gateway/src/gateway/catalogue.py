@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.broker_events import BrokerEvents
 from gateway.lease import BrokerClient, BrokerServiceError, BusError
 from kiroproto.bus import PoolModels, PoolModelsRequest
 from kiroproto.models import ModelMap, OfferedModel
@@ -34,8 +35,7 @@ class PoolCatalogue:
         self._current = base
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._subscription: Any = None
-        self._subscribed_on: Any = None
+        self._events = BrokerEvents(broker, broker.subjects.events_catalogue, self._on_event)
         self.pool: PoolModels | None = None
 
     @property
@@ -49,7 +49,7 @@ class PoolCatalogue:
         while True:
             wait_s = self._ttl_s
             try:
-                await self._subscribe()
+                await self._events.subscribe()
                 await self.refresh()
             except (BusError, BrokerServiceError, ValidationError) as exc:
                 log.debug("pool catalogue not fetched: %s", exc)
@@ -74,13 +74,6 @@ class PoolCatalogue:
                 extra={"models": list(self._current.offered), "unknown_accounts": pool.unknown_accounts},
             )
 
-    async def _subscribe(self) -> None:
-        nc = self._broker.nc
-        if nc is None or nc is self._subscribed_on:
-            return
-        self._subscription = await nc.subscribe(self._broker.subjects.events_catalogue, cb=self._on_event)
-        self._subscribed_on = nc
-
     async def _on_event(self, _msg: Any) -> None:
         self._changed.set()
 
@@ -90,9 +83,4 @@ class PoolCatalogue:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._subscription is not None:
-            try:
-                await self._subscription.unsubscribe()
-            except Exception as exc:  # noqa: BLE001 - the connection may be closing already
-                log.debug("catalogue event unsubscribe failed: %s", type(exc).__name__)
-            self._subscription = None
+        await self._events.close()

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from starlette.datastructures import Headers
 
 from gateway.auth import presented_key
+from gateway.broker_events import BrokerEvents
 from gateway.errors import AuthenticationFailed, Overloaded
 from gateway.lease import BrokerClient, BrokerServiceError, BusError
 from kiroproto.bus import KeyEvent, KeyLookup, KeyLookupReply, TeamKey
@@ -51,8 +52,7 @@ class KeyCache:
         self._timeout_s = timeout_s
         self._entries: dict[str, tuple[float, TeamKey | None]] = {}  # hash -> (expires, key)
         self._pending: dict[str, asyncio.Future[TeamKey | None]] = {}
-        self._subscription: Any = None
-        self._subscribed_on: Any = None
+        self._events = BrokerEvents(broker, broker.subjects.events_key, self._on_event)
 
     async def get(self, digest: str) -> TeamKey | None:
         entry = self._entries.get(digest)
@@ -76,7 +76,7 @@ class KeyCache:
         return key
 
     async def _lookup(self, digest: str) -> TeamKey | None:
-        await self._subscribe()  # before the lookup: no event can fall between the two
+        await self._events.subscribe()  # before the lookup: no event can fall between the two
         try:
             data = await self._broker.call(
                 "key_lookup", self._broker.subjects.key_lookup, KeyLookup(key_hash=digest), self._timeout_s
@@ -92,13 +92,6 @@ class KeyCache:
         self._entries[digest] = (time.monotonic() + ttl, key)
         return key
 
-    async def _subscribe(self) -> None:
-        nc = self._broker.nc
-        if nc is None or nc is self._subscribed_on:
-            return
-        self._subscription = await nc.subscribe(self._broker.subjects.events_key, cb=self._on_event)
-        self._subscribed_on = nc  # nats-py re-subscribes by itself after a reconnect
-
     async def _on_event(self, msg: Any) -> None:
         try:
             event = KeyEvent.model_validate_json(msg.data)
@@ -112,12 +105,7 @@ class KeyCache:
             del self._entries[digest]
 
     async def close(self) -> None:
-        if self._subscription is not None:
-            try:
-                await self._subscription.unsubscribe()
-            except Exception as exc:  # noqa: BLE001 - the connection may be closing already
-                log.debug("key event unsubscribe failed: %s", type(exc).__name__)
-            self._subscription = None
+        await self._events.close()
 
 
 async def authenticate(headers: Headers, operator_key: bytes, cache: KeyCache) -> TeamKey | None:

@@ -75,14 +75,7 @@ def end_span(span: Span | None, *, error: str | None = None, **attributes: str |
 
 def bus_span(op: str, subject: str) -> Span | None:
     """A CLIENT span for one NATS round trip (the lease, release, key lookup...)."""
-    tracer = CURRENT_TRACER.get()
-    if tracer is None:
-        return None
-    return tracer.start_span(
-        f"kiro.bus {op}",
-        kind=SpanKind.CLIENT,
-        attributes={"messaging.system": "nats", "messaging.destination.name": subject},
-    )
+    return start_span(f"kiro.bus {op}", {"messaging.system": "nats", "messaging.destination.name": subject})
 
 
 def trace_headers(span: Span | None) -> dict[str, str] | None:
@@ -95,13 +88,11 @@ def trace_headers(span: Span | None) -> dict[str, str] | None:
 
 
 def attempt_span(attempt_no: int, credential_id: str, model: str) -> Span | None:
-    tracer = CURRENT_TRACER.get()
-    if tracer is None:
-        return None
-    return tracer.start_span(
+    if CURRENT_TRACER.get() is None:
+        return None  # tracing off: no hash computed
+    return start_span(
         f"kiro.upstream.attempt {attempt_no}",
-        kind=SpanKind.CLIENT,
-        attributes={
+        {
             "kiro.attempt": attempt_no,
             "kiro.credential.hash": credential_hash(credential_id),
             "gen_ai.request.model": model,
