@@ -175,12 +175,7 @@ def _user_turn(blocks: Sequence[ContentBlock], repairs: Repairs) -> Turn:
                 repairs.add("dropped_unsupported_block")
             case _:  # pragma: no cover
                 assert_never(block)
-    return Turn(
-        role="user",
-        texts=tuple(t for t in texts if t.strip()),
-        images=tuple(images),
-        tool_results=tuple(results),
-    )
+    return Turn("user", _non_blank(texts), images=tuple(images), tool_results=tuple(results))
 
 
 def _assistant_turn(blocks: Sequence[ContentBlock], names: ToolNames, repairs: Repairs) -> Turn:
@@ -205,12 +200,11 @@ def _assistant_turn(blocks: Sequence[ContentBlock], names: ToolNames, repairs: R
                 repairs.add("dropped_unsupported_block")
             case _:  # pragma: no cover
                 assert_never(block)
-    return Turn(
-        role="assistant",
-        texts=tuple(t for t in texts if t.strip()),
-        tool_uses=tuple(uses),
-        thoughts=tuple(thoughts),
-    )
+    return Turn("assistant", _non_blank(texts), tool_uses=tuple(uses), thoughts=tuple(thoughts))
+
+
+def _non_blank(texts: list[str]) -> tuple[str, ...]:
+    return tuple(t for t in texts if t.strip())
 
 
 def message_turn(message: Message, names: ToolNames, repairs: Repairs) -> Turn:
