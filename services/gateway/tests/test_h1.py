@@ -58,7 +58,7 @@ async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncI
         writers.add(writer)
         task = asyncio.current_task()
         if task is not None:
-            tasks.add(task)  # type: ignore[arg-type]
+            tasks.add(task)
         try:
             while not writer.is_closing():
                 request = await _read_request(reader)
@@ -102,18 +102,19 @@ async def until_idle_connections_closed(t: H1Transport, within: float = 5.0) -> 
         await asyncio.sleep(0.01)
 
 
-TIMEOUTS = {"timeout": httpx.Timeout(2.0).as_dict()}
+Extensions = dict[str, dict[str, float | None]]
+TIMEOUTS: Extensions = {"timeout": httpx.Timeout(2.0).as_dict()}
 
 
 async def post(
-    t: H1Transport, port: int, body: bytes = b"{}", timeouts: dict | None = None
+    t: H1Transport, port: int, body: bytes = b"{}", extensions: Extensions | None = None
 ) -> httpx.Response:
     request = httpx.Request(
         "POST",
         f"http://127.0.0.1:{port}/generateAssistantResponse?x=1",
         content=body,
         headers={"authorization": "Bearer t"},
-        extensions=timeouts or TIMEOUTS,
+        extensions=extensions or TIMEOUTS,
     )
     return await t.handle_async_request(request)
 
@@ -252,7 +253,7 @@ async def test_connect_error_and_read_timeout() -> None:
 
         async with serving(silent) as server:
             with pytest.raises(httpx.ReadTimeout):
-                await post(t, server.port, timeouts={"timeout": httpx.Timeout(2.0, read=0.1).as_dict()})
+                await post(t, server.port, extensions={"timeout": httpx.Timeout(2.0, read=0.1).as_dict()})
     finally:
         await t.aclose()
 
@@ -290,7 +291,7 @@ async def test_the_pool_limit_makes_a_request_wait_then_time_out() -> None:
         try:
             first = await post(t, server.port)
             with pytest.raises(httpx.PoolTimeout):
-                await post(t, server.port, timeouts={"timeout": httpx.Timeout(2.0, pool=0.05).as_dict()})
+                await post(t, server.port, extensions={"timeout": httpx.Timeout(2.0, pool=0.05).as_dict()})
             waiting = asyncio.create_task(post(t, server.port))
             release.set()
             await first.aread()

@@ -11,7 +11,7 @@ from starlette.datastructures import Headers
 
 from gateway import telemetry
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
-from gateway.keys import authenticate, key_hash
+from gateway.key_cache import authenticate, key_hash
 from gateway.leasing import denial_error
 from gateway.limits import TeamTicket, admission_for, model_allowed, ratelimit_headers
 from kiro_service import tracer_provider_from_env

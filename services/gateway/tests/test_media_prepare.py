@@ -11,9 +11,7 @@ import pytest
 from gw_helpers import AUTH
 
 from gateway.errors import InvalidRequest
-from gateway.media.cache import MediaCache, digest
 from gateway.media.errors import MediaRefused
-from gateway.media.images import FittedImage
 from gateway.media.prepare import MAX_DOCUMENT_BYTES, prepare_media, prepare_request
 from gateway.offload import Offloader
 from kiro_testing.documents import IMAGE_PAGE, b64, encrypt_pdf, make_pdf, make_png, pdf_document
@@ -67,7 +65,8 @@ async def test_pdf_in_a_user_turn_becomes_text_and_page_images(offloader: Offloa
     pdf = pdf_document(make_pdf([TEXT, IMAGE_PAGE]), title="notes.pdf", citations={"enabled": True})
     prepared = await prepare_media(request(pdf, {"type": "text", "text": "what is the word?"}), offloader)
     blocks = prepared.messages[0].blocks()
-    assert [type(b) for b in blocks] == [TextBlock, ImageBlock, TextBlock]
+    kinds: list[type[object]] = [TextBlock, ImageBlock, TextBlock]
+    assert [type(b) for b in blocks] == kinds
     current = kiro_current(prepared)
     assert "[Document: notes.pdf (PDF, 2 pages)]" in current["content"] and TEXT in current["content"]
     assert [image["format"] for image in current["images"]] == ["jpeg"]
@@ -149,46 +148,6 @@ async def test_count_tokens_counts_what_the_document_becomes(client: httpx.Async
     assert response.status_code == 400 and "101 pages" in response.json()["error"]["message"]
 
 
-class CountingRunner:
-    """The real offloader, counting the work it is given."""
-
-    def __init__(self, offloader: Offloader) -> None:
-        self.offloader = offloader
-        self.calls = 0
-
-    async def run(self, fn: Any, /, *args: object) -> Any:
-        self.calls += 1
-        return await self.offloader.run(fn, *args)
-
-
-async def test_history_media_is_converted_once(offloader: Offloader) -> None:
-    cache = MediaCache()
-    runner = CountingRunner(offloader)
-    pdf = pdf_document(make_pdf([TEXT, IMAGE_PAGE]))
-    image = {
-        "type": "image",
-        "source": {"type": "base64", "media_type": "image/png", "data": b64(make_png(2000, 1000))},
-    }
-    first = await prepare_media(request(pdf, image), runner, cache)
-    again = await prepare_media(request(pdf, image), runner, cache)
-    assert runner.calls == 2 and cache.hits == 2 and len(cache) == 2
-    assert again.messages == first.messages
-
-
-def test_cache_evicts_least_recently_used_within_its_bytes() -> None:
-    cache = MediaCache(max_bytes=3000)
-    entries = {n: FittedImage(bytes(900), "png", 1, 1, 1, 1, changed=True) for n in range(3)}
-    for n, entry in entries.items():
-        cache.put(digest("image", str(n)), entry)
-        if n == 1:
-            assert cache.get(digest("image", "0")) is entries[0]  # 0 is now the most recent
-    assert cache.get(digest("image", "1")) is None  # evicted first
-    assert cache.get(digest("image", "0")) is entries[0] and len(cache) == 2
-    assert cache.size_bytes <= 3000
-    cache.put(digest("image", "big"), FittedImage(bytes(5000), "png", 1, 1, 1, 1, changed=True))
-    assert cache.get(digest("image", "big")) is None  # larger than the whole cache: not kept
-
-
 async def test_a_dead_worker_does_not_break_the_offloader() -> None:
     pool = Offloader(workers=1)
     try:
@@ -204,9 +163,7 @@ async def test_a_dead_worker_gives_a_placeholder_or_a_400_never_a_5xx() -> None:
         async def run(self, fn: Any, /, *args: object) -> Any:
             raise BrokenProcessPool("worker died")
 
-    prepared = await prepare_media(
-        request(pdf_document(make_pdf([TEXT]), title="bad.pdf")), Dying(), MediaCache()
-    )
+    prepared = await prepare_media(request(pdf_document(make_pdf([TEXT]), title="bad.pdf")), Dying())
     (block,) = prepared.messages[0].blocks()
     assert isinstance(block, TextBlock) and block.text.startswith(
         "[Document: bad.pdf (PDF): it could not be read"

@@ -41,7 +41,7 @@ def media_block(draw: st.DrawFn) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[tuple[TestClient, str]]:
-    with TestClient(create_app(SimSettings(_env_file=None, seed_demo=True))) as client:  # type: ignore[call-arg]
+    with TestClient(create_app(SimSettings(_env_file=None, seed_demo=True))) as client:
         token = client.post("/_sim/accounts/demo/access-tokens").json()["access_token"]
         yield client, token
 

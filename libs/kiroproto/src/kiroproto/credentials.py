@@ -100,6 +100,15 @@ def fingerprint(secret: str) -> str:
     return "sha256:" + hashlib.sha256(secret.encode("utf-8")).hexdigest()[:10]
 
 
+def _optional_match(value: str | None, pattern: re.Pattern[str], message: str) -> str | None:
+    """`value` stripped; None for blank; ValueError(`message`) unless it matches `pattern`."""
+    if value is None or not value.strip():
+        return None
+    if not pattern.match(value.strip()):
+        raise ValueError(message)
+    return value.strip()
+
+
 class CredentialConfig(BaseModel):
     """One configured credential, normalised."""
 
@@ -151,22 +160,18 @@ class CredentialConfig(BaseModel):
     @field_validator("profile_arn")
     @classmethod
     def _profile_arn(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not PROFILE_ARN_PATTERN.match(value.strip()):
-            raise ValueError(
-                "profileArn must look like arn:aws:codewhisperer:us-east-1:123456789012:profile/ID"
-            )
-        return value.strip()
+        return _optional_match(
+            value,
+            PROFILE_ARN_PATTERN,
+            "profileArn must look like arn:aws:codewhisperer:us-east-1:123456789012:profile/ID",
+        )
 
     @field_validator("machine_id")
     @classmethod
     def _machine_id(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not MACHINE_ID_PATTERN.match(value.strip()):
-            raise ValueError("machineId may hold only letters, digits and dashes (at most 128)")
-        return value.strip()
+        return _optional_match(
+            value, MACHINE_ID_PATTERN, "machineId may hold only letters, digits and dashes (at most 128)"
+        )
 
     @field_validator("proxy")
     @classmethod

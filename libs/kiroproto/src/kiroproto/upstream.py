@@ -71,37 +71,39 @@ def parse_proxy_pool(value: str | None) -> tuple[str, ...]:
 
 def chat_headers(access_token: str, machine: str, *, api_key: bool = False) -> dict[str, str]:
     """Headers for `POST /generateAssistantResponse` (§2.2), minus host/content-length."""
-    app = f"KiroIDE-{KIRO_VERSION}-{machine}"
-    headers = {
+    return {
         "content-type": "application/json",
         "x-amzn-codewhisperer-optout": "true",
         "x-amzn-kiro-agent-mode": "vibe",
-        "x-amz-user-agent": f"aws-sdk-js/{STREAMING_SDK_VERSION} {app}",
-        "user-agent": (
-            f"aws-sdk-js/{STREAMING_SDK_VERSION} ua/2.1 os/{OS_TOKEN} lang/js md/nodejs#{NODE_VERSION} "
-            f"api/codewhispererstreaming#{STREAMING_SDK_VERSION} m/E {app}"
+        **_sdk_headers(
+            access_token, machine, STREAMING_SDK_VERSION, "codewhispererstreaming", "E", 3, api_key
         ),
-        "amz-sdk-invocation-id": str(uuid.uuid4()),
-        "amz-sdk-request": "attempt=1; max=3",
-        "Authorization": f"Bearer {access_token}",
     }
-    if api_key:
-        headers["tokentype"] = "API_KEY"
-    return headers
 
 
 def runtime_headers(access_token: str, machine: str, *, api_key: bool = False) -> dict[str, str]:
     """Headers for `getUsageLimits` / `ListAvailableModels` (§10.1, §11.1); `api_key`: §19.6."""
+    return {
+        "accept": "application/json",
+        **_sdk_headers(access_token, machine, "1.0.0", "codewhispererruntime", "N,E", 1, api_key),
+    }
+
+
+def _sdk_headers(
+    access_token: str, machine: str, sdk: str, api: str, mode: str, max_attempts: int, api_key: bool
+) -> dict[str, str]:
+    """What the IDE's AWS SDK client sends on every call: its user agents (SDK version, API
+    name, mode flags), a fresh invocation id, the retry budget, the bearer (and §19.6's
+    `tokentype` for an API key)."""
     app = f"KiroIDE-{KIRO_VERSION}-{machine}"
     headers = {
-        "accept": "application/json",
-        "x-amz-user-agent": f"aws-sdk-js/1.0.0 {app}",
+        "x-amz-user-agent": f"aws-sdk-js/{sdk} {app}",
         "user-agent": (
-            f"aws-sdk-js/1.0.0 ua/2.1 os/{OS_TOKEN} lang/js md/nodejs#{NODE_VERSION} "
-            f"api/codewhispererruntime#1.0.0 m/N,E {app}"
+            f"aws-sdk-js/{sdk} ua/2.1 os/{OS_TOKEN} lang/js md/nodejs#{NODE_VERSION} "
+            f"api/{api}#{sdk} m/{mode} {app}"
         ),
         "amz-sdk-invocation-id": str(uuid.uuid4()),
-        "amz-sdk-request": "attempt=1; max=1",
+        "amz-sdk-request": f"attempt=1; max={max_attempts}",
         "Authorization": f"Bearer {access_token}",
     }
     if api_key:

@@ -34,12 +34,12 @@ from gateway.errors import (
     render_error,
 )
 from gateway.failover import Upstreams
-from gateway.keys import KeyCache
+from gateway.forwarder import Forwarder
+from gateway.key_cache import KeyCache
 from gateway.leasing import Leasing
 from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
 from gateway.offload import Offloader
-from gateway.proxy import Forwarder
 from gateway.routes import chat, forward, messages, models
 from gateway.routes.health import gateway_health
 from gateway.settings import Settings

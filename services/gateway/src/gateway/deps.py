@@ -15,12 +15,12 @@ from gateway.bodies import BodyBudget
 from gateway.catalogue import PoolCatalogue
 from gateway.errors import InvalidRequest
 from gateway.failover import Upstreams
-from gateway.keys import KeyCache, authenticate
+from gateway.forwarder import Forwarder
+from gateway.key_cache import KeyCache, authenticate
 from gateway.leasing import Leasing
 from gateway.metrics import Metrics
 from gateway.offload import Offloader
 from gateway.prepare import parse_json
-from gateway.proxy import Forwarder
 from gateway.settings import Settings
 from gateway.usage import UsageReporter
 from kiro_service import state_dependency
@@ -44,7 +44,7 @@ class GatewayState:
     catalogue: PoolCatalogue  # ... resolved against what the pool offers now
     forwarder: Forwarder
     client_key: bytes
-    keys: KeyCache  # team keys (keys.py)
+    keys: KeyCache  # team keys (key_cache.py)
     usage_reporter: UsageReporter  # team usage records (usage.py)
     offloader: Offloader  # worker processes for CPU-heavy work (offload.py)
     bodies: BodyBudget  # large request bodies in flight (bodies.py)

@@ -28,10 +28,28 @@ Flavour = Literal["anthropic", "openai"]
 
 
 class GatewayError(Exception):
+    """Its subclasses declare their status and the (Anthropic, OpenAI) error types as class
+    keywords: `class NotFound(GatewayError, status=404, types=(...))`."""
+
     status: int = 500
     openai_status: int | None = None  # when it differs from `status`
     anthropic_type: str = "api_error"
     openai_type: str = "server_error"
+
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        types: tuple[str, str] | None = None,
+        openai_status: int | None = None,
+    ) -> None:
+        super().__init_subclass__()
+        if status is not None:
+            cls.status = status
+        if types is not None:
+            cls.anthropic_type, cls.openai_type = types
+        if openai_status is not None:
+            cls.openai_status = openai_status
 
     def __init__(
         self, message: str, *, retry_after: float | None = None, close_connection: bool = False
@@ -44,61 +62,44 @@ class GatewayError(Exception):
         self.close_connection = close_connection
 
 
-class InvalidRequest(GatewayError):
-    status = 400
-    anthropic_type = "invalid_request_error"
-    openai_type = "invalid_request_error"
+class InvalidRequest(GatewayError, status=400, types=("invalid_request_error", "invalid_request_error")):
+    """The request is malformed, or asks for what cannot be done."""
 
 
-class ContextTooLong(InvalidRequest):
-    openai_type = "context_length_exceeded"
-
+class ContextTooLong(InvalidRequest, types=("invalid_request_error", "context_length_exceeded")):
     def __init__(self, detail: str | None = None) -> None:
         text = "prompt is too long: the conversation exceeds the model's context window"
         super().__init__(f"{text} ({detail})" if detail else text)
 
 
-class AuthenticationFailed(GatewayError):
-    status = 401
-    anthropic_type = "authentication_error"
-    openai_type = "invalid_api_key"
+class AuthenticationFailed(GatewayError, status=401, types=("authentication_error", "invalid_api_key")):
+    """No key, or not a live one."""
 
 
-class PermissionDenied(GatewayError):
-    status = 403
-    anthropic_type = "permission_error"
-    openai_type = "permission_denied"
+class PermissionDenied(GatewayError, status=403, types=("permission_error", "permission_denied")):
+    """The team key may not use this model."""
 
 
-class NotFound(GatewayError):
-    status = 404
-    anthropic_type = "not_found_error"
-    openai_type = "not_found"
+class NotFound(GatewayError, status=404, types=("not_found_error", "not_found")):
+    """No such route or model."""
 
 
-class RequestTooLarge(GatewayError):
-    status = 413
-    anthropic_type = "request_too_large"
-    openai_type = "request_too_large"
+class RequestTooLarge(GatewayError, status=413, types=("request_too_large", "request_too_large")):
+    """The body is larger than the limit."""
 
 
-class RateLimited(GatewayError):
-    status = 429
-    anthropic_type = "rate_limit_error"
-    openai_type = "rate_limit_exceeded"
+class RateLimited(GatewayError, status=429, types=("rate_limit_error", "rate_limit_exceeded")):
+    """A team limit, or too many large bodies in flight (with retry-after)."""
 
 
-class Overloaded(GatewayError):
-    status = 529
-    openai_status = 503
-    anthropic_type = "overloaded_error"
-    openai_type = "service_unavailable"
+class Overloaded(
+    GatewayError, status=529, openai_status=503, types=("overloaded_error", "service_unavailable")
+):
+    """No account can serve now, or the broker is away (with retry-after)."""
 
 
-class InternalError(GatewayError):
-    status = 500
-    anthropic_type = "api_error"
-    openai_type = "server_error"
+class InternalError(GatewayError, status=500, types=("api_error", "server_error")):
+    """A bug (the message names the request id, never a traceback)."""
 
 
 def flavour_for_path(path: str) -> Flavour:

@@ -21,11 +21,11 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from gateway.accounting import record_usage_ahead
+from gateway.client_stream import Renderer, StreamingAnswer
 from gateway.errors import Flavour, GatewayError, InternalError, Overloaded
 from gateway.failover import Upstreams, finish_call, open_attempt
 from gateway.limits import admission_for
 from gateway.prepare import Prepared, conversion_error
-from gateway.responses import Renderer, StreamingAnswer
 from gateway.websearch import SearchRun, ignored_header, start_search
 from kiroproto.bus import LeaseGrant, Outcome, TeamKey
 from kiroproto.convert.reasoning import ReasoningPlan, apply_reasoning

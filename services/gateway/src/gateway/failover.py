@@ -38,8 +38,8 @@ from gateway.errors import InvalidRequest, Overloaded
 from gateway.leasing import Lease, LeaseBroker
 from gateway.limits import TeamTicket
 from gateway.metrics import Metrics
-from gateway.streaming import UpstreamStream
 from gateway.upstream import Failure, UpstreamClient, UpstreamFailure, classify_exception
+from gateway.upstream_read import UpstreamStream
 from gateway.websearch import SearchRun
 from kiroproto.bus import LeaseGrant, Outcome
 from kiroproto.stream.assembler import ResponseAssembler

@@ -12,6 +12,7 @@ directory; `/metrics` then merges every worker's values (`render_metrics`).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -45,137 +46,90 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry, version: str = "0.1.0") -> None:
         self.registry = registry
         self.team_label = BoundedLabel(MAX_TEAM_LABELS)  # `team` label values: a bounded set
-        self.requests = Counter(
+        counter = partial(Counter, registry=registry)
+        histogram = partial(Histogram, registry=registry, buckets=_LATENCY_BUCKETS)
+        gauge = partial(Gauge, registry=registry, multiprocess_mode="livesum")  # summed over workers
+        self.requests = counter(
             "gateway_requests_total",
             "HTTP requests by route, model, team and status",
             ["route", "model", "team", "status"],
-            registry=registry,
         )
-        self.request_duration = Histogram(
-            "gateway_request_duration_seconds",
-            "Time from request to the end of the response",
-            ["route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
+        self.request_duration = histogram(
+            "gateway_request_duration_seconds", "Time from request to the end of the response", ["route"]
         )
-        self.ttft = Histogram(
+        self.ttft = histogram(
             "gateway_time_to_first_token_seconds",
             "Time from request to the first content event sent",
             ["route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.upstream_duration = Histogram(
-            "gateway_upstream_duration_seconds",
-            "Upstream call duration by outcome",
-            ["outcome"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
+        self.upstream_duration = histogram(
+            "gateway_upstream_duration_seconds", "Upstream call duration by outcome", ["outcome"]
         )
-        self.lease_wait = Histogram(
-            "gateway_lease_wait_seconds",
-            "Time to get a lease from the token broker",
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.failovers = Counter(
+        self.lease_wait = histogram("gateway_lease_wait_seconds", "Time to get a lease from the token broker")
+        self.failovers = counter(
             "gateway_upstream_failovers_total",
             "Upstream attempts that failed and were retried, by class",
             ["outcome"],
-            registry=registry,
         )
-        self.upstream_failures = Counter(
-            "gateway_upstream_failures_total",
-            "Upstream attempts that failed, by class",
-            ["outcome"],
-            registry=registry,
+        self.upstream_failures = counter(
+            "gateway_upstream_failures_total", "Upstream attempts that failed, by class", ["outcome"]
         )
-        self.client_disconnects = Counter(
-            "gateway_client_disconnects_total",
-            "Clients that went away before the response ended",
-            ["route"],
-            registry=registry,
+        self.client_disconnects = counter(
+            "gateway_client_disconnects_total", "Clients that went away before the response ended", ["route"]
         )
-        self.pings = Counter(
-            "gateway_pings_total", "Keep-alive pings sent during upstream silence", registry=registry
+        self.pings = counter("gateway_pings_total", "Keep-alive pings sent during upstream silence")
+        self.streams_active = gauge("gateway_streams_active", "Responses being streamed now")
+        self.nats_connected = gauge(
+            "gateway_nats_connected", "1 when connected to NATS", multiprocess_mode="livemin"
         )
-        self.streams_active = Gauge(
-            "gateway_streams_active",
-            "Responses being streamed now",
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
-        self.nats_connected = Gauge(
-            "gateway_nats_connected",
-            "1 when connected to NATS",
-            registry=registry,
-            multiprocess_mode="livemin",
-        )
-        self.bus_errors = Counter(
-            "gateway_bus_errors_total", "Failed broker round trips by bus endpoint", ["op"], registry=registry
+        self.bus_errors = counter(
+            "gateway_bus_errors_total", "Failed broker round trips by bus endpoint", ["op"]
         )
         self.build_info = build_info("gateway_build_info", registry, version)
-        self.in_flight = Gauge(
-            "gateway_requests_in_flight",
-            "Requests being handled now, by route",
-            ["route"],
-            registry=registry,
-            multiprocess_mode="livesum",
+        self.in_flight = gauge(
+            "gateway_requests_in_flight", "Requests being handled now, by route", ["route"]
         )
-        self.stream_events = Counter(
+        self.stream_events = counter(
             "gateway_stream_events_total",
             "Events sent to clients in streamed responses (content deltas, block starts/stops...)",
             ["route"],
-            registry=registry,
         )
-        self.tokens = Counter(
+        self.tokens = counter(
             "gateway_tokens_total",
             "Tokens reported to clients, by team, model and direction (input, output)",
             ["team", "model", "direction"],
-            registry=registry,
         )
-        self.repairs = Counter(
-            "gateway_request_repairs_total",
-            "Requests the canonicalizer repaired, by rule",
-            ["rule"],
-            registry=registry,
+        self.repairs = counter(
+            "gateway_request_repairs_total", "Requests the canonicalizer repaired, by rule", ["rule"]
         )
-        self.truncated_answers = Counter(
+        self.truncated_answers = counter(
             "gateway_truncated_answers_total",
             "Upstream answers that ended without their trailer after content (sent as max_tokens)",
             ["model"],
-            registry=registry,
         )
-        self.token_estimate_ratio = Histogram(
+        self.token_estimate_ratio = histogram(
             "gateway_input_tokens_estimate_ratio",
             "Local input-token estimate divided by the upstream-reported input tokens",
             buckets=_RATIO_BUCKETS,
-            registry=registry,
         )
-        self.nats_request_duration = Histogram(
+        self.nats_request_duration = histogram(
             "gateway_nats_request_duration_seconds",
             "NATS request-reply round trips to the broker, by bus endpoint",
             ["op"],
             buckets=_BUS_BUCKETS,
-            registry=registry,
         )
-        self.web_searches = Counter(
+        self.web_searches = counter(
             "gateway_web_search_requests_total",
             "Web searches for Anthropic's web_search tool (Kiro MCP), by outcome (ok or the error code)",
             ["outcome"],
-            registry=registry,
         )
-        self.usage_records = Counter(
+        self.usage_records = counter(
             "gateway_usage_records_total",
             "Team usage records by delivery result (sent, retried, dropped)",
             ["result"],
-            registry=registry,
         )
-        self.usage_pending = Gauge(
-            "gateway_usage_records_pending",
-            "Team usage records waiting for the broker's acknowledgement",
-            registry=registry,
-            multiprocess_mode="livesum",
+        self.usage_pending = gauge(
+            "gateway_usage_records_pending", "Team usage records waiting for the broker's acknowledgement"
         )
 
     def observe_bus(self, endpoint: Endpoint[Any, Any], seconds: float, error: BusError | None) -> None:

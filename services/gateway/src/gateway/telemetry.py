@@ -72,13 +72,11 @@ def end_span(span: Span | None, *, error: str | None = None, **attributes: str |
 
 
 def attempt_span(attempt_no: int, credential_id: str, model: str) -> Span | None:
-    tracer = CURRENT_TRACER.get()
-    if tracer is None:
-        return None
-    return tracer.start_span(
+    if CURRENT_TRACER.get() is None:
+        return None  # tracing off: no hash computed
+    return start_span(
         f"kiro.upstream.attempt {attempt_no}",
-        kind=SpanKind.CLIENT,
-        attributes={
+        {
             "kiro.attempt": attempt_no,
             "kiro.credential.hash": credential_hash(credential_id),
             "gen_ai.request.model": model,

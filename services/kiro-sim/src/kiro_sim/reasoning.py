@@ -23,49 +23,42 @@ from typing import Any
 _EFFORT = {"type": "string", "enum": ["low", "medium", "high", "max"]}
 _MAX_TOKENS = {"type": "integer", "minimum": 1024, "maximum": 64000}
 
-ADAPTIVE_ONLY: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "thinking": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["type"],
-            "properties": {
-                "type": {"type": "string", "enum": ["adaptive", "disabled"]},
-                "display": {"type": "string", "enum": ["summarized", "omitted"]},
-            },
-        },
-        "output_config": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"effort": _EFFORT},
-        },
-        "max_tokens": _MAX_TOKENS,
-    },
-}
 
-WITH_BUDGET: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "thinking": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["type"],
-            "properties": {
-                "type": {"type": "string", "enum": ["enabled", "adaptive", "disabled"]},
-                "budget_tokens": {"type": "integer", "minimum": 1024, "maximum": 32000},
+def _schema(thinking: dict[str, Any]) -> dict[str, Any]:
+    """A request-fields schema whose `thinking` object has these properties."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "thinking": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["type"],
+                "properties": thinking,
             },
+            "output_config": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"effort": _EFFORT},
+            },
+            "max_tokens": _MAX_TOKENS,
         },
-        "output_config": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"effort": _EFFORT},
-        },
-        "max_tokens": _MAX_TOKENS,
-    },
-}
+    }
+
+
+ADAPTIVE_ONLY = _schema(
+    {
+        "type": {"type": "string", "enum": ["adaptive", "disabled"]},
+        "display": {"type": "string", "enum": ["summarized", "omitted"]},
+    }
+)
+
+WITH_BUDGET = _schema(
+    {
+        "type": {"type": "string", "enum": ["enabled", "adaptive", "disabled"]},
+        "budget_tokens": {"type": "integer", "minimum": 1024, "maximum": 32000},
+    }
+)
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "claude-sonnet-5": ADAPTIVE_ONLY,

@@ -76,6 +76,15 @@ class _Checker:
         if rule in self.enabled:
             raise Rejected(rule, error, detail)
 
+    def items(self, value: Any, rule: Rule, what: str) -> list[Any]:
+        """The list `value` is: [] when absent; [] and a failed `rule` when it is not a list."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(rule, f"{what} is not a list")
+            return []
+        return value
+
 
 def _envelope(detail: str) -> Rejected:
     return Rejected(Rule.ENVELOPE, errors.IMPROPER, detail)
@@ -200,11 +209,7 @@ def _check_profile_arn(check: _Checker, arn: Any, account: Account) -> None:
 
 
 def _history_entries(check: _Checker, history: Any) -> list[_Entry]:
-    if history is None:
-        return []
-    if not isinstance(history, list):
-        check.fail(Rule.HISTORY_SHAPE, "history is not a list")
-        return []
+    history = check.items(history, Rule.HISTORY_SHAPE, "history")
     out: list[_Entry] = []
     for index, item in enumerate(history):
         keys = [k for k in (USER, ASSISTANT) if isinstance(item, dict) and k in item]
@@ -242,11 +247,7 @@ def _check_user(check: _Checker, entry: _Entry, *, in_history: bool) -> None:
 
 
 def _check_images(check: _Checker, images: Any) -> None:
-    if images is None:
-        return
-    if not isinstance(images, list):
-        check.fail(Rule.IMAGES, "images is not a list")
-        return
+    images = check.items(images, Rule.IMAGES, "images")
     for image in images:
         if not isinstance(image, dict) or image.get("format") not in IMAGE_FORMATS:
             check.fail(Rule.IMAGES, "image format not one of jpeg, png, gif, webp")
@@ -266,11 +267,7 @@ def _is_base64(data: str) -> bool:
 
 
 def _tool_results(check: _Checker, results: Any) -> list[str]:
-    if results is None:
-        return []
-    if not isinstance(results, list):
-        check.fail(Rule.TOOL_RESULT_SHAPE, "toolResults is not a list")
-        return []
+    results = check.items(results, Rule.TOOL_RESULT_SHAPE, "toolResults")
     ids: list[str] = []
     for result in results:
         if not isinstance(result, dict):
@@ -305,12 +302,7 @@ def _check_assistant(check: _Checker, entry: _Entry) -> None:
     content = msg.get("content")
     if not isinstance(content, str) or content == "":
         check.fail(Rule.ASSISTANT_CONTENT, "assistant content is empty or not a string")
-    uses = msg.get("toolUses")
-    if uses is None:
-        return
-    if not isinstance(uses, list):
-        check.fail(Rule.TOOL_USE_SHAPE, "toolUses is not a list")
-        return
+    uses = check.items(msg.get("toolUses"), Rule.TOOL_USE_SHAPE, "toolUses")
     for use in uses:
         use_id = use.get("toolUseId") if isinstance(use, dict) else None
         name = use.get("name") if isinstance(use, dict) else None
@@ -355,11 +347,7 @@ def _check_pairing(check: _Checker, seq: list[_Entry]) -> None:
 def _check_tools(check: _Checker, current: dict[str, Any], limits: Limits) -> list[str]:
     context = current.get("userInputMessageContext")
     tools = context.get("tools") if isinstance(context, dict) else None
-    if tools is None:
-        return []
-    if not isinstance(tools, list):
-        check.fail(Rule.TOOL_SPEC_SHAPE, "tools is not a list")
-        return []
+    tools = check.items(tools, Rule.TOOL_SPEC_SHAPE, "tools")
     names: list[str] = []
     for tool in tools:
         spec = tool.get("toolSpecification") if isinstance(tool, dict) else None

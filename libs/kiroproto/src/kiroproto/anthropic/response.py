@@ -23,6 +23,15 @@ StopReason = Literal[
     "refusal",
     "pause_turn",
 ]
+WebSearchErrorCode = Literal[
+    "too_many_requests",
+    "invalid_tool_input",
+    "max_uses_exceeded",
+    "query_too_long",
+    "request_too_large",
+    "unavailable",
+]
+"""Anthropic's `web_search_tool_result_error.error_code` values."""
 
 
 class _Model(BaseModel):
@@ -69,14 +78,7 @@ class WebSearchResult(_Model):
 
 class WebSearchToolResultError(_Model):
     type: Literal["web_search_tool_result_error"] = "web_search_tool_result_error"
-    error_code: Literal[
-        "too_many_requests",
-        "invalid_tool_input",
-        "max_uses_exceeded",
-        "query_too_long",
-        "request_too_large",
-        "unavailable",
-    ]
+    error_code: WebSearchErrorCode
 
 
 class WebSearchToolResultBlock(_Model):

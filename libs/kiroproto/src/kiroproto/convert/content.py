@@ -69,20 +69,28 @@ def _text_and_images(
     texts: list[str] = []
     images: list[KiroImage] = []
     for block in content:
-        match block:
-            case TextBlock(text=text):
-                texts.append(text)
-            case ImageBlock():
-                images.append(convert_image(block))
-            case DocumentBlock():
-                doc_texts, doc_images = document(block, repairs)
-                texts.extend(doc_texts)
-                images.extend(doc_images)
-            case UnknownBlock():
-                repairs.add("dropped_unsupported_block")
-            case _:  # pragma: no cover
-                assert_never(block)
+        if isinstance(block, UnknownBlock):
+            repairs.add("dropped_unsupported_block")
+        else:
+            _add_content(block, texts, images, repairs)
     return texts, images
+
+
+def _add_content(
+    block: TextBlock | ImageBlock | DocumentBlock, texts: list[str], images: list[KiroImage], repairs: Repairs
+) -> None:
+    """A text, image or document block into a turn's (or a tool result's) texts and images."""
+    match block:
+        case TextBlock(text=text):
+            texts.append(text)
+        case ImageBlock():
+            images.append(convert_image(block))
+        case DocumentBlock():
+            doc_texts, doc_images = document(block, repairs)
+            texts.extend(doc_texts)
+            images.extend(doc_images)
+        case _:  # pragma: no cover
+            assert_never(block)
 
 
 def tool_result(block: ToolResultBlock, repairs: Repairs) -> tuple[ToolResult, list[KiroImage]]:
@@ -155,14 +163,8 @@ def _user_turn(blocks: Sequence[ContentBlock], repairs: Repairs) -> Turn:
     results: list[ToolResult] = []
     for block in blocks:
         match block:
-            case TextBlock(text=text):
-                texts.append(text)
-            case ImageBlock():
-                images.append(convert_image(block))
-            case DocumentBlock():
-                doc_texts, doc_images = document(block, repairs)
-                texts.extend(doc_texts)
-                images.extend(doc_images)
+            case TextBlock() | ImageBlock() | DocumentBlock():
+                _add_content(block, texts, images, repairs)
             case ToolResultBlock():
                 result, lifted = tool_result(block, repairs)
                 results.append(result)
@@ -173,12 +175,7 @@ def _user_turn(blocks: Sequence[ContentBlock], repairs: Repairs) -> Turn:
                 repairs.add("dropped_unsupported_block")
             case _:  # pragma: no cover
                 assert_never(block)
-    return Turn(
-        role="user",
-        texts=tuple(t for t in texts if t.strip()),
-        images=tuple(images),
-        tool_results=tuple(results),
-    )
+    return Turn("user", _non_blank(texts), images=tuple(images), tool_results=tuple(results))
 
 
 def _assistant_turn(blocks: Sequence[ContentBlock], names: ToolNames, repairs: Repairs) -> Turn:
@@ -203,12 +200,11 @@ def _assistant_turn(blocks: Sequence[ContentBlock], names: ToolNames, repairs: R
                 repairs.add("dropped_unsupported_block")
             case _:  # pragma: no cover
                 assert_never(block)
-    return Turn(
-        role="assistant",
-        texts=tuple(t for t in texts if t.strip()),
-        tool_uses=tuple(uses),
-        thoughts=tuple(thoughts),
-    )
+    return Turn("assistant", _non_blank(texts), tool_uses=tuple(uses), thoughts=tuple(thoughts))
+
+
+def _non_blank(texts: list[str]) -> tuple[str, ...]:
+    return tuple(t for t in texts if t.strip())
 
 
 def message_turn(message: Message, names: ToolNames, repairs: Repairs) -> Turn:

@@ -93,22 +93,21 @@ class ToolCall(_Lenient):
     type: Literal["function"] = "function"
 
 
-class SystemMessage(_Lenient):
+class _ContentMessage(_Lenient):
+    content: str | list[ContentPart]
+    name: str | None = None
+
+
+class SystemMessage(_ContentMessage):
     role: Literal["system"]
-    content: str | list[ContentPart]
-    name: str | None = None
 
 
-class DeveloperMessage(_Lenient):
+class DeveloperMessage(_ContentMessage):
     role: Literal["developer"]
-    content: str | list[ContentPart]
-    name: str | None = None
 
 
-class UserMessage(_Lenient):
+class UserMessage(_ContentMessage):
     role: Literal["user"]
-    content: str | list[ContentPart]
-    name: str | None = None
 
 
 class AssistantMessage(_Lenient):

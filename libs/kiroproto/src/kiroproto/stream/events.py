@@ -13,17 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kiroproto.anthropic.response import StopReason as StopReason  # the stop reasons are Anthropic's
+
 BlockKind = Literal["text", "thinking", "tool_use", "server_tool_use", "web_search_tool_result"]
 DeltaKind = Literal["text", "thinking", "input_json", "signature"]
-StopReason = Literal[
-    "end_turn",
-    "tool_use",
-    "max_tokens",
-    "stop_sequence",
-    "model_context_window_exceeded",
-    "refusal",
-    "pause_turn",
-]
 
 
 @dataclass(frozen=True, slots=True)

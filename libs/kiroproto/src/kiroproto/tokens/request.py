@@ -113,14 +113,18 @@ class _Tally:
             self.text(content)
             return
         for block in content:
-            if isinstance(block, TextBlock):
-                self.text(block.text)
-            elif isinstance(block, ImageBlock):
-                self.image(block)
-            elif isinstance(block, DocumentBlock):
-                self.document(block)
+            if isinstance(block, TextBlock | ImageBlock | DocumentBlock):
+                self.content(block)
             else:
-                self.text(_json(block.model_dump(mode="json")))
+                self.unknown(block)
+
+    def content(self, block: TextBlock | ImageBlock | DocumentBlock) -> None:
+        if isinstance(block, TextBlock):
+            self.text(block.text)
+        elif isinstance(block, ImageBlock):
+            self.image(block)
+        else:
+            self.document(block)
 
     def document(self, block: DocumentBlock) -> None:
         self.text(block.title)
@@ -136,12 +140,8 @@ class _Tally:
             self.extra += self.overheads.document_fallback
 
     def block(self, block: ContentBlock) -> None:
-        if isinstance(block, TextBlock):
-            self.text(block.text)
-        elif isinstance(block, ImageBlock):
-            self.image(block)
-        elif isinstance(block, DocumentBlock):
-            self.document(block)
+        if isinstance(block, TextBlock | ImageBlock | DocumentBlock):
+            self.content(block)
         elif isinstance(block, ToolUseBlock | ServerToolUseBlock):
             self.extra += self.overheads.tool_block
             self.text(block.name)

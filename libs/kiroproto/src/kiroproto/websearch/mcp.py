@@ -27,18 +27,11 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from kiroproto.anthropic.response import WebSearchErrorCode
 from kiroproto.upstream import chat_headers
 
 MCP_PATH = "/mcp"
-ErrorCode = Literal[
-    "too_many_requests",
-    "invalid_tool_input",
-    "max_uses_exceeded",
-    "query_too_long",
-    "request_too_large",
-    "unavailable",
-]
-"""Anthropic's `web_search_tool_result_error.error_code` values."""
+ErrorCode = WebSearchErrorCode
 
 _ALNUM = string.ascii_letters + string.digits
 _LOWER_ALNUM = string.ascii_lowercase + string.digits

@@ -8,9 +8,9 @@ where needed (`images.fit_image`). The one converter then takes the result to Ki
 
 Bounds (Anthropic's): at most `MAX_PAGES` pages per PDF and `MAX_DOCUMENT_BYTES` of PDF per
 request; beyond either, `MediaRefused` names the limit (a 400 in the client's shape). PDF
-reading and image fitting run in worker processes through `Offloader.run`, and their results
-are kept in a `MediaCache` (a conversation re-sends its history every turn); a small image that
-already fits (`inspect_image` reads only its header) is checked on the loop and left as it is.
+reading and image fitting run in worker processes through `Offloader.run` (or, inside a worker
+already, where they are called: `prepare_request_here`); a small image that already fits
+(`inspect_image` reads only its header) is checked on the loop and left as it is.
 A request without documents or images returns at once, untouched.
 
 Documents and images in assistant turns are left alone (the converter drops them).
@@ -24,10 +24,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from gateway.errors import InvalidRequest
-from gateway.media.cache import Entry, Kind, MediaCache, digest
 from gateway.media.documents import document_title, pdf_blocks
 from gateway.media.errors import MediaRefused
 from gateway.media.images import (
@@ -55,12 +54,13 @@ from kiroproto.anthropic.request import (
 
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024  # Anthropic: 32 MB of documents per request
 PDF_MEDIA_TYPE = "application/pdf"
-_HASH_INLINE = 256 * 1024  # larger data is hashed in a thread (hashlib releases the GIL)
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", MessagesRequest, CountTokensRequest)
 T = TypeVar("T")
+Kind = Literal["image", "pdf"]
+Entry = FittedImage | PdfReading
 
 
 class Runner(Protocol):
@@ -118,30 +118,15 @@ class MediaStats:
     pages: int = 0
     page_images: int = 0
     images_fitted: int = 0
-    cache_hits: int = 0
 
 
 class _Preparer:
-    def __init__(self, runner: Runner, cache: MediaCache | None) -> None:
+    def __init__(self, runner: Runner) -> None:
         self.runner = runner
-        self.cache = cache
         self.stats = MediaStats()
 
-    async def cached(self, kind: Kind, data: str, fn: Callable[[str], Entry]) -> Entry:
-        """`fn(data)` in a worker, or the result of an earlier identical request."""
-        if self.cache is None:
-            return await self._run(kind, fn, data)
-        key = await asyncio.to_thread(digest, kind, data) if len(data) > _HASH_INLINE else digest(kind, data)
-        found = self.cache.get(key)
-        if found is not None:
-            self.stats.cache_hits += 1
-        else:
-            found = await self._run(kind, fn, data)
-            if not (isinstance(found, PdfReading) and found.status == "unreadable"):
-                self.cache.put(key, found)
-        return found
-
     async def _run(self, kind: Kind, fn: Callable[[str], Entry], data: str) -> Entry:
+        """`fn(data)` through the runner (a worker process)."""
         try:
             return await self.runner.run(fn, data)
         except BrokenProcessPool:
@@ -164,7 +149,7 @@ class _Preparer:
                         update={"source": source.model_copy(update={"media_type": f"image/{fmt}"})}
                     )
                 return block
-        fitted = await self.cached("image", source.data, fit_image_base64)
+        fitted = await self._run("image", fit_image_base64, source.data)
         assert isinstance(fitted, FittedImage)
         self.stats.images_fitted += fitted.changed
         new_source = Base64Source(type="base64", media_type=fitted.media_type, data=fitted.base64())
@@ -172,7 +157,7 @@ class _Preparer:
 
     async def pdf(self, block: DocumentBlock) -> list[TextBlock | ImageBlock]:
         assert isinstance(block.source, Base64Source)
-        reading = await self.cached("pdf", block.source.data, read_pdf_base64)
+        reading = await self._run("pdf", read_pdf_base64, block.source.data)
         assert isinstance(reading, PdfReading)
         self.stats.pdfs += 1
         self.stats.pages += len(reading.pages)
@@ -190,13 +175,17 @@ class _Preparer:
         return [block for part in parts for block in part]
 
     async def inner_block(self, block: ToolResultContentBlock) -> list[ToolResultContentBlock]:
+        if isinstance(block, ImageBlock | DocumentBlock):
+            return list(await self.media(block))
+        return [block]
+
+    async def media(self, block: ImageBlock | DocumentBlock) -> list[TextBlock | ImageBlock | DocumentBlock]:
+        """An image fitted, a PDF read into text and page images, a content document's images fitted."""
         if isinstance(block, ImageBlock):
             return [await self.image(block)]
-        if isinstance(block, DocumentBlock) and is_pdf(block):
+        if is_pdf(block):
             return list(await self.pdf(block))
-        if isinstance(block, DocumentBlock):
-            return [await self.document_content(block)]
-        return [block]
+        return [await self.document_content(block)]
 
     async def document_content(self, block: DocumentBlock) -> DocumentBlock:
         source = block.source
@@ -207,12 +196,8 @@ class _Preparer:
         return block.model_copy(update={"source": source.model_copy(update={"content": list(content)})})
 
     async def block(self, block: ContentBlock) -> list[ContentBlock]:
-        if isinstance(block, ImageBlock):
-            return [await self.image(block)]
-        if isinstance(block, DocumentBlock) and is_pdf(block):
-            return list(await self.pdf(block))
-        if isinstance(block, DocumentBlock):
-            return [await self.document_content(block)]
+        if isinstance(block, ImageBlock | DocumentBlock):
+            return list(await self.media(block))
         if isinstance(block, ToolResultBlock) and isinstance(block.content, list):
             return [block.model_copy(update={"content": await self.inner(block.content)})]
         return [block]
@@ -228,7 +213,7 @@ async def _same(value: T) -> T:
     return value
 
 
-async def prepare_media(request: R, runner: Runner, cache: MediaCache | None = None) -> R:
+async def prepare_media(request: R, runner: Runner) -> R:
     """`request` with its PDFs and images made ready for Kiro (see the module docstring).
 
     Raises MediaRefused (a 400) for a limit crossed or data that is not what it claims to be."""
@@ -241,7 +226,7 @@ async def prepare_media(request: R, runner: Runner, cache: MediaCache | None = N
             f"{MAX_DOCUMENT_BYTES // (1024 * 1024)} MB of documents per request are supported"
         )
     started = time.perf_counter()
-    preparer = _Preparer(runner, cache)
+    preparer = _Preparer(runner)
     messages: Sequence[Awaitable[Message]] = [preparer.message(m) for m in request.messages]
     prepared = request.model_copy(update={"messages": list(await asyncio.gather(*messages))})
     log.info(
@@ -255,10 +240,10 @@ async def prepare_media(request: R, runner: Runner, cache: MediaCache | None = N
     return prepared
 
 
-async def prepare_request(request: R, runner: Runner, cache: MediaCache | None = None) -> R:
+async def prepare_request(request: R, runner: Runner) -> R:
     """`prepare_media` with refusals as the gateway's 400 (`InvalidRequest`)."""
     try:
-        return await prepare_media(request, runner, cache)
+        return await prepare_media(request, runner)
     except MediaRefused as exc:
         raise InvalidRequest(exc.message) from exc
 

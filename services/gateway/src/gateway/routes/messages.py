@@ -6,8 +6,6 @@ counted inline when small, in worker processes when large (prepare.py).
 
 from __future__ import annotations
 
-import time
-from functools import partial
 from typing import cast
 
 import orjson
@@ -16,34 +14,17 @@ from starlette.responses import Response
 
 from gateway import prepare
 from gateway.bodies import prepare as prepare_body
-from gateway.deps import ClientKey, State, mark_fallback, note_model
-from gateway.exchange import SESSION_HEADER, Front, answer
+from gateway.deps import ClientKey, State, note_model
 from gateway.limits import admission_for, count_admission
+from gateway.routes.answer import answer_chat
 from kiroproto.bus import TeamKey
 
 router = APIRouter(dependencies=[ClientKey])
 
-MESSAGES = Front("anthropic", "messages")
-
 
 @router.post("/v1/messages")
 async def create_message(request: Request, state: State) -> Response:
-    started = time.perf_counter()
-    models = state.catalogue.current
-    fn = partial(prepare.prepare_messages, session_header=request.headers.get(SESSION_HEADER))
-    prepared = await prepare_body(request, state.bodies, state.offloader, models, fn)
-    model = note_model(state, prepared.requested, prepared.model)
-    request.state.model = model.kiro_id
-    request.state.stream = prepared.stream
-    response = await answer(
-        state.upstreams,
-        MESSAGES,
-        prepared,
-        request_id=request.state.request_id,
-        request_started=started,
-        state=request.scope["state"],
-    )
-    return mark_fallback(response, model)
+    return await answer_chat(request, state, prepare.prepare_messages, "anthropic", "messages")
 
 
 @router.post("/v1/messages/count_tokens")

@@ -263,25 +263,24 @@ def routes(sim: Simulator) -> list[Route]:
     async def list_devices(request: Request) -> Any:
         return {"device_authorizations": sim.devices.view()}
 
-    async def approve_device(request: Request) -> Any:
+    async def decide_device(request: Request, *, approve: bool) -> Any:
         decision = _parse(DeviceDecision, await read_json(request))
         try:
-            auth = sim.devices.approve(decision.user_code, decision.account_id)
+            if approve:
+                auth = sim.devices.approve(decision.user_code, decision.account_id)
+            else:
+                auth = sim.devices.deny(decision.user_code)
         except KeyError as exc:
             raise Problem(404, str(exc)) from exc
         except ValueError as exc:
             raise Problem(409, str(exc)) from exc
         return {"user_code": auth.user_code, "status": auth.status.value}
 
+    async def approve_device(request: Request) -> Any:
+        return await decide_device(request, approve=True)
+
     async def deny_device(request: Request) -> Any:
-        decision = _parse(DeviceDecision, await read_json(request))
-        try:
-            auth = sim.devices.deny(decision.user_code)
-        except KeyError as exc:
-            raise Problem(404, str(exc)) from exc
-        except ValueError as exc:
-            raise Problem(409, str(exc)) from exc
-        return {"user_code": auth.user_code, "status": auth.status.value}
+        return await decide_device(request, approve=False)
 
     async def next_login(request: Request) -> Any:
         doc = await read_json(request)

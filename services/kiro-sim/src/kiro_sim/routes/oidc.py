@@ -15,7 +15,6 @@ Deliberately not here: device-flow state (`flows.py`), token bookkeeping (`store
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 from typing import Any
@@ -28,6 +27,7 @@ from starlette.routing import Route
 from kiro_sim.errors import oauth_error
 from kiro_sim.flows import DevicePollError
 from kiro_sim.routes.common import error_response, json_response, read_json
+from kiro_sim.routes.refresh import redeem, token_body
 from kiro_sim.simulator import Simulator
 from kiro_sim.tokens import redact
 
@@ -123,20 +123,8 @@ def routes(sim: Simulator) -> list[Route]:
                     "oidc refresh rejected token=%s", redact(presented if isinstance(presented, str) else "")
                 )
                 return _error("invalid_grant", "Invalid refresh token provided")
-            issued = state.redeem_refresh(record)
-            account = record.account
-            if account.refresh_delay_seconds:  # the token is redeemed: a slow answer of a rotation
-                await asyncio.sleep(account.refresh_delay_seconds)
-            logger.info("oidc refresh account=%s rotated=%s", account.id, issued.refresh_token != presented)
-        body: dict[str, object] = {
-            "accessToken": issued.access_token,
-            "refreshToken": issued.refresh_token,
-            "expiresIn": issued.expires_in,
-            "tokenType": "Bearer",
-        }
-        if account.profile_arn is not None:
-            body["profileArn"] = account.profile_arn
-        return json_response(body)
+            account, issued = await redeem(state, record, presented, "oidc")
+        return json_response(token_body(account, issued, tokenType="Bearer"))
 
     async def device_page(request: Request) -> Response:
         if request.method == "POST":

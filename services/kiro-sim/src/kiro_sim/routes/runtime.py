@@ -14,7 +14,7 @@ import asyncio
 import calendar
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +29,7 @@ from kiro_sim.routes.common import bearer, error_response, json_response, read_j
 from kiro_sim.rules import Rule
 from kiro_sim.script import Script, Surface
 from kiro_sim.simulator import Simulator
+from kiro_sim.stats import Outcomes
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,25 @@ def _display_name(model_id: str) -> str:
     return " ".join(part.capitalize() for part in model_id.split("-"))
 
 
+def _count_call(outcomes: Outcomes, surface: Literal["usage", "models"]) -> None:
+    if surface == "usage":
+        outcomes.usage_calls += 1
+    else:
+        outcomes.models_calls += 1
+
+
 def routes(sim: Simulator) -> list[Route]:
-    def gate(request: Request, surface: Surface) -> tuple[Account | None, Response | None]:
+    def runtime_gate(request: Request, surface: Literal["usage", "models"]) -> Account | Response:
+        """`gate_with_script` for the runtime calls, counted in the totals and, once through,
+        in the account's outcomes."""
+        stats = sim.state.stats
+        _count_call(stats.totals, surface)
         account, refusal, _ = gate_with_script(request, surface)
-        return account, refusal
+        if account is None:
+            assert refusal is not None
+            return refusal
+        _count_call(stats.account(account.id).outcomes, surface)
+        return account
 
     def gate_with_script(
         request: Request, surface: Surface
@@ -182,22 +198,16 @@ def routes(sim: Simulator) -> list[Route]:
         return account, None, script
 
     async def get_usage_limits(request: Request) -> Response:
-        sim.state.stats.totals.usage_calls += 1
-        account, refusal = gate(request, "usage")
-        if account is None:
-            assert refusal is not None
-            return refusal
-        sim.state.stats.account(account.id).outcomes.usage_calls += 1
+        account = runtime_gate(request, "usage")
+        if isinstance(account, Response):
+            return account
         with_email = request.query_params.get("isEmailRequired") == "true"
         return json_response(usage_limits(account, sim.state.clock(), with_email))
 
     async def list_models(request: Request) -> Response:
-        sim.state.stats.totals.models_calls += 1
-        account, refusal = gate(request, "models")
-        if account is None:
-            assert refusal is not None
-            return refusal
-        sim.state.stats.account(account.id).outcomes.models_calls += 1
+        account = runtime_gate(request, "models")
+        if isinstance(account, Response):
+            return account
         q = request.query_params
         try:
             max_results = max(1, int(q.get("maxResults", "50")))

@@ -13,7 +13,6 @@ Deliberately not here: token bookkeeping (`store.py`) and the PKCE check (`flows
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from urllib.parse import urlencode, urlsplit
 
@@ -24,6 +23,7 @@ from starlette.routing import Route
 from kiro_sim.errors import oauth_error
 from kiro_sim.flows import LoginError
 from kiro_sim.routes.common import error_response, json_response, read_json
+from kiro_sim.routes.refresh import redeem, token_body
 from kiro_sim.rules import Rule
 from kiro_sim.simulator import Simulator
 from kiro_sim.tokens import redact
@@ -53,19 +53,8 @@ def routes(sim: Simulator) -> list[Route]:
             state.stats.reject("invalid_grant", owner.id if owner else None)
             logger.info("social refresh rejected token=%s", redact(presented))
             return error_response(INVALID_GRANT)
-        issued = state.redeem_refresh(record)
-        account = record.account
-        if account.refresh_delay_seconds:  # the token is redeemed: a slow answer of a rotation
-            await asyncio.sleep(account.refresh_delay_seconds)
-        logger.info("social refresh account=%s rotated=%s", account.id, issued.refresh_token != presented)
-        body: dict[str, object] = {
-            "accessToken": issued.access_token,
-            "refreshToken": issued.refresh_token,
-            "expiresIn": issued.expires_in,
-        }
-        if account.profile_arn is not None:
-            body["profileArn"] = account.profile_arn
-        return json_response(body)
+        account, issued = await redeem(state, record, presented, "social")
+        return json_response(token_body(account, issued))
 
     async def login(request: Request) -> Response:
         q = request.query_params

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.proxy import Forwarder, NoCookieJar
-from gateway.proxypath import BadPath, check_path, is_service_local
+from gateway.forward_path import BadPath, check_path, is_service_local
+from gateway.forwarder import Forwarder, NoCookieJar
 
 
 @pytest.mark.parametrize(

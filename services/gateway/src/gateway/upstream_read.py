@@ -6,7 +6,7 @@ batches with a timeout, so it can send keep-alive pings during upstream silence 
 cancelling an HTTP read (cancelling a bounded `queue.get()` is harmless). Transport and decode
 errors arrive in the queue as `UpstreamFailure` (network / server error class).
 
-Deliberately not here: what to do with the events (failover.py, responses.py).
+Deliberately not here: what to do with the events (failover.py, client_stream.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ their services, so that everything is reachable on one origin under `make run`.
 A small streaming reverse proxy that behaves like a trusted edge proxy (nginx, Envoy, Caddy):
 - it keeps no state between requests: no cookie jar (a `Set-Cookie` goes to the browser that
   asked and nowhere else; each request carries only its own `Cookie` header);
-- it forwards exactly the path it routed on (`proxypath.check_path`: ambiguous paths such as
+- it forwards exactly the path it routed on (`forward_path.check_path`: ambiguous paths such as
   dot-segments, `//`, control characters are a 400, never normalised differently here and there);
   `/metrics`, `/healthz`, `/readyz` and their variants are never forwarded (each service answers
   its own);
@@ -28,7 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.errors import InvalidRequest, NotFound, Overloaded, RequestTooLarge
-from gateway.proxypath import BadPath, check_path, is_service_local
+from gateway.forward_path import BadPath, check_path, is_service_local
 
 _HOP_BY_HOP = frozenset(
     {
