@@ -40,10 +40,13 @@ lint: venv ## ruff check and ruff format --check on every package, the tests, be
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 
-types: venv ## mypy --strict on every package, then on each test folder and bench (one run each: they share module names)
+# Test folders without __init__.py import their helpers as top-level modules (pytest puts the folder
+# on sys.path): mypy gets the same view through MYPYPATH, one run per folder (each has a conftest).
+types: venv ## mypy --strict on every package, then on each test folder and bench
 	@$(VENV)/bin/mypy $(addprefix -p ,$(PKGS))
 	@failed=""; for d in $(TEST_DIRS); do \
-	  $(VENV)/bin/mypy "$$d" || failed="$$failed $$d"; \
+	  if [ -f "$$d/__init__.py" ]; then base=""; else base="$$d"; fi; \
+	  MYPYPATH="$$base" $(VENV)/bin/mypy "$$d" || failed="$$failed $$d"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "types: mypy --strict failed in:$$failed" >&2; exit 1; fi
 

@@ -37,7 +37,7 @@ def requirement_name(spec: str) -> str:
     return normalize(match.group(1))
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     with path.open("rb") as f:
         return tomllib.load(f)
 
@@ -67,7 +67,7 @@ class Member:
 
 
 def root_config(root: Path = ROOT) -> dict[str, Any]:
-    return _read(root / "pyproject.toml")
+    return read_toml(root / "pyproject.toml")
 
 
 def members(root: Path = ROOT) -> list[Member]:
@@ -78,7 +78,7 @@ def members(root: Path = ROOT) -> list[Member]:
         for path in sorted(root.glob(pattern)):
             if not (path / "pyproject.toml").is_file():
                 continue
-            project = _read(path / "pyproject.toml")["project"]
+            project = read_toml(path / "pyproject.toml")["project"]
             found.append(Member(path, normalize(project["name"]), tuple(project.get("dependencies", []))))
     return sorted(found, key=lambda m: m.relpath)
 
@@ -87,9 +87,8 @@ def member_names(root: Path = ROOT) -> set[str]:
     return {m.name for m in members(root)}
 
 
-def third_party(specs: tuple[str, ...] | list[str], root: Path = ROOT) -> list[str]:
-    """The requirements that are not workspace members."""
-    local = member_names(root)
+def third_party(specs: tuple[str, ...] | list[str], local: set[str]) -> list[str]:
+    """The requirements that are not workspace members (`local`: their names)."""
     return [s for s in specs if requirement_name(s) not in local]
 
 
@@ -100,7 +99,9 @@ def dev_group(root: Path = ROOT) -> list[str]:
 
 def runtime_requirements(root: Path = ROOT) -> list[str]:
     """Third-party requirements of every member, deduplicated, sorted by name."""
-    specs = {" ".join(s.split()) for m in members(root) for s in third_party(m.dependencies, root)}
+    workspace = members(root)
+    local = {m.name for m in workspace}
+    specs = {" ".join(s.split()) for m in workspace for s in third_party(m.dependencies, local)}
     return sorted(specs, key=lambda s: (requirement_name(s), s))
 
 
