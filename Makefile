@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # The workspace members (libs/*, services/*: [tool.uv.workspace] in pyproject.toml) and their tests.
 MEMBER_PYPROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 PKGS = $(shell $(PY) scripts/workspace.py packages)
-TEST_DIRS := $(wildcard libs/*/tests services/*/tests) tests bench
+TEST_DIRS := $(wildcard libs/*/tests services/*/tests) tests bench scripts
 
 .PHONY: help venv lock run demo sim test check lint types unit integration security deploy fuzz chaos chaos-short bench clean
 
@@ -42,7 +42,7 @@ lint: venv ## ruff check and ruff format --check on every package, the tests, be
 
 # Test folders without __init__.py import their helpers as top-level modules (pytest puts the folder
 # on sys.path): mypy gets the same view through MYPYPATH, one run per folder (each has a conftest).
-types: venv ## mypy --strict on every package, then on each test folder and bench
+types: venv ## mypy --strict on every package, then on each test folder, bench and scripts
 	@$(VENV)/bin/mypy $(addprefix -p ,$(PKGS))
 	@failed=""; for d in $(TEST_DIRS); do \
 	  if [ -f "$$d/__init__.py" ]; then base=""; else base="$$d"; fi; \

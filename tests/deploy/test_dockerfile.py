@@ -131,9 +131,12 @@ def test_every_copied_file_exists_and_is_in_the_build_context() -> None:
 
 def test_every_workspace_member_is_in_the_image() -> None:
     text = DOCKERFILE.read_text()
+    path_file = " ".join(rest for word, rest in stages()["build"] if word == "RUN" and ".pth" in rest)
     for src in WORKSPACE_SRC:
-        assert f"COPY {src}/ " in text, f"{src} is not copied into the image"
         member = src.removesuffix("/src")
+        folder = f"/opt/kiro2api/src/{member.rpartition('/')[2]}"
+        assert f"COPY {src}/ {folder}/" in text, f"{src} is not copied into the image"
+        assert f"{folder} " in path_file, f"{folder} is not on the image's path (.pth)"
         assert f"COPY {member}/pyproject.toml {member}/" in text, f"{member}: its dependencies not installed"
 
 

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar
 
 import httpx
 import orjson
@@ -21,6 +21,7 @@ from kiroproto.bus import (
     CredentialAction,
     CredentialAdd,
     CredentialAddResult,
+    LeaseAdmitted,
     LeaseDenied,
     LeaseGrant,
     LeaseRelease,
@@ -32,9 +33,29 @@ from kiroproto.bus import (
     PoolStatusRequest,
     Subjects,
 )
-from token_broker import Settings
+from token_broker import Broker, Settings
 
 T = TypeVar("T")
+
+
+class SimUrls(TypedDict):
+    """Broker settings that point every upstream base URL at the simulator (`sim_urls`)."""
+
+    kiro_api_base_url: str
+    kiro_auth_base_url: str
+    kiro_oidc_base_url: str
+
+
+class StartBroker(Protocol):
+    """The `start_broker` fixture: start an in-process broker; `overrides` are Settings fields."""
+
+    async def __call__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        run_jobs: bool = False,
+        **overrides: object,
+    ) -> Broker: ...
 
 
 def make_settings(nats_server: NatsServer, redis_server: RedisServer, ns: str, **overrides: Any) -> Settings:
@@ -47,7 +68,7 @@ def make_settings(nats_server: NatsServer, redis_server: RedisServer, ns: str, *
         "broker_drain_timeout": 2.0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def iso_in(seconds: float) -> str:
@@ -99,7 +120,7 @@ class BusClient:
         wait_ms: int | None = 0,
         model: str = "claude-sonnet-4.5",
         session_id: str | None = None,
-    ) -> LeaseGrant | LeaseDenied:
+    ) -> LeaseGrant | LeaseDenied | LeaseAdmitted:
         req = LeaseRequest(
             request_id=uuid.uuid4().hex, model=model, exclude=exclude, wait_ms=wait_ms, session_id=session_id
         )
@@ -129,7 +150,7 @@ class BusClient:
         return PoolStatus.model_validate_json(data)
 
     async def action(self, cid: str, action: str, priority: int | None = None) -> Ack:
-        body = CredentialAction(credential_id=cid, action=action, priority=priority)  # type: ignore[arg-type]
+        body = CredentialAction(credential_id=cid, action=action, priority=priority)
         data = await self.request(self.subjects.credential_action, body.model_dump_json().encode(), 20.0)
         return Ack.model_validate_json(data)
 

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections import Counter
 
-from broker_helpers import BusClient, SimControl, cred, creds_json, sim_cred
+from broker_helpers import BusClient, SimControl, SimUrls, StartBroker, cred, creds_json, sim_cred
 
 from kiroproto.bus import DenialReason, LeaseDenied, LeaseGrant, Outcome
 
@@ -17,7 +17,7 @@ async def _status(bus: BusClient, cid: str):  # type: ignore[no-untyped-def]
 
 
 async def test_first_throttling_cools_about_a_second_then_doubles_up_to_the_cap(
-    start_broker, bus: BusClient
+    start_broker: StartBroker, bus: BusClient
 ) -> None:
     await start_broker(
         kiro_auth_token=creds_json(cred("a")), broker_backoff_first="0.2", session_pool_cooldown="0.7"
@@ -29,7 +29,7 @@ async def test_first_throttling_cools_about_a_second_then_doubles_up_to_the_cap(
         denied = await bus.acquire(wait_ms=0)
         assert isinstance(denied, LeaseDenied) and denied.reason == DenialReason.NO_CREDENTIAL
         status = await _status(bus, "a")
-        seen.append(status.status_until - time.time())  # type: ignore[operator]
+        seen.append(status.status_until - time.time())
     # 0.2, 0.4, then capped at 0.7 (SESSION_POOL_COOLDOWN)
     assert 0.1 < seen[0] <= 0.2 and 0.3 < seen[1] <= 0.4
     assert 0.6 < seen[2] <= 0.7 and 0.6 < seen[3] <= 0.7
@@ -37,7 +37,7 @@ async def test_first_throttling_cools_about_a_second_then_doubles_up_to_the_cap(
 
 
 async def test_default_first_backoff_is_a_second_and_retry_after_is_a_floor(
-    start_broker, bus: BusClient
+    start_broker: StartBroker, bus: BusClient
 ) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a"), cred("b")), session_pool_cooldown="60s")
     a = await bus.grant(exclude=("b",))
@@ -51,7 +51,7 @@ async def test_default_first_backoff_is_a_second_and_retry_after_is_a_floor(
 
 
 async def test_throttlings_of_leases_already_in_flight_do_not_count_as_repeats(
-    start_broker, bus: BusClient
+    start_broker: StartBroker, bus: BusClient
 ) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")), session_pool_cooldown="60s")
     grants = [await bus.grant() for _ in range(3)]
@@ -59,10 +59,10 @@ async def test_throttlings_of_leases_already_in_flight_do_not_count_as_repeats(
         await bus.release(grant, Outcome.THROTTLED, status_code=429)
     status = await _status(bus, "a")
     assert status.status == "cooling_down" and status.reason == "throttled"
-    assert status.status_until - time.time() <= 1.0  # type: ignore[operator]
+    assert status.status_until - time.time() <= 1.0
 
 
-async def test_half_open_one_probe_until_a_success(start_broker, bus: BusClient) -> None:
+async def test_half_open_one_probe_until_a_success(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(
         kiro_auth_token=creds_json(cred("a")), broker_backoff_first="0.2", session_pool_max_size=3
     )
@@ -79,7 +79,9 @@ async def test_half_open_one_probe_until_a_success(start_broker, bus: BusClient)
     assert third.credential_id == "a"
 
 
-async def test_a_request_waits_for_a_cooldown_that_ends_within_the_wait(start_broker, bus: BusClient) -> None:
+async def test_a_request_waits_for_a_cooldown_that_ends_within_the_wait(
+    start_broker: StartBroker, bus: BusClient
+) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")), session_pool_cooldown="60s")
     await bus.release(await bus.grant(), Outcome.THROTTLED, status_code=429, retry_after_s=1.5)
     quick = await bus.acquire(wait_ms=200)  # ends later than this request may wait: answered at once
@@ -92,7 +94,7 @@ async def test_a_request_waits_for_a_cooldown_that_ends_within_the_wait(start_br
     assert 0.8 <= waited < 2.0  # woken at the end of the cooldown, not at the end of the wait
 
 
-async def test_model_capacity_does_not_cool_the_account(start_broker, bus: BusClient) -> None:
+async def test_model_capacity_does_not_cool_the_account(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")))
     for _ in range(5):
         await bus.release(await bus.grant(), Outcome.MODEL_CAPACITY, status_code=429)
@@ -100,7 +102,7 @@ async def test_model_capacity_does_not_cool_the_account(start_broker, bus: BusCl
     assert status.status == "active" and status.errors == 0
 
 
-async def test_daily_quota_parks_until_the_next_utc_day(start_broker, bus: BusClient) -> None:
+async def test_daily_quota_parks_until_the_next_utc_day(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")))
     grant = await bus.grant()
     await bus.release(grant, Outcome.QUOTA_EXHAUSTED, status_code=429, reason="DAILY_REQUEST_COUNT")
@@ -111,7 +113,9 @@ async def test_daily_quota_parks_until_the_next_utc_day(start_broker, bus: BusCl
     assert "DAILY_REQUEST_COUNT" in (status.last_error or "")
 
 
-async def test_suspicious_activity_cools_for_long_with_its_reason(start_broker, bus: BusClient) -> None:
+async def test_suspicious_activity_cools_for_long_with_its_reason(
+    start_broker: StartBroker, bus: BusClient
+) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a"), cred("b")), broker_suspicious_cooldown="1h")
     a = await bus.grant(exclude=("b",))
     await bus.release(
@@ -119,15 +123,15 @@ async def test_suspicious_activity_cools_for_long_with_its_reason(start_broker, 
     )
     status = await _status(bus, "a")
     assert status.status == "cooling_down" and "suspicious activity" in (status.reason or "")
-    assert status.status_until - time.time() > 3500  # type: ignore[operator]
+    assert status.status_until - time.time() > 3500
     b = await bus.grant(exclude=("a",))
     await bus.release(b, Outcome.SUSPENDED, status_code=403, message="temporarily is suspended")
     assert (await _status(bus, "b")).status == "disabled"
 
 
-async def test_a_session_stays_on_its_account(start_broker, bus: BusClient) -> None:
+async def test_a_session_stays_on_its_account(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a"), cred("b"), cred("c")))
-    served = Counter()
+    served: Counter[str] = Counter()
     for _ in range(12):
         grant = await bus.grant(session_id="session-1")
         served[grant.credential_id] += 1
@@ -142,7 +146,7 @@ async def test_a_session_stays_on_its_account(start_broker, bus: BusClient) -> N
 
 
 async def test_a_session_moves_when_its_account_cannot_serve_and_is_counted(
-    start_broker, bus: BusClient
+    start_broker: StartBroker, bus: BusClient
 ) -> None:
     broker = await start_broker(kiro_auth_token=creds_json(cred("a"), cred("b")), session_pool_max_size=1)
     first = await bus.grant(session_id="s2")
@@ -160,7 +164,7 @@ async def test_a_session_moves_when_its_account_cannot_serve_and_is_counted(
 
 
 async def test_a_request_waits_out_a_refresh_backoff_then_is_served(
-    start_broker, bus: BusClient, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BusClient, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     flaky = await sim.account()
     await sim.fault(flaky["id"], "refresh", {"status": 500}, times=1)

@@ -4,7 +4,7 @@ account's catalogue entry."""
 
 from __future__ import annotations
 
-from broker_helpers import BusClient, cred, creds_json
+from broker_helpers import BusClient, StartBroker, cred, creds_json
 
 from kiroproto.bus import CatalogueModel, DenialReason, LeaseDenied, LeaseGrant, Outcome
 from token_broker import records as R
@@ -13,7 +13,7 @@ OPUS = CatalogueModel(id="claude-opus-4.8", context_window=272_000, rate_multipl
 SONNET = CatalogueModel(id="claude-sonnet-4.5", context_window=200_000)
 
 
-async def test_leases_follow_catalogues_and_lacking_marks(start_broker, bus: BusClient) -> None:
+async def test_leases_follow_catalogues_and_lacking_marks(start_broker: StartBroker, bus: BusClient) -> None:
     broker = await start_broker(kiro_auth_token=creds_json(cred("small"), cred("big"), cred("unknown")))
     assert broker.catalogues is not None
     await broker.catalogues.store("small", (SONNET,))
@@ -46,7 +46,7 @@ async def test_leases_follow_catalogues_and_lacking_marks(start_broker, bus: Bus
     assert (pool.accounts, pool.unknown_accounts) == (3, 0)
 
 
-async def test_a_retired_account_takes_no_lease(start_broker, bus: BusClient) -> None:
+async def test_a_retired_account_takes_no_lease(start_broker: StartBroker, bus: BusClient) -> None:
     broker = await start_broker(kiro_auth_token=creds_json(cred("a")))
     assert broker.store is not None
     await broker.store.patch("a", {R.RETIRED: "1", R.RETIRED_REASON: "removed from KIRO_AUTH_TOKEN"})

@@ -6,13 +6,13 @@ import asyncio
 import time
 from collections import Counter
 
-from broker_helpers import BusClient, MicroError, cred, creds_json, eventually
+from broker_helpers import BusClient, MicroError, StartBroker, cred, creds_json, eventually
 
 from kiroproto.bus import DenialReason, LeaseDenied, LeaseGrant, Outcome
 from kiroproto.credentials import fingerprint
 
 
-async def test_grant_carries_the_configured_token(start_broker, bus: BusClient) -> None:
+async def test_grant_carries_the_configured_token(start_broker: StartBroker, bus: BusClient) -> None:
     item = cred("a", profileArn="arn:aws:codewhisperer:eu-central-1:123456789012:profile/ABC")
     await start_broker(kiro_auth_token=creds_json(item))
     grant = await bus.grant()
@@ -24,7 +24,9 @@ async def test_grant_carries_the_configured_token(start_broker, bus: BusClient) 
     assert grant.lease_ttl_s == 60.0
 
 
-async def test_cap_holds_under_concurrency_with_two_brokers(start_broker, bus: BusClient) -> None:
+async def test_cap_holds_under_concurrency_with_two_brokers(
+    start_broker: StartBroker, bus: BusClient
+) -> None:
     config = creds_json(cred("a"), cred("b"), cred("c"))
     await start_broker(kiro_auth_token=config, session_pool_max_size=3)
     await start_broker(kiro_auth_token=config, session_pool_max_size=3)
@@ -39,7 +41,7 @@ async def test_cap_holds_under_concurrency_with_two_brokers(start_broker, bus: B
     assert all(c.in_flight == 3 and c.max_in_flight == 3 for c in status.credentials)
 
 
-async def test_least_in_flight_then_least_recently_used(start_broker, bus: BusClient) -> None:
+async def test_least_in_flight_then_least_recently_used(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a"), cred("b")))
     first = await bus.grant()
     second = await bus.grant()
@@ -53,14 +55,14 @@ async def test_least_in_flight_then_least_recently_used(start_broker, bus: BusCl
     assert fourth.credential_id == second.credential_id
 
 
-async def test_lower_priority_number_first(start_broker, bus: BusClient) -> None:
+async def test_lower_priority_number_first(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("low", priority=5), cred("high", priority=1)))
     grants = [await bus.grant() for _ in range(3)]
     assert [g.credential_id for g in grants] == ["high", "high", "high"]
     assert (await bus.grant()).credential_id == "low"  # "high" is at its cap
 
 
-async def test_exclude_and_disabled(start_broker, bus: BusClient) -> None:
+async def test_exclude_and_disabled(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a"), cred("b"), cred("off", disabled=True)))
     assert (await bus.grant(exclude=("a",))).credential_id == "b"
     denied = await bus.acquire(exclude=("a", "b"))
@@ -72,14 +74,16 @@ async def test_exclude_and_disabled(start_broker, bus: BusClient) -> None:
     assert isinstance(denied, LeaseDenied)
 
 
-async def test_empty_pool_is_not_configured(start_broker, bus: BusClient) -> None:
+async def test_empty_pool_is_not_configured(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker()
     denied = await bus.acquire()
     assert isinstance(denied, LeaseDenied)
     assert denied.reason == DenialReason.NOT_CONFIGURED and denied.retry_after_s > 0
 
 
-async def test_expired_leases_of_a_dead_gateway_free_their_slots(start_broker, bus: BusClient) -> None:
+async def test_expired_leases_of_a_dead_gateway_free_their_slots(
+    start_broker: StartBroker, bus: BusClient
+) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")), session_pool_max_size=2, broker_lease_ttl=0.3)
     dead = [await bus.grant(), await bus.grant()]  # never released: the gateway "died"
     assert isinstance(await bus.acquire(wait_ms=0), LeaseDenied)
@@ -88,7 +92,7 @@ async def test_expired_leases_of_a_dead_gateway_free_their_slots(start_broker, b
     assert not (await bus.renew(dead[0])).ok  # an expired lease cannot be renewed
 
 
-async def test_wait_then_pool_busy_with_retry_after(start_broker, bus: BusClient) -> None:
+async def test_wait_then_pool_busy_with_retry_after(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")), session_pool_max_size=1)
     await bus.grant()
     started = time.monotonic()
@@ -99,7 +103,9 @@ async def test_wait_then_pool_busy_with_retry_after(start_broker, bus: BusClient
     assert 0.3 <= waited < 3.0
 
 
-async def test_waiter_gets_the_slot_released_on_another_broker(start_broker, bus: BusClient) -> None:
+async def test_waiter_gets_the_slot_released_on_another_broker(
+    start_broker: StartBroker, bus: BusClient
+) -> None:
     config = creds_json(cred("a"))
     brokers = [
         await start_broker(kiro_auth_token=config, session_pool_max_size=1),
@@ -120,13 +126,13 @@ async def test_waiter_gets_the_slot_released_on_another_broker(start_broker, bus
     assert time.monotonic() - started < 0.2  # woken by the release event, not a poll tick
 
 
-async def test_session_pool_disabled_means_no_cap(start_broker, bus: BusClient) -> None:
+async def test_session_pool_disabled_means_no_cap(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")), session_pool_enabled=False)
     grants = await asyncio.gather(*(bus.grant() for _ in range(10)))
     assert {g.credential_id for g in grants} == {"a"}
 
 
-async def test_throttled_puts_the_credential_in_cooldown(start_broker, bus: BusClient) -> None:
+async def test_throttled_puts_the_credential_in_cooldown(start_broker: StartBroker, bus: BusClient) -> None:
     # SESSION_POOL_COOLDOWN is the longest back-off; the upstream's Retry-After may be longer still
     await start_broker(kiro_auth_token=creds_json(cred("a"), cred("b")), session_pool_cooldown="20s")
     grant = await bus.grant()
@@ -141,7 +147,9 @@ async def test_throttled_puts_the_credential_in_cooldown(start_broker, bus: BusC
     assert status[grant.credential_id].errors == 1
 
 
-async def test_retry_after_of_the_upstream_wins_and_cooldown_ends(start_broker, bus: BusClient) -> None:
+async def test_retry_after_of_the_upstream_wins_and_cooldown_ends(
+    start_broker: StartBroker, bus: BusClient
+) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")))
     grant = await bus.grant()
     await bus.release(grant, Outcome.THROTTLED, retry_after_s=0.3)
@@ -159,7 +167,7 @@ async def _grant_or_none(bus: BusClient) -> LeaseGrant | None:
     return reply if isinstance(reply, LeaseGrant) else None
 
 
-async def test_quota_exhausted_parks_until_next_month(start_broker, bus: BusClient) -> None:
+async def test_quota_exhausted_parks_until_next_month(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")))
     grant = await bus.grant()
     await bus.release(grant, Outcome.QUOTA_EXHAUSTED, status_code=402)
@@ -174,7 +182,7 @@ def _month_end_soon() -> bool:
     return time.gmtime(time.time() + 3600).tm_mon != time.gmtime().tm_mon
 
 
-async def test_server_errors_in_a_row_cool_down(start_broker, bus: BusClient) -> None:
+async def test_server_errors_in_a_row_cool_down(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")), broker_failure_streak=3)
     for outcome in (Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.SUCCESS, Outcome.SERVER_ERROR):
         await bus.release(await bus.grant(), outcome)
@@ -186,7 +194,7 @@ async def test_server_errors_in_a_row_cool_down(start_broker, bus: BusClient) ->
     assert status.status == "cooling_down" and status.reason == "3 upstream failures in a row"
 
 
-async def test_no_penalty_outcomes(start_broker, bus: BusClient) -> None:
+async def test_no_penalty_outcomes(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")))
     for outcome in (Outcome.BAD_REQUEST, Outcome.CANCELLED, Outcome.MODEL_UNAVAILABLE):
         await bus.release(await bus.grant(), outcome)
@@ -194,7 +202,7 @@ async def test_no_penalty_outcomes(start_broker, bus: BusClient) -> None:
     assert status.status == "active" and status.errors == 0 and status.requests == 3
 
 
-async def test_suspended_disables_with_reason(start_broker, bus: BusClient) -> None:
+async def test_suspended_disables_with_reason(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a"), cred("b")))
     grant = await bus.grant()
     await bus.release(grant, Outcome.SUSPENDED, message="account suspended")
@@ -203,7 +211,7 @@ async def test_suspended_disables_with_reason(start_broker, bus: BusClient) -> N
     assert (await bus.grant(wait_ms=0)).credential_id != grant.credential_id
 
 
-async def test_renew_extends_a_lease(start_broker, bus: BusClient) -> None:
+async def test_renew_extends_a_lease(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")), session_pool_max_size=1, broker_lease_ttl=1.0)
     grant = await bus.grant()
     for _ in range(4):
@@ -212,7 +220,7 @@ async def test_renew_extends_a_lease(start_broker, bus: BusClient) -> None:
     assert isinstance(await bus.acquire(wait_ms=0), LeaseDenied)  # still held
 
 
-async def test_malformed_requests_get_an_error(start_broker, bus: BusClient) -> None:
+async def test_malformed_requests_get_an_error(start_broker: StartBroker, bus: BusClient) -> None:
     await start_broker(kiro_auth_token=creds_json(cred("a")))
     try:
         await bus.request(bus.subjects.lease_acquire, b'{"model": 5}')

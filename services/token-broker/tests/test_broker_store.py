@@ -6,18 +6,21 @@ import base64
 import json
 import logging
 import os
+from pathlib import Path
 
 import pytest
-from broker_helpers import BusClient, SimControl, cred, creds_json, sim_cred
+from broker_helpers import BusClient, SimControl, SimUrls, StartBroker, cred, creds_json, sim_cred
+from redis.asyncio import Redis
 
 from kiroproto.credentials import credential_identity
 
 
-async def _dump(redis_client, prefix: str) -> str:
+async def _dump(redis_client: Redis, prefix: str) -> str:
     """Every key under the prefix with every value, as one string."""
     parts: list[str] = []
     async for key in redis_client.scan_iter(match=f"{prefix}:*"):
         kind = await redis_client.type(key)
+        value: object
         if kind == "hash":
             value = await redis_client.hgetall(key)
         elif kind == "set":
@@ -30,7 +33,9 @@ async def _dump(redis_client, prefix: str) -> str:
     return "\n".join(parts)
 
 
-async def test_configured_fields_apply_only_on_first_insert(start_broker, bus: BusClient, ns: str) -> None:
+async def test_configured_fields_apply_only_on_first_insert(
+    start_broker: StartBroker, bus: BusClient, ns: str
+) -> None:
     config = creds_json(cred("a", priority=0), cred("b"))
     first = await start_broker(kiro_auth_token=config)
     assert set(first.load_report.inserted) == {"a", "b"}
@@ -46,7 +51,9 @@ async def test_configured_fields_apply_only_on_first_insert(start_broker, bus: B
     assert status["b"].status == "disabled"
 
 
-async def test_identity_is_the_hash_of_the_first_refresh_token(start_broker, bus: BusClient) -> None:
+async def test_identity_is_the_hash_of_the_first_refresh_token(
+    start_broker: StartBroker, bus: BusClient
+) -> None:
     item = cred("x")
     del item["id"]
     broker = await start_broker(kiro_auth_token=creds_json(item))
@@ -55,7 +62,9 @@ async def test_identity_is_the_hash_of_the_first_refresh_token(start_broker, bus
     assert (await bus.grant()).credential_id == expected
 
 
-async def test_bad_entries_are_reported_by_index_and_skipped(start_broker, bus: BusClient, caplog) -> None:
+async def test_bad_entries_are_reported_by_index_and_skipped(
+    start_broker: StartBroker, bus: BusClient, caplog: pytest.LogCaptureFixture
+) -> None:
     entries = [
         cred("ok1"),
         {"auth": "IdC", "refreshToken": "aorX"},
@@ -72,14 +81,16 @@ async def test_bad_entries_are_reported_by_index_and_skipped(start_broker, bus: 
     assert (await bus.status()).total == 2
 
 
-async def test_credentials_from_a_file_path(start_broker, bus: BusClient, tmp_path) -> None:
+async def test_credentials_from_a_file_path(
+    start_broker: StartBroker, bus: BusClient, tmp_path: Path
+) -> None:
     path = tmp_path / "kiro-auth-token.json"
     path.write_text(json.dumps(cred("filed")))  # a single object, as the Kiro IDE writes it
     await start_broker(kiro_auth_token=str(path))
     assert (await bus.grant()).credential_id == "filed"
 
 
-async def test_deleted_credentials_are_not_reimported(start_broker, bus: BusClient) -> None:
+async def test_deleted_credentials_are_not_reimported(start_broker: StartBroker, bus: BusClient) -> None:
     config = creds_json(cred("a"), cred("b"))
     first = await start_broker(kiro_auth_token=config)
     assert (await bus.action("a", "delete")).ok
@@ -92,7 +103,12 @@ async def test_deleted_credentials_are_not_reimported(start_broker, bus: BusClie
 
 
 async def test_no_plain_secret_in_redis_when_a_key_is_set(
-    start_broker, bus: BusClient, sim: SimControl, sim_urls, redis_client, ns: str
+    start_broker: StartBroker,
+    bus: BusClient,
+    sim: SimControl,
+    sim_urls: SimUrls,
+    redis_client: Redis,
+    ns: str,
 ) -> None:
     key = base64.b64encode(os.urandom(32)).decode()
     social = await sim.account(rotate_refresh=True)
@@ -120,14 +136,16 @@ async def test_no_plain_secret_in_redis_when_a_key_is_set(
         assert secret not in status_json
 
 
-async def test_plain_storage_warns_at_start(start_broker, caplog) -> None:
+async def test_plain_storage_warns_at_start(
+    start_broker: StartBroker, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="token_broker.runtime")
     await start_broker(kiro_auth_token=creds_json(cred("a")))
     assert "KIRO_SECRET_KEY is not set" in caplog.text
 
 
 async def test_a_wrong_key_makes_the_credential_unusable_not_the_pool(
-    start_broker, bus: BusClient, ns: str
+    start_broker: StartBroker, bus: BusClient, ns: str
 ) -> None:
     key1 = base64.b64encode(os.urandom(32)).decode()
     key2 = base64.b64encode(os.urandom(32)).decode()
@@ -138,7 +156,7 @@ async def test_a_wrong_key_makes_the_credential_unusable_not_the_pool(
     assert grant.credential_id == "b"  # "a" does not decrypt with the new key and is skipped
 
 
-async def test_pool_status_has_no_secrets(start_broker, bus: BusClient) -> None:
+async def test_pool_status_has_no_secrets(start_broker: StartBroker, bus: BusClient) -> None:
     items = [
         cred("a"),
         cred("b", auth="IdC", clientId="client-id-123456", clientSecret="client-secret-abcdef"),
@@ -158,4 +176,4 @@ def test_a_bad_secret_key_fails_startup(value: str) -> None:
     from token_broker import Settings
 
     with pytest.raises(ValueError, match="KIRO_SECRET_KEY"):
-        Settings(_env_file=None, kiro_secret_key=value)  # type: ignore[call-arg]
+        Settings(_env_file=None, kiro_secret_key=value)

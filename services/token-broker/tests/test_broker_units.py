@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
 import orjson
 import pytest
 
+from kiroproto.credentials import AuthKind
 from token_broker import Settings
 from token_broker.crypto import SecretBox
 from token_broker.errors import RefreshError, SecretDecryptError
-from token_broker.kiro_api import classify_refresh_failure, refresh_tokens
+from token_broker.kiro_api import TokenSet, classify_refresh_failure, refresh_tokens
 from token_broker.records import parse_expires_at
 from token_broker.refresh import backoff_ms
 from token_broker.usage import next_month_start_ms, parse_timestamp, parse_usage_limits
@@ -106,14 +108,14 @@ def test_next_month_start() -> None:
 # ---------------------------------------------------------------- refresh calls
 
 
-def _client(handler) -> httpx.AsyncClient:
+def _client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.MockTransport(handler))
 
 
-async def _refresh(client: httpx.AsyncClient, auth: str = "Social"):
+async def _refresh(client: httpx.AsyncClient, auth: AuthKind = "Social") -> TokenSet:
     return await refresh_tokens(
         client,
-        auth=auth,  # type: ignore[arg-type]
+        auth=auth,
         refresh_token="aorOLD",
         client_id="cid" if auth == "IdC" else None,
         client_secret="csecret" if auth == "IdC" else None,
@@ -225,7 +227,7 @@ def test_secret_box_round_trip_and_binding() -> None:
 
 
 def test_settings_names_defaults_and_durations(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert (
         s.session_pool_enabled,
         s.session_pool_max_size,
@@ -252,7 +254,7 @@ def test_settings_names_defaults_and_durations(monkeypatch: pytest.MonkeyPatch) 
         "KIRO_AUTH_TOKEN": '[{"refreshToken": "aor"}]',
     }.items():
         monkeypatch.setenv(name, value)
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert (s.session_pool_cooldown, s.session_pool_wait, s.session_pool_enabled) == (120.0, 0.5, False)
     assert s.broker_lease_ttl == 90.0 and s.secret_key_bytes is not None and len(s.secret_key_bytes) == 32
     assert s.proxies == ("http://p1:1", "http://p2:2") and s.log_level == "WARNING"
