@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.metadata as md
 import re
 from collections.abc import Iterable
@@ -117,7 +118,11 @@ def test_root_depends_on_every_member_from_the_workspace() -> None:
 def test_tools_see_every_member(setting: str) -> None:
     tool = workspace.root_config()["tool"]
     paths = tool["ruff"]["src"] if setting == "ruff" else tool["mypy"]["mypy_path"]
-    missing = sorted(f"{m.relpath}/src" for m in MEMBERS.values() if f"{m.relpath}/src" not in paths)
+    missing = sorted(
+        f"{m.relpath}/src"
+        for m in MEMBERS.values()
+        if not any(fnmatch.fnmatchcase(f"{m.relpath}/src", pattern) for pattern in paths)
+    )
     assert not missing, f"[tool.{setting}] lacks {missing}"
 
 
