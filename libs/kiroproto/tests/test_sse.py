@@ -18,20 +18,20 @@ def decode_all(chunks: list[bytes] | list[str]) -> list[ServerSentEvent]:
     return events
 
 
-def test_encode_named_event():
+def test_encode_named_event() -> None:
     assert encode_sse("ping", b'{"type":"ping"}') == b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
-def test_encode_unnamed_event():
+def test_encode_unnamed_event() -> None:
     assert encode_sse(None, b"[DONE]") == b"data: [DONE]\n\n"
 
 
-def test_encode_multiline_data_uses_one_data_line_per_line():
+def test_encode_multiline_data_uses_one_data_line_per_line() -> None:
     assert encode_sse("m", b"a\nb\r\nc\rd") == b"event: m\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
     assert decode_all([encode_sse("m", b"a\nb\r\nc\rd")]) == [ServerSentEvent("m", "a\nb\nc\nd")]
 
 
-def test_decoder_fields_comments_and_defaults():
+def test_decoder_fields_comments_and_defaults() -> None:
     stream = (
         b": a comment\n"
         b'event: first\nid: 7\nretry: 1500\ndata: {"a":1}\n\n'
@@ -49,27 +49,27 @@ def test_decoder_fields_comments_and_defaults():
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
-def test_decoder_line_endings(newline: str):
+def test_decoder_line_endings(newline: str) -> None:
     text = f"event: e{newline}data: 1{newline}{newline}data: 2{newline}{newline}"
     assert decode_all([text]) == [ServerSentEvent("e", "1"), ServerSentEvent(None, "2")]
     assert decode_all(list(text)) == [ServerSentEvent("e", "1"), ServerSentEvent(None, "2")]
 
 
-def test_crlf_split_across_chunks_is_one_line_end():
+def test_crlf_split_across_chunks_is_one_line_end() -> None:
     assert decode_all([b"data: 1\r", b"\n\r", b"\n"]) == [ServerSentEvent(None, "1")]
 
 
-def test_unicode_line_separators_are_data_not_line_ends():
+def test_unicode_line_separators_are_data_not_line_ends() -> None:
     data = "a\u2028b\u0085c\x0cd"
     assert decode_all([f"data: {data}\n\n".encode()]) == [ServerSentEvent(None, data)]
 
 
-def test_utf8_split_inside_a_character():
+def test_utf8_split_inside_a_character() -> None:
     raw = "data: héllo 😀\n\n".encode()
     assert decode_all([raw[i : i + 1] for i in range(len(raw))]) == [ServerSentEvent(None, "héllo 😀")]
 
 
-def test_empty_chunks_and_close_discards_an_unfinished_event():
+def test_empty_chunks_and_close_discards_an_unfinished_event() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(b"") == []
     assert decoder.feed("") == []
@@ -90,7 +90,7 @@ def test_empty_chunks_and_close_discards_an_unfinished_event():
     ),
     st.data(),
 )
-def test_roundtrip_any_split(events: list[tuple[str | None, str]], data: st.DataObject):
+def test_roundtrip_any_split(events: list[tuple[str | None, str]], data: st.DataObject) -> None:
     stream = b"".join(encode_sse(name, text.encode()) for name, text in events)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
     chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from kiroproto.stream import (
     OutputEvent,
     ReasoningFragment,
     ResponseAssembler,
+    StopReason,
     StreamFailure,
     StreamOptions,
     TextFragment,
@@ -44,7 +46,7 @@ def options(**overrides: Any) -> StreamOptions:
 TRAILER = Metering(0.0, "credit")
 
 
-def assemble(events: list[KiroEvent], *, trailer: bool = True, **overrides: Any) -> list[OutputEvent]:
+def assemble(events: Sequence[KiroEvent], *, trailer: bool = True, **overrides: Any) -> list[OutputEvent]:
     """Feed `events` (plus a zero meteringEvent, the trailer of a complete answer) and finish."""
     assembler = ResponseAssembler(options(**overrides))
     out: list[OutputEvent] = []
@@ -62,23 +64,28 @@ def tool(
 
 
 def end(
-    reason: str,
+    reason: StopReason,
     emitted: str,
     *,
     seq: str | None = None,
     inp: int = 42,
     credits: float | None = 0.0,
     truncated: bool = False,
-):
+) -> MessageEnd:
     usage = Usage(inp, output_tokens(emitted), credits)
-    return MessageEnd(reason, seq, usage, truncated)  # type: ignore[arg-type]
+    return MessageEnd(reason, seq, usage, truncated)
 
 
 # --- text ---------------------------------------------------------------------------------------
 
 
-def test_text_block_opens_lazily_and_duplicates_are_kept():
-    events = [TextFragment(""), Ignored("messageMetadataEvent"), TextFragment("ab"), TextFragment("ab")]
+def test_text_block_opens_lazily_and_duplicates_are_kept() -> None:
+    events: list[KiroEvent] = [
+        TextFragment(""),
+        Ignored("messageMetadataEvent"),
+        TextFragment("ab"),
+        TextFragment("ab"),
+    ]
     assert assemble(events) == [
         BlockStart(0, "text"),
         BlockDelta(0, "text", "ab"),
@@ -88,21 +95,26 @@ def test_text_block_opens_lazily_and_duplicates_are_kept():
     ]
 
 
-def test_empty_response_ends_with_end_turn_and_one_output_token():
+def test_empty_response_ends_with_end_turn_and_one_output_token() -> None:
     assert assemble([]) == [MessageEnd("end_turn", None, Usage(42, 1, 0.0))]
 
 
-def test_thinking_off_passes_tags_through_as_text():
+def test_thinking_off_passes_tags_through_as_text() -> None:
     out = assemble([TextFragment("<thinking>\nx</thinking>\n\ny")])
     assert out[1] == BlockDelta(0, "text", "<thinking>\nx</thinking>\n\ny")
 
 
-def test_usage_from_context_percentage_and_summed_metering():
-    events = [TextFragment("hi"), Metering(0.5, "credit"), ContextUsage(12.5), Metering(0.25, "credit")]
+def test_usage_from_context_percentage_and_summed_metering() -> None:
+    events: list[KiroEvent] = [
+        TextFragment("hi"),
+        Metering(0.5, "credit"),
+        ContextUsage(12.5),
+        Metering(0.25, "credit"),
+    ]
     assert assemble(events, context_window=1_000_000)[-1] == end("end_turn", "hi", inp=125_000, credits=0.75)
 
 
-def test_usage_helpers():
+def test_usage_helpers() -> None:
     assert input_tokens(None, 200_000, 7) == 7
     assert input_tokens(1.9482500553131104, 200_000, 7) == 3896
     assert input_tokens(0.0, 200_000, 7) == 0
@@ -112,8 +124,8 @@ def test_usage_helpers():
 # --- thinking -----------------------------------------------------------------------------------
 
 
-def test_inline_thinking_then_text():
-    events = [TextFragment("<thinking>\nplan</thinking>\n\nanswer")]
+def test_inline_thinking_then_text() -> None:
+    events: list[KiroEvent] = [TextFragment("<thinking>\nplan</thinking>\n\nanswer")]
     assert assemble(events, thinking=True) == [
         BlockStart(0, "thinking"),
         BlockDelta(0, "thinking", "plan"),
@@ -125,7 +137,7 @@ def test_inline_thinking_then_text():
     ]
 
 
-def test_thinking_only_gets_a_space_text_block_and_max_tokens():
+def test_thinking_only_gets_a_space_text_block_and_max_tokens() -> None:
     assert assemble([TextFragment("<thinking>\nstill thinking")], thinking=True) == [
         BlockStart(0, "thinking"),
         BlockDelta(0, "thinking", "still thinking"),
@@ -137,8 +149,8 @@ def test_thinking_only_gets_a_space_text_block_and_max_tokens():
     ]
 
 
-def test_reasoning_events_become_thinking_with_signature_before_stop():
-    events = [
+def test_reasoning_events_become_thinking_with_signature_before_stop() -> None:
+    events: list[KiroEvent] = [
         ReasoningFragment("step 1", None),
         ReasoningFragment(" step 2", "sig-abc"),
         ReasoningFragment("", None),
@@ -157,12 +169,12 @@ def test_reasoning_events_become_thinking_with_signature_before_stop():
     ]
 
 
-def test_reasoning_is_dropped_when_the_client_did_not_ask_for_thinking():
+def test_reasoning_is_dropped_when_the_client_did_not_ask_for_thinking() -> None:
     out = assemble([ReasoningFragment("hidden", "sig"), TextFragment("x")])
     assert out[:3] == [BlockStart(0, "text"), BlockDelta(0, "text", "x"), BlockStop(0)]
 
 
-def test_signature_without_thinking_text_is_dropped():
+def test_signature_without_thinking_text_is_dropped() -> None:
     assert assemble([ReasoningFragment("", "sig"), TextFragment("x")], thinking=True)[:3] == [
         BlockStart(0, "text"),
         BlockDelta(0, "text", "x"),
@@ -173,8 +185,8 @@ def test_signature_without_thinking_text_is_dropped():
 # --- tool calls ---------------------------------------------------------------------------------
 
 
-def test_tool_name_restored_opens_merged_and_fragments_verbatim():
-    events = [
+def test_tool_name_restored_opens_merged_and_fragments_verbatim() -> None:
+    events: list[KiroEvent] = [
         TextFragment("Checking."),
         tool("t1", "mcp_srv_tool_1a2b3c4d"),
         tool("t1", "mcp_srv_tool_1a2b3c4d"),  # a repeated open frame (§6.5)
@@ -201,8 +213,8 @@ def test_tool_name_restored_opens_merged_and_fragments_verbatim():
     ]
 
 
-def test_fragments_for_a_closed_tool_are_dropped_and_text_may_follow():
-    events = [
+def test_fragments_for_a_closed_tool_are_dropped_and_text_may_follow() -> None:
+    events: list[KiroEvent] = [
         tool("t1", input="{}", stop=True),
         tool("t1", input="garbage"),
         TextFragment("after"),
@@ -218,7 +230,7 @@ def test_fragments_for_a_closed_tool_are_dropped_and_text_may_follow():
     ]
 
 
-def test_a_tool_call_is_emitted_only_at_its_stop_and_text_meanwhile_comes_first():
+def test_a_tool_call_is_emitted_only_at_its_stop_and_text_meanwhile_comes_first() -> None:
     assembler = ResponseAssembler(options())
     assert assembler.feed(tool("t1", input='{"a":')) == []
     assert assembler.feed(tool("t1", input="1}")) == []
@@ -236,8 +248,8 @@ def test_a_tool_call_is_emitted_only_at_its_stop_and_text_meanwhile_comes_first(
     ]
 
 
-def test_a_tool_call_without_its_stop_is_dropped_and_the_answer_is_cut():
-    events = [TextFragment("Let me look."), tool("t1", input='{"a":1}')]
+def test_a_tool_call_without_its_stop_is_dropped_and_the_answer_is_cut() -> None:
+    events: list[KiroEvent] = [TextFragment("Let me look."), tool("t1", input='{"a":1}')]
     assert assemble(events) == [
         BlockStart(0, "text"),
         BlockDelta(0, "text", "Let me look."),
@@ -247,7 +259,7 @@ def test_a_tool_call_without_its_stop_is_dropped_and_the_answer_is_cut():
 
 
 @pytest.mark.parametrize("arguments", ['{"content": "half a fi', "[1, 2]", '"a string"'])
-def test_truncated_tool_json_is_a_stream_failure(arguments: str):
+def test_truncated_tool_json_is_a_stream_failure(arguments: str) -> None:
     assembler = ResponseAssembler(options())
     assert assembler.feed(tool("t1", input=arguments)) == []
     [failure] = assembler.feed(tool("t1", stop=True))
@@ -259,13 +271,13 @@ def test_truncated_tool_json_is_a_stream_failure(arguments: str):
     assert assembler.finish() == []
 
 
-def test_an_unfinished_tool_call_alone_is_a_failure_to_fail_over():
+def test_an_unfinished_tool_call_alone_is_a_failure_to_fail_over() -> None:
     out = assemble([tool("t1", input='{"a":')])
     assert out == [StreamFailure("api_error", "the upstream answer ended without content", 502)]
 
 
-def test_content_length_exceeded_drops_a_cut_tool_call():
-    events = [
+def test_content_length_exceeded_drops_a_cut_tool_call() -> None:
+    events: list[KiroEvent] = [
         tool("t1", input='{"content": "hal'),
         UpstreamException("ContentLengthExceededException", "", None),
     ]
@@ -284,7 +296,7 @@ def test_content_length_exceeded_drops_a_cut_tool_call():
         ("invalidStateEvent", "api_error", 500),
     ],
 )
-def test_exception_after_content(exception_type: str, error_type: str, status: int):
+def test_exception_after_content(exception_type: str, error_type: str, status: int) -> None:
     assembler = ResponseAssembler(options())
     assembler.feed(TextFragment("Partial"))
     assert assembler.has_content
@@ -295,7 +307,7 @@ def test_exception_after_content(exception_type: str, error_type: str, status: i
     assert assembler.finish() == []
 
 
-def test_exception_before_content_leaves_has_content_false():
+def test_exception_before_content_leaves_has_content_false() -> None:
     assembler = ResponseAssembler(options(thinking=True))
     assert assembler.feed(TextFragment("<thin")) == []  # held, nothing sent yet
     assert not assembler.has_content
@@ -308,7 +320,7 @@ def test_exception_before_content_leaves_has_content_false():
 @pytest.mark.parametrize(
     "exception_type", ["ContentLengthExceededException", "contentLengthExceededException"]
 )
-def test_content_length_exceeded_ends_normally_with_max_tokens(exception_type: str):
+def test_content_length_exceeded_ends_normally_with_max_tokens(exception_type: str) -> None:
     assembler = ResponseAssembler(options(thinking=True, stop_sequences=("<think",)))
     out = assembler.feed(TextFragment("<thinking>\nabc</thinking>\n\nA long answer <thi"))
     out += assembler.feed(UpstreamException(exception_type, "Content length exceeded", None))
@@ -325,7 +337,7 @@ def test_content_length_exceeded_ends_normally_with_max_tokens(exception_type: s
 # --- stop sequences -----------------------------------------------------------------------------
 
 
-def test_stop_sequence_cuts_text_and_ignores_the_rest():
+def test_stop_sequence_cuts_text_and_ignores_the_rest() -> None:
     assembler = ResponseAssembler(options(stop_sequences=("STOP",)))
     out = assembler.feed(TextFragment("one two ST"))
     assert out == [BlockStart(0, "text"), BlockDelta(0, "text", "one two ")]
@@ -336,7 +348,7 @@ def test_stop_sequence_cuts_text_and_ignores_the_rest():
     assert assembler.finish() == []
 
 
-def test_stop_sequence_held_text_flushes_before_a_tool_and_at_the_end():
+def test_stop_sequence_held_text_flushes_before_a_tool_and_at_the_end() -> None:
     out = assemble(
         [TextFragment("a S"), tool("t1", input="{}", stop=True), TextFragment("b S")],
         stop_sequences=("STOP",),
@@ -357,7 +369,7 @@ def test_stop_sequence_held_text_flushes_before_a_tool_and_at_the_end():
     ]
 
 
-def test_stop_sequence_held_text_flushes_before_a_thinking_block():
+def test_stop_sequence_held_text_flushes_before_a_thinking_block() -> None:
     out = assemble(
         [TextFragment("x S"), ReasoningFragment("r", None)], stop_sequences=("STOP",), thinking=True
     )
@@ -370,7 +382,7 @@ def test_stop_sequence_held_text_flushes_before_a_thinking_block():
     ]
 
 
-def test_stop_sequences_do_not_apply_to_thinking():
+def test_stop_sequences_do_not_apply_to_thinking() -> None:
     out = assemble(
         [TextFragment("<thinking>\nSTOP here</thinking>\n\nok STOP no")],
         thinking=True,
@@ -387,7 +399,7 @@ def test_stop_sequences_do_not_apply_to_thinking():
     ]
 
 
-def test_stop_sequence_in_text_flushed_by_the_thinking_extractor():
+def test_stop_sequence_in_text_flushed_by_the_thinking_extractor() -> None:
     # "<th" is held by the extractor (a possible tag) and only released at a boundary or the end.
     out = assemble([TextFragment("<th")], thinking=True, stop_sequences=("th",))
     assert out == [
@@ -405,7 +417,7 @@ def test_stop_sequence_in_text_flushed_by_the_thinking_extractor():
     ]
 
 
-def test_stop_sequence_right_after_thinking_leaves_no_text_block():
+def test_stop_sequence_right_after_thinking_leaves_no_text_block() -> None:
     out = assemble([TextFragment("<thinking>\nhm</thinking>\n\nEND")], thinking=True, stop_sequences=("END",))
     assert out == [
         BlockStart(0, "thinking"),
@@ -415,7 +427,7 @@ def test_stop_sequence_right_after_thinking_leaves_no_text_block():
     ]
 
 
-def merged_text(out: list[OutputEvent]) -> tuple[str, list[object]]:
+def merged_text(out: list[OutputEvent]) -> tuple[str, list[OutputEvent]]:
     text = "".join(e.data for e in out if isinstance(e, BlockDelta) and e.kind == "text")
     rest = [e for e in out if not (isinstance(e, BlockDelta) and e.kind == "text")]
     return text, rest
@@ -427,12 +439,12 @@ def merged_text(out: list[OutputEvent]) -> tuple[str, list[object]]:
     st.data(),
     st.booleans(),
 )
-def test_random_splits_give_the_same_response(text: str, data: st.DataObject, thinking: bool):
+def test_random_splits_give_the_same_response(text: str, data: st.DataObject, thinking: bool) -> None:
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=8)))
     fragments = [TextFragment(text[a:b]) for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
-    kwargs = {"stop_sequences": ("STOP", "\n\n"), "thinking": thinking}
-    whole = assemble([TextFragment(text)], **kwargs)
-    split = assemble(fragments, **kwargs)
+    stops = ("STOP", "\n\n")
+    whole = assemble([TextFragment(text)], stop_sequences=stops, thinking=thinking)
+    split = assemble(fragments, stop_sequences=stops, thinking=thinking)
     assert merged_text(split) == merged_text(whole)
     thinking_text = "".join(e.data for e in split if isinstance(e, BlockDelta) and e.kind == "thinking")
     assert thinking_text == "".join(

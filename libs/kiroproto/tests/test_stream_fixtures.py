@@ -97,7 +97,7 @@ def splits(data: bytes, cuts: list[int]) -> list[bytes]:
 
 def message_start() -> tuple[str, Any]:
     usage = {"input_tokens": 12, "output_tokens": 1}  # no cache fields: Kiro has not said yet
-    message = {
+    message: dict[str, object] = {
         "id": "msg_01",
         "type": "message",
         "role": "assistant",
@@ -293,7 +293,7 @@ def body(shared_fixtures: Path, name: str) -> bytes:
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_exact_transcripts_whole_and_byte_by_byte(shared_fixtures: Path, name: str):
+def test_exact_transcripts_whole_and_byte_by_byte(shared_fixtures: Path, name: str) -> None:
     data = body(shared_fixtures, name)
     whole = pipeline([data])
     assert pipeline(data[i : i + 1] for i in range(len(data))) == whole
@@ -303,13 +303,13 @@ def test_exact_transcripts_whole_and_byte_by_byte(shared_fixtures: Path, name: s
 
 @settings(max_examples=60, deadline=None)
 @given(name=st.sampled_from(FIXTURES), data=st.data())
-def test_random_splits(shared_fixtures: Path, name: str, data: st.DataObject):
+def test_random_splits(shared_fixtures: Path, name: str, data: st.DataObject) -> None:
     raw = body(shared_fixtures, name)
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=12))
     assert sse(anthropic_bytes(pipeline(splits(raw, cuts)))) == EXPECTED_ANTHROPIC[name]
 
 
-def test_text_turn_bytes_are_pinned(shared_fixtures: Path):
+def test_text_turn_bytes_are_pinned(shared_fixtures: Path) -> None:
     events = pipeline([body(shared_fixtures, "synthetic-text-turn")])
     rendered = anthropic_bytes(events)
     assert rendered.startswith(
@@ -323,7 +323,7 @@ def test_text_turn_bytes_are_pinned(shared_fixtures: Path):
     assert openai_bytes(events).endswith(b"data: [DONE]\n\n")
 
 
-def test_thinking_fixture_with_extraction_off_passes_tags_through(shared_fixtures: Path):
+def test_thinking_fixture_with_extraction_off_passes_tags_through(shared_fixtures: Path) -> None:
     options = StreamOptions(model="m", message_id="msg_01")
     events = pipeline([body(shared_fixtures, "synthetic-thinking-turn")], options)
     text = "".join(
@@ -334,7 +334,7 @@ def test_thinking_fixture_with_extraction_off_passes_tags_through(shared_fixture
     assert text == "<thinking>\n" + THINKING + "</thinking>\n\nHi there!"
 
 
-def test_openai_without_usage_chunk(shared_fixtures: Path):
+def test_openai_without_usage_chunk(shared_fixtures: Path) -> None:
     events = pipeline([body(shared_fixtures, "synthetic-text-turn")])
     expected = EXPECTED_OPENAI["synthetic-text-turn"]
     assert sse(openai_bytes(events, include_usage=False)) == [*expected[:-2], expected[-1]]
@@ -380,7 +380,9 @@ SUCCESSFUL = [name for name in FIXTURES if name != "synthetic-midstream-throttli
 
 @pytest.mark.parametrize("chunk_size", [1, 7, 4096])
 @pytest.mark.parametrize("name", SUCCESSFUL)
-def test_anthropic_sdk_accumulates_the_folded_message(shared_fixtures: Path, name: str, chunk_size: int):
+def test_anthropic_sdk_accumulates_the_folded_message(
+    shared_fixtures: Path, name: str, chunk_size: int
+) -> None:
     events = pipeline([body(shared_fixtures, name)])
     client = anthropic_client(anthropic_bytes(events), chunk_size)
     with client.messages.stream(**ANTHROPIC_ARGS) as stream:
@@ -393,7 +395,7 @@ def test_anthropic_sdk_accumulates_the_folded_message(shared_fixtures: Path, nam
     )
 
 
-def test_anthropic_sdk_final_message_contents(shared_fixtures: Path):
+def test_anthropic_sdk_final_message_contents(shared_fixtures: Path) -> None:
     events = pipeline([body(shared_fixtures, "synthetic-tool-turn")])
     with anthropic_client(anthropic_bytes(events)).messages.stream(**ANTHROPIC_ARGS) as stream:
         final = stream.get_final_message()
@@ -412,7 +414,7 @@ def test_anthropic_sdk_final_message_contents(shared_fixtures: Path):
     assert text.type == "text" and text.text == "Hi there!"
 
 
-def test_anthropic_sdk_raises_on_midstream_error(shared_fixtures: Path):
+def test_anthropic_sdk_raises_on_midstream_error(shared_fixtures: Path) -> None:
     events = pipeline([body(shared_fixtures, "synthetic-midstream-throttling")])
     with pytest.raises(anthropic.APIStatusError, match="Rate exceeded") as info:
         with anthropic_client(anthropic_bytes(events)).messages.stream(**ANTHROPIC_ARGS) as stream:
@@ -456,7 +458,7 @@ def accumulate_openai(chunks: Iterable[openai.types.chat.ChatCompletionChunk]) -
 
 @pytest.mark.parametrize("chunk_size", [1, 4096])
 @pytest.mark.parametrize("name", SUCCESSFUL)
-def test_openai_sdk_parses_our_chunks(shared_fixtures: Path, name: str, chunk_size: int):
+def test_openai_sdk_parses_our_chunks(shared_fixtures: Path, name: str, chunk_size: int) -> None:
     events = pipeline([body(shared_fixtures, name)])
     client = openai_client(openai_bytes(events), chunk_size)
     got = accumulate_openai(client.chat.completions.create(**OPENAI_ARGS, stream=True))
@@ -477,7 +479,7 @@ def test_openai_sdk_parses_our_chunks(shared_fixtures: Path, name: str, chunk_si
     assert parsed.choices[0].message.content == message.content
 
 
-def test_openai_sdk_stream_helper_builds_the_folded_completion(shared_fixtures: Path):
+def test_openai_sdk_stream_helper_builds_the_folded_completion(shared_fixtures: Path) -> None:
     events = pipeline([body(shared_fixtures, "synthetic-tool-turn")])
     with openai_client(openai_bytes(events)).chat.completions.stream(**OPENAI_ARGS) as stream:
         final = stream.get_final_completion()
@@ -495,7 +497,7 @@ def test_openai_sdk_stream_helper_builds_the_folded_completion(shared_fixtures: 
     assert final.usage is not None and final.usage.model_dump(exclude_none=True) == folded.usage.model_dump()
 
 
-def test_openai_sdk_raises_on_midstream_error(shared_fixtures: Path):
+def test_openai_sdk_raises_on_midstream_error(shared_fixtures: Path) -> None:
     events = pipeline([body(shared_fixtures, "synthetic-midstream-throttling")])
     stream = openai_client(openai_bytes(events)).chat.completions.create(**OPENAI_ARGS, stream=True)
     with pytest.raises(openai.APIError, match="Rate exceeded") as info:
@@ -505,7 +507,7 @@ def test_openai_sdk_raises_on_midstream_error(shared_fixtures: Path):
         fold_openai(events, OPTIONS)
 
 
-def test_content_length_exceeded_maps_to_max_tokens_and_length(shared_fixtures: Path):
+def test_content_length_exceeded_maps_to_max_tokens_and_length(shared_fixtures: Path) -> None:
     events = pipeline([body(shared_fixtures, "synthetic-content-length-exceeded")])
     assert fold_anthropic(events, OPTIONS).stop_reason == "max_tokens"
     assert fold_openai(events, OPTIONS).choices[0].finish_reason == "length"

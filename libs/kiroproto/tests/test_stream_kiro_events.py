@@ -72,7 +72,7 @@ def event(event_type: str, payload: bytes) -> Message:
         ),
     ],
 )
-def test_events(message: Message, expected: object):
+def test_events(message: Message, expected: object) -> None:
     assert parse_kiro_message(message) == expected
 
 
@@ -82,7 +82,7 @@ def decode_all(data: bytes) -> list[Message]:
     return list(decoder)
 
 
-def test_exceptions_and_errors():
+def test_exceptions_and_errors() -> None:
     [throttle] = decode_all(
         encode_exception(
             "ThrottlingException", b'{"message":"Rate exceeded","reason":"INSUFFICIENT_MODEL_CAPACITY"}'
@@ -108,7 +108,7 @@ def test_exceptions_and_errors():
     assert parse_kiro_message(Message({":message-type": "mystery"}, b"")) == Ignored("mystery")
 
 
-def test_roundtrip_through_the_codec():
+def test_roundtrip_through_the_codec() -> None:
     [message] = decode_all(encode_event("assistantResponseEvent", '{"content":"é"}'.encode()))
     assert parse_kiro_message(message) == TextFragment("é")
     [message] = decode_all(encode_message({":event-type": "meteringEvent"}, b'{"usage":2.5}'))
@@ -132,6 +132,6 @@ def test_roundtrip_through_the_codec():
         (event("reasoningContentEvent", b'{"signature":1}'), "'signature' is not a string"),
     ],
 )
-def test_malformed_event_payloads_raise_decode_error(message: Message, match: str):
+def test_malformed_event_payloads_raise_decode_error(message: Message, match: str) -> None:
     with pytest.raises(DecodeError, match=match):
         parse_kiro_message(message)

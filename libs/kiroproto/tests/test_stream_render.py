@@ -84,7 +84,7 @@ COMPLEX: list[OutputEvent] = [
 ]
 
 
-def test_anthropic_render_each_event_kind():
+def test_anthropic_render_each_event_kind() -> None:
     events = anthropic_events(*COMPLEX)
     assert events[:4] == [
         (
@@ -134,20 +134,20 @@ def test_anthropic_render_each_event_kind():
     ]
 
 
-def test_anthropic_start_never_reports_zero_input_tokens_and_ping():
+def test_anthropic_start_never_reports_zero_input_tokens_and_ping() -> None:
     renderer = AnthropicSSERenderer(OPTIONS)
     [(name, data)] = sse(renderer.start())
     assert name == "message_start" and data["message"]["usage"]["input_tokens"] == 1
     assert renderer.ping() == b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
-def test_anthropic_api_error():
+def test_anthropic_api_error() -> None:
     assert anthropic_events(StreamFailure("api_error", "boom", 500)) == [
         ("error", {"type": "error", "error": {"type": "api_error", "message": "boom"}})
     ]
 
 
-def test_anthropic_sdk_accumulates_a_complex_response():
+def test_anthropic_sdk_accumulates_a_complex_response() -> None:
     renderer = AnthropicSSERenderer(OPTIONS)
     payload = renderer.start() + renderer.ping() + renderer.render_all(COMPLEX)
 
@@ -179,7 +179,7 @@ def test_anthropic_sdk_accumulates_a_complex_response():
     assert (folded.stop_reason, folded.stop_sequence) == ("stop_sequence", "###")
 
 
-def test_openai_render_each_event_kind():
+def test_openai_render_each_event_kind() -> None:
     chunks = openai_deltas(*COMPLEX, include_usage=True)
     assert [c.get("delta") for c in chunks[:-3]] == [
         {"reasoning_content": "hmm"},
@@ -209,12 +209,12 @@ def test_openai_render_each_event_kind():
     ("stop_reason", "finish_reason"),
     [("end_turn", "stop"), ("stop_sequence", "stop"), ("tool_use", "tool_calls"), ("max_tokens", "length")],
 )
-def test_openai_finish_reasons(stop_reason: Any, finish_reason: str):
+def test_openai_finish_reasons(stop_reason: Any, finish_reason: str) -> None:
     [end, done] = openai_deltas(MessageEnd(stop_reason, None, Usage(1, 1)))
     assert end["finish_reason"] == finish_reason and done == "[DONE]"
 
 
-def test_openai_renders_nothing_for_non_content_events():
+def test_openai_renders_nothing_for_non_content_events() -> None:
     renderer = OpenAIChunkRenderer(OPTIONS)
     for event in (
         BlockStart(0, "text"),
@@ -228,7 +228,7 @@ def test_openai_renders_nothing_for_non_content_events():
     assert renderer.state.tool_calls == {}
 
 
-def test_openai_error_chunk_and_type_mapping():
+def test_openai_error_chunk_and_type_mapping() -> None:
     assert openai_deltas(StreamFailure("api_error", "boom", 500)) == [
         {"error": {"message": "boom", "type": "server_error", "param": None, "code": None}}
     ]
@@ -237,7 +237,7 @@ def test_openai_error_chunk_and_type_mapping():
     assert openai_error_type("something_new") == "server_error"
 
 
-def test_error_body_models():
+def test_error_body_models() -> None:
     body = AnthropicErrorBody(error=ErrorDetail(type="overloaded_error", message="busy"))
     assert body.model_dump() == {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
     body2 = OpenAIErrorBody(error=OpenAIErrorDetail(message="busy", type="service_unavailable"))
@@ -249,7 +249,7 @@ def test_error_body_models():
 # --- folds --------------------------------------------------------------------------------------
 
 
-def test_fold_openai_complex():
+def test_fold_openai_complex() -> None:
     completion = fold_openai(COMPLEX, OPTIONS)
     message = completion.choices[0].message
     assert message.content == 'say "hi"\nbetween'
@@ -263,7 +263,7 @@ def test_fold_openai_complex():
     assert (completion.id, completion.created, completion.model) == ("msg_x", 1, "claude-opus-4-6")
 
 
-def test_fold_openai_content_is_none_with_only_tool_calls_and_empty_without_anything():
+def test_fold_openai_content_is_none_with_only_tool_calls_and_empty_without_anything() -> None:
     events: list[OutputEvent] = [
         BlockStart(0, "tool_use", "t", "n"),
         BlockDelta(0, "input_json", "{}"),
@@ -276,7 +276,7 @@ def test_fold_openai_content_is_none_with_only_tool_calls_and_empty_without_anyt
 
 
 @pytest.mark.parametrize("arguments", ['{"cut": "hal', "[1]"])
-def test_fold_anthropic_unparsable_tool_input_becomes_empty_object(arguments: str):
+def test_fold_anthropic_unparsable_tool_input_becomes_empty_object(arguments: str) -> None:
     events: list[OutputEvent] = [
         BlockStart(0, "tool_use", "t", "n"),
         BlockDelta(0, "input_json", arguments),
@@ -287,19 +287,19 @@ def test_fold_anthropic_unparsable_tool_input_becomes_empty_object(arguments: st
     assert block.type == "tool_use" and block.input == {}
 
 
-def test_fold_needs_message_end():
+def test_fold_needs_message_end() -> None:
     with pytest.raises(ValueError, match="without MessageEnd"):
         fold_anthropic([BlockStart(0, "text")], OPTIONS)
 
 
-def test_fold_raises_stream_failed_error():
+def test_fold_raises_stream_failed_error() -> None:
     with pytest.raises(StreamFailedError, match="boom") as info:
         fold_openai([StreamFailure("api_error", "boom", 500)], OPTIONS)
     assert info.value.failure == StreamFailure("api_error", "boom", 500)
     assert (info.value.status_hint, info.value.error_type) == (500, "api_error")
 
 
-def test_assembler_output_folds_and_renders_end_to_end():
+def test_assembler_output_folds_and_renders_end_to_end() -> None:
     assembler = ResponseAssembler(
         StreamOptions(
             model="m",
@@ -336,7 +336,7 @@ def test_assembler_output_folds_and_renders_end_to_end():
     [object(), BlockDelta(0, "bogus", "x"), BlockStart(0, "bogus")],  # type: ignore[arg-type]
     ids=["object", "delta-kind", "block-kind"],
 )
-def test_renderers_reject_unknown_events(event: Any):
+def test_renderers_reject_unknown_events(event: Any) -> None:
     with pytest.raises(AssertionError):
         AnthropicSSERenderer(OPTIONS).render(event)
     if not isinstance(event, BlockStart):  # OpenAI renders nothing for non-tool block starts
@@ -344,12 +344,15 @@ def test_renderers_reject_unknown_events(event: Any):
             OpenAIChunkRenderer(OPTIONS).render(event)
 
 
-def test_assembler_and_folds_reject_unknown_events():
+def test_assembler_and_folds_reject_unknown_events() -> None:
     with pytest.raises(AssertionError):
         ResponseAssembler(OPTIONS).feed(object())  # type: ignore[arg-type]
     with pytest.raises(AssertionError):
         fold_anthropic([object()], OPTIONS)  # type: ignore[list-item]
-    bogus: list[Any] = [BlockStart(0, "bogus"), MessageEnd("end_turn", None, Usage(1, 1))]
+    bogus: list[Any] = [
+        BlockStart(0, "bogus"),  # type: ignore[arg-type]  # not a BlockKind, on purpose
+        MessageEnd("end_turn", None, Usage(1, 1)),
+    ]
     with pytest.raises(AssertionError):
         fold_anthropic(bogus, OPTIONS)
     with pytest.raises(AssertionError):

@@ -37,15 +37,16 @@ def run(fragments: list[str], end: str = "finish") -> list[Piece]:
     return coalesce(pieces)
 
 
-def test_fixture_fragment_by_fragment():
+def test_fixture_fragment_by_fragment() -> None:
     extractor = ThinkingExtractor()
-    assert extractor.phase == "before"
+    phases = [extractor.phase]  # collected, then compared (mypy would narrow the property)
     assert extractor.feed(FIXTURE_FRAGMENTS[0]) == []
     assert extractor.feed(FIXTURE_FRAGMENTS[1]) == [("thinking", FIXTURE_THINKING)]
-    assert extractor.phase == "inside"
+    phases.append(extractor.phase)
     assert extractor.feed(FIXTURE_FRAGMENTS[2]) == []  # "</thinking>\n": one newline is not enough yet
     assert extractor.feed(FIXTURE_FRAGMENTS[3]) == [("text", "Hi there!")]
-    assert extractor.phase == "after"
+    phases.append(extractor.phase)
+    assert phases == ["before", "inside", "after"]
     assert extractor.finish() == []
 
 
@@ -79,12 +80,12 @@ def test_fixture_fragment_by_fragment():
         (["<thinking>\nx</thin"], [("thinking", "x</thin")]),
     ],
 )
-def test_examples(fragments: list[str], expected: list[Piece]):
+def test_examples(fragments: list[str], expected: list[Piece]) -> None:
     assert run(fragments) == expected
     assert run(list("".join(fragments))) == expected  # character by character
 
 
-def test_tool_boundary_flushes_and_ends_thinking():
+def test_tool_boundary_flushes_and_ends_thinking() -> None:
     extractor = ThinkingExtractor()
     assert extractor.feed("<thinking>\nlet me call a tool\n</thinking>") == [
         ("thinking", "let me call a tool\n")
@@ -94,21 +95,21 @@ def test_tool_boundary_flushes_and_ends_thinking():
     assert extractor.feed("<thinking>") == [("text", "<thinking>")]
 
 
-def test_tool_boundary_before_any_decision_flushes_text():
+def test_tool_boundary_before_any_decision_flushes_text() -> None:
     extractor = ThinkingExtractor()
     assert extractor.feed("<thin") == []
     assert extractor.boundary() == [("text", "<thin")]
     assert extractor.feed("x") == [("text", "x")]
 
 
-def test_feed_empty_fragment():
+def test_feed_empty_fragment() -> None:
     extractor = ThinkingExtractor()
     assert extractor.feed("") == []
     extractor.feed("text")
     assert extractor.feed("") == []
 
 
-def test_hold_back_is_bounded():
+def test_hold_back_is_bounded() -> None:
     extractor = ThinkingExtractor()
     extractor.feed("<thinking>\n")
     long_text = "reasoning " * 1000
@@ -138,7 +139,7 @@ TOKENS = st.sampled_from(
 
 @settings(deadline=None)
 @given(st.lists(TOKENS, max_size=25), st.data(), st.sampled_from(["finish", "boundary"]))
-def test_any_split_gives_the_same_pieces(tokens: list[str], data: st.DataObject, end: str):
+def test_any_split_gives_the_same_pieces(tokens: list[str], data: st.DataObject, end: str) -> None:
     text = "".join(tokens)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=10)))
     fragments = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
@@ -152,7 +153,7 @@ def test_any_split_gives_the_same_pieces(tokens: list[str], data: st.DataObject,
 
 @settings(deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_characters="<"), max_size=50), st.data())
-def test_text_without_tags_passes_through(text: str, data: st.DataObject):
+def test_text_without_tags_passes_through(text: str, data: st.DataObject) -> None:
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=5)))
     fragments = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
     assert run(fragments) == ([("text", text)] if text else [])

@@ -58,7 +58,7 @@ def metadata_event(payload: dict[str, Any]) -> Message:
 # --- parsing ---------------------------------------------------------------------------------------
 
 
-def test_metadata_event_parses_usage_and_stop_reason():
+def test_metadata_event_parses_usage_and_stop_reason() -> None:
     payload = {
         "tokenUsage": {
             "uncachedInputTokens": 10,
@@ -76,7 +76,7 @@ def test_metadata_event_parses_usage_and_stop_reason():
     )
 
 
-def test_metadata_event_fields_are_optional():
+def test_metadata_event_fields_are_optional() -> None:
     assert parse_kiro_message(metadata_event({})) == Metadata(None, None)
     assert parse_kiro_message(metadata_event({"tokenUsage": {"outputTokens": 3}})) == Metadata(
         TokenUsage(output=3), None
@@ -94,7 +94,7 @@ def test_metadata_event_fields_are_optional():
         {"stopReason": 3},
     ],
 )
-def test_malformed_metadata_event_is_a_decode_error(payload: dict[str, Any]):
+def test_malformed_metadata_event_is_a_decode_error(payload: dict[str, Any]) -> None:
     with pytest.raises(DecodeError):
         parse_kiro_message(metadata_event(payload))
 
@@ -103,19 +103,19 @@ def test_malformed_metadata_event_is_a_decode_error(payload: dict[str, Any]):
 
 
 @pytest.mark.parametrize("trailer", [ContextUsage(1.0), Metering(0.1, "credit")])
-def test_either_trailer_event_completes_the_answer(trailer: KiroEvent):
+def test_either_trailer_event_completes_the_answer(trailer: KiroEvent) -> None:
     end = run([TextFragment("hi"), trailer])[-1]
     assert isinstance(end, MessageEnd)
     assert (end.stop_reason, end.truncated) == ("end_turn", False)
 
 
-def test_content_without_trailer_is_max_tokens_and_truncated():
+def test_content_without_trailer_is_max_tokens_and_truncated() -> None:
     end = run([TextFragment("half an ans"), Metadata(None, "END_TURN")])[-1]
     assert isinstance(end, MessageEnd)
     assert (end.stop_reason, end.truncated) == ("max_tokens", True)
 
 
-def test_no_content_and_no_trailer_is_a_failure_without_content():
+def test_no_content_and_no_trailer_is_a_failure_without_content() -> None:
     assembler = ResponseAssembler(OPTIONS)
     assert assembler.feed(TextFragment("")) == []
     assert assembler.finish() == [
@@ -124,7 +124,7 @@ def test_no_content_and_no_trailer_is_a_failure_without_content():
     assert not assembler.has_content and assembler.done
 
 
-def test_truncated_answer_renders_max_tokens_and_length():
+def test_truncated_answer_renders_max_tokens_and_length() -> None:
     events = run([TextFragment("cut")])
     assert fold_anthropic(events, OPTIONS).stop_reason == "max_tokens"
     assert fold_openai(events, OPTIONS).choices[0].finish_reason == "length"
@@ -144,7 +144,7 @@ ANTHROPIC_AND_OPENAI = {
 
 
 @pytest.mark.parametrize(("kiro", "expected"), ANTHROPIC_AND_OPENAI.items())
-def test_metadata_stop_reason_maps_to_both_apis(kiro: str, expected: tuple[str, str]):
+def test_metadata_stop_reason_maps_to_both_apis(kiro: str, expected: tuple[str, str]) -> None:
     events = run([TextFragment("x"), Metadata(None, kiro), ContextUsage(1.0)])
     assert fold_anthropic(events, OPTIONS).stop_reason == expected[0]
     assert fold_openai(events, OPTIONS).choices[0].finish_reason == expected[1]
@@ -154,11 +154,11 @@ def test_metadata_stop_reason_maps_to_both_apis(kiro: str, expected: tuple[str, 
     assert f'"stop_reason":"{expected[0]}"'.encode() in sse
 
 
-def test_every_kiro_stop_reason_has_a_finish_reason():
+def test_every_kiro_stop_reason_has_a_finish_reason() -> None:
     assert set(KIRO_STOP_REASONS.values()) <= set(FINISH_REASONS)
 
 
-def test_end_turn_with_a_tool_call_stays_tool_use():
+def test_end_turn_with_a_tool_call_stays_tool_use() -> None:
     events = run(
         [
             ToolUseFragment("t1", "Read", '{"a":1}', False),
@@ -170,7 +170,7 @@ def test_end_turn_with_a_tool_call_stays_tool_use():
     assert isinstance(events[-1], MessageEnd) and events[-1].stop_reason == "tool_use"
 
 
-def test_thinking_only_with_a_kiro_stop_reason_keeps_it():
+def test_thinking_only_with_a_kiro_stop_reason_keeps_it() -> None:
     options = StreamOptions(model="m", message_id="msg", thinking=True)
     events = run(
         [TextFragment("<thinking>\nhm"), Metadata(None, "PAUSE_TURN"), Metering(0.1, "credit")], options
@@ -183,7 +183,7 @@ def test_thinking_only_with_a_kiro_stop_reason_keeps_it():
 # --- usage -----------------------------------------------------------------------------------------
 
 
-def test_metadata_usage_wins_and_cache_fields_come_only_from_kiro():
+def test_metadata_usage_wins_and_cache_fields_come_only_from_kiro() -> None:
     usage = TokenUsage(uncached_input=7, output=9, cache_read=100, cache_write=20)
     events = run([TextFragment("x"), Metadata(usage, None), ContextUsage(50.0), Metering(0.5, "credit")])
     end = events[-1]
@@ -214,7 +214,7 @@ def test_metadata_usage_wins_and_cache_fields_come_only_from_kiro():
     assert chunks[-1]["usage"] == completion["usage"]
 
 
-def test_without_metadata_there_are_no_cache_fields():
+def test_without_metadata_there_are_no_cache_fields() -> None:
     events = run([TextFragment("x"), ContextUsage(50.0)])
     end = events[-1]
     assert isinstance(end, MessageEnd) and end.usage == Usage(500, end.usage.output_tokens, None)
@@ -225,7 +225,7 @@ def test_without_metadata_there_are_no_cache_fields():
     assert b"prompt_tokens_details" not in OpenAIChunkRenderer(OPTIONS, include_usage=True).render_all(events)
 
 
-def test_metadata_percentage_is_used_when_no_context_usage_event_came():
+def test_metadata_percentage_is_used_when_no_context_usage_event_came() -> None:
     events = run(
         [TextFragment("x"), Metadata(TokenUsage(output=3, context_percentage=10.0), None), Metering(1, "c")]
     )
@@ -265,7 +265,7 @@ _event = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_event, max_size=25))
-def test_any_event_sequence_ends_once_and_obeys_the_trailer_rules(events: list[KiroEvent]):
+def test_any_event_sequence_ends_once_and_obeys_the_trailer_rules(events: list[KiroEvent]) -> None:
     out = run(events)
     terminal = out[-1]
     assert sum(isinstance(e, MessageEnd | StreamFailure) for e in out) == 1
@@ -302,7 +302,9 @@ _COUNT_KEYS = {
     st.none() | st.text(max_size=30),
     st.booleans(),
 )
-def test_metadata_event_round_trips_what_kiro_sent(counts: dict[str, int], stop: str | None, total: bool):
+def test_metadata_event_round_trips_what_kiro_sent(
+    counts: dict[str, int], stop: str | None, total: bool
+) -> None:
     usage: dict[str, Any] = dict(counts)
     if total:
         usage["totalTokens"] = sum(counts.values())

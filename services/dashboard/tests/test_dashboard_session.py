@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from dashboard.session import SessionCodec
@@ -34,7 +36,7 @@ def test_expired_cookie_is_refused() -> None:
         lambda c: "",
     ],
 )
-def test_tampered_cookie_is_refused(mutate) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_cookie_is_refused(mutate: Callable[[str], str]) -> None:
     codec = SessionCodec("admin-token-1")
     cookie, _ = codec.issue(NOW, 3600)
     assert codec.verify(mutate(cookie), NOW) is None

@@ -29,7 +29,7 @@ async def _poll_until_done(client: httpx.AsyncClient, flow_id: str, within: floa
     while True:
         resp = await client.post(f"/oauth/api/device/{flow_id}/poll")
         assert resp.status_code == 200, resp.text
-        flow = resp.json()
+        flow: dict[str, Any] = resp.json()
         if flow["status"] != "pending":
             return flow
         assert time.monotonic() < deadline, flow
@@ -162,7 +162,7 @@ async def test_disabled_page_is_404_and_auth_rules(settings: Settings, broker: F
         assert (await client.get("/healthz")).status_code == 200
 
     dash_settings = dashboard.Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         kiro_admin_token=ADMIN_TOKEN,
         nats_url=settings.nats_url,
         redis_url=settings.redis_url,

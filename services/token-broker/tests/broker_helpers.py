@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar
 
 import httpx
 import orjson
@@ -42,7 +42,26 @@ from kiroproto.bus import (
 from token_broker import Broker, Settings
 
 T = TypeVar("T")
-StartBroker = Callable[..., Awaitable[Broker]]  # the `start_broker` fixture
+
+
+class SimUrls(TypedDict):
+    """Broker settings that point every upstream base URL at the simulator (`sim_urls`)."""
+
+    kiro_api_base_url: str
+    kiro_auth_base_url: str
+    kiro_oidc_base_url: str
+
+
+class StartBroker(Protocol):
+    """The `start_broker` fixture: start an in-process broker; `overrides` are Settings fields."""
+
+    async def __call__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        run_jobs: bool = False,
+        **overrides: object,
+    ) -> Broker: ...
 
 
 def make_settings(nats_server: NatsServer, redis_server: RedisServer, ns: str, **overrides: Any) -> Settings:
@@ -92,7 +111,7 @@ class BrokerBus:
         wait_ms: int | None = 0,
         model: str = "claude-sonnet-4.5",
         session_id: str | None = None,
-    ) -> LeaseGrant | LeaseDenied:
+    ) -> LeaseGrant | LeaseDenied | LeaseAdmitted:
         req = LeaseRequest(
             request_id=uuid.uuid4().hex, model=model, exclude=exclude, wait_ms=wait_ms, session_id=session_id
         )

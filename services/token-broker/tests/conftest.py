@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from broker_helpers import BrokerBus, SimControl, make_settings
+from broker_helpers import BrokerBus, SimControl, SimUrls, StartBroker, make_settings
 from redis.asyncio import Redis
 
 from kiro_service.bus import BusClient, BusUnavailable
@@ -100,12 +99,12 @@ async def _answers_ping(nats_server: NatsServer, ns: str, within_s: float = 5.0)
 @pytest.fixture
 async def start_broker(
     nats_server: NatsServer, redis_server: RedisServer, ns: str
-) -> AsyncIterator[Callable[..., Awaitable[Broker]]]:
+) -> AsyncIterator[StartBroker]:
     """Start in-process brokers (same namespace and prefix: replicas of one deployment)."""
     started: list[Broker] = []
 
     async def start(
-        *, transport: httpx.AsyncBaseTransport | None = None, run_jobs: bool = False, **overrides: Any
+        *, transport: httpx.AsyncBaseTransport | None = None, run_jobs: bool = False, **overrides: object
     ) -> Broker:
         broker = Broker(
             make_settings(nats_server, redis_server, ns, **overrides), transport=transport, run_jobs=run_jobs
@@ -148,7 +147,7 @@ async def sim(kiro_sim_url: str) -> AsyncIterator[SimControl]:
 
 
 @pytest.fixture
-def sim_urls(kiro_sim_url: str) -> dict[str, str]:
+def sim_urls(kiro_sim_url: str) -> SimUrls:
     """Broker settings that point every upstream base URL at the simulator."""
     return {
         "kiro_api_base_url": kiro_sim_url,

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections import Counter
 
-from broker_helpers import BrokerBus, SimControl, StartBroker, cred, creds_json, sim_cred
+from broker_helpers import BrokerBus, SimControl, SimUrls, StartBroker, cred, creds_json, sim_cred
 
 from kiroproto.bus import CredentialStatus, DenialReason, LeaseDenied, LeaseGrant, Outcome
 
@@ -29,7 +29,8 @@ async def test_first_throttling_cools_about_a_second_then_doubles_up_to_the_cap(
         denied = await bus.acquire(wait_ms=0)
         assert isinstance(denied, LeaseDenied) and denied.reason == DenialReason.NO_CREDENTIAL
         status = await _status(bus, "a")
-        seen.append(status.status_until - time.time())  # type: ignore[operator]
+        assert status.status_until is not None
+        seen.append(status.status_until - time.time())
     # 0.2, 0.4, then capped at 0.7 (SESSION_POOL_COOLDOWN)
     assert 0.1 < seen[0] <= 0.2 and 0.3 < seen[1] <= 0.4
     assert 0.6 < seen[2] <= 0.7 and 0.6 < seen[3] <= 0.7
@@ -59,7 +60,8 @@ async def test_throttlings_of_leases_already_in_flight_do_not_count_as_repeats(
         await bus.release(grant, Outcome.THROTTLED, status_code=429)
     status = await _status(bus, "a")
     assert status.status == "cooling_down" and status.reason == "throttled"
-    assert status.status_until - time.time() <= 1.0  # type: ignore[operator]
+    assert status.status_until is not None
+    assert status.status_until - time.time() <= 1.0
 
 
 async def test_half_open_one_probe_until_a_success(start_broker: StartBroker, bus: BrokerBus) -> None:
@@ -123,7 +125,8 @@ async def test_suspicious_activity_cools_for_long_with_its_reason(
     )
     status = await _status(bus, "a")
     assert status.status == "cooling_down" and "suspicious activity" in (status.reason or "")
-    assert status.status_until - time.time() > 3500  # type: ignore[operator]
+    assert status.status_until is not None
+    assert status.status_until - time.time() > 3500
     b = await bus.grant(exclude=("a",))
     await bus.release(b, Outcome.SUSPENDED, status_code=403, message="temporarily is suspended")
     assert (await _status(bus, "b")).status == "disabled"
@@ -164,7 +167,7 @@ async def test_a_session_moves_when_its_account_cannot_serve_and_is_counted(
 
 
 async def test_a_request_waits_out_a_refresh_backoff_then_is_served(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: dict[str, str]
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     flaky = await sim.account()
     await sim.fault(flaky["id"], "refresh", {"status": 500}, times=1)

@@ -6,19 +6,23 @@ from __future__ import annotations
 import asyncio
 import time
 
-from broker_helpers import BrokerBus, SimControl, StartBroker, cred, creds_json, eventually, sim_cred
+from broker_helpers import BrokerBus, SimControl, SimUrls, StartBroker, cred, creds_json, eventually, sim_cred
 
-from kiroproto.bus import DenialReason, LeaseDenied, Outcome
+from kiroproto.bus import CredentialStatus, DenialReason, LeaseDenied, Outcome
 
 
 async def test_usage_poll_runs_on_one_replica_per_period(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     one = await sim.account(credits_limit=100, credits_used=40)
     two = await sim.account(credits_limit=100)
     config = creds_json(sim_cred(one), sim_cred(two))
-    settings = dict(kiro_auth_token=config, broker_usage_poll_interval="1h", **sim_urls)
-    await asyncio.gather(*(start_broker(run_jobs=True, **settings) for _ in range(3)))
+    await asyncio.gather(
+        *(
+            start_broker(run_jobs=True, kiro_auth_token=config, broker_usage_poll_interval="1h", **sim_urls)
+            for _ in range(3)
+        )
+    )
 
     async def polled() -> bool:
         status = await bus.status()
@@ -26,14 +30,15 @@ async def test_usage_poll_runs_on_one_replica_per_period(
 
     await eventually(polled, what="usage limits of every credential")
     status = {c.id: c for c in (await bus.status()).credentials}
-    assert status[one["id"]].usage is not None and status[one["id"]].usage.remaining == 60
+    usage = status[one["id"]].usage
+    assert usage is not None and usage.remaining == 60
     # Three replicas, one period: each credential was polled once, by one of them.
     assert await sim.usage_calls(one["id"]) == 1 and await sim.usage_calls(two["id"]) == 1
     assert await sim.refresh_calls(one["id"]) == 1  # the job refreshed the token once for it
 
 
 async def test_refresh_job_renews_tokens_close_to_expiry(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     account = await sim.account()
     config = creds_json(sim_cred(account, accessToken="aoaOldButValid", expiresAt=_iso_in(300)))
@@ -64,14 +69,14 @@ def _iso_in(seconds: float) -> str:
 
 
 async def test_quota_parking_ends_at_the_upstream_reset(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     account = await sim.account(credits_limit=10, credits_used=10)
     await start_broker(kiro_auth_token=creds_json(sim_cred(account)), **sim_urls)
     grant = await bus.grant()
     await bus.release(grant, Outcome.QUOTA_EXHAUSTED, status_code=402)
 
-    async def usage_seen():
+    async def usage_seen() -> CredentialStatus | None:
         status = (await bus.status()).credentials[0]
         return status if status.usage is not None else None
 

@@ -6,15 +6,16 @@ import asyncio
 import json
 import os
 import stat
+from pathlib import Path
 
-from broker_helpers import BrokerBus, SimControl, StartBroker, cred, creds_json, eventually, sim_cred
+from broker_helpers import BrokerBus, SimControl, SimUrls, StartBroker, cred, creds_json, eventually, sim_cred
 
 from kiroproto.bus import LeaseDenied, LeaseGrant, Outcome
 from kiroproto.credentials import fingerprint
 
 
 async def test_first_use_refreshes_and_persists_the_rotation(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls, tmp_path
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls, tmp_path: Path
 ) -> None:
     account = await sim.account(rotate_refresh=True)
     mirror = tmp_path / "mirror" / "tokens.json"
@@ -41,7 +42,9 @@ async def test_first_use_refreshes_and_persists_the_rotation(
     assert stat.S_IMODE(os.stat(mirror).st_mode) == 0o600
 
 
-async def test_idc_refresh(start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls) -> None:
+async def test_idc_refresh(
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
+) -> None:
     account = await sim.account(auth="IdC")
     await start_broker(kiro_auth_token=creds_json(sim_cred(account)), **sim_urls)
     grant = await bus.grant()
@@ -50,7 +53,7 @@ async def test_idc_refresh(start_broker: StartBroker, bus: BrokerBus, sim: SimCo
 
 
 async def test_token_invalid_gives_exactly_one_refresh(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     account = await sim.account(rotate_refresh=True)
     config = creds_json(sim_cred(account))
@@ -83,7 +86,7 @@ async def _fresh_grant(bus: BrokerBus, old_fp: str) -> LeaseGrant | None:
 
 
 async def test_invalid_grant_marks_invalid_and_others_serve(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     bad = await sim.account()
     good = await sim.account()
@@ -103,7 +106,7 @@ async def test_invalid_grant_marks_invalid_and_others_serve(
 
 
 async def test_transient_refresh_failure_backs_off(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     flaky = await sim.account()
     await sim.fault(flaky["id"], "refresh", {"status": 500}, times=1)
@@ -124,7 +127,7 @@ async def _grant(bus: BrokerBus) -> LeaseGrant | None:
 
 
 async def test_rotated_token_in_redis_survives_a_restart(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     account = await sim.account(rotate_refresh=True)
     config = creds_json(sim_cred(account))  # keeps naming the original refresh token
@@ -139,7 +142,7 @@ async def test_rotated_token_in_redis_survives_a_restart(
 
 
 async def test_add_verifies_with_a_refresh(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     await start_broker(**sim_urls)
     revoked = await sim.account()
@@ -156,7 +159,7 @@ async def test_add_verifies_with_a_refresh(
 
 
 async def test_check_usage_action_stores_limits(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls
+    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
 ) -> None:
     account = await sim.account(credits_limit=50, credits_used=12.5, trial_credits=100)
     await start_broker(kiro_auth_token=creds_json(sim_cred(account)), **sim_urls)

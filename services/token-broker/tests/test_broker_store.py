@@ -6,18 +6,21 @@ import base64
 import json
 import logging
 import os
+from pathlib import Path
 
 import pytest
-from broker_helpers import BrokerBus, SimControl, StartBroker, cred, creds_json, sim_cred
+from broker_helpers import BrokerBus, SimControl, SimUrls, StartBroker, cred, creds_json, sim_cred
+from redis.asyncio import Redis
 
 from kiroproto.credentials import credential_identity
 
 
-async def _dump(redis_client, prefix: str) -> str:
+async def _dump(redis_client: Redis, prefix: str) -> str:
     """Every key under the prefix with every value, as one string."""
     parts: list[str] = []
     async for key in redis_client.scan_iter(match=f"{prefix}:*"):
         kind = await redis_client.type(key)
+        value: object
         if kind == "hash":
             value = await redis_client.hgetall(key)
         elif kind == "set":
@@ -60,7 +63,7 @@ async def test_identity_is_the_hash_of_the_first_refresh_token(
 
 
 async def test_bad_entries_are_reported_by_index_and_skipped(
-    start_broker: StartBroker, bus: BrokerBus, caplog
+    start_broker: StartBroker, bus: BrokerBus, caplog: pytest.LogCaptureFixture
 ) -> None:
     entries = [
         cred("ok1"),
@@ -78,7 +81,9 @@ async def test_bad_entries_are_reported_by_index_and_skipped(
     assert (await bus.status()).total == 2
 
 
-async def test_credentials_from_a_file_path(start_broker: StartBroker, bus: BrokerBus, tmp_path) -> None:
+async def test_credentials_from_a_file_path(
+    start_broker: StartBroker, bus: BrokerBus, tmp_path: Path
+) -> None:
     path = tmp_path / "kiro-auth-token.json"
     path.write_text(json.dumps(cred("filed")))  # a single object, as the Kiro IDE writes it
     await start_broker(kiro_auth_token=str(path))
@@ -98,7 +103,12 @@ async def test_deleted_credentials_are_not_reimported(start_broker: StartBroker,
 
 
 async def test_no_plain_secret_in_redis_when_a_key_is_set(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls, redis_client, ns: str
+    start_broker: StartBroker,
+    bus: BrokerBus,
+    sim: SimControl,
+    sim_urls: SimUrls,
+    redis_client: Redis,
+    ns: str,
 ) -> None:
     key = base64.b64encode(os.urandom(32)).decode()
     social = await sim.account(rotate_refresh=True)
@@ -126,7 +136,9 @@ async def test_no_plain_secret_in_redis_when_a_key_is_set(
         assert secret not in status_json
 
 
-async def test_plain_storage_warns_at_start(start_broker: StartBroker, caplog) -> None:
+async def test_plain_storage_warns_at_start(
+    start_broker: StartBroker, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="token_broker.runtime")
     await start_broker(kiro_auth_token=creds_json(cred("a")))
     assert "KIRO_SECRET_KEY is not set" in caplog.text
@@ -164,4 +176,4 @@ def test_a_bad_secret_key_fails_startup(value: str) -> None:
     from token_broker import Settings
 
     with pytest.raises(ValueError, match="KIRO_SECRET_KEY"):
-        Settings(_env_file=None, kiro_secret_key=value)  # type: ignore[call-arg]
+        Settings(_env_file=None, kiro_secret_key=value)

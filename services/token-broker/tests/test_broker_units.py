@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from kiroproto.credentials import AuthKind
 from token_broker import Settings
 from token_broker.credential_quota import next_month_start_ms, parse_timestamp, parse_usage_limits
 from token_broker.crypto import SecretBox
@@ -112,10 +113,10 @@ def _client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncCl
     return httpx.AsyncClient(transport=httpx.MockTransport(handler))
 
 
-async def _refresh(client: httpx.AsyncClient, auth: str = "Social") -> TokenSet:
+async def _refresh(client: httpx.AsyncClient, auth: AuthKind = "Social") -> TokenSet:
     return await refresh_tokens(
         client,
-        auth=auth,  # type: ignore[arg-type]
+        auth=auth,
         refresh_token="aorOLD",
         client_id="cid" if auth == "IdC" else None,
         client_secret="csecret" if auth == "IdC" else None,
