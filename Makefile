@@ -6,9 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SRC_DIRS := libs/kiroproto/src libs/kiro-service/src libs/kiro-testing/src services/gateway/src services/token-broker/src \
+SRC_DIRS := libs/kiroproto/src libs/kiro-service/src libs/kiro-admin/src libs/kiro-testing/src services/gateway/src services/token-broker/src \
             services/oauth/src services/dashboard/src services/kiro-sim/src
-PKGS := kiroproto kiro_service kiro_testing gateway token_broker kiro_sim dashboard kiro_oauth
+PKGS := kiroproto kiro_service kiro_admin kiro_testing gateway token_broker kiro_sim dashboard kiro_oauth
 
 .PHONY: help venv run demo sim test check lint types unit integration security deploy fuzz chaos chaos-short bench clean
 
@@ -42,7 +42,7 @@ types: venv ## mypy (strict on libs/kiroproto)
 unit: venv ## kiroproto and service unit tests (with kiroproto coverage gate)
 	@$(VENV)/bin/pytest -q -p no:cacheprovider libs/kiroproto/tests \
 	  --cov=kiroproto --cov-report=term --cov-fail-under=95
-	@$(VENV)/bin/pytest -q -p no:cacheprovider services
+	@$(VENV)/bin/pytest -q -p no:cacheprovider libs/kiro-admin/tests services
 
 integration: venv ## end-to-end and browser tests against real nats-server / redis-server / simulator
 	@bash scripts/install_browser.sh

@@ -24,6 +24,7 @@ HEALTHCHECK = ROOT / "deploy" / "docker" / "healthcheck.py"
 WORKSPACE_SRC = [
     "libs/kiroproto/src",
     "libs/kiro-service/src",
+    "libs/kiro-admin/src",
     "libs/kiro-testing/src",
     "services/gateway/src",
     "services/token-broker/src",

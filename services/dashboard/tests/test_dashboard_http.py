@@ -9,7 +9,7 @@ import httpx
 import pytest
 from dashboard_testkit import ADMIN_TOKEN, CLIENT_TOKEN, FakeBroker
 
-from dashboard.session import COOKIE_NAME
+from kiro_admin import COOKIE_NAME
 
 BEARER = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 

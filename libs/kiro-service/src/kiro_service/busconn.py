@@ -12,14 +12,22 @@ subscribe to the gateway's inboxes, where lease replies with access tokens arriv
 Redis needs nothing here: `REDIS_URL` carries the ACL user and password
 (`redis://USER:PASSWORD@host:6379/0`), and TLS is `rediss://` with the CA and client
 certificate as URL parameters (`?ssl_ca_certs=/path/ca.pem&ssl_certfile=...&ssl_keyfile=...`).
+
+`connect_nats` opens a service's connection with all of the above, reconnecting forever in the
+background, its state kept in a gauge (1 while connected).
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
+import nats
+from prometheus_client import Gauge
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
 
 SERVICE_INBOXES = {
     "gateway": "_INBOX.gateway",
@@ -58,3 +66,35 @@ def nats_options(service: str, settings: NatsTlsSettings | None = None) -> dict[
     if context is not None:
         options["tls"] = context
     return options
+
+
+async def connect_nats(url: str, name: str, connected: Gauge, service: str) -> Any:
+    """Connect as `service` (its reply inbox and TLS: `nats_options`), named `name` on the server."""
+    holder: list[Any] = []
+
+    async def disconnected() -> None:
+        connected.set(0)
+        closing = bool(holder) and (holder[0].is_draining or holder[0].is_closed)
+        log.log(logging.INFO if closing else logging.WARNING, "nats disconnected")
+
+    async def reconnected() -> None:
+        connected.set(1)
+        log.info("nats reconnected")
+
+    async def error(exc: Exception) -> None:
+        log.warning("nats error", extra={"error": type(exc).__name__})
+
+    nc = await nats.connect(
+        servers=[url],
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
+        error_cb=error,
+        **nats_options(service),
+    )
+    holder.append(nc)
+    connected.set(1)
+    return nc

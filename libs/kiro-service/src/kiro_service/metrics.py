@@ -1,14 +1,26 @@
-"""Prometheus plumbing every service shares: the exposition body (multiprocess-aware) and the
-build-info gauge. Each service declares its own collectors on a registry made in `create_app`.
+"""Prometheus plumbing every service shares: the exposition body (multiprocess-aware), the
+build-info gauge, and `ServiceMetrics`: the collectors of a service that serves HTTP and talks to
+NATS and Redis (HTTP requests, NATS connection state, NATS request and Redis command latency and
+errors). Each service declares its own collectors beside them, on a registry made in `create_app`.
+
+`TimedRedis` is a `redis.asyncio.Redis` whose single commands are timed (label: the command
+name, a small fixed set); pipelines are not broken down.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import time
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+
+_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 def render_metrics(registry: CollectorRegistry) -> bytes:
@@ -31,3 +43,94 @@ def build_info(name: str, registry: CollectorRegistry, version: str) -> Gauge:
     )
     gauge.labels(version, platform.python_version()).set(1)
     return gauge
+
+
+class ServiceMetrics:
+    """`<service>_build_info`, `_http_requests_total{route,status}`, `_nats_connected`,
+    `_nats_request_duration_seconds{call}`, `_nats_errors_total{call}`,
+    `_redis_command_duration_seconds{command}`, `_redis_errors_total{command}` on `registry`
+    (a fresh one when not given). A service subclasses it to add its own collectors."""
+
+    def __init__(
+        self, service: str, registry: CollectorRegistry | None = None, version: str = "0.1.0"
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.build_info = build_info(f"{service}_build_info", self.registry, version)
+        self.http_requests = Counter(
+            f"{service}_http_requests_total",
+            "HTTP requests served",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.nats_connected = Gauge(
+            f"{service}_nats_connected", "1 while connected to NATS", registry=self.registry
+        )
+        self.nats_duration = Histogram(
+            f"{service}_nats_request_duration_seconds",
+            "NATS request-reply round trips to the broker, by subject kind",
+            ["call"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.nats_errors = Counter(
+            f"{service}_nats_errors_total",
+            "NATS requests without a usable reply, by subject kind",
+            ["call"],
+            registry=self.registry,
+        )
+        self.redis_duration = Histogram(
+            f"{service}_redis_command_duration_seconds",
+            "Redis commands, by command",
+            ["command"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.redis_errors = Counter(
+            f"{service}_redis_errors_total",
+            "Failed Redis commands, by command",
+            ["command"],
+            registry=self.registry,
+        )
+
+    def observe_nats(self, call: str, seconds: float, failed: bool) -> None:
+        self.nats_duration.labels(call).observe(seconds)
+        if failed:
+            self.nats_errors.labels(call).inc()
+
+    def observe_redis(self, command: str, seconds: float, failed: bool) -> None:
+        self.redis_duration.labels(command).observe(seconds)
+        if failed:
+            self.redis_errors.labels(command).inc()
+
+
+class TimedRedis(Redis):
+    """Redis whose single commands feed `ServiceMetrics.observe_redis` (set `metrics` after creation)."""
+
+    metrics: ServiceMetrics | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        metrics = self.metrics
+        if metrics is None:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        started = time.perf_counter()
+        failed = True
+        try:
+            result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            failed = False
+            return result
+        finally:
+            command = str(args[0]).split(" ", 1)[0].upper() if args else "?"
+            metrics.observe_redis(command, time.perf_counter() - started, failed)
+
+
+def timed_redis(url: str, metrics: ServiceMetrics, **options: Any) -> Redis:
+    """`Redis.from_url(url, **options)` with every single command timed.
+
+    Connections retry a command on a dead socket (from_url gives them no retry: after a Redis
+    restart every pooled connection would fail its next command, as the chaos suite showed
+    for the broker)."""
+    options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 3))
+    client = TimedRedis.from_url(url, **options)
+    assert isinstance(client, TimedRedis)
+    client.metrics = metrics
+    return client

@@ -11,10 +11,9 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from dashboard.adminkey import AdminKeyError, resolve_admin_key
 from dashboard.app import create_app, request_shutdown
-from dashboard.redact import Redactor
 from dashboard.settings import Settings
+from kiro_admin import AdminKeyError, Redactor, resolve_admin_key
 from kiro_service import attach_limits, configure_logging, load_limits, raise_open_file_limit, server_options
 
 

@@ -16,35 +16,36 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
-from starlette.staticfiles import StaticFiles
 
-from dashboard.adminauth import AdminAuth, AdminAuthError
 from dashboard.broker import BrokerClient, BrokerRefused, BrokerUnavailable
-from dashboard.clientaddr import TrustedProxies
 from dashboard.deps import State
-from dashboard.httpmw import AccessMiddleware, BodyCapMiddleware
 from dashboard.keys import Keys
 from dashboard.live import LiveHub
-from dashboard.loginlimit import LoginLimiter
 from dashboard.metrics import create_metrics
-from dashboard.natsconn import connect_nats
-from dashboard.redact import Redactor
 from dashboard.routes import api, events, health, keys, pages, teams_page, usage
-from dashboard.service_metrics import timed_redis
-from dashboard.session import SessionCodec
 from dashboard.settings import Settings
 from dashboard.traffic.recorder import QUEUE_GROUP, TrafficRecorder
 from dashboard.traffic.store import TrafficStore
+from kiro_admin import (
+    AccessMiddleware,
+    AdminAuth,
+    AdminKeys,
+    BodyCapMiddleware,
+    LoginLimiter,
+    Redactor,
+    SessionCodec,
+    TrustedProxies,
+    admin_static,
+    error_response,
+    install_error_handlers,
+)
 from kiro_service import MetricsServer, render_metrics
+from kiro_service.busconn import connect_nats
+from kiro_service.metrics import timed_redis
 from kiroproto.bus import Subjects
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-def _error(status: int, error_type: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"type": error_type, "message": message}}, status_code=status)
 
 
 def request_shutdown(app: FastAPI) -> None:
@@ -64,17 +65,18 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         keys = Keys(settings.kiro_redis_prefix)
+        admin_keys = AdminKeys(settings.kiro_redis_prefix)
         subjects = Subjects(settings.kiro_bus_namespace)
         redis = timed_redis(
             settings.redis_url,
-            metrics.common,
+            metrics,
             decode_responses=True,
             socket_timeout=5,
             socket_connect_timeout=5,
             health_check_interval=30,
         )
-        nc = await connect_nats(settings.nats_url, "kiro-dashboard", metrics.nats_connected)
-        broker = BrokerClient(nc, subjects, settings.dashboard_broker_timeout, metrics.common.observe_nats)
+        nc = await connect_nats(settings.nats_url, "kiro-dashboard", metrics.nats_connected, "dashboard")
+        broker = BrokerClient(nc, subjects, settings.dashboard_broker_timeout, metrics.observe_nats)
         traffic = TrafficStore(redis, keys)
         hub = LiveHub(
             broker,
@@ -112,14 +114,14 @@ def create_app(settings: Settings) -> FastAPI:
                 redactor=redactor,
                 redis=redis,
                 nc=nc,
-                auth=AdminAuth(codec, redis, keys, settings.dashboard_session_ttl),
+                auth=AdminAuth(codec, redis, admin_keys, settings.dashboard_session_ttl),
                 broker=broker,
                 traffic=traffic,
                 hub=hub,
                 proxies=TrustedProxies(settings.forwarded_allow_ips),
                 login_limiter=LoginLimiter(
                     redis,
-                    settings.kiro_redis_prefix,
+                    admin_keys,
                     attempts=settings.dashboard_login_attempts,
                     window_s=settings.dashboard_login_window,
                 ),
@@ -147,25 +149,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router)  # team keys, usage and the teams page (issue 5)
     app.include_router(usage.router)
     app.include_router(teams_page.router)
-    app.mount("/static/dashboard", StaticFiles(directory=STATIC_DIR), name="static")
-
-    @app.exception_handler(AdminAuthError)
-    async def _auth_error(_request: Request, exc: AdminAuthError) -> JSONResponse:
-        return _error(exc.status_code, exc.error_type, str(exc))
+    app.mount("/static/dashboard", admin_static(STATIC_DIR), name="static")
+    install_error_handlers(app, redactor)
 
     @app.exception_handler(BrokerUnavailable)
     async def _broker_down(_request: Request, exc: BrokerUnavailable) -> JSONResponse:
-        return _error(503, "service_unavailable", str(exc))
+        return error_response(503, "service_unavailable", str(exc))
 
     @app.exception_handler(BrokerRefused)
     async def _broker_refused(_request: Request, exc: BrokerRefused) -> JSONResponse:
         status = exc.code if 400 <= exc.code < 500 else 502
-        return _error(status, "broker_error", redactor.text(exc.description))
-
-    @app.exception_handler(RedisError)
-    async def _redis_down(_request: Request, exc: RedisError) -> JSONResponse:
-        log.warning("redis unavailable", extra={"error": type(exc).__name__})
-        return _error(503, "service_unavailable", "Redis unavailable")
+        return error_response(status, "broker_error", redactor.text(exc.description))
 
     app.add_middleware(BodyCapMiddleware, max_bytes=settings.dashboard_max_body_bytes)
     app.add_middleware(

@@ -7,15 +7,12 @@ from typing import Annotated, Any, TypedDict
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
-from dashboard.adminauth import AdminAuth, Principal
 from dashboard.broker import BrokerClient
-from dashboard.clientaddr import TrustedProxies
 from dashboard.live import LiveHub
-from dashboard.loginlimit import LoginLimiter
 from dashboard.metrics import Metrics
-from dashboard.redact import Redactor
 from dashboard.settings import Settings
 from dashboard.traffic.store import TrafficStore
+from kiro_admin import Admin, AdminAuth, AdminWrite, LoginLimiter, Redactor, TrustedProxies
 
 
 class State(TypedDict):
@@ -48,16 +45,5 @@ async def _state(request: Request) -> State:
     )
 
 
-async def require_admin(request: Request) -> Principal:
-    auth: AdminAuth = request.state.auth
-    return await auth.require(request, write=False)
-
-
-async def require_admin_write(request: Request) -> Principal:
-    auth: AdminAuth = request.state.auth
-    return await auth.require(request, write=True)
-
-
 AppState = Annotated[State, Depends(_state)]
-Admin = Annotated[Principal, Depends(require_admin)]
-AdminWrite = Annotated[Principal, Depends(require_admin_write)]
+__all__ = ["Admin", "AdminWrite", "AppState", "State"]

@@ -23,9 +23,9 @@ from redis.exceptions import RedisError
 
 from dashboard.broker import BrokerClient, BrokerError
 from dashboard.metrics import Metrics
-from dashboard.redact import Redactor
 from dashboard.traffic.snapshot import CredentialTraffic, TrafficSnapshot
 from dashboard.traffic.store import TrafficStore
+from kiro_admin import Redactor
 from kiroproto.bus import CredentialEvent, PoolStatus
 
 log = logging.getLogger(__name__)

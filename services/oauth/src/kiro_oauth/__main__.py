@@ -9,8 +9,7 @@ import uvicorn
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from dashboard.adminkey import AdminKeyError, resolve_admin_key
-from dashboard.redact import Redactor
+from kiro_admin import AdminKeyError, Redactor, resolve_admin_key
 from kiro_oauth.app import create_app
 from kiro_oauth.settings import Settings
 from kiro_service import configure_logging, load_limits, raise_open_file_limit, server_options

@@ -3,8 +3,8 @@
 The lifespan opens Redis, NATS and one `httpx.AsyncClient` (explicit timeouts and limits) for the
 OIDC and auth-portal calls, yields the typed `State`, and closes them in reverse order. With
 `OAUTH_ENABLED` false only `/healthz`, `/readyz` and `/metrics` exist: every `/oauth` path is 404.
-Admin checks and the session cookie are the dashboard's (`dashboard.adminauth`): one login
-serves both pages, which share an origin behind the gateway.
+Admin checks and the session cookie are `kiro_admin`'s, as in the dashboard: one login serves
+both pages, which share an origin behind the gateway.
 """
 
 from __future__ import annotations
@@ -17,20 +17,21 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
-from starlette.staticfiles import StaticFiles
 
-from dashboard.adminauth import AdminAuth, AdminAuthError
 from dashboard.broker import BrokerClient, BrokerError
-from dashboard.httpmw import AccessMiddleware
-from dashboard.keys import Keys as AdminKeys
-from dashboard.natsconn import connect_nats
-from dashboard.redact import Redactor
-from dashboard.service_metrics import timed_redis
-from dashboard.session import SessionCodec
+from kiro_admin import (
+    AccessMiddleware,
+    AdminAuth,
+    AdminKeys,
+    Redactor,
+    Sealer,
+    SessionCodec,
+    admin_static,
+    error_response,
+    install_error_handlers,
+)
 from kiro_oauth.deps import State
-from kiro_oauth.errors import OAuthError
-from kiro_oauth.flows import FlowStore, Sealer
+from kiro_oauth.flows import FlowStore
 from kiro_oauth.keys import Keys
 from kiro_oauth.metrics import create_metrics
 from kiro_oauth.routes import flows, health
@@ -38,14 +39,12 @@ from kiro_oauth.service import OAuthService
 from kiro_oauth.settings import Settings
 from kiro_oauth.upstream import LoginClient
 from kiro_service import MetricsServer, render_metrics
+from kiro_service.busconn import connect_nats
+from kiro_service.metrics import timed_redis
 from kiroproto.bus import Subjects
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-def _error(status: int, error_type: str, message: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": {"type": error_type, "message": message}}, status_code=status)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -59,13 +58,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         redis = timed_redis(
             settings.redis_url,
-            metrics.common,
+            metrics,
             decode_responses=True,
             socket_timeout=5,
             socket_connect_timeout=5,
             health_check_interval=30,
         )
-        nc = await connect_nats(settings.nats_url, "kiro-oauth", metrics.nats_connected, service="oauth")
+        nc = await connect_nats(settings.nats_url, "kiro-oauth", metrics.nats_connected, "oauth")
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 settings.oauth_http_timeout, connect=min(10.0, settings.oauth_http_timeout)
@@ -75,7 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
             trust_env=True,
         )
         broker = BrokerClient(
-            nc, Subjects(settings.kiro_bus_namespace), settings.oauth_add_timeout, metrics.common.observe_nats
+            nc, Subjects(settings.kiro_bus_namespace), settings.oauth_add_timeout, metrics.observe_nats
         )
         service = OAuthService(
             settings,
@@ -110,26 +109,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(flows.router)
         app.mount(
             "/oauth/static",
-            StaticFiles(directory=STATIC_DIR, packages=[("dashboard", "static")]),
+            admin_static(STATIC_DIR),
             name="static",
         )
 
-    @app.exception_handler(AdminAuthError)
-    async def _auth_error(_request: Request, exc: AdminAuthError) -> JSONResponse:
-        return _error(exc.status_code, exc.error_type, str(exc))
-
-    @app.exception_handler(OAuthError)
-    async def _oauth_error(_request: Request, exc: OAuthError) -> JSONResponse:
-        return _error(exc.status_code, exc.error_type, redactor.text(str(exc)))
+    install_error_handlers(app, redactor)
 
     @app.exception_handler(BrokerError)
     async def _broker_error(_request: Request, exc: BrokerError) -> JSONResponse:
-        return _error(503, "service_unavailable", redactor.text(str(exc)))
-
-    @app.exception_handler(RedisError)
-    async def _redis_down(_request: Request, exc: RedisError) -> JSONResponse:
-        log.warning("redis unavailable", extra={"error": type(exc).__name__})
-        return _error(503, "service_unavailable", "Redis unavailable")
+        return error_response(503, "service_unavailable", redactor.text(str(exc)))
 
     app.add_middleware(
         AccessMiddleware, counter=metrics.http_requests, logger=logging.getLogger("kiro_oauth.http")

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: typed lifespan state and the admin checks (shared with the dashboard)."""
+"""FastAPI dependencies: typed lifespan state and the admin checks (`kiro_admin`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypedDict
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
-from dashboard.adminauth import AdminAuth, Principal
+from kiro_admin import AdminAuth, AdminWrite
 from kiro_oauth.metrics import OAuthMetrics
 from kiro_oauth.service import OAuthService
 from kiro_oauth.settings import Settings
@@ -33,10 +33,5 @@ async def _state(request: Request) -> State:
     )
 
 
-async def require_admin_write(request: Request) -> Principal:
-    auth: AdminAuth = request.state.auth
-    return await auth.require(request, write=True)
-
-
 AppState = Annotated[State, Depends(_state)]
-AdminWrite = Annotated[Principal, Depends(require_admin_write)]
+__all__ = ["AdminWrite", "AppState", "State"]

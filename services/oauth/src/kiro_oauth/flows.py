@@ -3,49 +3,22 @@
 A device-authorization flow holds its client registration and device code until it ends; then
 the secrets are dropped and only the outcome stays (for the page's last poll). A social login
 holds its PKCE verifier under its `state`, taken once with GETDEL. With `KIRO_SECRET_KEY` set,
-both are sealed with AES-GCM (the Redis key is the associated data).
+both are sealed (`kiro_admin.Sealer`; the Redis key is the associated data).
 """
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 from typing import Any, Literal
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
 
+from kiro_admin import Sealer
 from kiro_oauth.keys import DONE_TTL_S, FLOW_GRACE_S, POLL_LOCK_MS, Keys
 
 FlowKind = Literal["builder_id", "idc"]
 FlowStatus = Literal["pending", "done", "denied", "expired", "error"]
-_MARK = "enc:v1:"
-
-
-class Sealer:
-    def __init__(self, key: bytes | None) -> None:
-        self._aead = AESGCM(key) if key is not None else None
-
-    def seal(self, text: str, aad: str) -> str:
-        if self._aead is None:
-            return text
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, text.encode(), aad.encode())
-        return _MARK + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
-
-    def open(self, text: str, aad: str) -> str | None:
-        if not text.startswith(_MARK):
-            return text
-        if self._aead is None:
-            return None
-        try:
-            raw = base64.urlsafe_b64decode(text[len(_MARK) :])
-            return self._aead.decrypt(raw[:12], raw[12:], aad.encode()).decode()
-        except (InvalidTag, ValueError):
-            return None
 
 
 class DeviceFlow(BaseModel):

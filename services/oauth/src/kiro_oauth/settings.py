@@ -3,7 +3,7 @@
 Unprefixed names are the CONTRACTS.md contract (shared with the other services); `OAUTH_*` names
 are this service's own knobs. `.env` is read too; the real environment wins. `OAUTH_ENABLED`
 (default false) turns the `/oauth` page and its API on; off, every `/oauth` path answers 404.
-The admin key and `KIRO_SECRET_KEY` are the shared ones of `dashboard.settings.AdminServiceSettings`.
+The admin key and `KIRO_SECRET_KEY` are the shared ones of `kiro_admin.AdminServiceSettings`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from dashboard.settings import AdminServiceSettings, Duration, empty_to_none
+from kiro_admin import AdminServiceSettings, Duration, empty_to_none
 from kiroproto.upstream import DEFAULT_AUTH_BASE_URL, DEFAULT_OIDC_BASE_URL, DEFAULT_REGION
 
 BUILDER_ID_START_URL = "https://view.awsapps.com/start"

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from dashboard.adminauth import read_form
 from dashboard.broker import BrokerUnavailable
 from dashboard.deps import Admin, AdminWrite, AppState
 from dashboard.tokens_api import tokens_payload
+from kiro_admin import read_form
 from kiroproto.bus import CredentialAction, CredentialActionKind
 
 router = APIRouter(prefix="/api")

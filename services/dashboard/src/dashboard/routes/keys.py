@@ -44,7 +44,7 @@ def client(state: AppState) -> TeamsClient:
         state["nc"],
         Subjects(settings.kiro_bus_namespace),
         settings.dashboard_broker_timeout,
-        state["metrics"].common.observe_nats,
+        state["metrics"].observe_nats,
     )
 
 

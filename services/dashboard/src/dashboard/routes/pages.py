@@ -8,10 +8,9 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from dashboard.adminauth import read_form
 from dashboard.deps import AdminWrite, AppState
-from dashboard.session import COOKIE_NAME
 from dashboard.views import dashboard_page, login_page, safe_next
+from kiro_admin import COOKIE_NAME, read_form
 
 router = APIRouter()
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.session import SessionCodec
+from kiro_admin.session import SessionCodec
 
 NOW = 1_700_000_000.0
 
