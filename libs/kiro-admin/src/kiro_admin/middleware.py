@@ -20,6 +20,8 @@ from prometheus_client import Counter
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kiro_service.asgi import content_length
+
 _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -93,7 +95,7 @@ class BodyCapMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await self._too_large(send)
             return
@@ -144,13 +146,3 @@ class BodyCapMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None

@@ -1,9 +1,29 @@
-"""Plumbing every Kiro2API service shares: JSON logging and the OpenTelemetry set-up.
+"""The skeleton every Kiro2API service is built on.
 
-Service-specific behaviour (spans, metrics, routes) stays in each service; only the parts that
-were identical in every service live here.
+- `settings`: `ServiceSettings` (the contract's shared variables, once), `Duration`, `LogLevel`,
+  `describe_settings_error`;
+- `serve`: `load_settings` (a bad value: one line, exit 2) and `serve` (uvicorn with the
+  inbound limits and a graceful SIGTERM: readiness false, drain, exit 0);
+- `health`: `/healthz`, `/readyz` (one body shape), `/metrics` (admin key on the public port),
+  readiness checks as injected async callables;
+- `deps`: lifespan state as a typed object and the dependency that hands it to routes;
+- `jsonlog`, `metrics`, `metrics_port`, `tracing`, `busconn`, `inbound`: logging, Prometheus,
+  the keyless metrics port, OpenTelemetry, NATS options, inbound HTTP limits.
+
+Service-specific behaviour (spans, metrics, routes) stays in each service.
 """
 
+from kiro_service.asgi import content_length
+from kiro_service.deps import lifespan_state, service_state, state_dependency
+from kiro_service.health import (
+    Health,
+    Readiness,
+    ReadinessCheck,
+    admin_key_guard,
+    admin_key_matches,
+    health_routes,
+    registry_metrics,
+)
 from kiro_service.inbound import (
     InboundLimits,
     attach_limits,
@@ -14,9 +34,44 @@ from kiro_service.inbound import (
 from kiro_service.jsonlog import JsonFormatter, configure_logging
 from kiro_service.metrics import build_info, render_metrics
 from kiro_service.metrics_port import MetricsServer
+from kiro_service.serve import Listen, config_error, load_settings, serve, serve_workers
+from kiro_service.settings import (
+    Duration,
+    LogLevel,
+    MetricsPort,
+    ServiceSettings,
+    UpstreamSettings,
+    describe_settings_error,
+    empty_to_none,
+    parse_log_level,
+)
 from kiro_service.tracing import tracer_provider_from_env
 
 __all__ = [
+    "Duration",
+    "Health",
+    "Listen",
+    "LogLevel",
+    "MetricsPort",
+    "Readiness",
+    "ReadinessCheck",
+    "ServiceSettings",
+    "UpstreamSettings",
+    "admin_key_guard",
+    "admin_key_matches",
+    "config_error",
+    "content_length",
+    "describe_settings_error",
+    "empty_to_none",
+    "health_routes",
+    "lifespan_state",
+    "load_settings",
+    "parse_log_level",
+    "registry_metrics",
+    "serve",
+    "serve_workers",
+    "service_state",
+    "state_dependency",
     "InboundLimits",
     "JsonFormatter",
     "MetricsServer",

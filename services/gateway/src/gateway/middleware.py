@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.errors import InternalError, RequestTooLarge, flavour_for_path, render_error
 from gateway.failover import queue_ms
 from gateway.metrics import Metrics, route_label
+from kiro_service.asgi import content_length
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class GatewayMiddleware:
             await send(message)
 
         try:
-            declared = _content_length(scope)
+            declared = content_length(scope)
             if declared is not None and declared > limit:
                 err = RequestTooLarge(f"request body is larger than {limit} bytes")
                 await render_error(err, flavour, request_id)(scope, receive, send_with_id)
@@ -97,13 +98,3 @@ class GatewayMiddleware:
 
 def _ms(seconds: object) -> float | None:
     return round(seconds * 1000, 2) if isinstance(seconds, float) else None
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
