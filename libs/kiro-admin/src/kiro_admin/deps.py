@@ -1,6 +1,6 @@
 """FastAPI dependencies for admin routes: `Admin` (read) and `AdminWrite` (a change: a session
-must also carry its CSRF token). Both read the `AdminAuth` the service's lifespan put in its
-state under `auth`."""
+must also carry its CSRF token). Both use the `AdminAuth` of the service's lifespan state (an
+`runtime.AdminState`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from kiro_admin.auth import AdminAuth, Principal
+from kiro_admin.runtime import AdminState
+from kiro_service import service_state
 
 
 def admin_auth(request: Request) -> AdminAuth:
-    auth: AdminAuth = request.state.auth
-    return auth
+    return service_state(request, AdminState).auth
 
 
 async def require_admin(request: Request) -> Principal:

@@ -1,27 +1,26 @@
-"""FastAPI dependencies: typed access to the lifespan state and the admin checks."""
+"""The dashboard's lifespan state (a typed object, `kiro_service.deps`) and the dependencies
+routes take: `AppState`, and the admin checks `Admin` / `AdminWrite` (`kiro_admin.deps`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Depends, Request
-from redis.asyncio import Redis
+from fastapi import Depends
 
 from dashboard.broker import BrokerClient
 from dashboard.live import LiveHub
 from dashboard.metrics import Metrics
 from dashboard.settings import Settings
 from dashboard.traffic.store import TrafficStore
-from kiro_admin import Admin, AdminAuth, AdminWrite, LoginLimiter, Redactor, TrustedProxies
+from kiro_admin import Admin, AdminState, AdminWrite, LoginLimiter, TrustedProxies
+from kiro_service import state_dependency
 
 
-class State(TypedDict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DashboardState(AdminState):
     settings: Settings
     metrics: Metrics
-    redactor: Redactor
-    redis: Redis
-    nc: Any
-    auth: AdminAuth
     broker: BrokerClient
     traffic: TrafficStore
     hub: LiveHub
@@ -29,21 +28,5 @@ class State(TypedDict):
     login_limiter: LoginLimiter
 
 
-async def _state(request: Request) -> State:
-    return State(  # request.state holds the lifespan's State (Starlette copies it per request)
-        settings=request.state.settings,
-        metrics=request.state.metrics,
-        redactor=request.state.redactor,
-        redis=request.state.redis,
-        nc=request.state.nc,
-        auth=request.state.auth,
-        broker=request.state.broker,
-        traffic=request.state.traffic,
-        hub=request.state.hub,
-        proxies=request.state.proxies,
-        login_limiter=request.state.login_limiter,
-    )
-
-
-AppState = Annotated[State, Depends(_state)]
-__all__ = ["Admin", "AdminWrite", "AppState", "State"]
+AppState = Annotated[DashboardState, Depends(state_dependency(DashboardState))]
+__all__ = ["Admin", "AdminWrite", "AppState", "DashboardState"]

@@ -13,26 +13,28 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from kiro_admin import AdminServiceSettings, Duration, empty_to_none, validate_spec
+from kiro_admin import AdminServiceSettings, validate_spec
+from kiro_service import Duration, MetricsPort, empty_to_none
+from kiro_service.settings import ALL_INTERFACES, LOOPBACK
 
 
 class Settings(AdminServiceSettings):
     SERVICE: ClassVar[str] = "dashboard"
 
     # ---- the dashboard's own knobs
-    dashboard_host: str = "0.0.0.0"  # a container listens on every interface
+    dashboard_host: str = ALL_INTERFACES  # a container listens on every interface
     dashboard_port: int = Field(default=8083, ge=0, le=65535)
-    dashboard_session_ttl: Duration = 12 * 3600.0
+    dashboard_session_ttl: Duration = Field(default=12 * 3600.0, gt=0)
     dashboard_cookie_secure: bool | None = None  # None: Secure when the request came over https
-    dashboard_pool_poll_interval: Duration = 2.0  # broker pool_status polls while someone watches
-    dashboard_traffic_push_interval: Duration = 5.0  # traffic snapshot pushed to live pages
-    dashboard_broker_timeout: Duration = 5.0  # pool status and actions (a refresh may take a while)
-    dashboard_sse_keepalive: Duration = 15.0
+    dashboard_pool_poll_interval: Duration = Field(default=2.0, gt=0)  # pool_status polls while watched
+    dashboard_traffic_push_interval: Duration = Field(default=5.0, gt=0)  # traffic pushed to live pages
+    dashboard_broker_timeout: Duration = Field(default=5.0, gt=0)  # pool status and actions (a refresh)
+    dashboard_sse_keepalive: Duration = Field(default=15.0, gt=0)
     dashboard_max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # larger bodies: 413, read no further
     dashboard_login_attempts: int = Field(default=10, ge=1)  # failed sign-ins per address and window
-    dashboard_login_window: Duration = 300.0  # then 429 + retry-after until the window ends
-    dashboard_metrics_port: int | None = Field(default=None, ge=0, le=65535)  # keyless /metrics; unset: off
-    dashboard_metrics_host: str = "127.0.0.1"  # keep it off the public network (deploy/: the pod's)
+    dashboard_login_window: Duration = Field(default=300.0, gt=0)  # then 429 + retry-after until it ends
+    dashboard_metrics_port: MetricsPort = None  # keyless /metrics; unset: off
+    dashboard_metrics_host: str = LOOPBACK  # keep it off the public network (deploy/: the pod's)
     forwarded_allow_ips: str = "127.0.0.1,::1"  # proxies whose x-forwarded-for is believed (clientaddr.py)
 
     @field_validator("forwarded_allow_ips")
@@ -40,7 +42,7 @@ class Settings(AdminServiceSettings):
     def _proxies(cls, value: str) -> str:
         return validate_spec(value)
 
-    @field_validator("dashboard_cookie_secure", "dashboard_metrics_port", mode="before")
+    @field_validator("dashboard_cookie_secure", mode="before")
     @classmethod
     def _optional(cls, value: Any) -> Any:
         return empty_to_none(value)

@@ -1,37 +1,26 @@
-"""FastAPI dependencies: typed lifespan state and the admin checks (`kiro_admin`)."""
+"""The oauth service's lifespan state (a typed object, `kiro_service.deps`) and the dependencies
+routes take: `AppState` and the admin check `AdminWrite` (`kiro_admin.deps`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Depends, Request
-from redis.asyncio import Redis
+from fastapi import Depends
 
-from kiro_admin import AdminAuth, AdminWrite
+from kiro_admin import AdminState, AdminWrite
 from kiro_oauth.metrics import OAuthMetrics
 from kiro_oauth.service import OAuthService
 from kiro_oauth.settings import Settings
+from kiro_service import state_dependency
 
 
-class State(TypedDict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OAuthState(AdminState):
     settings: Settings
     metrics: OAuthMetrics
-    redis: Redis
-    nc: Any
-    auth: AdminAuth
     service: OAuthService
 
 
-async def _state(request: Request) -> State:
-    return State(
-        settings=request.state.settings,
-        metrics=request.state.metrics,
-        redis=request.state.redis,
-        nc=request.state.nc,
-        auth=request.state.auth,
-        service=request.state.service,
-    )
-
-
-AppState = Annotated[State, Depends(_state)]
-__all__ = ["AdminWrite", "AppState", "State"]
+AppState = Annotated[OAuthState, Depends(state_dependency(OAuthState))]
+__all__ = ["AdminWrite", "AppState", "OAuthState"]

@@ -50,12 +50,12 @@ class PriorityBody(BaseModel):
 
 
 def _json(state: AppState, payload: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(state["redactor"].scrub(payload), status_code=status_code)
+    return JSONResponse(state.redactor.scrub(payload), status_code=status_code)
 
 
 @router.get("/tokens")
 async def tokens(state: AppState, _admin: Admin) -> JSONResponse:
-    hub = state["hub"]
+    hub = state.hub
     traffic = await hub.traffic_snapshot()
     view = await hub.pool_view()
     if view.pool is None:
@@ -65,12 +65,12 @@ async def tokens(state: AppState, _admin: Admin) -> JSONResponse:
 
 @router.get("/pool")
 async def pool(state: AppState, _admin: Admin) -> JSONResponse:
-    return _json(state, (await state["hub"].pool_view()).model_dump(mode="json"))
+    return _json(state, (await state.hub.pool_view()).model_dump(mode="json"))
 
 
 @router.get("/traffic")
 async def traffic(state: AppState, _admin: Admin) -> JSONResponse:
-    return _json(state, (await state["hub"].traffic_snapshot()).model_dump(mode="json"))
+    return _json(state, (await state.hub.traffic_snapshot()).model_dump(mode="json"))
 
 
 async def _priority(request: Request) -> int | None:
@@ -94,16 +94,16 @@ async def credential_action(
             return _json(state, {"ok": False, "message": "priority must be an integer"}, 400)
         if priority is None:
             return _json(state, {"ok": False, "message": "priority is required"}, 400)
-    ack = await state["broker"].action(
+    ack = await state.broker.action(
         CredentialAction(credential_id=credential_id, action=kind, priority=priority),
-        timeout_s=state["settings"].dashboard_broker_timeout,
+        timeout_s=state.settings.dashboard_broker_timeout,
     )
-    state["metrics"].broker_calls.labels(kind, "ok" if ack.ok else "refused").inc()
+    state.metrics.broker_calls.labels(kind, "ok" if ack.ok else "refused").inc()
     log.info(
         "credential action",
         extra={"credential_id": credential_id, "action": kind, "ok": ack.ok, "via": principal.via},
     )
-    state["hub"].request_refresh()
+    state.hub.request_refresh()
     return _json(state, {"ok": ack.ok, "message": ack.message}, 200 if ack.ok else 409)
 
 

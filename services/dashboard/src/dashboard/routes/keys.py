@@ -39,12 +39,12 @@ _FLAT_LIMITS = (
 
 
 def client(state: AppState) -> TeamsClient:
-    settings = state["settings"]
+    settings = state.settings
     return TeamsClient(
-        state["nc"],
+        state.nc,
         Subjects(settings.kiro_bus_namespace),
         settings.dashboard_broker_timeout,
-        state["metrics"].observe_nats,
+        state.metrics.observe_nats,
     )
 
 

@@ -1,0 +1,36 @@
+"""Readiness checks for `health.Health`, one per dependency a service's `/readyz` covers.
+
+Each returns a `ReadinessCheck` bound to the connection the lifespan opened; the reason of a
+failed check is what `/readyz` answers (`{"status": "not_ready", "reason": "NATS not connected"}`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from kiro_service.health import Readiness, ReadinessCheck
+
+
+def nats_ready(nc: Any) -> ReadinessCheck:
+    """Ready while the NATS client is connected (not reconnecting, draining or closed)."""
+
+    async def check() -> Readiness:
+        return Readiness.ok() if nc.is_connected else Readiness.failed("NATS not connected")
+
+    return check
+
+
+def redis_ready(redis: Redis) -> ReadinessCheck:
+    """Ready when Redis answers one PING."""
+
+    async def check() -> Readiness:
+        try:
+            answered = bool(await redis.ping())
+        except RedisError:
+            answered = False
+        return Readiness.ok() if answered else Readiness.failed("Redis not answering")
+
+    return check
