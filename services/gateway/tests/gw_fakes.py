@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway.deps import GatewayState
 from gateway.errors import Overloaded, RateLimited
 from gateway.failover import Upstreams
 from gateway.lease import BrokerClient, denial_error
@@ -135,14 +136,14 @@ class FakeKiro:
 
 
 def install(
-    state: dict[str, Any],
+    state: GatewayState,
     broker: FakeBroker,
     kiro: FakeKiro,
     *,
     max_attempts: int = 3,
     ping_interval: float = 5.0,
 ) -> None:
-    metrics: Metrics = state["metrics"]
+    metrics: Metrics = state.metrics
     upstream = UpstreamClient(
         api_base_template="http://kiro.test",
         default_region="us-east-1",
@@ -151,7 +152,7 @@ def install(
         max_connections=10,
         transport=httpx.MockTransport(kiro),
     )
-    state["upstreams"] = Upstreams(
+    state.upstreams = Upstreams(
         broker=broker,
         upstream=upstream,
         metrics=metrics,

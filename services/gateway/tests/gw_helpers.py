@@ -11,7 +11,9 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from gateway.app import create_app
+from gateway.deps import GatewayState
 from gateway.settings import Settings
+from kiro_service.deps import state_from
 
 CLIENT_TOKEN = "test-client-token-" + "Wp5Hs9Fe"
 AUTH = {"x-api-key": CLIENT_TOKEN}
@@ -26,22 +28,23 @@ def make_settings(**overrides: Any) -> Settings:
         "gateway_bus_timeout": 0.2,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager
 async def running_client(
-    settings: Settings, patch: Callable[[dict[str, Any]], None] | None = None
+    settings: Settings, patch: Callable[[GatewayState], None] | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """`patch` may swap parts of the typed lifespan state before the first request."""
     app = create_app(settings)
-    async with app.router.lifespan_context(app) as lifespan_state:
-        state = dict(lifespan_state)
+    async with app.router.lifespan_context(app) as lifespan:
+        shared = dict(lifespan or {})
         if patch is not None:
-            patch(state)
+            patch(state_from(shared, GatewayState))
 
         async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":
-                scope = {**scope, "state": dict(state)}
+                scope = {**scope, "state": dict(shared)}
             await app(scope, receive, send)
 
         transport = httpx.ASGITransport(app=with_state)

@@ -214,7 +214,7 @@ async def test_health_ready_metrics(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json()["nats"] is False
+    assert ready.json() == {"status": "not_ready", "reason": "NATS not connected"}  # CONTRACTS.md shape
     assert (await client.get("/metrics")).status_code == 401  # no admin key configured
 
 

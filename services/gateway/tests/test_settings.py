@@ -10,13 +10,14 @@ import pytest
 from gw_helpers import CLIENT_TOKEN
 from pydantic import ValidationError
 
-from gateway.settings import Settings, describe_settings_error
+from gateway.settings import Settings
+from kiro_service import describe_settings_error
 
 
 def test_missing_client_token_is_refused() -> None:
     with pytest.raises(ValidationError) as info:
-        Settings(_env_file=None)  # type: ignore[call-arg]
-    line = describe_settings_error(info.value)
+        Settings(_env_file=None)
+    line = describe_settings_error(info.value, Settings.MISSING_HINTS)
     assert "KIRO_CLIENT_TOKEN is not set" in line
     assert "\n" not in line
 
@@ -28,7 +29,7 @@ def test_environment_names_and_durations(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("GATEWAY_PING_INTERVAL", "500ms")
     monkeypatch.setenv("PROXY_POOL", "http://a:1, http://b:2")
     monkeypatch.setenv("LOG_LEVEL", "warn")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.kiro_client_token.get_secret_value() == CLIENT_TOKEN
     assert settings.session_pool_wait == 120.0
     assert settings.session_pool_max_retries == 3
@@ -62,8 +63,8 @@ def test_main_exits_2_with_one_line() -> None:
 )
 def test_short_and_placeholder_client_keys_are_refused(value: str) -> None:
     with pytest.raises(ValidationError) as info:
-        Settings(_env_file=None, kiro_client_token=value)  # type: ignore[call-arg]
-    line = describe_settings_error(info.value)
+        Settings(_env_file=None, kiro_client_token=value)
+    line = describe_settings_error(info.value, Settings.MISSING_HINTS)
     assert "KIRO_CLIENT_TOKEN is refused" in line
     if len(value) > 5:
         assert value not in line  # the key itself is never echoed

@@ -10,6 +10,7 @@ import pytest
 from gw_fakes import FakeBroker, FakeKiro, install, respond, text_events
 from gw_helpers import AUTH, make_settings, running_client
 
+from gateway.deps import GatewayState
 from kiroproto.eventstream import encode_event
 
 MSG: dict[str, Any] = {
@@ -28,8 +29,8 @@ async def post(broker: FakeBroker, kiro: FakeKiro, body: dict[str, Any]) -> tupl
     settings = make_settings()
     seen: dict[str, Any] = {}
 
-    def patch(state: dict[str, Any]) -> None:
-        seen["metrics"] = state["metrics"]
+    def patch(state: GatewayState) -> None:
+        seen["metrics"] = state.metrics
         install(state, broker, kiro)
 
     async with running_client(settings, patch) as client:

@@ -181,6 +181,7 @@ def test_python_dash_m_serves_the_demo_account(tmp_path: Path) -> None:
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
             assert http.get("/healthz").json() == {"status": "ok"}
+            assert http.get("/readyz").json() == {"status": "ready"}  # CONTRACTS.md shape
             tokens = http.post("/refreshToken", json={"refreshToken": DEMO_REFRESH_TOKEN}).json()
             r = http.post(
                 "/generateAssistantResponse",
@@ -189,7 +190,8 @@ def test_python_dash_m_serves_the_demo_account(tmp_path: Path) -> None:
             )
             assert interpret(decode(r.content)).text == "Echo: hi"
     finally:
-        service.stop()
+        code = service.stop()
+    assert code == 0  # SIGTERM: drained, exit 0
     log = service.read_log()
     assert "kiro-sim listening" in log
     assert DEMO_REFRESH_TOKEN not in log and tokens["accessToken"] not in log

@@ -36,6 +36,7 @@ from kiro_service.metrics import build_info, render_metrics
 from kiro_service.metrics_port import MetricsServer
 from kiro_service.serve import Listen, config_error, load_settings, serve, serve_workers
 from kiro_service.settings import (
+    BaseServiceSettings,
     Duration,
     LogLevel,
     MetricsPort,
@@ -48,6 +49,7 @@ from kiro_service.settings import (
 from kiro_service.tracing import tracer_provider_from_env
 
 __all__ = [
+    "BaseServiceSettings",
     "Duration",
     "Health",
     "Listen",

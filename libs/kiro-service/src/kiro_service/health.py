@@ -6,8 +6,9 @@
   (SIGTERM, `serve.py`), before its lifespan has started, or when one of its checks says so
   (the first failing check's reason is the answer).
 - `GET /metrics`: the Prometheus text. On the public port the service's guard decides (the
-  admin key, `Authorization: Bearer`, by default); Prometheus scrapes the keyless, non-public
-  port of `metrics_port.py` instead.
+  admin key, `Authorization: Bearer`: `admin_key_guard`); Prometheus scrapes the keyless,
+  non-public port of `metrics_port.py` instead. A `Health` without a guard serves it keyless
+  (a port that is internal only, e.g. the broker's); without metrics it is 404.
 
 What the routes read is one `Health` object the service's lifespan builds (its checks need
 the connections the lifespan opens) and yields with `deps.lifespan_state`; `serve.py` finds it
@@ -97,6 +98,10 @@ class Health:
         if self._guard is not None:
             await self._guard(request)
 
+    @property
+    def has_metrics(self) -> bool:
+        return self._metrics is not None
+
     async def render(self) -> bytes:
         return b"" if self._metrics is None else await self._metrics()
 
@@ -172,6 +177,8 @@ async def metrics(request: Request) -> Response:
     health = health_of(request)
     if health is None:
         return JSONResponse({"status": "not_ready", "reason": "starting"}, status_code=503)
+    if not health.has_metrics:
+        return JSONResponse({"error": "this service keeps no metrics"}, status_code=404)
     try:
         await health.guard(request)
     except MetricsRefused as exc:

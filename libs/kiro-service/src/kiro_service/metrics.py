@@ -134,3 +134,21 @@ def timed_redis(url: str, metrics: ServiceMetrics, **options: Any) -> Redis:
     assert isinstance(client, TimedRedis)
     client.metrics = metrics
     return client
+
+
+class BoundedLabels:
+    """Label values that stay a bounded set (a label per team, say): the first `limit` distinct
+    values as they are, every later one as `overflow`. One per process and label."""
+
+    def __init__(self, limit: int, overflow: str = "other") -> None:
+        self._limit = limit
+        self._overflow = overflow
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._limit:
+            return self._overflow
+        self._seen.add(value)
+        return value

@@ -23,17 +23,18 @@ its app through an import-string factory; uvicorn's supervisor forwards the sign
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TypeVar
 
 import uvicorn
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings
 from starlette.types import ASGIApp
 
 from kiro_service.health import HEALTH_KEY, Health
@@ -44,9 +45,11 @@ from kiro_service.inbound import (
     raise_open_file_limit,
     server_options,
 )
-from kiro_service.settings import describe_settings_error
+from kiro_service.settings import BaseServiceSettings, describe_settings_error
 
-S = TypeVar("S", bound=BaseSettings)
+log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=BaseServiceSettings)
 
 CONFIG_ERROR = 2  # the exit status of a configuration problem
 
@@ -68,13 +71,13 @@ def config_error(service: str, message: str) -> SystemExit:
     return SystemExit(CONFIG_ERROR)
 
 
-def load_settings(kind: type[S], service: str, hints: Mapping[str, str] | None = None) -> S:
-    """The service's settings from the environment (and `.env`); a missing or bad value ends
-    the process with one line on stderr and exit status 2."""
+def load_settings(kind: type[S], service: str, **values: Any) -> S:
+    """The service's settings from the environment (and `.env`; `values` win, e.g. command-line
+    flags); a missing or bad value ends the process with one line on stderr and exit status 2."""
     try:
-        return kind()
+        return kind(**values)
     except ValidationError as exc:
-        raise config_error(service, describe_settings_error(exc, hints)) from None
+        raise config_error(service, describe_settings_error(exc, kind.MISSING_HINTS)) from None
 
 
 def uvicorn_options(listen: Listen, limits: InboundLimits) -> dict[str, Any]:
@@ -109,6 +112,8 @@ def serve_workers(factory: str, listen: Listen, workers: int) -> int:
     (`"package.module:function"`, read from the environment in the worker)."""
     limits = load_limits(listen.service)  # each worker reads the HTTP_* limits itself too
     raise_open_file_limit()
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        log.warning("several workers without PROMETHEUS_MULTIPROC_DIR: /metrics shows one worker only")
     uvicorn.run(factory, factory=True, workers=workers, **uvicorn_options(listen, limits))
     return 0
 

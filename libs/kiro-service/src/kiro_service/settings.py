@@ -1,8 +1,10 @@
 """The settings every service shares (CONTRACTS.md "Configuration"), declared once.
 
-`ServiceSettings` is the base of each service's `Settings`: the unprefixed contract names that
-more than one service reads (NATS, Redis, the bus namespace, `LOG_LEVEL`, the admin key, the
-at-rest key), `.env` read too (the real environment wins), extra variables ignored.
+`BaseServiceSettings` is what every process has, the simulator included: `.env` read too (the
+real environment wins), extra variables ignored, `LOG_LEVEL`, and `MISSING_HINTS` (the sentence
+shown when a required variable is missing). `ServiceSettings` is the base of each service's
+`Settings`: it adds the unprefixed contract names that more than one service reads (NATS, Redis,
+the bus namespace, the admin key, the at-rest key).
 `UpstreamSettings` adds the Kiro upstream names (region, the three base URLs, `PROXY_POOL`) for
 the services that call Kiro. A service adds its own knobs with its prefix (`GATEWAY_*`,
 `BROKER_*`, ...).
@@ -20,10 +22,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kiro_service.busconn import NatsTlsSettings
 from kiroproto.bus import DEFAULT_NAMESPACE
@@ -71,7 +73,8 @@ def _duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
 """Seconds; `90`, `90s`, `2m`, `1h`, `500ms`. Add `Field(gt=0)` where zero makes no sense."""
 LogLevel = Annotated[str, AfterValidator(parse_log_level)]
-MetricsPort = Annotated[int | None, BeforeValidator(empty_to_none), Field(ge=0, le=65535)]
+Port = Annotated[int, Field(ge=0, le=65535)]
+MetricsPort = Annotated[Port | None, BeforeValidator(empty_to_none)]
 """A keyless `/metrics` port (`metrics_port.py`); unset, blank or 0: off."""
 
 
@@ -86,14 +89,22 @@ def decode_secret_key(text: str) -> bytes:
     return raw
 
 
-class ServiceSettings(NatsTlsSettings):
-    """The contract's shared variables. Subclass it; add the service's own prefixed knobs."""
+class BaseServiceSettings(BaseSettings):
+    """`.env` and the environment, `LOG_LEVEL`; the base of every process's settings."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
+    MISSING_HINTS: ClassVar[Mapping[str, str]] = {}
+    """A fuller sentence per required variable, for `describe_settings_error` when it is unset."""
 
     log_level: LogLevel = "INFO"
+
+
+class ServiceSettings(BaseServiceSettings, NatsTlsSettings):
+    """The contract's shared variables. Subclass it; add the service's own prefixed knobs."""
+
+    model_config = BaseServiceSettings.model_config
     # NATS: credentials in the URL (nats://USER:PASSWORD@host:4222), TLS with a tls:// URL and
     # the `NATS_TLS_*` files of `busconn.NatsTlsSettings` (inherited).
     nats_url: str = "nats://127.0.0.1:4222"

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -39,12 +40,20 @@ from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
 from gateway.offload import Offloader
 from gateway.proxy import Forwarder
-from gateway.routes import chat, forward, health, messages, models
+from gateway.routes import chat, forward, messages, models
+from gateway.routes.health import gateway_health
 from gateway.settings import Settings
 from gateway.telemetry import Telemetry
 from gateway.upstream import UpstreamClient
 from gateway.usage import UsageReporter
-from kiro_service import MetricsServer, configure_logging, render_metrics, tracer_provider_from_env
+from kiro_service import (
+    MetricsServer,
+    configure_logging,
+    health_routes,
+    lifespan_state,
+    render_metrics,
+    tracer_provider_from_env,
+)
 from kiroproto.bus import Subjects
 from kiroproto.models import ModelMap, ModelMapConfig
 
@@ -79,7 +88,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         telemetry = Telemetry(tracer_provider_from_env("kiro-gateway"))
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[GatewayState]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         broker = BrokerClient(
             settings.nats_url,
             Subjects(settings.kiro_bus_namespace),
@@ -121,29 +130,29 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             broker, model_map, ttl_s=settings.gateway_catalogue_ttl, timeout_s=settings.gateway_bus_timeout
         )
         catalogue.start()
-        try:
-            yield GatewayState(
-                settings=settings,
-                metrics=metrics,
+        state = GatewayState(
+            settings=settings,
+            metrics=metrics,
+            broker=broker,
+            upstreams=Upstreams(
                 broker=broker,
-                upstreams=Upstreams(
-                    broker=broker,
-                    upstream=upstream,
-                    metrics=metrics,
-                    max_attempts=settings.session_pool_max_retries,
-                    lease_wait=settings.session_pool_wait,
-                    ping_interval=settings.gateway_ping_interval,
-                ),
-                models=model_map,
-                catalogue=catalogue,
-                forwarder=forwarder,
-                client_key=settings.kiro_client_token.get_secret_value().encode("utf-8"),
-                fallback_logged=set(),
-                keys=keys,
-                usage_reporter=reporter,
-                offloader=offloader,
-                bodies=bodies,
-            )
+                upstream=upstream,
+                metrics=metrics,
+                max_attempts=settings.session_pool_max_retries,
+                lease_wait=settings.session_pool_wait,
+                ping_interval=settings.gateway_ping_interval,
+            ),
+            models=model_map,
+            catalogue=catalogue,
+            forwarder=forwarder,
+            client_key=settings.kiro_client_token.get_secret_value().encode("utf-8"),
+            keys=keys,
+            usage_reporter=reporter,
+            offloader=offloader,
+            bodies=bodies,
+        )
+        try:
+            yield lifespan_state(state, gateway_health(settings, metrics, broker))
         finally:
             await _settle_cancelled_streams()
             await forwarder.aclose()
@@ -166,7 +175,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
-    app.include_router(health.router)
+    app.router.routes.extend(health_routes())  # /healthz, /readyz, /metrics (routes/health.py)
     app.include_router(messages.router)
     app.include_router(chat.router)
     app.include_router(models.router)

@@ -1,9 +1,12 @@
-"""Typed lifespan state and the dependencies routes use to read it."""
+"""Typed lifespan state and the dependencies routes use to read it (the `kiro_service.deps`
+convention: the lifespan yields `lifespan_state(GatewayState(...), health)`, routes take
+`state: State`). Per-request values (request id, model, usage) stay in the request's own state."""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, TypedDict, cast
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.responses import Response
@@ -20,6 +23,7 @@ from gateway.prepare import parse_json
 from gateway.proxy import Forwarder
 from gateway.settings import Settings
 from gateway.usage import UsageReporter
+from kiro_service import state_dependency
 from kiroproto.errors import ConversionError
 from kiroproto.models import FALLBACK_HEADER, ModelMap, ResolvedModel
 
@@ -28,7 +32,8 @@ log = logging.getLogger(__name__)
 MAX_FALLBACK_NAMES = 10_000
 
 
-class GatewayState(TypedDict):
+@dataclass(slots=True)
+class GatewayState:
     settings: Settings
     metrics: Metrics
     broker: BrokerClient
@@ -37,31 +42,26 @@ class GatewayState(TypedDict):
     catalogue: PoolCatalogue  # ... resolved against what the pool offers now
     forwarder: Forwarder
     client_key: bytes
-    fallback_logged: set[str]
     keys: KeyCache  # team keys (keys.py)
     usage_reporter: UsageReporter  # team usage records (usage.py)
     offloader: Offloader  # worker processes for CPU-heavy work (offload.py)
     bodies: BodyBudget  # large request bodies in flight (bodies.py)
+    fallback_logged: set[str] = field(default_factory=set)  # model names logged as substituted
 
 
-# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
-# thread, a thread hop per dependency per request (measured: ~0.3 ms of the gateway's CPU and
-# latency per request, see README "Performance").
-async def get_state(request: Request) -> GatewayState:
-    return cast(GatewayState, request.scope["state"])
-
-
-State = Annotated[GatewayState, Depends(get_state)]
+# Dependencies are `async def` on purpose (kiro_service.deps): a plain `def` dependency costs a
+# thread hop per request (measured: ~0.3 ms of the gateway's CPU and latency, README "Performance").
+State = Annotated[GatewayState, Depends(state_dependency(GatewayState))]
 
 
 async def require_client_key(request: Request, state: State) -> None:
     """The operator key, or a live team key (its record goes to `request.state.team_key`)."""
-    key = await authenticate(request.headers, state["client_key"], state["keys"])
+    key = await authenticate(request.headers, state.client_key, state.keys)
     if key is None:
         request.state.team = "operator"
     else:
         request.state.team_key = key
-        request.state.team = state["metrics"].team_label(key.team)
+        request.state.team = state.metrics.team_label(key.team)
 
 
 ClientKey = Depends(require_client_key)
@@ -75,7 +75,7 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 def resolve_model(state: GatewayState, name: str) -> ResolvedModel:
     try:
-        resolved = state["catalogue"].current.resolve(name)
+        resolved = state.catalogue.current.resolve(name)
     except ConversionError as exc:
         raise InvalidRequest(exc.message) from exc
     return note_model(state, name, resolved)
@@ -83,10 +83,10 @@ def resolve_model(state: GatewayState, name: str) -> ResolvedModel:
 
 def note_model(state: GatewayState, name: str, resolved: ResolvedModel) -> ResolvedModel:
     """Log once per name that a substitute model serves it (resolution may run in a worker)."""
-    if resolved.fallback and name not in state["fallback_logged"]:
-        if len(state["fallback_logged"]) > MAX_FALLBACK_NAMES:
-            state["fallback_logged"].clear()
-        state["fallback_logged"].add(name)
+    if resolved.fallback and name not in state.fallback_logged:
+        if len(state.fallback_logged) > MAX_FALLBACK_NAMES:
+            state.fallback_logged.clear()
+        state.fallback_logged.add(name)
         log.warning(
             "model not offered by the pool; serving a substitute (header x-kiro2api-model-fallback)",
             extra={"requested": name, "kiro_model": resolved.kiro_id},

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from kiro_service import BaseServiceSettings, LogLevel
 
 Chunking = Literal["random", "frame", "whole"]
 
@@ -40,14 +42,15 @@ DEFAULT_MODELS: tuple[str, ...] = (
 SOCIAL_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/EHGA3GRVQMUK"
 
 
-class SimSettings(BaseSettings):
-    """Process-wide settings of one simulator instance."""
+class SimSettings(BaseServiceSettings):
+    """Process-wide settings of one simulator instance (`KIRO_SIM_LOG_LEVEL`, not `LOG_LEVEL`:
+    the simulator stands in for the upstream, not for one of the services)."""
 
-    model_config = SettingsConfigDict(env_prefix="KIRO_SIM_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KIRO_SIM_")  # merged with the base's
 
     host: str = "127.0.0.1"
     port: int = Field(default=8999, ge=0, le=65535)
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
     accounts_file: Path | None = None
     seed_demo: bool = False
     # Base URL put into device-flow verification URIs; default: derived from the request's Host.

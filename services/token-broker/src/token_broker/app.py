@@ -1,35 +1,35 @@
 """`create_app(settings)`: the broker's small HTTP side and the lifespan that runs the broker.
 
-`GET /healthz`  the process is up.
-`GET /readyz`   NATS connected and Redis answers PING (503 otherwise).
-`GET /metrics`  Prometheus text from the registry made here (pool gauges refreshed on scrape).
+`GET /healthz`, `GET /readyz` (NATS connected and Redis answers PING) and `GET /metrics`
+(Prometheus text, pool gauges refreshed on scrape) are `kiro_service.health`'s routes. The
+broker's HTTP port is internal only (deploy/: no public route reaches it), so it is the
+broker's metrics port too: `/metrics` needs no key here.
 
-The real work happens on NATS (`service.py`); uvicorn's SIGTERM ends the lifespan, which
-stops the NATS service, drains the requests in flight and closes everything.
+The real work happens on NATS (`service.py`); SIGTERM ends the lifespan, which stops the NATS
+service, drains the requests in flight and closes everything (`runtime.Broker.stop`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypedDict
+from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
-from redis.exceptions import RedisError
+from prometheus_client import CollectorRegistry
 
-from kiro_service import render_metrics, tracer_provider_from_env
+from kiro_service import (
+    Health,
+    health_routes,
+    lifespan_state,
+    registry_metrics,
+    tracer_provider_from_env,
+)
 from token_broker.runtime import Broker
 from token_broker.settings import Settings
-from token_broker.status import pool_status
 from token_broker.telemetry import Telemetry
-
-
-class State(TypedDict):
-    broker: Broker
 
 
 def create_app(
@@ -42,13 +42,17 @@ def create_app(
     registry = CollectorRegistry()
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         owned = tracer_provider is None
         telemetry = Telemetry(tracer_provider or tracer_provider_from_env("kiro-token-broker"))
         broker = Broker(settings, registry=registry, transport=transport, telemetry=telemetry)
+        health = Health(
+            checks=[broker.readiness],
+            metrics=registry_metrics(registry, before=broker.refresh_gauges),
+        )
         try:
             await broker.start()
-            yield {"broker": broker}
+            yield lifespan_state(broker, health)
         finally:
             await broker.stop()
             if owned:
@@ -57,30 +61,5 @@ def create_app(
     app = FastAPI(
         title="kiro2api token-broker", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz(request: Request) -> JSONResponse:
-        broker: Broker = request.state.broker
-        nats_ok = broker.nats_ok
-        redis_ok = await broker.redis_ok()
-        ready = nats_ok and redis_ok
-        body = {"status": "ready" if ready else "not ready", "nats": nats_ok, "redis": redis_ok}
-        return JSONResponse(body, status_code=200 if ready else 503)
-
-    @app.get("/metrics")
-    async def metrics(request: Request) -> Response:
-        broker: Broker = request.state.broker
-        if broker.store is not None:
-            try:
-                await pool_status(broker.store, settings, broker.metrics)
-                if broker.teams is not None:
-                    await broker.teams.refresh_gauges()
-            except RedisError:
-                pass  # serve the counters anyway; readyz reports Redis
-        return Response(render_metrics(registry), media_type=CONTENT_TYPE_LATEST)
-
+    app.router.routes.extend(health_routes())
     return app

@@ -1,27 +1,39 @@
-"""One broker instance: its connections, components and tasks, started and stopped in order.
+"""One broker instance: its connections and components, composed and started in order.
 
-`Broker.start()` connects Redis (PING) and NATS (reconnect callbacks feed readiness), merges
-the configured credentials into Redis, mirrors the pool to OAUTH_TOKEN_FILE, starts the NATS
-service and the periodic jobs. `Broker.stop()` stops taking requests, lets the handlers in
-flight finish (BROKER_DRAIN_TIMEOUT; waiting lease requests give up at once with
-`pool_busy`), cancels the background tasks and closes NATS, HTTP clients and Redis, in
-reverse order. Tests run several instances in one process against one Redis.
+Read it top to bottom:
+
+1. `connect_redis` and `connect_nats` open the two connections (Redis answers a PING; NATS
+   reconnects forever, its callbacks feed readiness through `NatsLink`);
+2. `compose` builds every component from them, in dependency order, without any I/O:
+   store → HTTP clients → events → file mirror → refresher → usage checker → catalogues →
+   leases → admin → teams → the NATS service → the periodic jobs;
+3. `bring_up` starts them in order: seal plain records, restore from `OAUTH_TOKEN_FILE` (an
+   empty Redis), merge the configured credentials, start the configuration authority (it
+   needs what the merge found), rewrite the mirror, serve on NATS, start the jobs;
+4. `Broker.stop` undoes it in reverse: stop taking requests, let the handlers in flight finish
+   (`BROKER_DRAIN_TIMEOUT`; waiting lease requests give up at once with `pool_busy`), store the
+   rotations Redis has not taken yet, cancel the background tasks, close NATS, the HTTP clients
+   and Redis.
+
+Tests run several instances in one process against one Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from dataclasses import dataclass
 
 import httpx
 import nats
+from nats.aio.client import Client as NatsClient
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
+from kiro_service import Readiness
 from kiro_service.busconn import nats_options
 from kiroproto.bus import Subjects
 from token_broker.admin import Admin
@@ -39,6 +51,7 @@ from token_broker.refresh import Refresher
 from token_broker.scripts import Scripts
 from token_broker.service import BrokerService
 from token_broker.settings import Settings
+from token_broker.status import pool_status
 from token_broker.store import CredentialStore, LoadReport
 from token_broker.tasks import TaskSet
 from token_broker.team_service import TeamService
@@ -48,7 +61,234 @@ from token_broker.usage import UsageChecker
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True)
+class Shared:
+    """What an instance owns before it connects (and keeps across its life)."""
+
+    settings: Settings
+    metrics: BrokerMetrics
+    keys: Keys
+    subjects: Subjects
+    telemetry: Telemetry
+    handlers: TaskSet  # bus requests in flight (drained at stop)
+    background: TaskSet  # refreshes, jobs, heartbeats (cancelled at stop)
+    transport: httpx.AsyncBaseTransport | None  # tests: the upstream as a mock
+    run_jobs: bool
+
+
+@dataclass(slots=True)
+class BrokerParts:
+    """Every component of a running broker, as `compose` built them."""
+
+    redis: Redis
+    nc: NatsClient
+    scripts: Scripts
+    store: CredentialStore
+    clients: HttpClients
+    events: EventPublisher
+    mirror: TokenFileMirror | None
+    refresher: Refresher
+    usage: UsageChecker
+    catalogues: Catalogues
+    waker: ReleaseWaker
+    leases: LeaseManager
+    admin: Admin
+    teams: TeamService
+    service: BrokerService
+    jobs: PeriodicJobs | None
+
+
+class NatsLink:
+    """The NATS connection's state as its callbacks report it (readiness)."""
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.stopping = False
+
+    async def on_disconnected(self) -> None:
+        self.connected = False
+        if not self.stopping:
+            log.warning("NATS disconnected")
+
+    async def on_reconnected(self) -> None:
+        self.connected = True
+        log.info("NATS reconnected")
+
+    async def on_error(self, exc: Exception) -> None:
+        log.warning("NATS error: %s", exc)
+
+
+async def connect_redis(settings: Settings) -> Redis:
+    # A burst of lease requests waits for a free connection instead of failing: the default
+    # pool raises MaxConnectionsError past 100 commands in flight, which bench/gateway.py's
+    # 200+ concurrent streams turned into 529s for the clients.
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=5.0,
+        socket_connect_timeout=5.0,
+        health_check_interval=30,
+        max_connections=100,
+        timeout=5.0,
+        # from_url gives connections no retry at all: after a Redis restart every pooled
+        # connection then failed its next command (a 529 for a client, seconds later).
+        # A dead pooled socket is replaced and the command sent again (the scripts that
+        # could see a repeat are idempotent or only leak a lease until its TTL).
+        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 3),
+    )
+    redis = Redis.from_pool(pool)
+    await redis.ping()
+    return redis
+
+
+async def connect_nats(settings: Settings, link: NatsLink) -> NatsClient:
+    nc = await nats.connect(
+        settings.nats_url,
+        name=f"token-broker-{settings.broker_instance_id}",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        disconnected_cb=link.on_disconnected,
+        reconnected_cb=link.on_reconnected,
+        closed_cb=link.on_disconnected,
+        error_cb=link.on_error,
+        **nats_options("broker", settings),  # its own reply inbox (NATS permissions), TLS
+    )
+    link.connected = True
+    return nc
+
+
+def compose(shared: Shared, redis: Redis, nc: NatsClient) -> BrokerParts:
+    """Build every component, each from the ones above it. No I/O happens here."""
+    s, metrics, keys, tasks = shared.settings, shared.metrics, shared.keys, shared.background
+    scripts = Scripts(redis, metrics.observe_redis)
+    store = CredentialStore(redis, scripts, keys, SecretBox(s.secret_key_bytes))
+    clients = HttpClients(s.broker_http_timeout, shared.transport)
+    events = EventPublisher(nc, shared.subjects)
+    mirror = TokenFileMirror(s.oauth_token_file, store) if s.oauth_token_file else None
+    refresher = Refresher(
+        settings=s,
+        redis=redis,
+        keys=keys,
+        store=store,
+        clients=clients,
+        events=events,
+        metrics=metrics,
+        mirror=mirror,
+        tasks=tasks,
+    )
+    usage = UsageChecker(
+        settings=s, store=store, refresher=refresher, clients=clients, metrics=metrics, tasks=tasks
+    )
+    catalogues = Catalogues(
+        settings=s,
+        redis=redis,
+        keys=keys,
+        store=store,
+        refresher=refresher,
+        clients=clients,
+        events=events,
+        tasks=tasks,
+    )
+    waker = ReleaseWaker()
+    leases = LeaseManager(
+        settings=s,
+        keys=keys,
+        store=store,
+        refresher=refresher,
+        events=events,
+        metrics=metrics,
+        usage=usage,
+        waker=waker,
+        catalogues=catalogues,
+    )
+    admin = Admin(
+        store=store, refresher=refresher, usage=usage, events=events, mirror=mirror, catalogues=catalogues
+    )
+    teams = TeamService(
+        redis=redis,
+        scripts=scripts,
+        prefix=s.kiro_redis_prefix,
+        nc=nc,
+        subjects=shared.subjects,
+        metrics=metrics,
+        slot_ttl_s=s.broker_team_slot_ttl,
+    )
+    service = BrokerService(
+        nc=nc,
+        settings=s,
+        subjects=shared.subjects,
+        leases=leases,
+        admin=admin,
+        store=store,
+        metrics=metrics,
+        waker=waker,
+        handlers=shared.handlers,
+        teams=teams,
+        telemetry=shared.telemetry,
+        catalogues=catalogues,
+    )
+    jobs = None
+    if shared.run_jobs:
+        jobs = PeriodicJobs(
+            settings=s,
+            redis=redis,
+            keys=keys,
+            store=store,
+            refresher=refresher,
+            usage=usage,
+            tasks=tasks,
+            catalogues=catalogues,
+        )
+    return BrokerParts(
+        redis=redis,
+        nc=nc,
+        scripts=scripts,
+        store=store,
+        clients=clients,
+        events=events,
+        mirror=mirror,
+        refresher=refresher,
+        usage=usage,
+        catalogues=catalogues,
+        waker=waker,
+        leases=leases,
+        admin=admin,
+        teams=teams,
+        service=service,
+        jobs=jobs,
+    )
+
+
+async def bring_up(shared: Shared, parts: BrokerParts) -> tuple[LoadReport, ConfigAuthority]:
+    """Start the composed broker, in order; what the configuration merge found, and the
+    configuration authority started from it."""
+    s = shared.settings
+    await parts.store.seal_plain_records()  # a key set on an existing pool: nothing stays plain
+    if s.oauth_token_file is not None:
+        await parts.store.restore_from_file(s.oauth_token_file)  # an empty Redis (a lost volume)
+    token = s.kiro_auth_token.get_secret_value() if s.kiro_auth_token else None
+    report = await parts.store.load_config(token)
+    config = ConfigAuthority(
+        redis=parts.redis,
+        keys=shared.keys,
+        store=parts.store,
+        events=parts.events,
+        instance=s.broker_instance_id,
+        configured=report.configured,
+    )
+    await config.start(shared.background)
+    if parts.mirror is not None:
+        await parts.mirror.write()
+    await parts.service.start()
+    if parts.jobs is not None:
+        parts.jobs.start()
+    return report, config
+
+
 class Broker:
+    """One broker instance: `start()` connects, composes and brings it up; `stop()` drains and
+    closes in reverse order. Before `start()` (or after a failed one) it has no parts."""
+
     def __init__(
         self,
         settings: Settings,
@@ -58,178 +298,42 @@ class Broker:
         run_jobs: bool = True,
         telemetry: Telemetry | None = None,
     ) -> None:
-        self.settings = settings
-        self.telemetry = telemetry or Telemetry(None)
-        self.teams: TeamService | None = None
-        self.metrics = BrokerMetrics(registry)
-        self.subjects = Subjects(settings.kiro_bus_namespace)
-        self.keys = Keys(settings.kiro_redis_prefix)
-        self._transport = transport
-        self._run_jobs = run_jobs
-        self.nats_connected = False
-        self._stopped = False
+        self.shared = Shared(
+            settings=settings,
+            metrics=BrokerMetrics(registry),
+            keys=Keys(settings.kiro_redis_prefix),
+            subjects=Subjects(settings.kiro_bus_namespace),
+            telemetry=telemetry or Telemetry(None),
+            handlers=TaskSet("handlers"),
+            background=TaskSet("background"),
+            transport=transport,
+            run_jobs=run_jobs,
+        )
+        self.link = NatsLink()
         self.load_report = LoadReport()
-        self.handlers = TaskSet("handlers")
-        self.background = TaskSet("background")
-        self._nc: Any = None
+        self.parts: BrokerParts | None = None
         self._redis: Redis | None = None
-        self._clients: HttpClients | None = None
-        self._service: BrokerService | None = None
-        self.leases: LeaseManager | None = None
-        self.store: CredentialStore | None = None
-        self.refresher: Refresher | None = None
-        self.catalogues: Catalogues | None = None
-        self.config: ConfigAuthority | None = None
+        self._nc: NatsClient | None = None
+        self._config: ConfigAuthority | None = None
+        self._stopped = False
 
     async def start(self) -> None:
-        s = self.settings
-        key = s.secret_key_bytes
-        if key is None:
+        s = self.shared.settings
+        if s.secret_key_bytes is None:
             log.warning(
                 "KIRO_SECRET_KEY is not set: refresh tokens, client secrets and access tokens "
                 "are stored in Redis as plain text"
             )
-        # A burst of lease requests waits for a free connection instead of failing: the default
-        # pool raises MaxConnectionsError past 100 commands in flight, which bench/gateway.py's
-        # 200+ concurrent streams turned into 529s for the clients.
-        pool = BlockingConnectionPool.from_url(
-            s.redis_url,
-            decode_responses=True,
-            socket_timeout=5.0,
-            socket_connect_timeout=5.0,
-            health_check_interval=30,
-            max_connections=100,
-            timeout=5.0,
-            # from_url gives connections no retry at all: after a Redis restart every pooled
-            # connection then failed its next command (a 529 for a client, seconds later).
-            # A dead pooled socket is replaced and the command sent again (the scripts that
-            # could see a repeat are idempotent or only leak a lease until its TTL).
-            retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 3),
-        )
-        self._redis = Redis.from_pool(pool)
-        await self._redis.ping()
-        self._nc = await nats.connect(
-            s.nats_url,
-            name=f"token-broker-{s.broker_instance_id}",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            disconnected_cb=self._on_disconnected,
-            reconnected_cb=self._on_reconnected,
-            closed_cb=self._on_disconnected,
-            error_cb=self._on_error,
-            **nats_options("broker"),  # its own reply inbox (NATS permissions), TLS
-        )
-        self.nats_connected = True
-        scripts = Scripts(self._redis, self.metrics.observe_redis)
-        store = CredentialStore(self._redis, scripts, self.keys, SecretBox(key))
-        self.store = store
-        await store.seal_plain_records()  # a key set on an existing pool: nothing stays plain
-        self._clients = HttpClients(s.broker_http_timeout, self._transport)
-        events = EventPublisher(self._nc, self.subjects)
-        mirror = TokenFileMirror(s.oauth_token_file, store) if s.oauth_token_file else None
-        refresher = Refresher(
-            settings=s,
-            redis=self._redis,
-            keys=self.keys,
-            store=store,
-            clients=self._clients,
-            events=events,
-            metrics=self.metrics,
-            mirror=mirror,
-            tasks=self.background,
-        )
-        self.refresher = refresher
-        usage = UsageChecker(
-            settings=s,
-            store=store,
-            refresher=refresher,
-            clients=self._clients,
-            metrics=self.metrics,
-            tasks=self.background,
-        )
-        catalogues = Catalogues(
-            settings=s,
-            redis=self._redis,
-            keys=self.keys,
-            store=store,
-            refresher=refresher,
-            clients=self._clients,
-            events=events,
-            tasks=self.background,
-        )
-        self.catalogues = catalogues
-        waker = ReleaseWaker()
-        self.leases = LeaseManager(
-            settings=s,
-            keys=self.keys,
-            store=store,
-            refresher=refresher,
-            events=events,
-            metrics=self.metrics,
-            usage=usage,
-            waker=waker,
-            catalogues=catalogues,
-        )
-        admin = Admin(
-            store=store, refresher=refresher, usage=usage, events=events, mirror=mirror, catalogues=catalogues
-        )
-        if s.oauth_token_file is not None:
-            await store.restore_from_file(s.oauth_token_file)
-        self.load_report = await store.load_config(
-            s.kiro_auth_token.get_secret_value() if s.kiro_auth_token else None
-        )
-        self.config = ConfigAuthority(
-            redis=self._redis,
-            keys=self.keys,
-            store=store,
-            events=events,
-            instance=s.broker_instance_id,
-            configured=self.load_report.configured,
-        )
-        await self.config.start(self.background)
-        if mirror is not None:
-            await mirror.write()
-        self.teams = TeamService(
-            redis=self._redis,
-            scripts=scripts,
-            prefix=s.kiro_redis_prefix,
-            nc=self._nc,
-            subjects=self.subjects,
-            metrics=self.metrics,
-            slot_ttl_s=s.broker_team_slot_ttl,
-        )
-        self._service = BrokerService(
-            nc=self._nc,
-            settings=s,
-            subjects=self.subjects,
-            leases=self.leases,
-            admin=admin,
-            store=store,
-            metrics=self.metrics,
-            waker=waker,
-            handlers=self.handlers,
-            teams=self.teams,
-            telemetry=self.telemetry,
-            catalogues=catalogues,
-        )
-        await self._service.start()
-        if self._run_jobs:
-            PeriodicJobs(
-                settings=s,
-                redis=self._redis,
-                keys=self.keys,
-                store=store,
-                refresher=refresher,
-                usage=usage,
-                tasks=self.background,
-                catalogues=catalogues,
-            ).start()
+        self._redis = await connect_redis(s)
+        self._nc = await connect_nats(s, self.link)
+        self.parts = compose(self.shared, self._redis, self._nc)
+        self.load_report, self._config = await bring_up(self.shared, self.parts)
         log.info(
             "token broker started",
             extra={
                 "instance": s.broker_instance_id,
                 "namespace": s.kiro_bus_namespace,
-                "encrypting": key is not None,
+                "encrypting": s.secret_key_bytes is not None,
             },
         )
 
@@ -237,42 +341,62 @@ class Broker:
         if self._stopped:
             return
         self._stopped = True
-        if self.leases is not None:
-            self.leases.closing = True
-        if self._service is not None:
-            await self._service.stop()
-            self._service = None
-        if not await self.handlers.drain(self.settings.broker_drain_timeout):
+        self.link.stopping = True
+        parts, s = self.parts, self.shared.settings
+        if parts is not None:
+            parts.leases.closing = True
+            await parts.service.stop()
+        if not await self.handlers.drain(s.broker_drain_timeout):
             log.warning(
                 "requests still running at shutdown were cancelled", extra={"count": len(self.handlers)}
             )
         await self.handlers.cancel_all()
-        if self.refresher is not None and self.refresher.rotations.has_pending():
-            try:  # last chance for a rotation that Redis has not taken yet
-                await asyncio.wait_for(self.refresher.rotations.flush_all(), timeout=5.0)
-            except TimeoutError:
-                pass
-            if self.refresher.rotations.has_pending():
-                log.error("rotated refresh tokens not stored in Redis at shutdown (see OAUTH_TOKEN_FILE)")
-        await self.background.cancel_all()
-        if self.config is not None:
-            await self.config.stop()
+        if parts is not None:
+            await _flush_rotations(parts.refresher)
+        await self.shared.background.cancel_all()
+        if self._config is not None:
+            await self._config.stop()
         if self._nc is not None:
             try:
                 await self._nc.drain()
             except Exception as exc:  # a broken connection at shutdown is no reason to hang
                 log.warning("NATS drain failed: %s", type(exc).__name__)
             self._nc = None
-        if self._clients is not None:
-            await self._clients.aclose()
+        if parts is not None:
+            await parts.clients.aclose()
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
-        log.info("token broker stopped", extra={"instance": self.settings.broker_instance_id})
+        log.info("token broker stopped", extra={"instance": s.broker_instance_id})
+
+    # ---- what the HTTP side and tests read
+    @property
+    def settings(self) -> Settings:
+        return self.shared.settings
+
+    @property
+    def metrics(self) -> BrokerMetrics:
+        return self.shared.metrics
+
+    @property
+    def handlers(self) -> TaskSet:
+        return self.shared.handlers
+
+    @property
+    def store(self) -> CredentialStore | None:
+        return self.parts.store if self.parts is not None else None
+
+    @property
+    def catalogues(self) -> Catalogues | None:
+        return self.parts.catalogues if self.parts is not None else None
+
+    @property
+    def teams(self) -> TeamService | None:
+        return self.parts.teams if self.parts is not None else None
 
     @property
     def nats_ok(self) -> bool:
-        return self._nc is not None and bool(self._nc.is_connected) and self.nats_connected
+        return self._nc is not None and bool(self._nc.is_connected) and self.link.connected
 
     async def redis_ok(self) -> bool:
         if self._redis is None:
@@ -282,15 +406,33 @@ class Broker:
         except (RedisError, TimeoutError):
             return False
 
-    # ---- NATS lifecycle callbacks (readiness)
-    async def _on_disconnected(self) -> None:
-        self.nats_connected = False
-        if not self._stopped:
-            log.warning("NATS disconnected")
+    async def readiness(self) -> Readiness:
+        """`/readyz`: NATS connected and Redis answering."""
+        if not self.nats_ok:
+            return Readiness.failed("NATS not connected")
+        if not await self.redis_ok():
+            return Readiness.failed("Redis not answering")
+        return Readiness.ok()
 
-    async def _on_reconnected(self) -> None:
-        self.nats_connected = True
-        log.info("NATS reconnected")
+    async def refresh_gauges(self) -> None:
+        """Before a scrape: the pool and team gauges from Redis (a Redis error keeps the old
+        values; `/readyz` reports Redis)."""
+        if self.parts is None:
+            return
+        try:
+            await pool_status(self.parts.store, self.settings, self.metrics)
+            await self.parts.teams.refresh_gauges()
+        except RedisError:
+            pass
 
-    async def _on_error(self, exc: Exception) -> None:
-        log.warning("NATS error: %s", exc)
+
+async def _flush_rotations(refresher: Refresher) -> None:
+    """Last chance for rotated refresh tokens that Redis has not taken yet."""
+    if not refresher.rotations.has_pending():
+        return
+    try:
+        await asyncio.wait_for(refresher.rotations.flush_all(), timeout=5.0)
+    except TimeoutError:
+        pass
+    if refresher.rotations.has_pending():
+        log.error("rotated refresh tokens not stored in Redis at shutdown (see OAUTH_TOKEN_FILE)")

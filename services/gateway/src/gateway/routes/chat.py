@@ -19,14 +19,14 @@ router = APIRouter(dependencies=[ClientKey])
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, state: State) -> Response:
     started = time.perf_counter()
-    models = state["catalogue"].current
+    models = state.catalogue.current
     fn = partial(prepare.prepare_chat, session_header=request.headers.get(SESSION_HEADER))
-    prepared = await prepare_body(request, state["bodies"], state["offloader"], models, fn)
+    prepared = await prepare_body(request, state.bodies, state.offloader, models, fn)
     model = note_model(state, prepared.requested, prepared.model)
     request.state.model = model.kiro_id
     request.state.stream = prepared.stream
     response = await answer(
-        state["upstreams"],
+        state.upstreams,
         Front("openai", "chat_completions", prepared.include_usage),
         prepared,
         request_id=request.state.request_id,

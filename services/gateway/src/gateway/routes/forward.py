@@ -14,4 +14,4 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 @router.api_route("/{path:path}", methods=_METHODS, include_in_schema=False)
 async def forward(request: Request, state: State) -> Response:
-    return await state["forwarder"].forward(request)
+    return await state.forwarder.forward(request)

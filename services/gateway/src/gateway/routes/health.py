@@ -1,55 +1,27 @@
-"""`/healthz` (the process is up), `/readyz` (NATS connected, broker answering), `/metrics`
-(admin key on the public port; keyless on `GATEWAY_METRICS_PORT`)."""
+"""The gateway's probes, served by `kiro_service.health`'s one router: `/readyz` is ready when
+NATS is connected and a broker answers a ping; `/metrics` on the public port needs the admin key
+(`Authorization: Bearer`; refused in the client's error shape), keyless on
+`GATEWAY_METRICS_PORT`."""
 
 from __future__ import annotations
 
-import hmac
-
-import orjson
-from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.responses import Response
-
-from gateway.deps import State
 from gateway.errors import AuthenticationFailed
-from kiro_service import render_metrics
-
-router = APIRouter()
-
-
-@router.get("/healthz")
-async def healthz() -> Response:
-    return Response(b'{"status":"ok"}', media_type="application/json")
+from gateway.lease import BrokerClient
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from kiro_service import Health, Readiness, admin_key_guard, registry_metrics
 
 
-@router.get("/readyz")
-async def readyz(state: State) -> Response:
-    broker = state["broker"]
-    nats_ok = broker.connected
-    pong = await broker.ping() if nats_ok else None
-    ready = nats_ok and pong is not None
-    body = {"status": "ready" if ready else "not ready", "nats": nats_ok, "broker": pong is not None}
-    return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json")
+def gateway_health(settings: Settings, metrics: Metrics, broker: BrokerClient) -> Health:
+    async def broker_answers() -> Readiness:
+        if not broker.connected:
+            return Readiness.failed("NATS not connected")
+        if await broker.ping() is None:
+            return Readiness.failed("no broker answers on the bus")
+        return Readiness.ok()
 
-
-@router.get("/metrics")
-async def metrics(request: Request, state: State) -> Response:
-    """On the public port: the admin key (`Authorization: Bearer $KIRO_ADMIN_TOKEN`); the labels
-    name teams. Prometheus scrapes `GATEWAY_METRICS_PORT` instead (no key, not public)."""
-    admin = state["settings"].kiro_admin_token
-    presented = bearer(request.headers.get("authorization"))
-    if (
-        admin is None
-        or presented is None
-        or not hmac.compare_digest(presented.encode("utf-8"), admin.get_secret_value().encode("utf-8"))
-    ):
-        raise AuthenticationFailed(
-            "/metrics on the public port needs the admin key (Authorization: Bearer); "
-            "Prometheus scrapes GATEWAY_METRICS_PORT"
-        )
-    return Response(render_metrics(state["metrics"].registry), media_type=CONTENT_TYPE_LATEST)
-
-
-def bearer(header: str | None) -> str | None:
-    scheme, _, value = (header or "").partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
+    return Health(
+        checks=[broker_answers],
+        metrics=registry_metrics(metrics.registry),
+        guard=admin_key_guard(settings.kiro_admin_token, AuthenticationFailed),
+    )

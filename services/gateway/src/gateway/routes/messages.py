@@ -29,14 +29,14 @@ MESSAGES = Front("anthropic", "messages")
 @router.post("/v1/messages")
 async def create_message(request: Request, state: State) -> Response:
     started = time.perf_counter()
-    models = state["catalogue"].current
+    models = state.catalogue.current
     fn = partial(prepare.prepare_messages, session_header=request.headers.get(SESSION_HEADER))
-    prepared = await prepare_body(request, state["bodies"], state["offloader"], models, fn)
+    prepared = await prepare_body(request, state.bodies, state.offloader, models, fn)
     model = note_model(state, prepared.requested, prepared.model)
     request.state.model = model.kiro_id
     request.state.stream = prepared.stream
     response = await answer(
-        state["upstreams"],
+        state.upstreams,
         MESSAGES,
         prepared,
         request_id=request.state.request_id,
@@ -52,9 +52,9 @@ async def count_tokens(request: Request, state: State) -> Response:
     ticket = count_admission(key)
     if ticket is not None:  # a team key: the request counts in its requests per minute, body unread
         request.scope["state"]["team_ticket"] = ticket
-        await state["broker"].admit(request.state.request_id, ticket)
-    models = state["catalogue"].current
-    counted = await prepare_body(request, state["bodies"], state["offloader"], models, prepare.count_tokens)
+        await state.broker.admit(request.state.request_id, ticket)
+    models = state.catalogue.current
+    counted = await prepare_body(request, state.bodies, state.offloader, models, prepare.count_tokens)
     model = note_model(state, counted.requested, counted.model)
     request.state.model = model.kiro_id
     admission_for(key, counted.requested, model)  # the key's model allow-list (403)

@@ -39,7 +39,7 @@ def model_item(info: ModelInfo) -> dict[str, Any]:
 def served(request: Request, state: State) -> list[ModelInfo]:
     """The pool's models, less those outside the team key's allow-list."""
     key = getattr(request.state, "team_key", None)
-    infos = state["catalogue"].current.list_models()
+    infos = state.catalogue.current.list_models()
     if not isinstance(key, TeamKey):
         return list(infos)
     return [i for i in infos if model_allowed(key.allowed_models, i.id, i.kiro_id)]
