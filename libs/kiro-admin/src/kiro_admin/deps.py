@@ -14,7 +14,7 @@ from kiro_service import service_state
 
 
 def admin_auth(request: Request) -> AdminAuth:
-    return service_state(request, AdminState).auth
+    return service_state(request, AdminState).admin.auth
 
 
 async def require_admin(request: Request) -> Principal:

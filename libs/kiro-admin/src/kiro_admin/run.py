@@ -14,16 +14,14 @@ from starlette.types import ASGIApp
 from kiro_admin.adminkey import AdminKeyError, resolve_admin_key
 from kiro_admin.redact import Redactor
 from kiro_admin.settings import AdminServiceSettings
-from kiro_service import Listen, configure_logging, load_settings, serve
+from kiro_service import configure_logging, load_settings, serve
 
 S = TypeVar("S", bound=AdminServiceSettings)
 
 
-def run_admin_service(
-    service: str, kind: type[S], create_app: Callable[[S], ASGIApp], listen: Callable[[S], Listen]
-) -> int:
-    """Start `service` (its name in logs and messages) with settings `kind`; `listen` says where
-    (and the drain grace)."""
+def run_admin_service(service: str, kind: type[S], create_app: Callable[[S], ASGIApp]) -> int:
+    """Start `service` (its name in logs and messages) with settings `kind`, where and with the
+    drain grace its `listen()` says."""
     settings = load_settings(kind, service)
     try:
         settings = resolve_admin_key(settings)  # KIRO_ADMIN_TOKEN unset: the one kept in Redis
@@ -32,4 +30,4 @@ def run_admin_service(
         logging.getLogger(service).error("no admin key: %s", exc)
         return 1
     configure_logging(service, settings.log_level, Redactor(settings.secret_values()).text)
-    return serve(create_app(settings), listen(settings))
+    return serve(create_app(settings), settings.listen())

@@ -3,8 +3,9 @@
 `admin_runtime(...)` opens Redis (every command timed) and NATS, builds the admin checks
 (`AdminAuth`) and the service's `AdminHealth` (ready while NATS is connected and Redis answers;
 `/metrics` behind the admin checks), starts the keyless metrics port when one is configured,
-yields an `AdminRuntime`, and closes everything in reverse order. The service then builds its own
-parts on it and yields `kiro_service.lifespan_state(<its AdminState subclass>, runtime.health)`.
+yields an `AdminRuntime`, and closes everything in reverse order. The service builds its own
+parts on it and yields `kiro_service.lifespan_state(<its AdminState subclass>, runtime.health)`,
+the runtime being the state's `admin` part.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from starlette.requests import Request
 
 from kiro_admin.auth import AdminAuth
 from kiro_admin.keys import AdminKeys
-from kiro_admin.redact import Redactor
 from kiro_admin.session import SessionCodec
 from kiro_admin.settings import AdminServiceSettings
 from kiro_service import Health, registry_metrics, render_metrics
@@ -28,17 +28,6 @@ from kiro_service.busconn import connect_nats
 from kiro_service.checks import nats_ready, redis_ready
 from kiro_service.metrics import ServiceMetrics, timed_redis
 from kiro_service.metrics_port import keyless_metrics
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AdminState:
-    """The base of an admin service's lifespan state (`kiro_service.deps`): the parts
-    `kiro_admin` reads itself (`auth`, for `deps.Admin`) and every admin service uses."""
-
-    redis: Redis
-    nc: Any  # nats.aio.client.Client
-    auth: AdminAuth
-    redactor: Redactor
 
 
 class AdminHealth(Health):
@@ -60,12 +49,20 @@ class AdminHealth(Health):
             self._loop.call_soon_threadsafe(hook)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AdminRuntime:
     redis: Redis
     nc: Any  # nats.aio.client.Client
     auth: AdminAuth
     health: AdminHealth
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminState:
+    """The base of an admin service's lifespan state (`kiro_service.deps`): its admin runtime
+    (what `deps.Admin` reads); each service's subclass adds its own parts."""
+
+    admin: AdminRuntime
 
 
 @asynccontextmanager

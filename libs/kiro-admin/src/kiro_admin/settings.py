@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import SecretStr, ValidationInfo, field_validator, model_validator
 
-from kiro_service import ServiceSettings, empty_to_none
+from kiro_service import Listen, ServiceSettings, empty_to_none
 from kiroproto.keypolicy import check_key
 
 
@@ -47,6 +47,10 @@ class AdminServiceSettings(ServiceSettings):
                 "(the client key is never an admin key; unset KIRO_ADMIN_TOKEN to have one generated)"
             )
         return self
+
+    def listen(self) -> Listen:
+        """Where the service listens (its own `*_HOST` / `*_PORT`), and its drain grace."""
+        raise NotImplementedError
 
     @property
     def admin_token(self) -> SecretStr | None:

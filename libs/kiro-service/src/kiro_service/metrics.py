@@ -45,6 +45,22 @@ def build_info(name: str, registry: CollectorRegistry, version: str) -> Gauge:
     return gauge
 
 
+class TimedCalls:
+    """A latency histogram and a failure counter of one kind of call (NATS requests, Redis
+    commands), over one label; `duration` and `errors` are each collector's (name, help)."""
+
+    def __init__(
+        self, registry: CollectorRegistry, label: str, *, duration: tuple[str, str], errors: tuple[str, str]
+    ) -> None:
+        self.duration = Histogram(*duration, [label], buckets=_BUCKETS, registry=registry)
+        self.errors = Counter(*errors, [label], registry=registry)
+
+    def observe(self, value: str, seconds: float, failed: bool) -> None:
+        self.duration.labels(value).observe(seconds)
+        if failed:
+            self.errors.labels(value).inc()
+
+
 class ServiceMetrics:
     """`<service>_build_info`, `_http_requests_total{route,status}`, `_nats_connected`,
     `_nats_request_duration_seconds{call}`, `_nats_errors_total{call}`,
@@ -65,42 +81,23 @@ class ServiceMetrics:
         self.nats_connected = Gauge(
             f"{service}_nats_connected", "1 while connected to NATS", registry=self.registry
         )
-        self.nats_duration = Histogram(
-            f"{service}_nats_request_duration_seconds",
-            "NATS request-reply round trips to the broker, by subject kind",
-            ["call"],
-            buckets=_BUCKETS,
-            registry=self.registry,
+        self.nats = TimedCalls(
+            self.registry,
+            "call",
+            duration=(
+                f"{service}_nats_request_duration_seconds",
+                "NATS request-reply round trips to the broker, by subject kind",
+            ),
+            errors=(f"{service}_nats_errors_total", "NATS requests without a usable reply, by subject kind"),
         )
-        self.nats_errors = Counter(
-            f"{service}_nats_errors_total",
-            "NATS requests without a usable reply, by subject kind",
-            ["call"],
-            registry=self.registry,
+        self.redis = TimedCalls(
+            self.registry,
+            "command",
+            duration=(f"{service}_redis_command_duration_seconds", "Redis commands, by command"),
+            errors=(f"{service}_redis_errors_total", "Failed Redis commands, by command"),
         )
-        self.redis_duration = Histogram(
-            f"{service}_redis_command_duration_seconds",
-            "Redis commands, by command",
-            ["command"],
-            buckets=_BUCKETS,
-            registry=self.registry,
-        )
-        self.redis_errors = Counter(
-            f"{service}_redis_errors_total",
-            "Failed Redis commands, by command",
-            ["command"],
-            registry=self.registry,
-        )
-
-    def observe_nats(self, call: str, seconds: float, failed: bool) -> None:
-        self.nats_duration.labels(call).observe(seconds)
-        if failed:
-            self.nats_errors.labels(call).inc()
-
-    def observe_redis(self, command: str, seconds: float, failed: bool) -> None:
-        self.redis_duration.labels(command).observe(seconds)
-        if failed:
-            self.redis_errors.labels(command).inc()
+        self.observe_nats = self.nats.observe  # (call, seconds, failed)
+        self.observe_redis = self.redis.observe  # (command, seconds, failed)
 
 
 class TimedRedis(Redis):

@@ -9,15 +9,10 @@ import sys
 from dashboard.app import create_app
 from dashboard.settings import Settings
 from kiro_admin import run_admin_service
-from kiro_service import Listen
-
-
-def listen(settings: Settings) -> Listen:
-    return Listen("dashboard", settings.dashboard_host, settings.dashboard_port, grace_s=5)
 
 
 def main() -> int:
-    return run_admin_service("dashboard", Settings, create_app, listen)
+    return run_admin_service("dashboard", Settings, create_app)
 
 
 if __name__ == "__main__":

@@ -77,9 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
             hub.start()
             admin.health.on_drain(hub.close_streams)
             state = DashboardState(
-                redis=admin.redis,
-                nc=admin.nc,
-                auth=admin.auth,
+                admin=admin,
                 redactor=redactor,
                 settings=settings,
                 metrics=metrics,

@@ -13,13 +13,14 @@ from dashboard.live import LiveHub
 from dashboard.metrics import Metrics
 from dashboard.settings import Settings
 from dashboard.traffic.store import TrafficStore
-from kiro_admin import Admin, AdminState, AdminWrite, LoginLimiter, TrustedProxies
+from kiro_admin import Admin, AdminState, AdminWrite, LoginLimiter, Redactor, TrustedProxies
 from kiro_service import state_dependency
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DashboardState(AdminState):
     settings: Settings
+    redactor: Redactor
     metrics: Metrics
     broker: BrokerClient
     traffic: TrafficStore

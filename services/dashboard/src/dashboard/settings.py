@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from kiro_admin import AdminServiceSettings, validate_spec
-from kiro_service import Duration, MetricsPort, empty_to_none
+from kiro_service import Duration, Listen, MetricsPort, empty_to_none
 from kiro_service.settings import ALL_INTERFACES, LOOPBACK
 
 
@@ -36,6 +36,9 @@ class Settings(AdminServiceSettings):
     dashboard_metrics_port: MetricsPort = None  # keyless /metrics; unset: off
     dashboard_metrics_host: str = LOOPBACK  # keep it off the public network (deploy/: the pod's)
     forwarded_allow_ips: str = "127.0.0.1,::1"  # proxies whose x-forwarded-for is believed (clientaddr.py)
+
+    def listen(self) -> Listen:
+        return Listen("dashboard", self.dashboard_host, self.dashboard_port, grace_s=5)
 
     @field_validator("forwarded_allow_ips")
     @classmethod

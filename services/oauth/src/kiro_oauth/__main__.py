@@ -8,15 +8,10 @@ import sys
 from kiro_admin import run_admin_service
 from kiro_oauth.app import create_app
 from kiro_oauth.settings import Settings
-from kiro_service import Listen
-
-
-def listen(settings: Settings) -> Listen:
-    return Listen("oauth", settings.oauth_host, settings.oauth_port, grace_s=5)
 
 
 def main() -> int:
-    return run_admin_service("oauth", Settings, create_app, listen)
+    return run_admin_service("oauth", Settings, create_app)
 
 
 if __name__ == "__main__":

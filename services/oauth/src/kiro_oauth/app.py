@@ -77,15 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
                 broker,
                 metrics,
             )
-            state = OAuthState(
-                redis=admin.redis,
-                nc=admin.nc,
-                auth=admin.auth,
-                redactor=redactor,
-                settings=settings,
-                metrics=metrics,
-                service=service,
-            )
+            state = OAuthState(admin=admin, settings=settings, metrics=metrics, service=service)
             log.info("oauth started", extra={"port": settings.oauth_port, "enabled": settings.oauth_enabled})
             try:
                 yield lifespan_state(state, admin.health)

@@ -9,7 +9,7 @@ both are sealed (`kiro_admin.Sealer`; the Redis key is the associated data).
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
@@ -19,6 +19,7 @@ from kiro_oauth.keys import DONE_TTL_S, FLOW_GRACE_S, POLL_LOCK_MS, Keys
 
 FlowKind = Literal["builder_id", "idc"]
 FlowStatus = Literal["pending", "done", "denied", "expired", "error"]
+M = TypeVar("M", bound=BaseModel)
 
 
 class DeviceFlow(BaseModel):
@@ -101,18 +102,21 @@ class FlowStore:
             ttl = DONE_TTL_S
         await self._redis.set(key, self._sealer.seal(flow.model_dump_json(), key), ex=ttl)
 
-    async def load_device(self, flow_id: str) -> DeviceFlow | None:
-        key = self._keys.device(flow_id)
-        raw = await self._redis.get(key)
+    def _open(self, key: str, raw: str | bytes | None, model: type[M]) -> M | None:
+        """A record read at `key`: None when absent, sealed with another key, or malformed."""
         if raw is None:
             return None
         text = self._sealer.open(raw if isinstance(raw, str) else raw.decode(), key)
         if text is None:
             return None
         try:
-            return DeviceFlow.model_validate_json(text)
+            return model.model_validate_json(text)
         except ValidationError:
             return None
+
+    async def load_device(self, flow_id: str) -> DeviceFlow | None:
+        key = self._keys.device(flow_id)
+        return self._open(key, await self._redis.get(key), DeviceFlow)
 
     async def delete_device(self, flow_id: str) -> None:
         await self._redis.delete(self._keys.device(flow_id), self._keys.lock(flow_id))
@@ -134,13 +138,4 @@ class FlowStore:
 
     async def take_social(self, state: str) -> SocialLogin | None:
         key = self._keys.social(state)
-        raw = await self._redis.getdel(key)
-        if raw is None:
-            return None
-        text = self._sealer.open(raw if isinstance(raw, str) else raw.decode(), key)
-        if text is None:
-            return None
-        try:
-            return SocialLogin.model_validate_json(text)
-        except ValidationError:
-            return None
+        return self._open(key, await self._redis.getdel(key), SocialLogin)

@@ -13,7 +13,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from kiro_admin import AdminServiceSettings
-from kiro_service import Duration, MetricsPort
+from kiro_service import Duration, Listen, MetricsPort
 from kiro_service.settings import ALL_INTERFACES, LOOPBACK
 from kiroproto.upstream import DEFAULT_AUTH_BASE_URL, DEFAULT_OIDC_BASE_URL, DEFAULT_REGION
 
@@ -41,3 +41,6 @@ class Settings(AdminServiceSettings):
     oauth_client_name: str = "Kiro IDE"
     oauth_metrics_port: MetricsPort = None  # keyless /metrics; unset: off
     oauth_metrics_host: str = LOOPBACK  # keep it off the public network (deploy/: the pod's)
+
+    def listen(self) -> Listen:
+        return Listen("oauth", self.oauth_host, self.oauth_port, grace_s=5)

@@ -41,7 +41,7 @@ _FLAT_LIMITS = (
 def client(state: AppState) -> TeamsClient:
     settings = state.settings
     return TeamsClient(
-        state.nc,
+        state.admin.nc,
         Subjects(settings.kiro_bus_namespace),
         settings.dashboard_broker_timeout,
         state.metrics.observe_nats,

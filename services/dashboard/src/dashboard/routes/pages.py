@@ -24,7 +24,7 @@ def _secure(request: Request, configured: bool | None) -> bool:
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, state: AppState) -> HTMLResponse:
-    principal = await state.auth.identify(request)
+    principal = await state.admin.auth.identify(request)
     if principal is None:
         return HTMLResponse(login_page(request.query_params.get("next", "/")))
     hub = state.hub
@@ -60,7 +60,7 @@ async def login(request: Request, state: AppState) -> Response:
             status_code=429,
             headers={"retry-after": str(wait)},
         )
-    cookie = await state.auth.login(form.get("token"))
+    cookie = await state.admin.auth.login(form.get("token"))
     if cookie is None:
         await limiter.failed(address)
         state.metrics.login_attempts.labels("refused").inc()
@@ -83,7 +83,7 @@ async def login(request: Request, state: AppState) -> Response:
 
 @router.post("/api/logout")
 async def logout(request: Request, state: AppState, principal: AdminWrite) -> Response:
-    await state.auth.logout(principal)
+    await state.admin.auth.logout(principal)
     log.info("admin signed out")
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(

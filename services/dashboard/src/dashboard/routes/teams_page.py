@@ -140,7 +140,7 @@ async def teams(
     start: str | None = Query(default=None, alias="from"),
     end: str | None = Query(default=None, alias="to"),
 ) -> Response:
-    if await state.auth.identify(request) is None:
+    if await state.admin.auth.identify(request) is None:
         return RedirectResponse("/?next=/teams", status_code=303)
     error = None
     try:

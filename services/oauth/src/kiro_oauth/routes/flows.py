@@ -40,7 +40,7 @@ class ImportBody(_Body):
 
 @router.get("", response_class=HTMLResponse)
 async def page(request: Request, state: AppState) -> Response:
-    principal = await state.auth.identify(request)
+    principal = await state.admin.auth.identify(request)
     if principal is None:
         return RedirectResponse("/?next=/oauth", status_code=303)
     settings = state.settings
