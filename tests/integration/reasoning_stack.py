@@ -18,9 +18,11 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from gateway.app import create_app
+from gateway.deps import GatewayState
 from gateway.lease import BrokerClient
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from kiro_service.deps import state_from
 from kiro_testing.inloop import serve
 from kiroproto.bus import BrokerPong, CatalogueModel, LeaseGrant, LeaseRelease, Subjects
 from tests.integration.stack import CLIENT_TOKEN, Sim
@@ -138,9 +140,10 @@ async def gateway(sim: Sim, broker: CatalogueBroker) -> AsyncIterator[str]:
         gateway_bus_timeout=0.2,
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app) as lifespan_state:
-        state = dict(lifespan_state)
-        state["upstreams"] = dataclasses.replace(state["upstreams"], broker=broker)
+    async with app.router.lifespan_context(app) as lifespan:
+        state = dict(lifespan or {})
+        parts = state_from(state, GatewayState)
+        parts.upstreams = dataclasses.replace(parts.upstreams, broker=broker)
 
         async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "lifespan":  # already running above

@@ -9,7 +9,8 @@ The convention every service follows:
 - its `deps.py` declares `State = Annotated[GatewayState, Depends(state_dependency(GatewayState))]`
   and routes take `state: State`; nothing reads `request.state` or `app.state` for shared parts
   (per-request values, such as a request id, stay in `request.state`);
-- plain Starlette code (middleware, a non-FastAPI app) calls `service_state(request, Kind)`.
+- plain Starlette code (a non-FastAPI app) calls `service_state(request, Kind)`; raw ASGI
+  middleware reads `find_state(scope["state"], Kind)`.
 
 Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
 thread, a thread hop per dependency per request.
@@ -34,10 +35,17 @@ def lifespan_state(state: object, health: Health) -> dict[str, Any]:
     return {STATE_KEY: state, HEALTH_KEY: health}
 
 
+def find_state(mapping: Mapping[str, Any], kind: type[T]) -> T | None:
+    """The service's state out of a lifespan (or request) state mapping, None before the
+    lifespan ran (raw ASGI middleware that also runs for requests a test sends without one)."""
+    value = mapping.get(STATE_KEY)
+    return value if isinstance(value, kind) else None
+
+
 def state_from(mapping: Mapping[str, Any], kind: type[T]) -> T:
     """The service's state out of a lifespan (or request) state mapping."""
-    value = mapping.get(STATE_KEY)
-    if not isinstance(value, kind):
+    value = find_state(mapping, kind)
+    if value is None:
         raise RuntimeError(f"no {kind.__name__} in the lifespan state (did the lifespan run?)")
     return value
 

@@ -5,7 +5,8 @@ for the dashboard's traffic history), token metrics and, for a team key, its usa
 Routes and the exchange leave what this layer needs in `scope["state"]` (the request's state):
 `team_key` (a `TeamKey`, set by authentication), `team_ticket` (the admission), `model` (Kiro
 id), `requested_model`, `usage` (the kiroproto `Usage` the client was told), `stream_failed`,
-`input_estimate`, `ttft_s`, `credential_id`.
+`input_estimate`, `ttft_s`, `credential_id`. The usage reporter and the bus come from the
+lifespan's `GatewayState` in the same mapping (`kiro_service.deps.find_state`).
 With tracing off and an operator key this costs a dict lookup or two per request.
 """
 
@@ -18,12 +19,13 @@ from typing import Any
 from opentelemetry.trace import SpanKind, Status, StatusCode, use_span
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.deps import GatewayState
 from gateway.failover import queue_ms
-from gateway.lease import BrokerClient
 from gateway.limits import TeamTicket, ratelimit_headers
 from gateway.metrics import Metrics, route_label
 from gateway.telemetry import CURRENT_TRACER, Telemetry
 from gateway.usage import UsageReporter
+from kiro_service.deps import find_state
 from kiroproto.bus import RequestEvent, TeamKey, UsageOutcome, UsageRecord
 from kiroproto.stream import Usage
 
@@ -101,7 +103,7 @@ class AccountingMiddleware:
                 self.metrics.token_estimate_ratio.observe(estimate / prompt)
         if key is None:
             return
-        reporter: UsageReporter | None = state.get("usage_reporter")
+        reporter = _reporter(state)
         request_id = state.get("request_id")
         if reporter is None or not isinstance(request_id, str):
             return
@@ -144,12 +146,17 @@ async def record_usage_ahead(state: dict[str, Any], usage: Usage) -> None:
     operator key. If the broker cannot take it now, the record goes to the background queue
     (delivered with retries) and the answer is not held back."""
     key: TeamKey | None = state.get("team_key")
-    reporter: UsageReporter | None = state.get("usage_reporter")
+    reporter = _reporter(state)
     request_id = state.get("request_id")
     if key is None or reporter is None or not isinstance(request_id, str):
         return
     record = _usage_record(state, key, request_id, "ok", usage)
     state["usage_recorded"] = await reporter.deliver_now(record)
+
+
+def _reporter(state: dict[str, Any]) -> UsageReporter | None:
+    service = find_state(state, GatewayState)
+    return service.usage_reporter if service is not None else None
 
 
 def _finish_span(span: Any, state: dict[str, Any], status: int, route: str) -> None:
@@ -192,7 +199,8 @@ _ERROR_TYPES = {
 
 async def _publish_event(state: dict[str, Any], status: int, route: str, elapsed_s: float) -> None:
     """The dashboard's traffic history: one `RequestEvent` per chat request (best effort)."""
-    broker: BrokerClient | None = state.get("broker")
+    service = find_state(state, GatewayState)
+    broker = service.broker if service is not None else None
     nc = broker.nc if broker is not None else None
     if nc is None or not nc.is_connected or broker is None:
         return
