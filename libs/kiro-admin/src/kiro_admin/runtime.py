@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from redis.asyncio import Redis
@@ -101,7 +102,7 @@ async def admin_runtime(
                 metrics=registry_metrics(metrics.registry),
                 guard=admin_only,
             )
-            render = lambda: render_metrics(metrics.registry)  # noqa: E731 - the port's render
+            render = partial(render_metrics, metrics.registry)
             async with keyless_metrics(render, host=metrics_host, port=metrics_port):
                 yield AdminRuntime(redis=redis, nc=nc, auth=auth, health=health)
         finally:
