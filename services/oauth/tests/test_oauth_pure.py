@@ -10,7 +10,6 @@ import orjson
 import pytest
 
 from kiro_oauth.errors import BadInput
-from kiro_oauth.flows import Sealer
 from kiro_oauth.importer import prepare_import
 from kiro_oauth.pkce import KIRO_REDIRECT_URI, challenge, login_url, new_state, new_verifier, parse_redirect
 
@@ -119,17 +118,6 @@ def test_import_reports_each_bad_entry_by_index() -> None:
 def test_import_input_errors(text: str, registration: str | None, match: str) -> None:
     with pytest.raises(BadInput, match=match):
         prepare_import(text, registration)
-
-
-def test_sealer_round_trip_and_wrong_key() -> None:
-    key = bytes(range(32))
-    sealed = Sealer(key).seal('{"client_secret": "s3cret"}', "k1")
-    assert "s3cret" not in sealed and sealed.startswith("enc:v1:")
-    assert Sealer(key).open(sealed, "k1") == '{"client_secret": "s3cret"}'
-    assert Sealer(key).open(sealed, "k2") is None  # the Redis key is bound in
-    assert Sealer(bytes(32)).open(sealed, "k1") is None
-    assert Sealer(None).open(sealed, "k1") is None
-    assert Sealer(None).seal("plain", "k1") == "plain"
 
 
 def test_import_accepts_kiro_api_keys() -> None:

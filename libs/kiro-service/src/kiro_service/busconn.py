@@ -12,6 +12,8 @@ subscribe to the gateway's inboxes, where lease replies with access tokens arriv
 Redis needs nothing here: `REDIS_URL` carries the ACL user and password
 (`redis://USER:PASSWORD@host:6379/0`), and TLS is `rediss://` with the CA and client
 certificate as URL parameters (`?ssl_ca_certs=/path/ca.pem&ssl_certfile=...&ssl_keyfile=...`).
+
+`kiro_service.bus.BusClient` connects with these options (and reconnects in the background).
 """
 
 from __future__ import annotations

@@ -1,15 +1,30 @@
 """Prometheus plumbing every service shares: the exposition body (multiprocess-aware), the
-build-info gauge and bounded label values. Each service declares its own collectors on a
-registry made in `create_app`.
+build-info gauge, bounded label values (`BoundedLabel`), and `ServiceMetrics`: the collectors of a
+service that serves HTTP and talks to NATS and Redis (HTTP requests, NATS connection state, NATS
+request and Redis command latency and errors). Each service declares its own collectors beside
+them, on a registry made in `create_app`.
+
+`TimedRedis` is a `redis.asyncio.Redis` whose single commands are timed (label: the command
+name, a small fixed set); pipelines are not broken down.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import time
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+
+from kiro_service.bus import BusError
+from kiroproto.bus import Endpoint
+
+_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 def render_metrics(registry: CollectorRegistry) -> bytes:
@@ -32,6 +47,97 @@ def build_info(name: str, registry: CollectorRegistry, version: str) -> Gauge:
     )
     gauge.labels(version, platform.python_version()).set(1)
     return gauge
+
+
+class TimedCalls:
+    """A latency histogram and a failure counter of one kind of call (NATS requests, Redis
+    commands), over one label; `duration` and `errors` are each collector's (name, help)."""
+
+    def __init__(
+        self, registry: CollectorRegistry, label: str, *, duration: tuple[str, str], errors: tuple[str, str]
+    ) -> None:
+        self.duration = Histogram(*duration, [label], buckets=_BUCKETS, registry=registry)
+        self.errors = Counter(*errors, [label], registry=registry)
+
+    def observe(self, value: str, seconds: float, failed: bool) -> None:
+        self.duration.labels(value).observe(seconds)
+        if failed:
+            self.errors.labels(value).inc()
+
+
+class ServiceMetrics:
+    """`<service>_build_info`, `_http_requests_total{route,status}`, `_nats_connected`,
+    `_nats_request_duration_seconds{call}`, `_nats_errors_total{call}`,
+    `_redis_command_duration_seconds{command}`, `_redis_errors_total{command}` on `registry`
+    (a fresh one when not given). A service subclasses it to add its own collectors."""
+
+    def __init__(
+        self, service: str, registry: CollectorRegistry | None = None, version: str = "0.1.0"
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.build_info = build_info(f"{service}_build_info", self.registry, version)
+        self.http_requests = Counter(
+            f"{service}_http_requests_total",
+            "HTTP requests served",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.nats_connected = Gauge(
+            f"{service}_nats_connected", "1 while connected to NATS", registry=self.registry
+        )
+        self.nats = TimedCalls(
+            self.registry,
+            "call",
+            duration=(
+                f"{service}_nats_request_duration_seconds",
+                "NATS request-reply round trips to the broker, by subject kind",
+            ),
+            errors=(f"{service}_nats_errors_total", "NATS requests without a usable reply, by subject kind"),
+        )
+        self.redis = TimedCalls(
+            self.registry,
+            "command",
+            duration=(f"{service}_redis_command_duration_seconds", "Redis commands, by command"),
+            errors=(f"{service}_redis_errors_total", "Failed Redis commands, by command"),
+        )
+        self.observe_redis = self.redis.observe  # (command, seconds, failed)
+
+    def observe_bus(self, endpoint: Endpoint[Any, Any], seconds: float, error: BusError | None) -> None:
+        """The bus client's observer; `call` is the endpoint's subject suffix (`usage.query`)."""
+        self.nats.observe(endpoint.suffix, seconds, error is not None)
+
+
+class TimedRedis(Redis):
+    """Redis whose single commands feed `ServiceMetrics.observe_redis` (set `metrics` after creation)."""
+
+    metrics: ServiceMetrics | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        metrics = self.metrics
+        if metrics is None:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        started = time.perf_counter()
+        failed = True
+        try:
+            result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            failed = False
+            return result
+        finally:
+            command = str(args[0]).split(" ", 1)[0].upper() if args else "?"
+            metrics.observe_redis(command, time.perf_counter() - started, failed)
+
+
+def timed_redis(url: str, metrics: ServiceMetrics, **options: Any) -> Redis:
+    """`Redis.from_url(url, **options)` with every single command timed.
+
+    Connections retry a command on a dead socket (from_url gives them no retry: after a Redis
+    restart every pooled connection would fail its next command, as the chaos suite showed
+    for the broker)."""
+    options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 3))
+    client = TimedRedis.from_url(url, **options)
+    assert isinstance(client, TimedRedis)
+    client.metrics = metrics
+    return client
 
 
 class BoundedLabel:

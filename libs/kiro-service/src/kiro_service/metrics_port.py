@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -103,3 +103,17 @@ class MetricsServer:
         ).encode("latin-1")
         writer.write(head if head_only else head + body)
         await writer.drain()
+
+
+@contextlib.asynccontextmanager
+async def keyless_metrics(render: Callable[[], bytes], *, host: str, port: int | None) -> AsyncIterator[None]:
+    """The keyless metrics port for the lifespan's duration; nothing when `port` is unset or 0."""
+    if not port:
+        yield
+        return
+    server = MetricsServer(render, host=host, port=port)
+    await server.start()
+    try:
+        yield
+    finally:
+        await server.close()

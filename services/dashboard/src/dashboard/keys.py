@@ -1,9 +1,8 @@
-"""Every Redis key the dashboard uses (and the admin-session keys the oauth service reads).
+"""Every Redis key the dashboard writes, under `{KIRO_REDIS_PREFIX}:dashboard:` (the admin
+sessions and sign-in counts are `kiro_admin.AdminKeys`, shared with the oauth service).
 
-- `{prefix}:admin:session:{sid}`        STRING "1" while a login session is valid (TTL = the
-                                        session's lifetime); logout deletes it
-- `{prefix}:dashboard:traffic:{start}`  HASH, the traffic counters of one time bucket starting at
-                                        epoch second `start` (fields in `traffic/buckets.py`)
+- `traffic:{start}`  HASH, the traffic counters of one time bucket starting at epoch second
+                     `start` (fields in `traffic/buckets.py`)
 """
 
 from __future__ import annotations
@@ -13,14 +12,10 @@ TRAFFIC_TTL_S = 2 * 3600 + 60  # a bucket outlives the one-hour view comfortably
 
 
 class Keys:
-    __slots__ = ("admin", "base")
+    __slots__ = ("base",)
 
     def __init__(self, prefix: str) -> None:
-        self.admin = f"{prefix}:admin:"
         self.base = f"{prefix}:dashboard:"
-
-    def session(self, sid: str) -> str:
-        return self.admin + "session:" + sid
 
     def traffic_bucket(self, start: int) -> str:
         return self.base + "traffic:" + str(start)

@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict
 from redis.exceptions import RedisError
 
 from dashboard.metrics import Metrics
-from dashboard.redact import Redactor
 from dashboard.traffic.snapshot import CredentialTraffic, TrafficSnapshot
 from dashboard.traffic.store import TrafficStore
+from kiro_admin import Redactor
 from kiro_service.bus import BusClient, BusError
 from kiroproto.bus import POOL_STATUS, CredentialEvent, PoolStatus, PoolStatusRequest
 

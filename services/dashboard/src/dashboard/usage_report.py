@@ -17,19 +17,9 @@ from typing import Any
 from kiroproto.bus import TeamBudget, UsageRow
 
 MAX_RANGE_DAYS = 366
-CSV_FIELDS = (
-    "day",
-    "team",
-    "key_id",
-    "model",
-    "requests",
-    "errors",
-    "rejected",
-    "input_tokens",
-    "output_tokens",
-    "credits",
-    "web_search_requests",
-)
+CSV_FIELDS = tuple(UsageRow.model_fields)  # day, team, key_id, model, then the counters
+KEYS = ("day", "team", "key_id", "model")
+COUNTERS = tuple(name for name in CSV_FIELDS if name not in KEYS)  # summed, never averaged
 
 
 class UsageRangeError(ValueError):
@@ -65,36 +55,19 @@ def month_chunks(first: date, last: date) -> list[tuple[date, date]]:
 
 @dataclass
 class Totals:
-    requests: int = 0
-    errors: int = 0
-    rejected: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    credits: float = 0.0
-    web_search_requests: int = 0
+    counts: dict[str, int | float] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     by_day: dict[str, int] = field(default_factory=dict)  # tokens (in + out) per day
 
     def add(self, row: UsageRow) -> None:
-        self.requests += row.requests
-        self.errors += row.errors
-        self.rejected += row.rejected
-        self.input_tokens += row.input_tokens
-        self.output_tokens += row.output_tokens
-        self.credits += row.credits
-        self.web_search_requests += row.web_search_requests
+        for name in COUNTERS:
+            self.counts[name] += getattr(row, name)
         self.by_day[row.day] = self.by_day.get(row.day, 0) + row.input_tokens + row.output_tokens
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "rejected": self.rejected,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.input_tokens + self.output_tokens,
-            "credits": round(self.credits, 6),
-            "web_search_requests": self.web_search_requests,
-        }
+        out: dict[str, Any] = dict(self.counts)
+        out["total_tokens"] = self.counts["input_tokens"] + self.counts["output_tokens"]
+        out["credits"] = round(float(self.counts["credits"]), 6)
+        return out
 
 
 def report(

@@ -1,43 +1,26 @@
-"""FastAPI dependencies: typed lifespan state and the admin checks (shared with the dashboard)."""
+"""The oauth service's lifespan state (a typed object, `kiro_service.deps`) and the dependencies
+routes take: `AppState` and the admin check `AdminWrite` (`kiro_admin.deps`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Depends, Request
-from redis.asyncio import Redis
+from fastapi import Depends
 
-from dashboard.adminauth import AdminAuth, Principal
+from kiro_admin import AdminState, AdminWrite
 from kiro_oauth.metrics import OAuthMetrics
 from kiro_oauth.service import OAuthService
 from kiro_oauth.settings import Settings
-from kiro_service.bus import BusClient
+from kiro_service import state_dependency
 
 
-class State(TypedDict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OAuthState(AdminState):
     settings: Settings
     metrics: OAuthMetrics
-    redis: Redis
-    bus: BusClient  # the broker over NATS, through the bus table (kiroproto.bus)
-    auth: AdminAuth
     service: OAuthService
 
 
-async def _state(request: Request) -> State:
-    return State(
-        settings=request.state.settings,
-        metrics=request.state.metrics,
-        redis=request.state.redis,
-        bus=request.state.bus,
-        auth=request.state.auth,
-        service=request.state.service,
-    )
-
-
-async def require_admin_write(request: Request) -> Principal:
-    auth: AdminAuth = request.state.auth
-    return await auth.require(request, write=True)
-
-
-AppState = Annotated[State, Depends(_state)]
-AdminWrite = Annotated[Principal, Depends(require_admin_write)]
+AppState = Annotated[OAuthState, Depends(state_dependency(OAuthState))]
+__all__ = ["AdminWrite", "AppState", "OAuthState"]

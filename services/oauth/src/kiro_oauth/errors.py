@@ -1,36 +1,35 @@
-"""Errors of the oauth service, each with the HTTP status it is answered with (rendered once, in
-`app.py`). Messages are shown to the administrator: they never contain a token or secret.
+"""Errors of the oauth service, each with the HTTP status it is answered with (rendered once, by
+`kiro_admin.install_error_handlers`). Messages are shown to the administrator: they never contain
+a token or secret (and pass the redactor besides).
 
-    OAuthError
-    ├── BadInput            400  malformed request, unparseable pasted URL or JSON
-    ├── FlowNotFound        404  unknown or expired device flow / social `state`
-    ├── LoginFailed         502  the OIDC service or the Kiro auth portal refused or failed
-    └── CredentialRejected  422  the broker did not accept the new credential (its verify refresh failed)
+    kiro_admin.AdminError
+    └── OAuthError              500  api_error
+        ├── BadInput            400  malformed request, unparseable pasted URL or JSON
+        ├── FlowNotFound        404  unknown or expired device flow / social `state`
+        ├── LoginFailed         502  the OIDC service or the Kiro auth portal refused or failed
+        └── CredentialRejected  422  the broker did not accept the new credential (its verify refresh failed)
 """
 
 from __future__ import annotations
 
-
-class OAuthError(Exception):
-    status_code = 500
-    error_type = "api_error"
+from kiro_admin import AdminError
 
 
-class BadInput(OAuthError):
-    status_code = 400
-    error_type = "invalid_request_error"
+class OAuthError(AdminError):
+    """Root of the oauth service's own errors."""
 
 
-class FlowNotFound(OAuthError):
-    status_code = 404
-    error_type = "not_found_error"
+class BadInput(OAuthError, status=400, kind="invalid_request_error"):
+    pass
 
 
-class LoginFailed(OAuthError):
-    status_code = 502
-    error_type = "login_failed"
+class FlowNotFound(OAuthError, status=404, kind="not_found_error"):
+    pass
 
 
-class CredentialRejected(OAuthError):
-    status_code = 422
-    error_type = "credential_rejected"
+class LoginFailed(OAuthError, status=502, kind="login_failed"):
+    pass
+
+
+class CredentialRejected(OAuthError, status=422, kind="credential_rejected"):
+    pass

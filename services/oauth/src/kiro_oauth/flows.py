@@ -3,49 +3,23 @@
 A device-authorization flow holds its client registration and device code until it ends; then
 the secrets are dropped and only the outcome stays (for the page's last poll). A social login
 holds its PKCE verifier under its `state`, taken once with GETDEL. With `KIRO_SECRET_KEY` set,
-both are sealed with AES-GCM (the Redis key is the associated data).
+both are sealed (`kiro_admin.Sealer`; the Redis key is the associated data).
 """
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
 
+from kiro_admin import Sealer
 from kiro_oauth.keys import DONE_TTL_S, FLOW_GRACE_S, POLL_LOCK_MS, Keys
 
 FlowKind = Literal["builder_id", "idc"]
 FlowStatus = Literal["pending", "done", "denied", "expired", "error"]
-_MARK = "enc:v1:"
-
-
-class Sealer:
-    def __init__(self, key: bytes | None) -> None:
-        self._aead = AESGCM(key) if key is not None else None
-
-    def seal(self, text: str, aad: str) -> str:
-        if self._aead is None:
-            return text
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, text.encode(), aad.encode())
-        return _MARK + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
-
-    def open(self, text: str, aad: str) -> str | None:
-        if not text.startswith(_MARK):
-            return text
-        if self._aead is None:
-            return None
-        try:
-            raw = base64.urlsafe_b64decode(text[len(_MARK) :])
-            return self._aead.decrypt(raw[:12], raw[12:], aad.encode()).decode()
-        except (InvalidTag, ValueError):
-            return None
+M = TypeVar("M", bound=BaseModel)
 
 
 class DeviceFlow(BaseModel):
@@ -128,18 +102,21 @@ class FlowStore:
             ttl = DONE_TTL_S
         await self._redis.set(key, self._sealer.seal(flow.model_dump_json(), key), ex=ttl)
 
-    async def load_device(self, flow_id: str) -> DeviceFlow | None:
-        key = self._keys.device(flow_id)
-        raw = await self._redis.get(key)
+    def _open(self, key: str, raw: str | bytes | None, model: type[M]) -> M | None:
+        """A record read at `key`: None when absent, sealed with another key, or malformed."""
         if raw is None:
             return None
         text = self._sealer.open(raw if isinstance(raw, str) else raw.decode(), key)
         if text is None:
             return None
         try:
-            return DeviceFlow.model_validate_json(text)
+            return model.model_validate_json(text)
         except ValidationError:
             return None
+
+    async def load_device(self, flow_id: str) -> DeviceFlow | None:
+        key = self._keys.device(flow_id)
+        return self._open(key, await self._redis.get(key), DeviceFlow)
 
     async def delete_device(self, flow_id: str) -> None:
         await self._redis.delete(self._keys.device(flow_id), self._keys.lock(flow_id))
@@ -161,13 +138,4 @@ class FlowStore:
 
     async def take_social(self, state: str) -> SocialLogin | None:
         key = self._keys.social(state)
-        raw = await self._redis.getdel(key)
-        if raw is None:
-            return None
-        text = self._sealer.open(raw if isinstance(raw, str) else raw.decode(), key)
-        if text is None:
-            return None
-        try:
-            return SocialLogin.model_validate_json(text)
-        except ValidationError:
-            return None
+        return self._open(key, await self._redis.getdel(key), SocialLogin)

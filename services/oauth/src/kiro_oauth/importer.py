@@ -14,23 +14,16 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from kiro_oauth.errors import BadInput
-from kiroproto.credentials import CredentialConfig, parse_credentials
+from kiroproto.credentials import CredentialConfig, CredentialLoadProblem, parse_credentials
 
 MAX_IMPORT_BYTES = 1024 * 1024
-
-
-class ImportProblem(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    index: int
-    reason: str
 
 
 class PreparedImport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     credentials: tuple[tuple[int, CredentialConfig], ...]
-    problems: tuple[ImportProblem, ...]
+    problems: tuple[CredentialLoadProblem, ...]  # by entry index
 
 
 def _load(text: str, what: str) -> Any:
@@ -73,7 +66,7 @@ def prepare_import(credentials_text: str, registration_text: str | None = None) 
     if not entries:
         raise BadInput("the credential JSON is an empty list")
     registration = _registration(registration_text)
-    problems: list[ImportProblem] = []
+    problems: list[CredentialLoadProblem] = []
     accepted: list[tuple[int, CredentialConfig]] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries):
@@ -84,7 +77,7 @@ def prepare_import(credentials_text: str, registration_text: str | None = None) 
             token = entry.get("refreshToken")
             if isinstance(token, str) and "..." in token:
                 problems.append(
-                    ImportProblem(index=index, reason="refreshToken looks truncated (contains ...)")
+                    CredentialLoadProblem(index=index, reason="refreshToken looks truncated (contains ...)")
                 )
                 continue
         parsed = parse_credentials(orjson.dumps(entry))
@@ -92,10 +85,10 @@ def prepare_import(credentials_text: str, registration_text: str | None = None) 
             reason = problem.reason
             if "clientId and clientSecret" in reason and registration is None:
                 reason += " (add the client registration file that clientIdHash names)"
-            problems.append(ImportProblem(index=index, reason=reason))
+            problems.append(CredentialLoadProblem(index=index, reason=reason))
         for cred in parsed.credentials:
             if cred.identity in seen:
-                problems.append(ImportProblem(index=index, reason="duplicate credential"))
+                problems.append(CredentialLoadProblem(index=index, reason="duplicate credential"))
                 continue
             seen.add(cred.identity)
             accepted.append((index, cred))

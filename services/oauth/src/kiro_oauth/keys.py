@@ -7,7 +7,7 @@
                        `OAUTH_SOCIAL_TTL`; taken with GETDEL, so each `state` is used once
 - `lock:{flow_id}`     STRING, one poll of a device flow at a time across replicas (PX)
 
-Admin sessions are the dashboard's keys (`dashboard.keys`).
+Admin sessions are the shared admin keys (`kiro_admin.AdminKeys`).
 """
 
 from __future__ import annotations

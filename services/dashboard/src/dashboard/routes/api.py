@@ -10,9 +10,9 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from dashboard.adminauth import read_form
 from dashboard.deps import Admin, AdminWrite, AppState, ask
 from dashboard.tokens_api import tokens_payload
+from kiro_admin import read_form
 from kiro_service.bus import BusUnavailable
 from kiroproto.bus import CREDENTIAL_ACTION, CredentialAction, CredentialActionKind
 
@@ -50,12 +50,12 @@ class PriorityBody(BaseModel):
 
 
 def _json(state: AppState, payload: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(state["redactor"].scrub(payload), status_code=status_code)
+    return JSONResponse(state.redactor.scrub(payload), status_code=status_code)
 
 
 @router.get("/tokens")
 async def tokens(state: AppState, _admin: Admin) -> JSONResponse:
-    hub = state["hub"]
+    hub = state.hub
     traffic = await hub.traffic_snapshot()
     view = await hub.pool_view()
     if view.pool is None:
@@ -65,12 +65,12 @@ async def tokens(state: AppState, _admin: Admin) -> JSONResponse:
 
 @router.get("/pool")
 async def pool(state: AppState, _admin: Admin) -> JSONResponse:
-    return _json(state, (await state["hub"].pool_view()).model_dump(mode="json"))
+    return _json(state, (await state.hub.pool_view()).model_dump(mode="json"))
 
 
 @router.get("/traffic")
 async def traffic(state: AppState, _admin: Admin) -> JSONResponse:
-    return _json(state, (await state["hub"].traffic_snapshot()).model_dump(mode="json"))
+    return _json(state, (await state.hub.traffic_snapshot()).model_dump(mode="json"))
 
 
 async def _priority(request: Request) -> int | None:
@@ -99,12 +99,12 @@ async def credential_action(
         CREDENTIAL_ACTION,
         CredentialAction(credential_id=credential_id, action=kind, priority=priority),
     )
-    state["metrics"].broker_calls.labels(kind, "ok" if ack.ok else "refused").inc()
+    state.metrics.broker_calls.labels(kind, "ok" if ack.ok else "refused").inc()
     log.info(
         "credential action",
         extra={"credential_id": credential_id, "action": kind, "ok": ack.ok, "via": principal.via},
     )
-    state["hub"].request_refresh()
+    state.hub.request_refresh()
     return _json(state, {"ok": ack.ok, "message": ack.message}, 200 if ack.ok else 409)
 
 

@@ -34,7 +34,7 @@ async def _stream(hub: LiveHub, keepalive_s: float) -> AsyncIterator[bytes]:
 @router.get("/events")
 async def events(state: AppState, _admin: Admin) -> StreamingResponse:
     return StreamingResponse(
-        _stream(state["hub"], state["settings"].dashboard_sse_keepalive),
+        _stream(state.hub, state.settings.dashboard_sse_keepalive),
         media_type="text/event-stream",
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )

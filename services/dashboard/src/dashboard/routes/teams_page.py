@@ -140,7 +140,7 @@ async def teams(
     start: str | None = Query(default=None, alias="from"),
     end: str | None = Query(default=None, alias="to"),
 ) -> Response:
-    if await state["auth"].identify(request) is None:
+    if await state.admin.auth.identify(request) is None:
         return RedirectResponse("/?next=/teams", status_code=303)
     error = None
     try:
@@ -150,4 +150,4 @@ async def teams(
         rows, budgets, first, last = await usage_data(state, team or None, None, None)
     body = report(rows, budgets, first, last, team or None)
     keys = [key_json(k) for k in await team_keys(state, team or None)]
-    return HTMLResponse(teams_page(state["redactor"].scrub(body), keys, error))
+    return HTMLResponse(teams_page(state.redactor.scrub(body), keys, error))

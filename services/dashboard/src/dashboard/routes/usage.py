@@ -58,4 +58,4 @@ async def usage(
             headers={"content-disposition": f'attachment; filename="{name}"'},
         )
     body = report(rows, budgets, first, last, team or None)
-    return JSONResponse(state["redactor"].scrub(body))
+    return JSONResponse(state.redactor.scrub(body))

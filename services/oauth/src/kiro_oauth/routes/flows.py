@@ -40,10 +40,10 @@ class ImportBody(_Body):
 
 @router.get("", response_class=HTMLResponse)
 async def page(request: Request, state: AppState) -> Response:
-    principal = await state["auth"].identify(request)
+    principal = await state.admin.auth.identify(request)
     if principal is None:
         return RedirectResponse("/?next=/oauth", status_code=303)
-    settings = state["settings"]
+    settings = state.settings
     return HTMLResponse(
         accounts_page(
             csrf_token=principal.csrf_token,
@@ -57,17 +57,17 @@ async def page(request: Request, state: AppState) -> Response:
 async def device_start(
     state: AppState, _admin: AdminWrite, body: Annotated[DeviceStart, Body()]
 ) -> JSONResponse:
-    return JSONResponse(await state["service"].start_device(body.kind, body.start_url, body.region))
+    return JSONResponse(await state.service.start_device(body.kind, body.start_url, body.region))
 
 
 @router.post("/api/device/{flow_id}/poll")
 async def device_poll(state: AppState, _admin: AdminWrite, flow_id: FlowId) -> JSONResponse:
-    return JSONResponse(await state["service"].poll_device(flow_id))
+    return JSONResponse(await state.service.poll_device(flow_id))
 
 
 @router.post("/api/device/{flow_id}/cancel")
 async def device_cancel(state: AppState, _admin: AdminWrite, flow_id: FlowId) -> JSONResponse:
-    await state["service"].cancel_device(flow_id)
+    await state.service.cancel_device(flow_id)
     return JSONResponse({"ok": True})
 
 
@@ -75,14 +75,14 @@ async def device_cancel(state: AppState, _admin: AdminWrite, flow_id: FlowId) ->
 async def social_start(
     state: AppState, _admin: AdminWrite, body: Annotated[SocialStart, Body()]
 ) -> JSONResponse:
-    return JSONResponse(await state["service"].start_social(body.idp))
+    return JSONResponse(await state.service.start_social(body.idp))
 
 
 @router.post("/api/social/complete")
 async def social_complete(
     state: AppState, _admin: AdminWrite, body: Annotated[SocialComplete, Body()]
 ) -> JSONResponse:
-    outcome = await state["service"].complete_social(body.redirect_url)
+    outcome = await state.service.complete_social(body.redirect_url)
     return JSONResponse(outcome.model_dump())
 
 
@@ -90,5 +90,5 @@ async def social_complete(
 async def import_credentials(
     state: AppState, _admin: AdminWrite, body: Annotated[ImportBody, Body()]
 ) -> JSONResponse:
-    result = await state["service"].import_credentials(body.credentials, body.client_registration)
+    result = await state.service.import_credentials(body.credentials, body.client_registration)
     return JSONResponse(result, status_code=200 if result["ok"] else 422)

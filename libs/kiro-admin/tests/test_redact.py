@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.redact import REDACTED, Redactor
+from kiro_admin.redact import REDACTED, Redactor
 
 ACCESS = "aoaAAAAAGexampleAccessToken0123456789abcdefghijklmnop"
 REFRESH = "aorAAAAAGexampleRefreshToken0123456789abcdefghijklmnop"

@@ -6,7 +6,8 @@ Two ways in:
   Redis record so that logout really ends it; every state-changing request must carry the session's
   CSRF token in the `X-CSRF-Token` header or the `csrf_token` form field.
 
-Errors (`AdminAuthError` and below) carry the HTTP status; each service renders them once.
+Errors (`AdminAuthError` and below, under `errors.AdminError`) carry the HTTP status; each service
+renders them once (`errors.install_error_handlers`).
 """
 
 from __future__ import annotations
@@ -21,34 +22,28 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
-from dashboard.keys import Keys
-from dashboard.session import COOKIE_NAME, CSRF_FIELD, CSRF_HEADER, SessionCodec
+from kiro_admin.errors import AdminError
+from kiro_admin.keys import AdminKeys
+from kiro_admin.session import COOKIE_NAME, CSRF_FIELD, CSRF_HEADER, SessionCodec
 
 _FORM = "application/x-www-form-urlencoded"
 _MAX_FORM_BYTES = 64 * 1024
 
 
-class AdminAuthError(Exception):
-    """Root. `status_code` / `error_type` say how to answer."""
-
-    status_code = 401
-    error_type = "authentication_error"
+class AdminAuthError(AdminError, status=401, kind="authentication_error"):
+    """Root of the admin-check errors."""
 
 
 class NotAuthenticated(AdminAuthError):
     """No admin credential, or a wrong / expired / logged-out one."""
 
 
-class CsrfRejected(AdminAuthError):
-    status_code = 403
-    error_type = "permission_error"
+class CsrfRejected(AdminAuthError, status=403, kind="permission_error"):
+    """A state-changing request of a session without its CSRF token."""
 
 
-class AuthUnavailable(AdminAuthError):
+class AuthUnavailable(AdminAuthError, status=503, kind="service_unavailable"):
     """The session store (Redis) did not answer: fail closed."""
-
-    status_code = 503
-    error_type = "service_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +81,7 @@ class AdminAuth:
         self,
         codec: SessionCodec,
         redis: Redis,
-        keys: Keys,
+        keys: AdminKeys,
         session_ttl_s: float,
         clock: Callable[[], float] = time.time,
     ) -> None:

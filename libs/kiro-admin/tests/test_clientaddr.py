@@ -1,11 +1,11 @@
-"""Which address a login attempt is counted against (dashboard.clientaddr)."""
+"""Which address a login attempt is counted against (kiro_admin.clientaddr)."""
 
 from __future__ import annotations
 
 import pytest
 
-from dashboard.clientaddr import TrustedProxies, validate_spec
-from dashboard.loginlimit import bucket
+from kiro_admin.clientaddr import TrustedProxies, validate_spec
+from kiro_admin.loginlimit import bucket
 
 
 def test_an_untrusted_peer_cannot_choose_its_address() -> None:

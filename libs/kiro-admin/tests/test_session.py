@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from dashboard.session import SessionCodec
+from kiro_admin.session import SessionCodec
 
 NOW = 1_700_000_000.0
 

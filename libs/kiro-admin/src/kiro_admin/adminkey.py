@@ -3,28 +3,25 @@
 `make run` and the all-in-one image generate the key themselves and keep it in their data folder
 (mode 0600), so the services always see `KIRO_ADMIN_TOKEN` there. Elsewhere (Compose,
 Kubernetes) the first dashboard or oauth process to start generates a random key and stores it
-with `SET NX` under `{prefix}:admin:key`, sealed with `KIRO_SECRET_KEY` (AES-GCM) when one is set;
+with `SET NX` under `{prefix}:admin:key`, sealed with `KIRO_SECRET_KEY` (`sealer.py`) when one is set;
 every replica then reads the same key. The process that created it prints it once on stderr
 (never through the logging pipeline, whose redactor would hide it).
 """
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 import sys
 from typing import TypeVar
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 from redis import Redis
 
-from dashboard.settings import AdminServiceSettings
+from kiro_admin.keys import AdminKeys
+from kiro_admin.sealer import Sealer
+from kiro_admin.settings import AdminServiceSettings
 
-_MARK = "enc:v1:"
-_AAD = b"kiro2api admin key"
+_AAD = "kiro2api admin key"
 
 S = TypeVar("S", bound=AdminServiceSettings)
 
@@ -33,45 +30,32 @@ class AdminKeyError(RuntimeError):
     """The stored admin key cannot be read (e.g. sealed with another KIRO_SECRET_KEY)."""
 
 
-def admin_key_name(prefix: str) -> str:
-    return f"{prefix}:admin:key"
-
-
-def seal(value: str, key: bytes | None) -> str:
-    if key is None:
-        return value
-    nonce = os.urandom(12)
-    return _MARK + base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, value.encode(), _AAD)).decode()
-
-
-def unseal(value: str, key: bytes | None) -> str:
-    if not value.startswith(_MARK):
-        return value
-    if key is None:
+def unseal(value: str, sealer: Sealer) -> str:
+    opened = sealer.open(value, _AAD)
+    if opened is not None:
+        return opened
+    if not sealer.enabled:
         raise AdminKeyError("the stored admin key is sealed and KIRO_SECRET_KEY is unset")
-    try:
-        raw = base64.urlsafe_b64decode(value[len(_MARK) :])
-        return AESGCM(key).decrypt(raw[:12], raw[12:], _AAD).decode()
-    except (InvalidTag, ValueError) as exc:
-        raise AdminKeyError("the stored admin key does not decrypt with KIRO_SECRET_KEY") from exc
+    raise AdminKeyError("the stored admin key does not decrypt with KIRO_SECRET_KEY")
 
 
 def stored_admin_key(redis: Redis, prefix: str, key: bytes | None, service: str) -> str:
     """The admin key kept in Redis, created (and printed once) when there is none yet."""
-    name = admin_key_name(prefix)
+    name = AdminKeys(prefix).admin_key()
+    sealer = Sealer(key)
     candidate = secrets.token_urlsafe(32)
-    created = bool(redis.set(name, seal(candidate, key), nx=True))
+    created = bool(redis.set(name, sealer.seal(candidate, _AAD), nx=True))
     if created:
         sys.stderr.write(
             f"{service}: KIRO_ADMIN_TOKEN is unset; generated the admin key (shown once, kept in "
-            f"Redis{' sealed' if key is not None else ''}): {candidate}\n"
+            f"Redis{' sealed' if sealer.enabled else ''}): {candidate}\n"
         )
         sys.stderr.flush()
         return candidate
     stored = redis.get(name)
     if not isinstance(stored, bytes | str):
         raise AdminKeyError("the stored admin key vanished while it was read")
-    return unseal(stored.decode() if isinstance(stored, bytes) else stored, key)
+    return unseal(stored.decode() if isinstance(stored, bytes) else stored, sealer)
 
 
 def resolve_admin_key(settings: S) -> S:

@@ -6,7 +6,7 @@ failure); once `DASHBOARD_LOGIN_ATTEMPTS` failed, every attempt from that addres
 wrong, gets 429 with `retry-after` until the window ends (answering a right key while blocked
 would keep the guessing going). Successful sign-ins are not counted.
 
-Redis key: `{prefix}:admin:login-failures:{address}`, an integer with the window's TTL; an IPv6
+Redis key: `keys.AdminKeys.login_failures`, an integer with the window's TTL; an IPv6
 client counts by its /64 (one host is usually given a whole /64 to pick addresses from).
 """
 
@@ -17,16 +17,18 @@ import math
 
 from redis.asyncio import Redis
 
+from kiro_admin.keys import AdminKeys
+
 
 class LoginLimiter:
-    def __init__(self, redis: Redis, prefix: str, *, attempts: int, window_s: float) -> None:
+    def __init__(self, redis: Redis, keys: AdminKeys, *, attempts: int, window_s: float) -> None:
         self._redis = redis
-        self._prefix = f"{prefix}:admin:login-failures:"
+        self._keys = keys
         self.attempts = attempts
         self.window_s = window_s
 
     def _key(self, address: str) -> str:
-        return self._prefix + bucket(address)
+        return self._keys.login_failures(bucket(address))
 
     async def retry_after(self, address: str) -> int | None:
         """Seconds until `address` may try again, or None when it may try now."""

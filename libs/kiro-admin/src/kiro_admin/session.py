@@ -6,7 +6,7 @@ stateless, never stored. The key is derived from `KIRO_SESSION_SECRET` when set,
 admin token, so the dashboard and the oauth service (same origin behind the gateway) accept each
 other's cookies, and changing the admin token logs every session out.
 
-Deliberately not here: revocation (the Redis session record, `adminauth.py`) and HTTP.
+Deliberately not here: revocation (the Redis session record, `auth.py`) and HTTP.
 """
 
 from __future__ import annotations

@@ -1,0 +1,28 @@
+"""Every Redis key of the admin plumbing, all under `{KIRO_REDIS_PREFIX}:admin:` (shared by the
+dashboard and the oauth service: one login serves both).
+
+- `session:{sid}`              STRING "1" while a login session is valid (TTL = the session's
+                               lifetime); logout deletes it (`auth.py`)
+- `login-failures:{address}`   INTEGER, failed sign-ins of one client address in the current
+                               window (TTL = the window; `loginlimit.py`)
+- `key`                        STRING, the generated admin key when `KIRO_ADMIN_TOKEN` is unset
+                               (sealed with `KIRO_SECRET_KEY` when set; `adminkey.py`)
+"""
+
+from __future__ import annotations
+
+
+class AdminKeys:
+    __slots__ = ("base",)
+
+    def __init__(self, prefix: str) -> None:
+        self.base = f"{prefix}:admin:"
+
+    def session(self, sid: str) -> str:
+        return self.base + "session:" + sid
+
+    def login_failures(self, address: str) -> str:
+        return self.base + "login-failures:" + address
+
+    def admin_key(self) -> str:
+        return self.base + "key"
