@@ -42,7 +42,7 @@ types: venv ## mypy (strict on libs/kiroproto)
 unit: venv ## kiroproto and service unit tests (with kiroproto coverage gate)
 	@$(VENV)/bin/pytest -q -p no:cacheprovider libs/kiroproto/tests \
 	  --cov=kiroproto --cov-report=term --cov-fail-under=95
-	@$(VENV)/bin/pytest -q -p no:cacheprovider services
+	@$(VENV)/bin/pytest -q -p no:cacheprovider libs/kiro-service/tests services
 
 integration: venv ## end-to-end and browser tests against real nats-server / redis-server / simulator
 	@bash scripts/install_browser.sh
