@@ -1,7 +1,8 @@
 """Plumbing every Kiro2API service shares: JSON logging and the OpenTelemetry set-up.
 
 Service-specific behaviour (spans, metrics, routes) stays in each service; only the parts that
-were identical in every service live here.
+were identical in every service live here. The bus client is `kiro_service.bus.BusClient`
+(imported from its module: it brings in nats-py).
 """
 
 from kiro_service.inbound import (
