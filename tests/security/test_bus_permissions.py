@@ -23,7 +23,8 @@ import pytest
 
 from kiro_testing import NatsServer, free_port
 from kiro_testing.busauth import nats_permissions, render_nats_conf, write_private
-from kiroproto.bus import Subjects
+from kiroproto import bus
+from kiroproto.bus import Endpoint, Event, Subjects
 from tests.security.bus_helpers import REPO, SERVICES, connect_as, shipped_nats_conf
 
 pytestmark = pytest.mark.integration
@@ -220,7 +221,20 @@ SOURCES = {
     "gateway": REPO / "services" / "gateway" / "src",
     "broker": REPO / "services" / "token-broker" / "src",
     "dashboard": REPO / "services" / "dashboard" / "src",
+    "oauth": REPO / "services" / "oauth" / "src",
 }
+# The bus table's entries by constant name (LEASE_ACQUIRE -> its `Subjects` attribute name).
+TABLE = {
+    constant: entry.name
+    for constant, entry in vars(bus).items()
+    if isinstance(entry, Endpoint | Event) and constant.isupper()
+}
+
+
+def _used_subjects(source: str) -> set[str]:
+    """`Subjects` attribute names a module uses: `subjects.<name>` or a bus-table constant."""
+    named = set(re.findall(r"subjects\.([a-z_]+)", source)) - {"namespace"}
+    return named | {TABLE[c] for c in re.findall(r"\b([A-Z][A-Z_]+)\b", source) if c in TABLE}
 
 
 @pytest.mark.parametrize("service", sorted(SOURCES))
@@ -229,10 +243,7 @@ def test_every_subject_a_service_uses_is_permitted(service: str) -> None:
     and in every deployment: add it to kiro_testing/busauth.py and deploy/nats/nats.conf."""
     perms = nats_permissions()[service]
     used = {
-        name
-        for path in SOURCES[service].rglob("*.py")
-        for name in re.findall(r"subjects\.([a-z_]+)", path.read_text(encoding="utf-8"))
-        if name != "namespace"
+        name for path in SOURCES[service].rglob("*.py") for name in _used_subjects(path.read_text("utf-8"))
     }
     assert used, service
     for name in sorted(used):

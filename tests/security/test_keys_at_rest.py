@@ -15,13 +15,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import nats
 import orjson
 import pytest
 import redis
 
+from kiro_service.bus import call_once
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
-from kiroproto.bus import LeaseGrant, LeaseReplyEnvelope, LeaseRequest, Subjects
+from kiroproto.bus import LEASE_ACQUIRE, LeaseGrant, LeaseRequest
 from tests.integration.stack import SECRET_KEY
 
 pytestmark = pytest.mark.integration
@@ -78,15 +78,10 @@ def _record(redis_server: RedisServer, ns: str) -> dict[str, str]:
 
 
 async def _lease(nats_url: str, ns: str) -> LeaseGrant:
-    nc = await nats.connect(nats_url, allow_reconnect=False)
-    try:
-        request = LeaseRequest(request_id=uuid.uuid4().hex, model="claude-sonnet-4.5", wait_ms=2000)
-        reply = await nc.request(Subjects(ns).lease_acquire, request.model_dump_json().encode(), timeout=5)
-        grant = LeaseReplyEnvelope.model_validate_json(reply.data).reply
-        assert isinstance(grant, LeaseGrant), grant
-        return grant
-    finally:
-        await nc.close()
+    request = LeaseRequest(request_id=uuid.uuid4().hex, model="claude-sonnet-4.5", wait_ms=2000)
+    envelope = await call_once(nats_url, LEASE_ACQUIRE, request, service="gateway", namespace=ns, timeout_s=5)
+    assert isinstance(envelope.reply, LeaseGrant), envelope.reply
+    return envelope.reply
 
 
 def test_a_plain_pool_is_sealed_when_the_key_is_set(

@@ -10,6 +10,9 @@
 - `jsonlog`, `metrics`, `metrics_port`, `tracing`, `busconn`, `inbound`: logging, Prometheus,
   the keyless metrics port, OpenTelemetry, NATS options, inbound HTTP limits.
 
+- `bus`: `BusClient`, the one client of the bus table (imported from its module: it brings in
+  nats-py); `checks`: readiness checks for the bus and Redis.
+
 Service-specific behaviour (spans, metrics, routes) stays in each service.
 """
 

@@ -27,11 +27,18 @@ from kiroproto.bus import (
     BROKER_QUEUE_GROUP,
     CREDENTIAL_ACTION,
     CREDENTIAL_ADD,
+    KEY_CREATE,
+    KEY_LIST,
+    KEY_LOOKUP,
+    KEY_REVOKE,
+    KEY_UPDATE,
     LEASE_ACQUIRE,
     LEASE_RELEASE,
     LEASE_RENEW,
     POOL_MODELS,
     POOL_STATUS,
+    USAGE_QUERY,
+    USAGE_RECORD,
     Ack,
     BrokerPing,
     BrokerPong,
@@ -135,7 +142,7 @@ class BrokerService:
 
     def routes(self) -> list[AnyRoute]:
         """Every endpoint this broker answers, bound to its function (mypy checks the pairing)."""
-        lease: list[AnyRoute] = [
+        routes = [
             route(LEASE_ACQUIRE, self._acquire),
             route(LEASE_RELEASE, self._release),
             route(LEASE_RENEW, self._renew),
@@ -145,7 +152,18 @@ class BrokerService:
             route(BROKER_PING, self._ping),
             route(POOL_MODELS, self._models),
         ]
-        return lease + (self._teams.routes() if self._teams is not None else [])
+        if self._teams is not None:  # team keys and usage (team_service.py)
+            keys, usage = self._teams.directory, self._teams.usage
+            routes += [
+                route(KEY_CREATE, keys.create),
+                route(KEY_LIST, keys.list),
+                route(KEY_UPDATE, keys.update),
+                route(KEY_REVOKE, keys.revoke),
+                route(KEY_LOOKUP, keys.lookup),
+                route(USAGE_RECORD, usage.record_batch),
+                route(USAGE_QUERY, usage.query),
+            ]
+        return routes
 
     # ---- plumbing
     def _handler(self, route: AnyRoute) -> Callable[[Request], Awaitable[None]]:

@@ -1,6 +1,7 @@
-"""The team-key side of the broker on the bus: key administration, the gateway's key lookup,
-usage records and usage queries (subjects in kiroproto.bus), plus the admission that rides on
-`lease.acquire` (team_limits.py). Built by `runtime.Broker`, registered by `service.BrokerService`.
+"""The team-key side of the broker: key administration, the gateway's key lookup, usage records
+and usage queries (endpoints of the bus table in kiroproto.bus, routed by
+`service.BrokerService.routes`), plus the admission that rides on `lease.acquire`
+(team_limits.py). Built by `runtime.Broker`.
 """
 
 from __future__ import annotations
@@ -9,17 +10,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from kiroproto.bus import (
-    KEY_CREATE,
-    KEY_LIST,
-    KEY_LOOKUP,
-    KEY_REVOKE,
-    KEY_UPDATE,
-    USAGE_QUERY,
-    USAGE_RECORD,
-    Subjects,
-)
-from token_broker.bus_route import AnyRoute, route
+from kiroproto.bus import Subjects
 from token_broker.keys import TeamRedisKeys
 from token_broker.metrics import BrokerMetrics
 from token_broker.scripts import Scripts
@@ -45,18 +36,6 @@ class TeamService:
         self.directory = TeamDirectory(redis, keys, nc, subjects)
         self.limits = TeamLimits(redis, scripts, keys, metrics, slot_ttl_s=slot_ttl_s)
         self.usage = TeamUsageStore(redis, scripts, keys, self.directory, metrics)
-
-    def routes(self) -> list[AnyRoute]:
-        d = self.directory
-        return [
-            route(KEY_CREATE, d.create),
-            route(KEY_LIST, d.list),
-            route(KEY_UPDATE, d.update),
-            route(KEY_REVOKE, d.revoke),
-            route(KEY_LOOKUP, d.lookup),
-            route(USAGE_RECORD, self.usage.record_batch),
-            route(USAGE_QUERY, self.usage.query),
-        ]
 
     async def refresh_gauges(self) -> None:
         """Month spend and budget per team (called on a /metrics scrape)."""
