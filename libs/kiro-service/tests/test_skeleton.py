@@ -38,7 +38,7 @@ from kiro_service import (
     registry_metrics,
     state_dependency,
 )
-from kiro_service.metrics import BoundedLabels
+from kiro_service.metrics import BoundedLabel
 
 ADMIN = "skeleton-admin-key-0123456789"
 
@@ -80,7 +80,7 @@ def test_a_blank_metrics_port_is_off_and_a_bad_one_refused(monkeypatch: pytest.M
 
 
 def test_bounded_labels() -> None:
-    label = BoundedLabels(2)
+    label = BoundedLabel(2)
     assert [label(t) for t in ("a", "b", "c", "a")] == ["a", "b", "other", "a"]
 
 

@@ -32,7 +32,7 @@ from kiro_service.inbound import (
     server_options,
 )
 from kiro_service.jsonlog import JsonFormatter, configure_logging
-from kiro_service.metrics import build_info, render_metrics
+from kiro_service.metrics import BoundedLabel, build_info, render_metrics
 from kiro_service.metrics_port import MetricsServer
 from kiro_service.serve import Listen, config_error, load_settings, serve, serve_workers
 from kiro_service.settings import (
@@ -50,6 +50,7 @@ from kiro_service.tracing import tracer_provider_from_env
 
 __all__ = [
     "BaseServiceSettings",
+    "BoundedLabel",
     "Duration",
     "Health",
     "Listen",

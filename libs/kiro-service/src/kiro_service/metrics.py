@@ -1,5 +1,6 @@
-"""Prometheus plumbing every service shares: the exposition body (multiprocess-aware) and the
-build-info gauge. Each service declares its own collectors on a registry made in `create_app`.
+"""Prometheus plumbing every service shares: the exposition body (multiprocess-aware), the
+build-info gauge and bounded label values. Each service declares its own collectors on a
+registry made in `create_app`.
 """
 
 from __future__ import annotations
@@ -33,19 +34,19 @@ def build_info(name: str, registry: CollectorRegistry, version: str) -> Gauge:
     return gauge
 
 
-class BoundedLabels:
-    """Label values that stay a bounded set (a label per team, say): the first `limit` distinct
-    values as they are, every later one as `overflow`. One per process and label."""
+class BoundedLabel:
+    """Values of a label taken from an open set (team names): the first `limit` distinct values
+    seen by this process are kept, later ones read `overflow`, so the series stay bounded."""
 
     def __init__(self, limit: int, overflow: str = "other") -> None:
-        self._limit = limit
-        self._overflow = overflow
+        self.limit = limit
+        self.overflow = overflow
         self._seen: set[str] = set()
 
     def __call__(self, value: str) -> str:
         if value in self._seen:
             return value
-        if len(self._seen) >= self._limit:
-            return self._overflow
+        if len(self._seen) >= self.limit:
+            return self.overflow
         self._seen.add(value)
         return value

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from kiro_service.metrics import BoundedLabels, build_info
+from kiro_service.metrics import BoundedLabel, build_info
 
 MAX_TEAM_LABELS = 50
 _RATIO_BUCKETS = (0.25, 0.5, 0.67, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 4.0)
@@ -40,7 +40,7 @@ def route_label(path: str) -> str:
 class Metrics:
     def __init__(self, registry: CollectorRegistry, version: str = "0.1.0") -> None:
         self.registry = registry
-        self.team_label = BoundedLabels(MAX_TEAM_LABELS)  # `team` label values: a bounded set
+        self.team_label = BoundedLabel(MAX_TEAM_LABELS)  # `team` label values: a bounded set
         self.requests = Counter(
             "gateway_requests_total",
             "HTTP requests by route, model, team and status",

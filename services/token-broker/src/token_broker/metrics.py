@@ -10,7 +10,7 @@ import hashlib
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from kiro_service.metrics import BoundedLabels, build_info
+from kiro_service import BoundedLabel, build_info
 
 MAX_TEAM_LABELS = 50  # distinct `team` label values per process; later teams are counted as "other"
 _FAST_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -26,7 +26,7 @@ class BrokerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None, version: str = "0.1.0") -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.team_label = BoundedLabels(MAX_TEAM_LABELS)  # `team` label values: a bounded set
+        self.team_label = BoundedLabel(MAX_TEAM_LABELS)  # `team` label values (then "other")
         self.build_info = build_info("kiro_broker_build_info", r, version)
         self.nats_request_duration = Histogram(
             "kiro_broker_nats_request_duration_seconds",
