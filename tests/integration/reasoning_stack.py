@@ -130,7 +130,7 @@ class CatalogueBroker(Leasing):
 async def gateway(sim: Sim, broker: CatalogueBroker) -> AsyncIterator[str]:
     """The gateway app with `broker` installed, served over real HTTP in this event loop
     (its own lifespan run here once); yields its base URL."""
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         kiro_client_token=CLIENT_TOKEN,
         nats_url="nats://127.0.0.1:1",

@@ -25,6 +25,7 @@ from pydantic import SecretStr, ValidationError
 
 from kiro_service import (
     Health,
+    MetricsPort,
     Readiness,
     ServiceSettings,
     UpstreamSettings,
@@ -37,6 +38,7 @@ from kiro_service import (
     registry_metrics,
     state_dependency,
 )
+from kiro_service.metrics import BoundedLabel
 
 ADMIN = "skeleton-admin-key-0123456789"
 
@@ -62,6 +64,24 @@ def test_blank_values_are_unset_and_secrets_never_echoed(monkeypatch: pytest.Mon
         ServiceSettings()
     line = describe_settings_error(caught.value)
     assert "KIRO_SECRET_KEY" in line and "not-base64-secret-value" not in line
+
+
+def test_a_blank_metrics_port_is_off_and_a_bad_one_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Svc(ServiceSettings):
+        svc_metrics_port: MetricsPort = None
+
+    monkeypatch.setenv("SVC_METRICS_PORT", " ")
+    assert Svc().svc_metrics_port is None
+    monkeypatch.setenv("SVC_METRICS_PORT", "9180")
+    assert Svc().svc_metrics_port == 9180
+    monkeypatch.setenv("SVC_METRICS_PORT", "70000")
+    with pytest.raises(ValidationError):
+        Svc()
+
+
+def test_bounded_labels() -> None:
+    label = BoundedLabel(2)
+    assert [label(t) for t in ("a", "b", "c", "a")] == ["a", "b", "other", "a"]
 
 
 def test_load_settings_is_one_line_and_exit_2(

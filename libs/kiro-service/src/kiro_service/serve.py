@@ -17,7 +17,10 @@ line), no `server` header, the open-file limit raised. SIGTERM or Ctrl-C:
 4. the lifespan's shutdown closes the service's connections, and the process exits 0.
 
 A second Ctrl-C stops at once. `serve_workers` runs several processes on one port (each builds
-its app through an import-string factory; uvicorn's supervisor forwards the signal to each).
+its app through an import-string factory; uvicorn's supervisor forwards the signal to each, and
+each worker is uvicorn's own server: its listener closes at once, which is what takes it out of
+rotation, but `/readyz` is not turned to `draining` first; `PROMETHEUS_MULTIPROC_DIR` merges the
+workers' metrics).
 """
 
 from __future__ import annotations
