@@ -9,7 +9,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from kiro_testing.cluster import CLIENT_KEY
+from kiro_testing.chaos.deployment import CLIENT_KEY
 
 from .conftest import examples
 from .openapi import gateway_openapi

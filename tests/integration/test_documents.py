@@ -23,7 +23,8 @@ from PIL import Image
 
 from kiro_testing import NatsServer, RedisServer
 from kiro_testing.documents import IMAGE_PAGE, b64, encrypt_pdf, make_pdf, make_png, pdf_document
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, running_pool
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -37,14 +38,6 @@ def say(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "documents")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
 def account(sim: Sim) -> dict[str, Any]:
     return sim.add_account()
 
@@ -52,19 +45,19 @@ def account(sim: Sim) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def pool(
     sim: Sim, account: dict[str, Any], log_dir: Path, nats_server: NatsServer, redis_server: RedisServer
-) -> Iterator[Pool]:
-    with running_pool(
+) -> Iterator[Stack]:
+    with Stack(
         log_dir / "documents",
+        StackConfig(credentials=[credential(account)]),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(account)],
+        sim=sim,
     ) as pool:
         yield pool
 
 
 @pytest.fixture
-def claude(pool: Pool) -> Iterator[anthropic.Anthropic]:
+def claude(pool: Stack) -> Iterator[anthropic.Anthropic]:
     with anthropic.Anthropic(
         base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0, timeout=60
     ) as client:
@@ -72,7 +65,7 @@ def claude(pool: Pool) -> Iterator[anthropic.Anthropic]:
 
 
 @pytest.fixture
-def oai(pool: Pool) -> Iterator[openai.OpenAI]:
+def oai(pool: Stack) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(
         base_url=pool.gateway_url() + "/v1", api_key=CLIENT_TOKEN, max_retries=0, timeout=60
     ) as client:
@@ -80,7 +73,7 @@ def oai(pool: Pool) -> Iterator[openai.OpenAI]:
 
 
 def received(sim: Sim, account: dict[str, Any]) -> dict[str, Any]:
-    last = sim._call("GET", f"/_sim/accounts/{account['id']}/last-request")
+    last = sim.last_request(account["id"])
     summary: dict[str, Any] = last["received"]
     return summary
 

@@ -16,7 +16,8 @@ import openai
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, running_pool
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -43,34 +44,26 @@ def tiny_png() -> str:
 
 
 @pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "sdk")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Pool]:
+def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stack]:
     accounts = [sim.add_account(), sim.add_account()]
-    with running_pool(
+    with Stack(
         log_dir / "sdk",
+        StackConfig(credentials=[credential(a) for a in accounts]),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(a) for a in accounts],
+        sim=sim,
     ) as pool:
         yield pool
 
 
 @pytest.fixture
-def claude(pool: Pool) -> Iterator[anthropic.Anthropic]:
+def claude(pool: Stack) -> Iterator[anthropic.Anthropic]:
     with anthropic.Anthropic(base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0) as client:
         yield client
 
 
 @pytest.fixture
-def oai(pool: Pool) -> Iterator[openai.OpenAI]:
+def oai(pool: Stack) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=pool.gateway_url() + "/v1", api_key=CLIENT_TOKEN, max_retries=0) as client:
         yield client
 
@@ -192,7 +185,7 @@ def test_anthropic_beta_path_and_headers(claude: anthropic.Anthropic) -> None:
     assert message.content[0].text == "beta ok"  # type: ignore[union-attr]
 
 
-def test_anthropic_error_shapes(pool: Pool) -> None:
+def test_anthropic_error_shapes(pool: Stack) -> None:
     with anthropic.Anthropic(base_url=pool.gateway_url(), api_key="wrong", max_retries=0) as bad:
         with pytest.raises(anthropic.AuthenticationError):
             bad.messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}])
@@ -281,7 +274,7 @@ def test_openai_image_and_models(oai: openai.OpenAI) -> None:
     assert any(m.id == MODEL for m in oai.models.list())
 
 
-def test_openai_errors(pool: Pool) -> None:
+def test_openai_errors(pool: Stack) -> None:
     with openai.OpenAI(base_url=pool.gateway_url() + "/v1", api_key="nope", max_retries=0) as bad:
         with pytest.raises(openai.AuthenticationError):
             bad.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])

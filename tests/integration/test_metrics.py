@@ -13,8 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
-from tests.integration.stack import CLIENT_TOKEN, Sim, poll
-from tests.integration.team_stack import ADMIN_TOKEN, MODEL, TeamStack, message_body, team_stack
+from kiro_testing.polling import poll
+from kiro_testing.sim import Sim
+from kiro_testing.stack import CLIENT_TOKEN
+from tests.integration.teams import ADMIN_TOKEN, MODEL, Teams, message_body, team_stack
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +25,7 @@ METRICS_MD = Path(__file__).resolve().parents[2] / "deploy" / "METRICS.md"
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[TeamStack]:
+def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Teams]:
     sim = Sim(log_dir / "metrics")
     sim.start()
     try:
@@ -54,7 +56,7 @@ def total(samples: list[Samples], name: str, **labels: str) -> float:
 
 
 class Services:
-    def __init__(self, stack: TeamStack) -> None:
+    def __init__(self, stack: Teams) -> None:
         self.gateways = [stack.pool.gateway_url(i) for i in range(len(stack.pool.gateways))]
         self.broker = f"http://127.0.0.1:{stack.pool.brokers[0].env['BROKER_PORT']}"
         self.dashboard = stack.dashboard_url
@@ -63,7 +65,7 @@ class Services:
         return [scrape(url) for url in self.gateways]
 
 
-def test_metrics_after_scripted_traffic(stack: TeamStack) -> None:
+def test_metrics_after_scripted_traffic(stack: Teams) -> None:
     name = f"metrics-{uuid.uuid4().hex[:6]}"
     key, _ = stack.create_key(name, requests_per_minute=5, allowed_models=["claude-sonnet*"])
     svc = Services(stack)
@@ -180,7 +182,7 @@ def test_metrics_after_scripted_traffic(stack: TeamStack) -> None:
     assert total(dash_after, "dashboard_build_info") == 1
 
 
-def test_every_documented_metric_is_exported(stack: TeamStack) -> None:
+def test_every_documented_metric_is_exported(stack: Teams) -> None:
     """deploy/METRICS.md is the list the Grafana dashboard and alert rules use."""
     svc = Services(stack)
     key, _ = stack.create_key(f"doc-{uuid.uuid4().hex[:6]}", monthly_token_budget=10**9)
@@ -206,13 +208,13 @@ def test_every_documented_metric_is_exported(stack: TeamStack) -> None:
     assert MODEL  # the default model resolves (used by message_body)
 
 
-def test_several_workers_report_together(stack: TeamStack, tmp_path: Path) -> None:
+def test_several_workers_report_together(stack: Teams, tmp_path: Path) -> None:
     """GATEWAY_WORKERS=2 with PROMETHEUS_MULTIPROC_DIR: any worker's /metrics counts every worker."""
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
     port, metrics_port = free_port(), free_port()
     env = {
-        **stack.pool.common,
+        **stack.pool.service_env("gateway"),
         "KIRO_CLIENT_TOKEN": CLIENT_TOKEN,
         "PORT": str(port),
         "GATEWAY_HOST": "127.0.0.1",

@@ -5,12 +5,14 @@ fetched like any account, the key never shown."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
+from kiro_testing.polling import poll
+from kiro_testing.sim import Sim
+from kiro_testing.stack import Stack, StackConfig
 from kiroproto.bus import CredentialAdd, CredentialAddResult
 from kiroproto.credentials import CredentialConfig, fingerprint
 from tests.integration.pool_stack import (
@@ -22,17 +24,8 @@ from tests.integration.pool_stack import (
     subjects,
     wait_catalogues,
 )
-from tests.integration.stack import Pool, Sim, poll
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "pool-apikey")
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 def test_an_api_key_account_serves_without_any_refresh(
@@ -46,13 +39,13 @@ def test_an_api_key_account_serves_without_any_refresh(
         {"kiroApiKey": other_key, "region": "eu-central-1"},  # the other proxies' shape; id = hash
         {"auth": "ApiKey", "apiKey": "ksk_" + "x" * 40, "region": "ap-southeast-1"},  # no such region
     ]
-    pool = Pool(
+    pool = Stack(
         log_dir / "pool-apikey",
+        StackConfig(brokers=0, gateways=0, credentials=config),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=config,
-    )
+        sim=sim,
+    ).start()
     try:
         pool.add_broker()
         pool.add_gateway()
@@ -72,7 +65,7 @@ def test_an_api_key_account_serves_without_any_refresh(
             assert response.status_code == 200, response.text
             assert "event: message_stop" in response.text or response.json()["stop_reason"] == "end_turn"
         for account in (keyed, other):
-            headers = sim._call("GET", f"/_sim/accounts/{account['id']}/last-request")["headers"]
+            headers = sim.last_request(account["id"])["headers"]
             assert headers.get("tokentype") == "API_KEY"
             assert last_model(sim, account["id"]) == "claude-opus-4.8"
         assert chats(sim, keyed["id"]) + chats(sim, other["id"]) == 4
@@ -96,13 +89,13 @@ def test_the_admin_api_adds_an_api_key_after_checking_it(
     sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer
 ) -> None:
     account = sim.add_account(auth="api_key")
-    pool = Pool(
+    pool = Stack(
         log_dir / "pool-apikey",
+        StackConfig(brokers=0, gateways=0, credentials=[]),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[],
-    )
+        sim=sim,
+    ).start()
     try:
         pool.add_broker()
         pool.add_gateway()

@@ -15,7 +15,8 @@ import openai
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, running_pool
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +26,6 @@ NO_TRAILER = {"context_usage": False, "metering": False}
 
 def say(script: dict[str, Any], text: str = "") -> str:
     return f"{text}<<sim:{json.dumps(script)}>>"
-
-
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "trailer")
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 @pytest.fixture(scope="module")
@@ -51,26 +44,28 @@ def pool(
     log_dir: Path,
     nats_server: NatsServer,
     redis_server: RedisServer,
-) -> Iterator[Pool]:
-    with running_pool(
+) -> Iterator[Stack]:
+    with Stack(
         log_dir / "trailer",
+        StackConfig(
+            credentials=[credential(accounts["cut"], priority=0), credential(accounts["good"], priority=1)],
+            env={"BROKER_FAILURE_STREAK": "1000"},
+        ),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(accounts["cut"], priority=0), credential(accounts["good"], priority=1)],
-        env={"BROKER_FAILURE_STREAK": "1000"},
+        sim=sim,
     ) as pool:
         yield pool
 
 
 @pytest.fixture
-def claude(pool: Pool) -> Iterator[anthropic.Anthropic]:
+def claude(pool: Stack) -> Iterator[anthropic.Anthropic]:
     with anthropic.Anthropic(base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0) as client:
         yield client
 
 
 @pytest.fixture
-def oai(pool: Pool) -> Iterator[openai.OpenAI]:
+def oai(pool: Stack) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=pool.gateway_url() + "/v1", api_key=CLIENT_TOKEN, max_retries=0) as client:
         yield client
 

@@ -5,9 +5,8 @@ first credential answers 500, so the request fails over: one attempt span per up
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,17 +23,11 @@ import gateway.settings
 import token_broker.app
 import token_broker.settings
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import CLIENT_TOKEN, Sim, apoll, credential
+from kiro_testing.polling import apoll
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "tracing")
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 @asynccontextmanager

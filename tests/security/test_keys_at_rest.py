@@ -21,8 +21,8 @@ import pytest
 import redis
 
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
+from kiro_testing.stack import SECRET_KEY
 from kiroproto.bus import LeaseGrant, LeaseReplyEnvelope, LeaseRequest, Subjects
-from tests.integration.stack import SECRET_KEY
 
 pytestmark = pytest.mark.integration
 

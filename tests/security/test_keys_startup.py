@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
-from tests.integration.stack import CLIENT_TOKEN, SECRET_KEY
+from kiro_testing.stack import CLIENT_TOKEN, SECRET_KEY
 
 pytestmark = pytest.mark.integration
 

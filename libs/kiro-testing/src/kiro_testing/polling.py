@@ -1,0 +1,51 @@
+"""Waiting for a condition without fixed sleeps: poll until truthy, fail after a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+DEADLINE_S = 5.0
+
+
+def poll(
+    check: Callable[[], T],
+    *,
+    timeout: float = DEADLINE_S,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> T:
+    """Call `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not reached within {timeout}s (last: {value!r})")
+        time.sleep(interval)
+
+
+async def apoll(
+    check: Callable[[], T | Awaitable[T]],
+    *,
+    within: float = DEADLINE_S,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> T:
+    """`poll` for asyncio tests (`check` may return an awaitable)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not reached within {within}s (last: {value!r})")
+        await asyncio.sleep(interval)
