@@ -21,8 +21,8 @@ from kiroproto.bus import (
     CredentialStatus,
     KeyCreate,
     KeyCreated,
-    StackModels,
-    StackModelsRequest,
+    PoolModels,
+    PoolModelsRequest,
     Subjects,
 )
 
@@ -48,12 +48,12 @@ def subjects(pool: Stack) -> Subjects:
 
 
 def credential_action(pool: Stack, credential_id: str, action: str) -> Ack:
-    req = CredentialAction(credential_id=credential_id, action=action)  # type: ignore[arg-type]
+    req = CredentialAction.model_validate({"credential_id": credential_id, "action": action})
     return asyncio.run(bus_call(pool, subjects(pool).credential_action, req, Ack))
 
 
-def pool_models(pool: Stack) -> StackModels:
-    return asyncio.run(bus_call(pool, subjects(pool).pool_models, StackModelsRequest(), StackModels))
+def pool_models(pool: Stack) -> PoolModels:
+    return asyncio.run(bus_call(pool, subjects(pool).pool_models, PoolModelsRequest(), PoolModels))
 
 
 def create_team_key(pool: Stack, team: str, allowed: Sequence[str]) -> str:

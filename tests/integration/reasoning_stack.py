@@ -129,7 +129,7 @@ class CatalogueBroker(BrokerClient):
 async def gateway(sim: SimControl, broker: CatalogueBroker) -> AsyncIterator[str]:
     """The gateway app with `broker` installed, served over real HTTP in this event loop
     (its own lifespan run here once); yields its base URL."""
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         kiro_client_token=CLIENT_TOKEN,
         nats_url="nats://127.0.0.1:1",
@@ -140,7 +140,7 @@ async def gateway(sim: SimControl, broker: CatalogueBroker) -> AsyncIterator[str
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app) as lifespan_state:
-        state = dict(lifespan_state)
+        state = dict(lifespan_state or {})
         state["upstreams"] = dataclasses.replace(state["upstreams"], broker=broker)
 
         async def with_state(scope: Scope, receive: Receive, send: Send) -> None:

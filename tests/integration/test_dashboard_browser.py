@@ -22,8 +22,8 @@ from playwright.sync_api import Error as PlaywrightError
 
 from kiro_testing import NatsServer, RedisServer
 from kiro_testing.polling import poll
+from kiro_testing.stack import ADMIN_TOKEN
 from tests.integration.origin import (
-    ADMIN_TOKEN,
     CHROMIUM,
     CHROMIUM_ARGS,
     MODEL,
@@ -337,11 +337,11 @@ def test_no_secret_in_anything_served_or_logged(
     assert leaks == []
 
     logged = 0
-    for path in stack.log_files():
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for log_file in stack.log_files():
+        for number, line in enumerate(log_file.read_text(errors="replace").splitlines(), 1):
             logged += 1
             found = [s[:6] + "..." for s in secrets if s in line]
-            assert not found, f"{path.name}:{number} logs a secret {found}"
+            assert not found, f"{log_file.name}:{number} logs a secret {found}"
     assert logged > 20
     # the tokens API shows fingerprints, not tokens
     tokens = json.loads(stack.admin("GET", "/api/tokens").text)["tokens"]

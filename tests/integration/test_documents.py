@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import openai
@@ -82,7 +82,7 @@ def ask(claude: anthropic.Anthropic, content: list[dict[str, Any]], answer: str 
     message = claude.messages.create(
         model=MODEL,
         max_tokens=64,
-        messages=[{"role": "user", "content": [*content, {"type": "text", "text": say(answer)}]}],  # type: ignore[typeddict-item]
+        messages=cast(Any, [{"role": "user", "content": [*content, {"type": "text", "text": say(answer)}]}]),
     )
     block = message.content[0]
     assert block.type == "text"
@@ -143,8 +143,8 @@ def test_pdf_in_a_tool_result_arrives_as_its_text(
         tools=[tool],  # type: ignore[list-item]
         messages=[
             {"role": "user", "content": "read /tmp/launch.pdf"},
-            {"role": "assistant", "content": [read]},  # type: ignore[list-item]
-            {"role": "user", "content": [result, {"type": "text", "text": say("seen")}]},  # type: ignore[list-item]
+            {"role": "assistant", "content": [read]},  # type: ignore[list-item,misc]
+            {"role": "user", "content": [result, {"type": "text", "text": say("seen")}]},  # type: ignore[list-item,misc]
         ],
     )
     assert message.content[0].text == "seen"  # type: ignore[union-attr]
@@ -291,8 +291,8 @@ def test_large_image_inside_a_tool_result_is_scaled_and_lifted(
         tools=[tool],  # type: ignore[list-item]
         messages=[
             {"role": "user", "content": "screenshot please"},
-            {"role": "assistant", "content": [shot]},  # type: ignore[list-item]
-            {"role": "user", "content": [result, {"type": "text", "text": say("seen")}]},  # type: ignore[list-item]
+            {"role": "assistant", "content": [shot]},  # type: ignore[list-item,misc]
+            {"role": "user", "content": [result, {"type": "text", "text": say("seen")}]},  # type: ignore[list-item,misc]
         ],
     )
     (image,) = received(sim, account)["images"]

@@ -9,7 +9,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import openai
@@ -119,7 +119,7 @@ def test_anthropic_tool_use_round_trip(claude: anthropic.Anthropic) -> None:
         tools=[WEATHER_TOOL],  # type: ignore[list-item]
         messages=[
             {"role": "user", "content": "Weather in Paris?"},
-            {"role": "assistant", "content": first.content},  # type: ignore[typeddict-item]
+            {"role": "assistant", "content": first.content},
             {
                 "role": "user",
                 "content": [
@@ -144,8 +144,8 @@ def test_anthropic_thinking(claude: anthropic.Anthropic) -> None:
     message = claude.messages.create(**kwargs)
     kinds = [b.type for b in message.content]
     assert kinds == ["thinking", "text"]
-    assert "forty-two" in message.content[0].thinking  # type: ignore[union-attr]
-    assert message.content[1].text == "42"  # type: ignore[union-attr]
+    assert "forty-two" in message.content[0].thinking
+    assert message.content[1].text == "42"
     with claude.messages.stream(**kwargs) as stream:
         final = stream.get_final_message()
     assert [b.type for b in final.content] == kinds
@@ -157,10 +157,11 @@ def test_anthropic_image(claude: anthropic.Anthropic, sim: Sim) -> None:
     message = claude.messages.create(
         model=MODEL,
         max_tokens=64,
-        messages=[
-            {"role": "user", "content": [image, {"type": "text", "text": say({"text": "a red pixel"})}]}
-        ],
-    )  # type: ignore[list-item]
+        messages=cast(
+            Any,
+            [{"role": "user", "content": [image, {"type": "text", "text": say({"text": "a red pixel"})}]}],
+        ),
+    )
     assert message.content[0].text == "a red pixel"  # type: ignore[union-attr]
     bodies = [a.get("last_request") for a in sim.stats()["accounts"].values()]
     assert any(b and "images" in json.dumps(b) for b in bodies)
@@ -283,4 +284,4 @@ def test_openai_errors(pool: Stack) -> None:
             client.chat.completions.create(
                 model=MODEL, messages=[{"role": "user", "content": say({"error": "too_long"})}]
             )
-        assert info.value.type == "context_length_exceeded"  # type: ignore[attr-defined]
+        assert info.value.type == "context_length_exceeded"

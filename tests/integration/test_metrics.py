@@ -3,6 +3,7 @@ summed over the gateway replicas), and every metric of deploy/METRICS.md present
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Iterator
@@ -126,8 +127,8 @@ def test_metrics_after_scripted_traffic(stack: Teams) -> None:
     def delta(before: list[Samples], after: list[Samples], metric: str, **labels: str) -> float:
         return total(after, metric, **labels) - total(before, metric, **labels)
 
-    g = lambda metric, **labels: delta(gw_before, gw_after, metric, **labels)  # noqa: E731
-    b = lambda metric, **labels: delta(broker_before, broker_after, metric, **labels)  # noqa: E731
+    g = functools.partial(delta, gw_before, gw_after)
+    b = functools.partial(delta, broker_before, broker_after)
 
     # gateway: requests by route / model / team / status, tokens by team, streams, bus round trips
     assert g("gateway_requests_total", route="messages", team=name, status="200") == 5

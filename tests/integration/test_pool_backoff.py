@@ -52,7 +52,7 @@ def throttle(sim: Sim, seconds: float, account_ids: list[str], **extra: Any) -> 
     """Throttle these accounts; the monotonic moment the simulator stops throttling."""
     sent = time.monotonic()
     answer = sim.throttle(seconds=seconds, account_ids=account_ids, **extra)
-    return sent + (answer["until"] - answer["from"])
+    return sent + float(answer["until"] - answer["from"])
 
 
 async def status_of(pool: Stack, cid: str) -> Any:

@@ -33,7 +33,7 @@ def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisSe
         redis_url=redis_server.url,
         sim=sim,
     ).start()
-    pool.accounts = accounts  # type: ignore[attr-defined]
+    pool.accounts = accounts
     pool.add_broker()
     pool.add_gateway()
     yield pool
@@ -42,7 +42,7 @@ def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisSe
 
 def served(sim: Sim, pool: Stack, send: Any) -> list[tuple[str, str]]:
     """(account, conversationId) of each request `send` makes (one at a time)."""
-    ids = [a["id"] for a in pool.accounts]  # type: ignore[attr-defined]
+    ids = [a["id"] for a in pool.accounts]
     before = {i: sim.account_stats(i).get("chat_requests", 0) for i in ids}
     out: list[tuple[str, str]] = []
     for response in send():
@@ -57,7 +57,7 @@ def served(sim: Sim, pool: Stack, send: Any) -> list[tuple[str, str]]:
 
 
 def session_leases(pool: Stack) -> dict[str, float]:
-    metrics_url = pool.brokers[0].health_url.replace("/readyz", "/metrics")
+    metrics_url = pool.broker_url(0) + "/metrics"
     text = httpx.get(metrics_url, timeout=10).text
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):

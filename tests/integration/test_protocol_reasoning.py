@@ -59,7 +59,8 @@ async def claude_message(
     if stream:
         async with claude.messages.stream(**kw) as s:
             return await s.get_final_message()
-    return await claude.messages.create(**kw)
+    message: anthropic.types.Message = await claude.messages.create(**kw)
+    return message
 
 
 async def oai_answer(oai: openai.AsyncOpenAI, stream: bool, **kw: Any) -> tuple[str, str]:
@@ -176,7 +177,7 @@ async def test_signature_rejection_is_answered_after_one_retry(
     broker, claude, _ = clients
     broker.account = accounts["new"]
     before = sim.stats()["totals"]["rejections"].get("thinking_signature", 0)
-    history = [
+    history: list[Any] = [
         {"role": "user", "content": "earlier"},
         {
             "role": "assistant",

@@ -163,13 +163,13 @@ def test_metadata_stop_reason_is_mapped(
 
 
 def test_metadata_tool_use_stop_reason(claude: anthropic.Anthropic, oai: openai.OpenAI) -> None:
-    tool = {"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}
+    tool: Any = {"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}
     script = {"tool_calls": [{"input": {"city": "Paris"}}], "metadata": {"stop_reason": "TOOL_USE"}}
     message = claude.messages.create(
         model=MODEL,
         max_tokens=64,
         tools=[tool],
-        messages=[{"role": "user", "content": say(script)}],  # type: ignore[list-item]
+        messages=[{"role": "user", "content": say(script)}],
     )
     assert message.stop_reason == "tool_use" and message.content[-1].type == "tool_use"
     completion = oai.chat.completions.create(
@@ -220,7 +220,7 @@ def test_no_cache_fields_unless_kiro_sent_them(
 
 # ------------------------------------------------------------------ unfinished tool calls
 
-WEATHER = {"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}
+WEATHER: Any = {"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}
 OAI_WEATHER: Any = [
     {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 ]
@@ -233,13 +233,14 @@ def test_a_tool_call_without_its_stop_is_never_sent(
 ) -> None:
     messages: Any = [{"role": "user", "content": say(UNFINISHED)}]
     if stream:
-        with claude.messages.stream(model=MODEL, max_tokens=64, tools=[WEATHER], messages=messages) as s:  # type: ignore[list-item]
-            message = s.get_final_message()
+        with claude.messages.stream(model=MODEL, max_tokens=64, tools=[WEATHER], messages=messages) as s:
+            message: anthropic.types.Message = s.get_final_message()
     else:
-        message = claude.messages.create(model=MODEL, max_tokens=64, tools=[WEATHER], messages=messages)  # type: ignore[list-item]
+        message = claude.messages.create(model=MODEL, max_tokens=64, tools=[WEATHER], messages=messages)
     assert [b.type for b in message.content] == ["text"] and message.stop_reason == "max_tokens"
     if stream:
-        calls, finish = [], None
+        calls: list[Any] = []
+        finish = None
         for chunk in oai.chat.completions.create(
             model=MODEL, tools=OAI_WEATHER, messages=messages, stream=True
         ):

@@ -116,13 +116,13 @@ async def test_limits_hold_across_replicas_and_usage_matches_clients(
 
     for name, responses in ((alpha, ra), (beta, rb)):
         input_tokens, output_tokens = told(responses)
-        ok = sum(1 for r in responses if r.status_code == 200)
+        served = sum(1 for r in responses if r.status_code == 200)
         totals = await usage_equals(
             stack,
             name,
             {
-                "requests": ok,
-                "rejected": len(responses) - ok,
+                "requests": served,
+                "rejected": len(responses) - served,
                 "errors": 0,
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
@@ -269,18 +269,18 @@ def test_no_plain_key_in_redis(stack: Teams, redis_server: RedisServer, secrets_
     try:
         for name in client.scan_iter(count=1000):
             kind = client.type(name)
-            values: list[str] = [name]
+            values: list[str] = [str(name)]
             if kind == "string":
                 values.append(str(client.get(name)))
             elif kind == "hash":
                 for field, value in client.hgetall(name).items():
-                    values += [field, value]
+                    values += [str(field), str(value)]
             elif kind == "set":
-                values += list(client.smembers(name))
+                values += [str(m) for m in client.smembers(name)]
             elif kind == "zset":
                 values += [str(m) for m in client.zrange(name, 0, -1)]
             elif kind == "list":
-                values += list(client.lrange(name, 0, -1))
+                values += [str(m) for m in client.lrange(name, 0, -1)]
             blob = "\n".join(values)
             seen += 1
             for secret in secrets_issued:

@@ -221,7 +221,7 @@ def test_openai_web_search_function_is_a_client_tool(
     stack: Teams, team_key: tuple[str, str], stream: bool
 ) -> None:
     reset_stats(stack.sim)
-    function = {
+    function: Any = {
         "type": "function",
         "function": {
             "name": "web_search",
@@ -243,7 +243,7 @@ def test_openai_web_search_function_is_a_client_tool(
             for chunk in client.chat.completions.create(
                 model=MODEL, messages=messages, tools=[function], stream=True
             ):
-                for delta in chunk.choices[0].delta.tool_calls or () if chunk.choices else ():
+                for delta in (chunk.choices[0].delta.tool_calls or ()) if chunk.choices else ():
                     entry = calls.setdefault(delta.index, {"name": "", "arguments": ""})
                     if delta.function and delta.function.name:
                         entry["name"] = delta.function.name

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from kiro_testing.stack import CLIENT_TOKEN
-from tests.integration.origin import ADMIN_TOKEN, Origin, edge_origin, headers_of, raw_request, status_of
+from kiro_testing.stack import ADMIN_TOKEN, CLIENT_TOKEN
+from tests.integration.origin import Origin, edge_origin, headers_of, raw_request, status_of
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.origin import ADMIN_TOKEN, Origin, edge_origin
+from kiro_testing.stack import ADMIN_TOKEN
+from tests.integration.origin import Origin, edge_origin
 
 pytestmark = pytest.mark.integration
 ATTEMPTS = 5

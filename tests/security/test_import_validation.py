@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -64,7 +64,7 @@ def listener() -> Iterator[Listener]:
     listener.close()
 
 
-def import_one(stack: Origin, entry: dict[str, object]) -> tuple[int, str]:
+def import_one(stack: Origin, entry: Mapping[str, object]) -> tuple[int, str]:
     resp = stack.admin("POST", "/oauth/api/import", json={"credentials": json.dumps(entry)})
     return resp.status_code, resp.text
 

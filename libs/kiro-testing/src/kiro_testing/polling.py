@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -14,7 +14,7 @@ DEADLINE_S = 5.0
 
 
 def poll(
-    check: Callable[[], T],
+    check: Callable[[], T | None],
     *,
     timeout: float = DEADLINE_S,
     interval: float = 0.05,
@@ -32,12 +32,12 @@ def poll(
 
 
 async def apoll(
-    check: Callable[[], T | Awaitable[T]],
+    check: Callable[[], Any],
     *,
     within: float = DEADLINE_S,
     interval: float = 0.05,
     message: str = "condition",
-) -> T:
+) -> Any:
     """`poll` for asyncio tests (`check` may return an awaitable)."""
     deadline = time.monotonic() + within
     while True:
