@@ -50,7 +50,7 @@ async def broker(nats_server: NatsServer, namespace: str) -> AsyncIterator[FakeB
 @pytest.fixture
 def settings(nats_server: NatsServer, redis_server: RedisServer, namespace: str) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         kiro_admin_token=ADMIN_TOKEN,
         kiro_client_token=CLIENT_TOKEN,
         nats_url=nats_server.url,

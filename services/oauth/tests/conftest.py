@@ -43,7 +43,7 @@ async def broker(nats_server: NatsServer, namespace: str) -> AsyncIterator[FakeB
 @pytest.fixture
 def settings(nats_server: NatsServer, redis_server: RedisServer, namespace: str, sim_url: str) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         oauth_enabled=True,
         kiro_admin_token=ADMIN_TOKEN,
         nats_url=nats_server.url,

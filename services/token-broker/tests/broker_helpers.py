@@ -22,6 +22,7 @@ from kiroproto.bus import (
     CredentialAction,
     CredentialAdd,
     CredentialAddResult,
+    LeaseAdmitted,
     LeaseDenied,
     LeaseGrant,
     LeaseRelease,
@@ -48,7 +49,7 @@ def make_settings(nats_server: NatsServer, redis_server: RedisServer, ns: str, *
         "broker_drain_timeout": 2.0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def iso_in(seconds: float) -> str:
@@ -100,7 +101,7 @@ class BusClient:
         wait_ms: int | None = 0,
         model: str = "claude-sonnet-4.5",
         session_id: str | None = None,
-    ) -> LeaseGrant | LeaseDenied:
+    ) -> LeaseGrant | LeaseDenied | LeaseAdmitted:
         req = LeaseRequest(
             request_id=uuid.uuid4().hex, model=model, exclude=exclude, wait_ms=wait_ms, session_id=session_id
         )
@@ -130,7 +131,7 @@ class BusClient:
         return PoolStatus.model_validate_json(data)
 
     async def action(self, cid: str, action: str, priority: int | None = None) -> Ack:
-        body = CredentialAction(credential_id=cid, action=action, priority=priority)  # type: ignore[arg-type]
+        body = CredentialAction.model_validate({"credential_id": cid, "action": action, "priority": priority})
         data = await self.request(self.subjects.credential_action, body.model_dump_json().encode(), 20.0)
         return Ack.model_validate_json(data)
 
