@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import SimControl
 from kiro_testing.stack import Stack, StackConfig
 
@@ -72,13 +72,10 @@ def message_body(text: str = "hello", *, stream: bool = False, model: str = MODE
 
 
 @contextmanager
-def team_stack(
-    log_dir: Path, *, nats_url: str, redis_url: str, sim: SimControl, accounts: int = 2, gateways: int = 2
-) -> Iterator[Teams]:
-    config = teams_config(accounts, gateways)
-    with Stack(log_dir, config, nats_url=nats_url, redis_url=redis_url, sim=sim) as pool:
-        teams = Teams(pool)
-        try:
-            yield teams
-        finally:
-            teams.close()
+def team_stack(stacks: Stacks, sim: SimControl, *, accounts: int = 2, gateways: int = 2) -> Iterator[Teams]:
+    """A started stack with the dashboard (stopped with `stacks`), and its admin API."""
+    teams = Teams(stacks(teams_config(accounts, gateways), sim=sim))
+    try:
+        yield teams
+    finally:
+        teams.close()

@@ -12,8 +12,6 @@ import concurrent.futures
 import io
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import anthropic
@@ -21,10 +19,10 @@ import openai
 import pytest
 from PIL import Image
 
-from kiro_testing import NatsServer, RedisServer
 from kiro_testing.documents import IMAGE_PAGE, b64, encrypt_pdf, make_pdf, make_png, pdf_document
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim, credential
-from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
+from kiro_testing.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -43,33 +41,8 @@ def account(sim: Sim) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def pool(
-    sim: Sim, account: dict[str, Any], log_dir: Path, nats_server: NatsServer, redis_server: RedisServer
-) -> Iterator[Stack]:
-    with Stack(
-        log_dir / "documents",
-        StackConfig(credentials=[credential(account)]),
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim=sim,
-    ) as pool:
-        yield pool
-
-
-@pytest.fixture
-def claude(pool: Stack) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(
-        base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0, timeout=60
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def oai(pool: Stack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=pool.gateway_url() + "/v1", api_key=CLIENT_TOKEN, max_retries=0, timeout=60
-    ) as client:
-        yield client
+def pool(sim: Sim, account: dict[str, Any], module_stacks: Stacks) -> Stack:
+    return module_stacks(StackConfig(credentials=[credential(account)]), sim=sim)
 
 
 def received(sim: Sim, account: dict[str, Any]) -> dict[str, Any]:

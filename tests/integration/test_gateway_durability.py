@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing import RedisServer
 from kiro_testing.polling import apoll
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim, credential
 from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 
@@ -39,25 +39,17 @@ async def stream_text(url: str, script: dict[str, Any]) -> str:
             return "".join([text async for text in stream.text_stream])
 
 
-async def test_broker_sigkill_while_requests_run(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer
-) -> None:
+async def test_broker_sigkill_while_requests_run(sim: Sim, stacks: Stacks) -> None:
     accounts = [sim.add_account(), sim.add_account()]
-    pool = Stack(
-        log_dir / "durability",
+    pool = stacks(
         StackConfig(
-            brokers=0,
-            gateways=0,
             credentials=[credential(a) for a in accounts],
             env={"BROKER_LEASE_TTL": "3s", "SESSION_POOL_MAX_SIZE": "3"},
         ),
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
         sim=sim,
-    ).start()
+    )
     try:
-        broker = pool.add_broker()
-        pool.add_gateway()
+        broker = pool.brokers[0]
         url = pool.gateway_url()
         assert "ok" in await stream_text(url, {"text": "ok"})
         before = snapshot(await pool.pool_status())
@@ -99,20 +91,12 @@ async def _in_flight(pool: Stack, expected: int) -> bool:
 
 
 def test_rotated_refresh_token_survives_a_restart_of_every_service(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, own_redis: RedisServer
+    sim: Sim, own_redis: RedisServer, stacks: Stacks
 ) -> None:
     account = sim.add_account(rotate_refresh=True)
     configured = account["refresh_token"]
-    pool = Stack(
-        log_dir / "durability",
-        StackConfig(brokers=0, gateways=0, credentials=[credential(account)]),
-        nats_url=nats_server.url,
-        redis_url=own_redis.url,
-        sim=sim,
-    ).start()
+    pool = stacks(StackConfig(credentials=[credential(account)]), sim=sim, redis_url=own_redis.url)
     try:
-        pool.add_broker()
-        pool.add_gateway()
         sim.expire_access_tokens(account["id"])  # force a refresh (and so a rotation) on first use
         assert ask(pool, "first") == "first"
         rotated = sim.account(account["id"])["refresh_token"]

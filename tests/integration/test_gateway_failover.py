@@ -5,18 +5,18 @@ stats and the broker's pool state."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
 from kiro_testing.polling import apoll, poll
-from kiro_testing.sim import Sim, credential
-from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim
+from kiro_testing.stack import CLIENT_TOKEN, Stack
 from kiroproto.bus import CredentialStatusKind
 
 pytestmark = pytest.mark.integration
@@ -29,28 +29,9 @@ def say(script: dict[str, Any], text: str = "hi") -> str:
 
 
 @pytest.fixture
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Any:
+def stack(sim: Sim, stacks: Stacks) -> Any:
     """A factory: start a pool for these accounts (stopped at the end of the test)."""
-    pools: list[Stack] = []
-
-    def start(accounts: list[dict[str, Any]], *, brokers: int = 1, gateways: int = 1, **env: str) -> Stack:
-        pool = Stack(
-            log_dir / "failover",
-            StackConfig(brokers=0, gateways=0, credentials=[credential(a) for a in accounts], env=env),
-            nats_url=nats_server.url,
-            redis_url=redis_server.url,
-            sim=sim,
-        ).start()
-        pools.append(pool)
-        for _ in range(brokers):
-            pool.add_broker()
-        for _ in range(gateways):
-            pool.add_gateway()
-        return pool
-
-    yield start
-    for pool in pools:
-        pool.stop()
+    return functools.partial(stacks.on, sim)
 
 
 def client(pool: Stack, index: int = 0) -> anthropic.Anthropic:

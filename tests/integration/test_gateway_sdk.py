@@ -7,15 +7,13 @@ import base64
 import json
 import struct
 import zlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import anthropic
 import openai
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim, credential
 from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 
@@ -44,28 +42,9 @@ def tiny_png() -> str:
 
 
 @pytest.fixture(scope="module")
-def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stack]:
+def pool(sim: Sim, module_stacks: Stacks) -> Stack:
     accounts = [sim.add_account(), sim.add_account()]
-    with Stack(
-        log_dir / "sdk",
-        StackConfig(credentials=[credential(a) for a in accounts]),
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim=sim,
-    ) as pool:
-        yield pool
-
-
-@pytest.fixture
-def claude(pool: Stack) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0) as client:
-        yield client
-
-
-@pytest.fixture
-def oai(pool: Stack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=pool.gateway_url() + "/v1", api_key=CLIENT_TOKEN, max_retries=0) as client:
-        yield client
+    return module_stacks(StackConfig(credentials=[credential(a) for a in accounts]), sim=sim)
 
 
 # ------------------------------------------------------------------ anthropic

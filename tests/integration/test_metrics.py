@@ -13,8 +13,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kiro_testing import NatsServer, PythonService, RedisServer, free_port
+from kiro_testing import PythonService, free_port
 from kiro_testing.polling import poll
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim
 from kiro_testing.stack import CLIENT_TOKEN
 from tests.integration.teams import ADMIN_TOKEN, MODEL, Teams, message_body, team_stack
@@ -26,16 +27,9 @@ METRICS_MD = Path(__file__).resolve().parents[2] / "deploy" / "METRICS.md"
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Teams]:
-    sim = Sim(log_dir / "metrics")
-    sim.start()
-    try:
-        with team_stack(
-            log_dir / "metrics", nats_url=nats_server.url, redis_url=redis_server.url, sim=sim
-        ) as s:
-            yield s
-    finally:
-        sim.stop()
+def stack(sim: Sim, module_stacks: Stacks) -> Iterator[Teams]:
+    with team_stack(module_stacks, sim) as s:
+        yield s
 
 
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}  # /metrics on a service's own port

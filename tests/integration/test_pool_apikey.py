@@ -5,14 +5,13 @@ fetched like any account, the key never shown."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
 from kiro_testing.polling import poll
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim
-from kiro_testing.stack import Stack, StackConfig
+from kiro_testing.stack import StackConfig
 from kiroproto.bus import CredentialAdd, CredentialAddResult
 from kiroproto.credentials import CredentialConfig, fingerprint
 from tests.integration.pool_stack import (
@@ -28,9 +27,7 @@ from tests.integration.pool_stack import (
 pytestmark = pytest.mark.integration
 
 
-def test_an_api_key_account_serves_without_any_refresh(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer
-) -> None:
+def test_an_api_key_account_serves_without_any_refresh(sim: Sim, stacks: Stacks) -> None:
     keyed = sim.add_account(auth="api_key")
     other = sim.add_account(auth="api_key")
     key, other_key = keyed["api_key"], other["api_key"]
@@ -39,16 +36,8 @@ def test_an_api_key_account_serves_without_any_refresh(
         {"kiroApiKey": other_key, "region": "eu-central-1"},  # the other proxies' shape; id = hash
         {"auth": "ApiKey", "apiKey": "ksk_" + "x" * 40, "region": "ap-southeast-1"},  # no such region
     ]
-    pool = Stack(
-        log_dir / "pool-apikey",
-        StackConfig(brokers=0, gateways=0, credentials=config),
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim=sim,
-    ).start()
+    pool = stacks(StackConfig(credentials=config), sim=sim)
     try:
-        pool.add_broker()
-        pool.add_gateway()
         wait_catalogues(pool, "org-key")
         ids = {c.id for c in pool.pool_status_sync().credentials}
         assert len(ids) == 2 and "org-key" in ids  # the bad region was reported and skipped
@@ -85,20 +74,10 @@ def test_an_api_key_account_serves_without_any_refresh(
         pool.stop()
 
 
-def test_the_admin_api_adds_an_api_key_after_checking_it(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer
-) -> None:
+def test_the_admin_api_adds_an_api_key_after_checking_it(sim: Sim, stacks: Stacks) -> None:
     account = sim.add_account(auth="api_key")
-    pool = Stack(
-        log_dir / "pool-apikey",
-        StackConfig(brokers=0, gateways=0, credentials=[]),
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim=sim,
-    ).start()
+    pool = stacks(StackConfig(credentials=[]), sim=sim)
     try:
-        pool.add_broker()
-        pool.add_gateway()
 
         def add(api_key: str) -> CredentialAddResult:
             cfg = CredentialConfig.model_validate({"auth": "ApiKey", "apiKey": api_key, "id": "added-key"})

@@ -6,17 +6,17 @@ throttling, never from the gateway's own retry-after."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
-from kiro_testing.sim import Sim, credential
-from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim
+from kiro_testing.stack import CLIENT_TOKEN, Stack
 from kiroproto.bus import CredentialStatusKind, PoolStatus
 
 pytestmark = pytest.mark.integration
@@ -27,25 +27,8 @@ HEADERS = {"x-api-key": CLIENT_TOKEN, "anthropic-version": "2023-06-01"}
 
 
 @pytest.fixture
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Any:
-    pools: list[Stack] = []
-
-    def start(accounts: list[dict[str, Any]], **env: str) -> Stack:
-        pool = Stack(
-            log_dir / "pool-backoff",
-            StackConfig(brokers=0, gateways=0, credentials=[credential(a) for a in accounts], env=env),
-            nats_url=nats_server.url,
-            redis_url=redis_server.url,
-            sim=sim,
-        ).start()
-        pools.append(pool)
-        pool.add_broker()
-        pool.add_gateway()
-        return pool
-
-    yield start
-    for pool in pools:
-        pool.stop()
+def stack(sim: Sim, stacks: Stacks) -> Any:
+    return functools.partial(stacks.on, sim)
 
 
 def throttle(sim: Sim, seconds: float, account_ids: list[str], **extra: Any) -> float:

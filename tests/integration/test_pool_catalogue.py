@@ -4,13 +4,12 @@ accept their own models."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
 from kiro_testing.polling import poll
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim, credential
 from kiro_testing.stack import Stack, StackConfig
 from tests.integration.pool_stack import (
@@ -30,26 +29,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Any:
-    pools: list[Stack] = []
-
+def stack(sim: Sim, stacks: Stacks) -> Any:
     def start(accounts: list[dict[str, Any]], **env: str) -> Stack:
-        pool = Stack(
-            log_dir / "pool-catalogue",
-            StackConfig(brokers=0, gateways=0, credentials=[credential(a) for a in accounts], env=env),
-            nats_url=nats_server.url,
-            redis_url=redis_server.url,
-            sim=sim,
-        ).start()
-        pools.append(pool)
-        pool.add_broker()
-        pool.add_gateway()
+        pool = stacks(StackConfig(credentials=[credential(a) for a in accounts], env=env), sim=sim)
         wait_catalogues(pool, *(a["id"] for a in accounts))
         return pool
 
-    yield start
-    for pool in pools:
-        pool.stop()
+    return start
 
 
 def gateway_offers(pool: Stack, expected: set[str]) -> None:

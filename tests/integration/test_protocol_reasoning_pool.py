@@ -6,15 +6,14 @@ real NATS and Redis; the simulator validates the fields against its own schemas.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim, credential
-from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
+from kiro_testing.stack import CLIENT_TOKEN, StackConfig
 from tests.integration.pool_stack import wait_catalogues
 from tests.integration.reasoning_stack import NEW_MODELS
 
@@ -27,20 +26,10 @@ def last_body(sim: Sim, account_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("schemas", [True, False], ids=["newer-host", "classic-host"])
-def test_reasoning_follows_the_serving_accounts_catalogue(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer, schemas: bool
-) -> None:
+def test_reasoning_follows_the_serving_accounts_catalogue(sim: Sim, schemas: bool, stacks: Stacks) -> None:
     account = sim.add_account(models=NEW_MODELS, request_fields_schemas=schemas)
-    pool = Stack(
-        log_dir / "reasoning-pool",
-        StackConfig(brokers=0, gateways=0, credentials=[credential(account)]),
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim=sim,
-    ).start()
+    pool = stacks(StackConfig(credentials=[credential(account)]), sim=sim)
     try:
-        pool.add_broker()
-        pool.add_gateway()
         wait_catalogues(pool, account["id"])
         with anthropic.Anthropic(base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0) as c:
             message = c.messages.create(

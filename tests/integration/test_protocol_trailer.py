@@ -6,17 +6,15 @@ when the simulator sent them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim, credential
-from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
+from kiro_testing.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -38,36 +36,14 @@ def accounts(sim: Sim) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def pool(
-    sim: Sim,
-    accounts: dict[str, dict[str, Any]],
-    log_dir: Path,
-    nats_server: NatsServer,
-    redis_server: RedisServer,
-) -> Iterator[Stack]:
-    with Stack(
-        log_dir / "trailer",
+def pool(sim: Sim, accounts: dict[str, dict[str, Any]], module_stacks: Stacks) -> Stack:
+    return module_stacks(
         StackConfig(
             credentials=[credential(accounts["cut"], priority=0), credential(accounts["good"], priority=1)],
             env={"BROKER_FAILURE_STREAK": "1000"},
         ),
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
         sim=sim,
-    ) as pool:
-        yield pool
-
-
-@pytest.fixture
-def claude(pool: Stack) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0) as client:
-        yield client
-
-
-@pytest.fixture
-def oai(pool: Stack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=pool.gateway_url() + "/v1", api_key=CLIENT_TOKEN, max_retries=0) as client:
-        yield client
+    )
 
 
 def anthropic_message(client: anthropic.Anthropic, content: str, stream: bool) -> anthropic.types.Message:

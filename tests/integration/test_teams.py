@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +15,9 @@ import orjson
 import pytest
 import redis
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing import RedisServer
 from kiro_testing.polling import apoll
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim
 from tests.integration.teams import MODEL, Teams, message_body, team_stack
 
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Teams]:
-    with team_stack(log_dir / "teams", nats_url=nats_server.url, redis_url=redis_server.url, sim=sim) as s:
+def stack(sim: Sim, module_stacks: Stacks) -> Iterator[Teams]:
+    with team_stack(module_stacks, sim) as s:
         yield s
 
 

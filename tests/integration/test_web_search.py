@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -17,8 +16,8 @@ import httpx
 import openai
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
 from kiro_testing.polling import apoll
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim
 from tests.integration.teams import ADMIN_TOKEN, MODEL, Teams, team_stack
 from tests.integration.websearch_helpers import WEB_SEARCH_TOOL, mcp_queries, reset_stats
@@ -29,15 +28,8 @@ QUESTION = "What changed in Rust 1.90?"
 
 
 @pytest.fixture(scope="module")
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Teams]:
-    with team_stack(
-        log_dir / "websearch",
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim=sim,
-        accounts=1,
-        gateways=1,
-    ) as s:
+def stack(sim: Sim, module_stacks: Stacks) -> Iterator[Teams]:
+    with team_stack(module_stacks, sim, accounts=1, gateways=1) as s:
         yield s
 
 

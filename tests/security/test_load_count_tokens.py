@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim
 from tests.integration.teams import MODEL, Teams, message_body, team_stack
 
@@ -23,21 +22,9 @@ COUNT = {"model": MODEL, "messages": [{"role": "user", "content": "how many toke
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Teams]:
-    sim = Sim(log_dir / "load-count")
-    sim.start()
-    try:
-        with team_stack(
-            log_dir / "load-count",
-            nats_url=nats_server.url,
-            redis_url=redis_server.url,
-            sim=sim,
-            accounts=1,
-            gateways=1,
-        ) as s:
-            yield s
-    finally:
-        sim.stop()
+def stack(sim: Sim, module_stacks: Stacks) -> Iterator[Teams]:
+    with team_stack(module_stacks, sim, accounts=1, gateways=1) as s:
+        yield s
 
 
 def count(client: httpx.Client, url: str, key: str) -> httpx.Response:

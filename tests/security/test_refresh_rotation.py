@@ -18,8 +18,9 @@ from typing import Any
 import anthropic
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing import RedisServer
 from kiro_testing.polling import poll
+from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim, credential
 from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 from kiroproto.credentials import fingerprint
@@ -52,25 +53,19 @@ def stored_refresh_fp(pool: Stack, account_id: str) -> tuple[str, str | None] | 
 
 
 def test_rotation_survives_a_redis_crash_during_the_refresh(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, own_redis: RedisServer, tmp_path: Path
+    sim: Sim, own_redis: RedisServer, tmp_path: Path, stacks: Stacks
 ) -> None:
     account = sim.add_account(rotate_refresh=True)
     token_file = tmp_path / "tokens.json"
-    pool = Stack(
-        log_dir / "security-rotation",
+    pool = stacks(
         StackConfig(
-            brokers=0,
-            gateways=0,
             credentials=[credential(account)],
             env={"OAUTH_TOKEN_FILE": str(token_file), "BROKER_HTTP_TIMEOUT": "20s"},
         ),
-        nats_url=nats_server.url,
-        redis_url=own_redis.url,
         sim=sim,
-    ).start()
+        redis_url=own_redis.url,
+    )
     try:
-        pool.add_broker()
-        pool.add_gateway()
         assert ask(pool, "warm") == "warm"
         before = sim.account(account["id"])["refresh_token"]
 

@@ -22,13 +22,10 @@ def poll(
 ) -> T:
     """Call `check` until it returns something truthy, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} not reached within {timeout}s (last: {value!r})")
+    while not (value := check()):
+        _give_up_after(deadline, timeout, message, value)
         time.sleep(interval)
+    return value
 
 
 async def apoll(
@@ -46,6 +43,10 @@ async def apoll(
             value = await value
         if value:
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} not reached within {within}s (last: {value!r})")
+        _give_up_after(deadline, within, message, value)
         await asyncio.sleep(interval)
+
+
+def _give_up_after(deadline: float, limit: float, message: str, value: object) -> None:
+    if time.monotonic() > deadline:
+        raise AssertionError(f"{message} not reached within {limit}s (last: {value!r})")

@@ -7,7 +7,7 @@
 - `kiro_sim`: one simulator process per session; `sim`: one per test module (its counters and
   scripts are the module's own).
 - `stacks`: start whole stacks (`kiro_testing.stack.Stack`) on the session's servers; every
-  stack a test started is stopped after it.
+  stack a test started is stopped after it (`module_stacks`: after the module).
 - `clean_environ`: no proxy or service variable from the developer's shell reaches a test
   (conftests make it autouse).
 """
@@ -15,13 +15,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kiro_testing.processes import NatsServer, RedisServer
-from kiro_testing.sim import Sim, SimControl
+from kiro_testing.sim import Sim, SimControl, credential
 from kiro_testing.stack import Stack, StackConfig
 
 SERVICE_PREFIXES = (
@@ -103,7 +104,7 @@ def sim(log_dir: Path, request: pytest.FixtureRequest) -> Iterator[Sim]:
 
 
 class Stacks:
-    """Starts stacks on the session's servers and stops them all at the end of the test."""
+    """Starts stacks on the session's servers and stops them all when its scope ends."""
 
     def __init__(self, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> None:
         self.log_dir = log_dir
@@ -111,10 +112,34 @@ class Stacks:
         self.redis_url = redis_server.url
         self.started: list[Stack] = []
 
-    def __call__(self, config: StackConfig | None = None, *, sim: SimControl | None = None) -> Stack:
-        stack = Stack(self.log_dir, config, nats_url=self.nats_url, redis_url=self.redis_url, sim=sim)
+    def __call__(
+        self,
+        config: StackConfig | None = None,
+        *,
+        sim: SimControl | None = None,
+        redis_url: str | None = None,
+    ) -> Stack:
+        """A started stack (`redis_url`: another Redis than the session's)."""
+        stack = Stack(
+            self.log_dir, config, nats_url=self.nats_url, redis_url=redis_url or self.redis_url, sim=sim
+        )
         self.started.append(stack)
         return stack.start()
+
+    def on(
+        self,
+        sim: SimControl,
+        accounts: Sequence[Mapping[str, Any]],
+        *,
+        brokers: int = 1,
+        gateways: int = 1,
+        redis_url: str | None = None,
+        **env: str,
+    ) -> Stack:
+        """A started stack serving these simulator accounts; `env` for every service."""
+        credentials = [credential(a) for a in accounts]
+        config = StackConfig(brokers=brokers, gateways=gateways, credentials=credentials, env=env)
+        return self(config, sim=sim, redis_url=redis_url)
 
     def stop(self) -> None:
         for stack in reversed(self.started):
@@ -124,6 +149,14 @@ class Stacks:
 
 @pytest.fixture
 def stacks(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stacks]:
+    started = Stacks(log_dir, nats_server, redis_server)
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def module_stacks(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stacks]:
+    """`stacks` for module-scoped fixtures (stopped after the module)."""
     started = Stacks(log_dir, nats_server, redis_server)
     yield started
     started.stop()

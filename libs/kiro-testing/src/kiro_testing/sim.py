@@ -1,6 +1,6 @@
 """The Kiro simulator, as a process and through its control API (`/_sim/...`), over HTTP only.
 
-The kit never imports the simulator: `SimProcess` runs `python -m kiro_sim`, and what the kit
+The kit never imports the simulator: `Sim` runs `python -m kiro_sim`, and what the kit
 needs to know (the `--seed-demo` account's refresh token, the accounts it made) it asks over
 HTTP. `SimControl` (blocking) and `AsyncSimControl` (asyncio; also over an in-process ASGI
 transport, for the simulator's own tests) send the same calls, built once by `SimCall`.
@@ -265,8 +265,9 @@ class AsyncSimControl:
         return await self.script(**fault_script(account_id, surface, script, times))
 
 
-class SimProcess(PythonService):
-    """`python -m kiro_sim --port P` on a free port, ready when `/healthz` answers."""
+class Sim(SimControl):
+    """`python -m kiro_sim --port P` on a free port (ready when `/healthz` answers) and its
+    control API, started and stopped together."""
 
     def __init__(
         self,
@@ -277,8 +278,8 @@ class SimProcess(PythonService):
         name: str = "kiro-sim",
     ) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__(
+        super().__init__(f"http://127.0.0.1:{self.port}")
+        self.process = PythonService(
             name,
             "kiro_sim",
             log_dir,
@@ -286,22 +287,6 @@ class SimProcess(PythonService):
             f"{self.url}/healthz",
             args=["--port", str(self.port), "--log-level", "WARNING", *args],
         )
-
-
-class Sim(SimControl):
-    """A simulator process and its control API, started and stopped together."""
-
-    def __init__(
-        self,
-        log_dir: Path,
-        env: Mapping[str, str] | None = None,
-        args: Sequence[str] = (),
-        port: int | None = None,
-        name: str = "kiro-sim",
-    ) -> None:
-        self.process = SimProcess(log_dir, env, args, port=port or None, name=name)
-        self.port = self.process.port
-        super().__init__(self.process.url)
 
     def start(self) -> None:
         self.process.start()

@@ -154,7 +154,7 @@ class Stack:
         self.oauth: PythonService | None = None
         self.front: FrontProcess | None = None
         self.processes: list[ManagedProcess] = []  # started, in order
-        self._brokers_made = self._gateways_made = 0  # replicas ever added (names, instance ids)
+        self._made: dict[str, list[str]] = {"broker": [], "gateway": []}  # every replica ever added
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -208,10 +208,15 @@ class Stack:
         self.processes.append(process)
 
     def stop(self) -> None:
+        """Stop every process (replicas can be added again afterwards, on the same servers)."""
         for process in reversed(self.processes):
             with contextlib.suppress(Exception):
                 process.stop()
         self.processes.clear()
+        self.brokers.clear()
+        self.gateways.clear()
+        self.broker_ports.clear()
+        self.gateway_ports.clear()
         if self.own_sim is not None:
             self.own_sim.close()
 
@@ -296,32 +301,23 @@ class Stack:
     def add_broker(self, extra_env: Mapping[str, str] | None = None) -> PythonService:
         """One more broker replica (started); `extra_env` for this one only."""
         c = self.config
-        index = self._brokers_made
-        self._brokers_made += 1
+        index = len(self._made["broker"])
         port = (c.broker_port if index == 0 else 0) or free_port()
-        defaults = {
-            "BROKER_HOST": "127.0.0.1",
-            "BROKER_PORT": str(port),
-            "BROKER_INSTANCE_ID": f"broker{index}",
-        }
+        defaults = {"BROKER_HOST": "127.0.0.1", "BROKER_INSTANCE_ID": f"broker{index}"}
         if c.secret_key:
             defaults["KIRO_SECRET_KEY"] = c.secret_key
         if c.test_defaults or self.credentials_json != "[]":
             defaults["KIRO_AUTH_TOKEN"] = self.credentials_json
-        env = self._env("broker", defaults, {**c.broker_env, **dict(extra_env or {})})
-        env["BROKER_PORT"] = str(port)
-        broker = self._service(self._name("token-broker", index), "token_broker", port, env)
-        broker.start()
-        self.brokers.append(broker)
-        self.broker_ports.append(port)
-        self.processes.append(broker)
-        return broker
+        env = self._env(
+            "broker", defaults, {**c.broker_env, **dict(extra_env or {}), "BROKER_PORT": str(port)}
+        )
+        name = self._name("token-broker", index)
+        return self._start_replica("broker", self.brokers, self.broker_ports, name, "token_broker", port, env)
 
     def add_gateway(self, extra_env: Mapping[str, str] | None = None) -> PythonService:
         """One more gateway replica (started); `extra_env` for this one only."""
         c = self.config
-        index = self._gateways_made
-        self._gateways_made += 1
+        index = len(self._made["gateway"])
         port = (c.gateway_port if index == 0 else 0) or free_port()
         defaults = {"GATEWAY_HOST": "127.0.0.1"}
         if c.client_token:
@@ -330,14 +326,27 @@ class Stack:
             defaults["GATEWAY_DASHBOARD_URL"] = self.dashboard_url
         if c.forward_admin and self.oauth_port:
             defaults["GATEWAY_OAUTH_URL"] = self.oauth_url
-        env = self._env("gateway", defaults, {**c.gateway_env, **dict(extra_env or {})})
-        env["PORT"] = str(port)
-        gateway = self._service(self._name("gateway", index), "gateway", port, env)
-        gateway.start()
-        self.gateways.append(gateway)
-        self.gateway_ports.append(port)
-        self.processes.append(gateway)
-        return gateway
+        env = self._env("gateway", defaults, {**c.gateway_env, **dict(extra_env or {}), "PORT": str(port)})
+        name = self._name("gateway", index)
+        return self._start_replica("gateway", self.gateways, self.gateway_ports, name, "gateway", port, env)
+
+    def _start_replica(
+        self,
+        role: str,
+        replicas: list[PythonService],
+        ports: list[int],
+        name: str,
+        module: str,
+        port: int,
+        env: dict[str, str],
+    ) -> PythonService:
+        process = self._service(name, module, port, env)
+        self._made[role].append(name)
+        process.start()
+        replicas.append(process)
+        ports.append(port)
+        self.processes.append(process)
+        return process
 
     def _admin_service(self, service: str, module: str, port: int, own: Mapping[str, str]) -> PythonService:
         c = self.config

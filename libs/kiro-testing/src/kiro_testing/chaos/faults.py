@@ -145,19 +145,19 @@ class Faults:
         fault.restored = self.now()
 
     async def _nats_restart(self) -> None:
-        fault = self._fault("NATS restart", "nats")
-        await asyncio.to_thread(self.stack.kill_nats)
-        await self._hold(self.outage_s)
-        await asyncio.to_thread(self.stack.start_nats)
-        fault.restored = self.now()
-        await self.recover(fault, fault.restored)
-        await self.wait_ready_all(fault)
+        await self._server_restart("NATS restart", "nats", self.stack.kill_nats, self.stack.start_nats)
 
     async def _redis_restart(self) -> None:
-        fault = self._fault("Redis restart", "redis")
-        await asyncio.to_thread(self.stack.kill_redis)
+        await self._server_restart("Redis restart", "redis", self.stack.kill_redis, self.stack.start_redis)
+
+    async def _server_restart(
+        self, name: str, kind: str, kill: Callable[[], None], start: Callable[[], None]
+    ) -> None:
+        """SIGKILL a server, leave it down for the outage, start it again."""
+        fault = self._fault(name, kind)
+        await asyncio.to_thread(kill)
         await self._hold(self.outage_s)
-        await asyncio.to_thread(self.stack.start_redis)
+        await asyncio.to_thread(start)
         fault.restored = self.now()
         await self.recover(fault, fault.restored)
         await self.wait_ready_all(fault)
