@@ -1,7 +1,7 @@
 """Finding 8 (issue 9): the dashboard refused a 100 MB form only after reading all of it (263 MB
 peak). It now reads at most its cap (64 KiB) and answers 413: by the declared length at once,
 and for a chunked body as soon as the cap is passed; directly and through the gateway. Real
-processes, real NATS and Redis (`edge_stack.py`)."""
+processes, real NATS and Redis (`tests/integration/origin.py`)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Findings 1 and 8 (issue 9) on the public origin: the gateway's forwarder to the dashboard and
 OAuth services keeps no cookies, forwards exactly the path it routed on, answers odd paths with
 a 4xx, keeps redirects on the public origin, sends one `date` header, and logs a client that
-hangs up mid-body as a disconnect. Real processes, real NATS and Redis (`edge_stack.py`)."""
+hangs up mid-body as a disconnect. Real processes, real NATS and Redis (`tests/integration/origin.py`)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 Failed attempts beyond `DASHBOARD_LOGIN_ATTEMPTS` get 429 with `retry-after`; the address is the
 peer's unless the peer is in `FORWARDED_ALLOW_IPS`, so a client cannot pick a fresh address per
 try by writing `x-forwarded-for` itself. Real gateway, dashboard and oauth processes, real NATS
-and Redis (`edge_stack.py`)."""
+and Redis (`tests/integration/origin.py`)."""
 
 from __future__ import annotations
 

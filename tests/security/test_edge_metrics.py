@@ -2,7 +2,7 @@
 teams; `/api/../metrics` and `/metrics/` reached the dashboard's own metrics. Now every service's
 `/metrics` on its own (public-facing) port needs the admin key, and the keyless exposition for
 Prometheus is on each service's separate metrics port (`<SERVICE>_METRICS_PORT`, loopback here).
-Real gateway, dashboard and oauth processes, real NATS and Redis (`edge_stack.py`)."""
+Real gateway, dashboard and oauth processes, real NATS and Redis (`tests/integration/origin.py`)."""
 
 from __future__ import annotations
 
