@@ -198,7 +198,8 @@ class SimControl:
 
     # -- views of the stats
     def account_stats(self, account_id: str) -> dict[str, Any]:
-        return account_stats(self.stats(bodies=False), account_id)
+        """The account's counters and its `last_request` (with the body)."""
+        return account_stats(self.stats(), account_id)
 
     def token_stats(self, account_id: str) -> list[dict[str, Any]]:
         tokens = self.stats(bodies=False)["access_tokens"]

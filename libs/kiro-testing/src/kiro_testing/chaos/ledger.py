@@ -153,7 +153,7 @@ class Ledger:
     async def credentials(self) -> list[CredentialView]:
         status = await self.stack.pool_status()
         accounts = {a["id"]: a for a in await asyncio.to_thread(self.sim.accounts)}
-        stats = (await asyncio.to_thread(self.sim.stats)).get("accounts", {})
+        stats = (await asyncio.to_thread(self.sim.stats, False)).get("accounts", {})
         views = []
         for cred in status.credentials:
             record = await asyncio.to_thread(self.stack.credential_record, cred.id)
@@ -304,7 +304,7 @@ class Ledger:
         """The simulator's view: every client success is one completed upstream stream; a stream
         may also have completed for a request that failed on a fault (its client was cut)."""
         r = self.report
-        stats = await asyncio.to_thread(self.sim.stats)
+        stats = await asyncio.to_thread(self.sim.stats, False)
         completed = int(stats.get("totals", {}).get("completed_streams", 0))
         in_flight_losses = sum(
             1 for x in r.records if not x.ok and x.verdict and x.verdict != "OUTSIDE THE RULES"
