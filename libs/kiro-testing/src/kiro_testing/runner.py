@@ -164,7 +164,7 @@ def _check_keys(env: dict[str, str]) -> str | None:
     return None
 
 
-def _admin_key(env: dict[str, str], run_dir: Path) -> str:
+def _admin_key(run_dir: Path) -> str:
     admin_file = run_dir / "admin-key"
     key, created = kept_secret(admin_file, lambda: secrets.token_urlsafe(32))
     if created:  # shown once; afterwards only where it is kept
@@ -236,7 +236,7 @@ def start_stack(mode: str) -> int:
         log.error("%s", refused)
         return 2
     if not env.get("KIRO_ADMIN_TOKEN"):
-        env["KIRO_ADMIN_TOKEN"] = _admin_key(env, run_dir)
+        env["KIRO_ADMIN_TOKEN"] = _admin_key(run_dir)
     if not env.get("KIRO_AUTH_TOKEN") and mode != "demo":
         log.warning(
             "no credentials configured: set KIRO_AUTH_TOKEN (JSON or a file path) in .env, "
