@@ -14,7 +14,7 @@ from kiro_testing.sim import Sim
 from kiro_testing.stack import StackConfig
 from kiroproto.bus import CredentialAdd, CredentialAddResult
 from kiroproto.credentials import CredentialConfig, fingerprint
-from tests.integration.pool_stack import (
+from tests.integration.pool_helpers import (
     bus_call,
     chats,
     last_model,

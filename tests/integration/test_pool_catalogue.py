@@ -12,7 +12,7 @@ from kiro_testing.polling import poll
 from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim, credential
 from kiro_testing.stack import Stack, StackConfig
-from tests.integration.pool_stack import (
+from tests.integration.pool_helpers import (
     chats,
     create_team_key,
     credential_action,

@@ -20,7 +20,7 @@ from kiro_testing.sim import Sim, credential
 from kiro_testing.stack import Stack, StackConfig
 from kiroproto.bus import CredentialAdd, CredentialAddResult, CredentialStatusKind
 from kiroproto.credentials import CredentialConfig
-from tests.integration.pool_stack import (
+from tests.integration.pool_helpers import (
     bus_call,
     chats,
     credential_action,

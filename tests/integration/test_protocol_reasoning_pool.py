@@ -14,7 +14,7 @@ import pytest
 from kiro_testing.pytest_plugin import Stacks
 from kiro_testing.sim import Sim, credential
 from kiro_testing.stack import CLIENT_TOKEN, StackConfig
-from tests.integration.pool_stack import wait_catalogues
+from tests.integration.pool_helpers import wait_catalogues
 from tests.integration.reasoning_stack import NEW_MODELS
 
 pytestmark = pytest.mark.integration
