@@ -157,7 +157,7 @@ def start_partial_upload(port: int, size: int) -> socket.socket:
 
 async def test_large_body_budget_gives_429_with_retry_after_only_beyond_it(capped: Stack) -> None:
     url = capped.gateway_url()
-    port = capped.gateways[0].port  # type: ignore[attr-defined]
+    port = capped.gateway_ports[0]
     body = big_messages_body(3, chunk_kb=64)  # 3 MB: large, within the 4 MiB budget alone
     async with httpx.AsyncClient(timeout=60.0) as client:
         held = start_partial_upload(port, len(body))

@@ -68,7 +68,7 @@ def pool(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> I
 
 
 def port_of(pool: Stack) -> int:
-    return int(pool.gateways[0].port)  # type: ignore[attr-defined]
+    return pool.gateway_ports[0]
 
 
 def small_message(text: str = "hi", *, stream: bool = False) -> dict[str, object]:
