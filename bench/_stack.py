@@ -1,10 +1,10 @@
 """The real stack for the gateway benchmark, and a lean HTTP/1.1 load client.
 
-`Stack` starts, on free loopback ports: nats-server, redis-server, the Kiro simulator
-(`--chunking whole --log-level WARNING`), one token broker and one gateway (both
-`LOG_LEVEL=WARNING`), the way `tests/integration/stack.py` does for the end-to-end tests; plus
+`Bench` starts, with the kit's stack builder (`kiro_testing.stack`) on free loopback ports:
+nats-server, redis-server, the Kiro simulator (`--chunking whole --log-level WARNING`), one
+token broker and one gateway (both `LOG_LEVEL=WARNING`), as for the end-to-end tests; plus
 `python -m bench._stack floor`, a minimal HTTP server (uvloop, one canned answer) that shows
-what the load client and loopback TCP cost on their own. `Stack.direct_*` are the simulator
+what the load client and loopback TCP cost on their own. `Bench.direct` and `Bench.gateway` are the simulator
 calls the gateway makes, prepared once (same Kiro body, same headers, a minted access token).
 
 `Client` is a keep-alive HTTP/1.1 client on `asyncio.Protocol` + `httptools` (the parser
@@ -20,20 +20,19 @@ import contextlib
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import httptools
-import httpx
 import orjson
 
-from kiro_testing import NatsServer, PythonService, RedisServer, free_port
+from kiro_testing import PythonService, free_port
+from kiro_testing.stack import CLIENT_TOKEN, StackConfig
+from kiro_testing.stack import Stack as KitStack
 from kiroproto.upstream import chat_headers, machine_id
 
-CLIENT_TOKEN = "bench-client-token-" + "Lm3Pz7Kd"
 MODEL = "claude-sonnet-4-5"
 
 
@@ -219,19 +218,41 @@ class Prepared:
     marker: bytes | None = None
 
 
-@dataclass(slots=True)
-class Stack:
+@dataclass
+class Bench:
+    """The benchmark's stack (`kiro_testing.stack.Stack`: nats-server, redis-server, the
+    simulator answering whole, one broker, one gateway) and the floor server, with the requests
+    of every target prepared once."""
+
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kiro-bench-")))
     credentials: int = 2
     pool_max: int = 600  # per credential: room for the concurrent-streams measurement
-    processes: list[Any] = field(default_factory=list)
+    stack: KitStack | None = None
+    floor_process: PythonService | None = None
     sim_port: int = 0
     gateway_port: int = 0
     floor_port: int = 0
-    broker_pid: int = 0
-    gateway_pid: int = 0
     accounts: list[dict[str, Any]] = field(default_factory=list)
     access_token: str = ""
+
+    def config(self) -> StackConfig:
+        return StackConfig(
+            accounts=[{} for _ in range(self.credentials)],
+            sim_env={"KIRO_SIM_DEFAULT_CREDITS_LIMIT": "1000000000"},
+            sim_args=["--chunking", "whole"],
+            client_token=CLIENT_TOKEN,
+            secret_key=None,
+            namespace="bench",
+            test_defaults=False,
+            env={
+                "SESSION_POOL_MAX_SIZE": str(self.pool_max),
+                "SESSION_POOL_MAX_RETRIES": "3",
+                "SESSION_POOL_WAIT": "10s",
+                "LOG_LEVEL": "WARNING",
+            },
+            broker_env={"KIRO_ALLOW_PLAINTEXT_SECRETS": "true"},  # the benchmark measures the plain path
+            plain_names=True,
+        )
 
     def start(self) -> None:
         try:
@@ -241,87 +262,14 @@ class Stack:
             raise
 
     def _start(self) -> None:
-        nats_server = NatsServer(self.log_dir / "nats")
-        redis_server = RedisServer(self.log_dir / "redis", data_dir=self.log_dir / "redis-data")
-        for server in (nats_server, redis_server):
-            server.start()
-            self.processes.append(server)
-        self.sim_port = free_port()
-        sim_url = f"http://127.0.0.1:{self.sim_port}"
-        sim = PythonService(
-            "kiro-sim",
-            "kiro_sim",
-            self.log_dir,
-            {"KIRO_SIM_DEFAULT_CREDITS_LIMIT": "1000000000"},
-            f"{sim_url}/healthz",
-            args=["--port", str(self.sim_port), "--log-level", "WARNING", "--chunking", "whole"],
-        )
-        sim.start()
-        self.processes.append(sim)
-        with httpx.Client(base_url=sim_url, timeout=10.0) as control:
-            for _ in range(self.credentials):
-                refresh = "aorBench" + uuid.uuid4().hex * 3
-                created = control.post("/_sim/accounts", json={"refresh_token": refresh})
-                created.raise_for_status()
-                self.accounts.append(created.json())
-            minted = control.post(f"/_sim/accounts/{self.accounts[0]['id']}/access-tokens", json={})
-            minted.raise_for_status()
-            self.access_token = minted.json()["access_token"]
-        creds = [
-            {
-                "id": a["id"],
-                "auth": "Social",
-                "refreshToken": a["refresh_token"],
-                "profileArn": a["profile_arn"],
-            }
-            for a in self.accounts
-        ]
-        common = {
-            "NATS_URL": nats_server.url,
-            "KIRO_BUS_NAMESPACE": "bench",
-            "KIRO_API_BASE_URL": sim_url,
-            "KIRO_AUTH_BASE_URL": sim_url,
-            "KIRO_OIDC_BASE_URL": sim_url,
-            "SESSION_POOL_MAX_SIZE": str(self.pool_max),
-            "SESSION_POOL_MAX_RETRIES": "3",
-            "SESSION_POOL_WAIT": "10s",
-            "LOG_LEVEL": "WARNING",
-        }
-        broker_port = free_port()
-        broker = PythonService(
-            "token-broker",
-            "token_broker",
-            self.log_dir,
-            {
-                **common,
-                "REDIS_URL": redis_server.url,
-                "KIRO_REDIS_PREFIX": "bench",
-                "KIRO_AUTH_TOKEN": orjson.dumps(creds).decode(),
-                "KIRO_ALLOW_PLAINTEXT_SECRETS": "true",  # the benchmark measures the plain path
-                "BROKER_PORT": str(broker_port),
-                "BROKER_HOST": "127.0.0.1",
-            },
-            f"http://127.0.0.1:{broker_port}/readyz",
-        )
-        broker.start()
-        self.processes.append(broker)
-        self.gateway_port = free_port()
-        gateway = PythonService(
-            "gateway",
-            "gateway",
-            self.log_dir,
-            {
-                **common,
-                "KIRO_CLIENT_TOKEN": CLIENT_TOKEN,
-                "PORT": str(self.gateway_port),
-                "GATEWAY_HOST": "127.0.0.1",
-            },
-            f"http://127.0.0.1:{self.gateway_port}/readyz",
-        )
-        gateway.start()
-        self.processes.append(gateway)
+        self.stack = stack = KitStack(self.log_dir, self.config()).start()
+        assert stack.sim_url is not None
+        self.sim_port = int(stack.sim_url.rsplit(":", 1)[1])
+        self.gateway_port = stack.gateway_ports[0]
+        self.accounts = stack.accounts
+        self.access_token = stack.sim.access_token(self.accounts[0]["id"])
         self.floor_port = free_port()
-        floor = PythonService(
+        self.floor_process = PythonService(
             "floor",
             "bench._stack",
             self.log_dir,
@@ -329,20 +277,18 @@ class Stack:
             f"http://127.0.0.1:{self.floor_port}/",
             args=["floor", "--port", str(self.floor_port)],
         )
-        floor.start()
-        self.processes.append(floor)
-        assert broker.proc is not None and gateway.proc is not None
-        self.broker_pid, self.gateway_pid = broker.proc.pid, gateway.proc.pid
+        self.floor_process.start()
 
     def pids(self) -> dict[str, int]:
         """name -> pid of every process of the stack (for CPU and memory accounting)."""
-        return {p.name: p.proc.pid for p in self.processes if getattr(p, "proc", None) is not None}
+        processes = [*(self.stack.processes if self.stack else []), self.floor_process]
+        return {p.name: p.proc.pid for p in processes if p is not None and p.proc is not None}
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            with contextlib.suppress(Exception):
-                process.stop()
-        self.processes.clear()
+        if self.floor_process is not None:
+            self.floor_process.stop()
+        if self.stack is not None:
+            self.stack.stop()
 
     # ---- requests, prepared once
     def gateway(self, text: str, *, stream: bool) -> Prepared:
@@ -376,13 +322,13 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(**kwargs: Any) -> Iterator[Stack]:
-    stack = Stack(**kwargs)
-    stack.start()
+def running_bench(**kwargs: Any) -> Iterator[Bench]:
+    bench = Bench(**kwargs)
+    bench.start()
     try:
-        yield stack
+        yield bench
     finally:
-        stack.stop()
+        bench.stop()
 
 
 # --------------------------------------------------------------------------- the floor server

@@ -40,7 +40,7 @@ import httpx
 import uvloop
 
 from bench._harness import Config, Measurement, Table
-from bench._stack import Client, Prepared, Stack, Timing, running_stack
+from bench._stack import Bench, Client, Prepared, Timing, running_bench
 from kiroproto.eventstream import EventStreamDecoder
 
 CONCURRENCY = 32
@@ -239,7 +239,7 @@ def run(config: Config) -> list[Table]:
     sizes = Sizes.of(config)
     load_before = _load()
     started = time.perf_counter()
-    with running_stack() as stack:
+    with running_bench() as stack:
         startup = time.perf_counter() - started
         tables = uvloop.run(_measure(stack, sizes, config))
     tables[0].notes.append(f"stack start-up (5 processes + floor server): {startup:.1f} s")
@@ -257,7 +257,7 @@ def _load() -> str:
         return "?"
 
 
-async def _measure(stack: Stack, sizes: Sizes, config: Config) -> list[Table]:
+async def _measure(stack: Bench, sizes: Sizes, config: Config) -> list[Table]:
     hi_direct, hi_gateway = stack.direct("hi"), stack.gateway("hi", stream=False)
     targets = {
         "floor": Target("floor", stack.floor(), Client(stack.floor_port)),
@@ -286,7 +286,7 @@ async def _measure(stack: Stack, sizes: Sizes, config: Config) -> list[Table]:
     return [c1.table, c32.table, ttft.table, events, cpu_table, memory, goals]
 
 
-async def _check_answers(stack: Stack) -> None:
+async def _check_answers(stack: Bench) -> None:
     """Untimed: every prepared request answers 200 with what it should."""
     gateway, sim = Client(stack.gateway_port), Client(stack.sim_port)
     try:
@@ -371,7 +371,7 @@ async def _c1(targets: dict[str, Target], sizes: Sizes, config: Config) -> Resul
     )
 
 
-async def _c32(stack: Stack, sizes: Sizes, config: Config) -> tuple[Result, dict[str, dict[str, float]]]:
+async def _c32(stack: Bench, sizes: Sizes, config: Config) -> tuple[Result, dict[str, dict[str, float]]]:
     targets = {
         "floor": Target("floor", stack.floor(), Client(stack.floor_port)),
         "direct": Target("direct", stack.direct("hi"), Client(stack.sim_port)),
@@ -488,7 +488,7 @@ def _count_frames(body: bytes) -> int:
     return count
 
 
-async def _event_rate(stack: Stack, sizes: Sizes, config: Config) -> Table:
+async def _event_rate(stack: Bench, sizes: Sizes, config: Config) -> Table:
     directive = sim_directive(text_length=sizes.long_text, chunking="frame")
     direct = Target("direct", stack.direct("go " + directive), Client(stack.sim_port))
     gateway = Target("gateway", stack.gateway("go " + directive, stream=True), Client(stack.gateway_port))
@@ -518,7 +518,7 @@ async def _event_rate(stack: Stack, sizes: Sizes, config: Config) -> Table:
     return table
 
 
-async def _memory(stack: Stack, sizes: Sizes) -> tuple[Grid, dict[str, float]]:
+async def _memory(stack: Bench, sizes: Sizes) -> tuple[Grid, dict[str, float]]:
     """Many slow streams at once through one gateway process: its RSS while they are open."""
     pid = stack.pids()["gateway"]
     idle = rss_mb(pid) or 0.0

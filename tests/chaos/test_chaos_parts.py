@@ -8,8 +8,9 @@ import httpx
 import orjson
 
 from kiro_testing import free_port
-from kiro_testing.chaos import RequestRecord, _check_stream, _classify_error, scan_for_secrets
-from kiro_testing.cluster import RoundRobinFront
+from kiro_testing.chaos.ledger import RequestRecord, scan_for_secrets
+from kiro_testing.chaos.load import check_stream, classify_error
+from kiro_testing.front import RoundRobinFront
 
 
 async def _tiny_server(name: bytes) -> asyncio.Server:
@@ -52,9 +53,7 @@ def _record(stream: bool = True) -> RequestRecord:
 
 def test_stream_without_its_final_event_is_a_cut() -> None:
     r = _record()
-    _check_stream(
-        r, "anthropic", ["event: message_start", 'data: {"type":"message_start","message":{}}'], "x"
-    )
+    check_stream(r, "anthropic", ["event: message_start", 'data: {"type":"message_start","message":{}}'], "x")
     assert (r.ok, r.klass) == (False, "cut")
 
 
@@ -65,8 +64,8 @@ def test_stream_must_echo_the_tag() -> None:
         'data: {"type":"message_stop"}',
     ]
     good, bad = _record(), _record()
-    _check_stream(good, "anthropic", lines, "chaos-1")
-    _check_stream(bad, "anthropic", lines, "chaos-2")
+    check_stream(good, "anthropic", lines, "chaos-1")
+    check_stream(bad, "anthropic", lines, "chaos-2")
     assert good.ok and good.output_tokens == 3
     assert (bad.ok, bad.klass) == (False, "wrong_answer")
 
@@ -74,13 +73,13 @@ def test_stream_must_echo_the_tag() -> None:
 def test_error_bodies_are_classified_by_shape() -> None:
     r = _record(False)
     r.status = 529
-    _classify_error(
+    classify_error(
         r, "anthropic", orjson.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "x"}})
     )
     assert r.klass == "overloaded"
     r2 = _record(False)
     r2.status = 503
-    _classify_error(r2, "openai", b"<html>bad gateway</html>")
+    classify_error(r2, "openai", b"<html>bad gateway</html>")
     assert r2.klass == "bad_shape"
 
 

@@ -22,8 +22,10 @@ import httpx
 import orjson
 import pytest
 
-from kiro_testing.chaos import _gauge
-from kiro_testing.cluster import ADMIN_KEY, CLIENT_KEY, Cluster, ClusterConfig
+from kiro_testing.chaos.deployment import ADMIN_KEY, CLIENT_KEY, cluster_config
+from kiro_testing.chaos.ledger import scan_for_secrets
+from kiro_testing.chaos.load import gauge
+from kiro_testing.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,14 +35,14 @@ ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}  # /metrics on the gateway's ow
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    config = ClusterConfig(gateways=1, brokers=1, accounts=2, lease_ttl_s=60.0, shutdown_grace_s=20.0)
-    with Cluster(tmp_path_factory.mktemp("graceful"), config) as c:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = cluster_config(gateways=1, brokers=1, accounts=2, lease_ttl_s=60.0, shutdown_grace_s=20.0)
+    with Stack(tmp_path_factory.mktemp("graceful"), config) as c:
         yield c
 
 
 @pytest.fixture
-async def http(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
+async def http(cluster: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         base_url=cluster.gateway_url(0), timeout=DEADLINE_S * 2, trust_env=False
     ) as client:
@@ -69,7 +71,7 @@ async def _poll(check: Any, message: str, within: float = DEADLINE_S) -> Any:
         await asyncio.sleep(0.05)
 
 
-async def _in_flight(cluster: Cluster) -> int:
+async def _in_flight(cluster: Stack) -> int:
     return (await cluster.pool_status()).in_flight
 
 
@@ -89,7 +91,7 @@ async def _ok(http: httpx.AsyncClient) -> bool:
     return response.status_code == 200
 
 
-async def _restart_gateway(cluster: Cluster, grace: str) -> None:
+async def _restart_gateway(cluster: Stack, grace: str) -> None:
     cluster.gateways[0].env["GATEWAY_SHUTDOWN_GRACE"] = grace
     if cluster.gateways[0].running:
         await asyncio.to_thread(cluster.stop_gateway, 0)
@@ -108,9 +110,7 @@ async def _slow_stream(http: httpx.AsyncClient, delay: float, started: asyncio.E
     return lines
 
 
-async def test_sigterm_lets_the_stream_finish_and_exits_zero(
-    cluster: Cluster, http: httpx.AsyncClient
-) -> None:
+async def test_sigterm_lets_the_stream_finish_and_exits_zero(cluster: Stack, http: httpx.AsyncClient) -> None:
     await _restart_gateway(cluster, "20s")
     started = asyncio.Event()
     stream = asyncio.create_task(_slow_stream(http, 0.05, started))
@@ -130,12 +130,12 @@ async def test_sigterm_lets_the_stream_finish_and_exits_zero(
     assert await _ok(http)
 
 
-async def _released(cluster: Cluster) -> bool:
+async def _released(cluster: Stack) -> bool:
     return await _in_flight(cluster) == 0
 
 
 async def test_sigterm_past_the_grace_cuts_the_stream_and_releases_its_lease(
-    cluster: Cluster, http: httpx.AsyncClient
+    cluster: Stack, http: httpx.AsyncClient
 ) -> None:
     await _restart_gateway(cluster, "1s")
     started = asyncio.Event()
@@ -153,21 +153,19 @@ async def test_sigterm_past_the_grace_cuts_the_stream_and_releases_its_lease(
     await _restart_gateway(cluster, "20s")
 
 
-async def test_a_stream_read_to_the_end_is_not_a_disconnect(
-    cluster: Cluster, http: httpx.AsyncClient
-) -> None:
-    before = _gauge((await http.get("/metrics", headers=ADMIN)).text, "gateway_client_disconnects_total")
+async def test_a_stream_read_to_the_end_is_not_a_disconnect(cluster: Stack, http: httpx.AsyncClient) -> None:
+    before = gauge((await http.get("/metrics", headers=ADMIN)).text, "gateway_client_disconnects_total")
     for _ in range(5):
         started = asyncio.Event()
         lines = await _slow_stream(http, 0.0, started)
         assert any(line.startswith("event: message_stop") for line in lines)
     await _poll(lambda: _released(cluster), "leases released")
-    after = _gauge((await http.get("/metrics", headers=ADMIN)).text, "gateway_client_disconnects_total")
+    after = gauge((await http.get("/metrics", headers=ADMIN)).text, "gateway_client_disconnects_total")
     assert after == before
 
 
 async def test_nats_down_answers_quickly_in_shape_then_serves_again(
-    cluster: Cluster, http: httpx.AsyncClient
+    cluster: Stack, http: httpx.AsyncClient
 ) -> None:
     await asyncio.to_thread(cluster.kill_nats)
     try:
@@ -195,7 +193,7 @@ async def test_nats_down_answers_quickly_in_shape_then_serves_again(
 
 
 async def test_no_failure_after_a_redis_restart_once_the_broker_is_ready(
-    cluster: Cluster, http: httpx.AsyncClient
+    cluster: Stack, http: httpx.AsyncClient
 ) -> None:
     # several pooled Redis connections in the broker
     assert all(await asyncio.gather(*(_ok(http) for _ in range(8))))
@@ -215,9 +213,7 @@ async def test_no_failure_after_a_redis_restart_once_the_broker_is_ready(
         assert all(results), results
 
 
-def test_the_cluster_logs_hold_no_secrets(cluster: Cluster) -> None:
-    from kiro_testing.chaos import scan_for_secrets
-
+def test_the_cluster_logs_hold_no_secrets(cluster: Stack) -> None:
     known = [CLIENT_KEY] + [str(a.get("refresh_token")) for a in cluster.sim.accounts()]
     logs = {k: v for k, v in cluster.logs().items() if not k.startswith("kiro-sim")}
     assert scan_for_secrets(logs, known) == []

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from kiro_testing.cluster import Cluster, ClusterConfig
+from kiro_testing.chaos.deployment import cluster_config
+from kiro_testing.stack import Stack
 
 BODY_LIMIT = 2_000_000
 
@@ -24,8 +25,8 @@ def examples(default: int) -> int:
 
 
 @pytest.fixture(scope="session")
-def fuzz_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    config = ClusterConfig(
+def fuzz_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = cluster_config(
         gateways=1,
         brokers=1,
         accounts=2,
@@ -34,12 +35,12 @@ def fuzz_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         log_level="WARN",
         gateway_env={"GATEWAY_MAX_BODY_BYTES": str(BODY_LIMIT)},
     )
-    with Cluster(tmp_path_factory.mktemp("fuzz"), config) as cluster:
+    with Stack(tmp_path_factory.mktemp("fuzz"), config) as cluster:
         yield cluster
 
 
 @pytest.fixture(scope="session")
-def gateway_url(fuzz_cluster: Cluster) -> str:
+def gateway_url(fuzz_cluster: Stack) -> str:
     return fuzz_cluster.gateway_url(0)
 
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiro_testing.cluster import CLIENT_KEY
+from kiro_testing.chaos.deployment import CLIENT_KEY
 
 from .conftest import BODY_LIMIT, examples
 from .oracle import check_answer, send

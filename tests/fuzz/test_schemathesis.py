@@ -4,12 +4,14 @@ cases on every operation; the oracle is the same as the hypothesis suite's (`ora
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from kiro_testing.cluster import CLIENT_KEY
+from kiro_testing.chaos.deployment import CLIENT_KEY
 
 from .conftest import examples
 from .openapi import gateway_openapi
@@ -27,8 +29,8 @@ schema.config.generation.update(
 
 @schema.parametrize()
 @settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_gateway_operations(case: schemathesis.Case, gateway_url: str) -> None:
-    headers = {"x-api-key": CLIENT_KEY, "authorization": f"Bearer {CLIENT_KEY}", **(case.headers or {})}
+def test_gateway_operations(case: schemathesis.Case[Any], gateway_url: str) -> None:
+    headers = {"x-api-key": CLIENT_KEY, "authorization": f"Bearer {CLIENT_KEY}", **dict(case.headers or {})}
     response = case.call(base_url=gateway_url, headers=headers, timeout=20)
     pairs = [(k, v) for k, values in response.headers.items() for v in values]
     raw = httpx.Response(response.status_code, headers=pairs, content=response.content)

@@ -25,8 +25,9 @@ from gateway.settings import Settings
 from kiro_service.bus import BusClient
 from kiro_service.deps import state_from
 from kiro_testing.inloop import serve
+from kiro_testing.sim import SimControl
+from kiro_testing.stack import CLIENT_TOKEN
 from kiroproto.bus import BrokerPong, CatalogueModel, LeaseGrant, LeaseRelease
-from tests.integration.stack import CLIENT_TOKEN, Sim
 
 NEW_MODELS = ["claude-sonnet-5", "claude-opus-4.8", "claude-sonnet-4.5", "claude-sonnet-4.6"]
 MODEL_MAP = {
@@ -35,7 +36,7 @@ MODEL_MAP = {
 }
 
 
-def catalogue(sim: Sim, token: str) -> dict[str, CatalogueModel]:
+def catalogue(sim: SimControl, token: str) -> dict[str, CatalogueModel]:
     """The account's catalogue as the broker keeps it (§19.4)."""
     response = httpx.get(
         sim.url + "/ListAvailableModels",
@@ -64,7 +65,7 @@ class SimAccount:
     models: dict[str, CatalogueModel]
 
     @classmethod
-    def create(cls, sim: Sim, **spec: Any) -> SimAccount:
+    def create(cls, sim: SimControl, **spec: Any) -> SimAccount:
         account = sim.add_account(**spec)
         token = httpx.post(
             f"{sim.url}/_sim/accounts/{account['id']}/access-tokens", json={}, timeout=10
@@ -127,7 +128,7 @@ class CatalogueBroker(Leasing):
 
 
 @asynccontextmanager
-async def gateway(sim: Sim, broker: CatalogueBroker) -> AsyncIterator[str]:
+async def gateway(sim: SimControl, broker: CatalogueBroker) -> AsyncIterator[str]:
     """The gateway app with `broker` installed, served over real HTTP in this event loop
     (its own lifespan run here once); yields its base URL."""
     settings = Settings(

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, running_pool
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 from tests.integration.websearch_helpers import mcp_queries
 
 pytestmark = pytest.mark.integration
@@ -58,21 +59,13 @@ def claude_binary() -> Path:
 
 
 @pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "claude-code")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Pool]:
-    with running_pool(
+def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stack]:
+    with Stack(
         log_dir / "claude-code",
+        StackConfig(credentials=[credential(sim.add_account())]),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(sim.add_account())],
+        sim=sim,
     ) as pool:
         yield pool
 
@@ -121,7 +114,7 @@ def tool_results(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def test_claude_code_completes_a_web_search(sim: Sim, pool: Pool, tmp_path: Path) -> None:
+def test_claude_code_completes_a_web_search(sim: Sim, pool: Stack, tmp_path: Path) -> None:
     binary = claude_binary()
     call = {"tool_calls": [{"name": "WebSearch", "input": {"query": QUERY}}]}
     prompt = f"Search the web for {QUERY}. <<sim:{json.dumps(call)}>>"

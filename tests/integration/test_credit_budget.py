@@ -6,32 +6,22 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import Sim, apoll
-from tests.integration.team_stack import MODEL, TeamStack, message_body, team_stack
+from kiro_testing.polling import apoll
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim
+from tests.integration.teams import MODEL, Teams, message_body, team_stack
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "credit-budget")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[TeamStack]:
-    with team_stack(
-        log_dir / "credit-budget", nats_url=nats_server.url, redis_url=redis_server.url, sim=sim
-    ) as s:
+def stack(sim: Sim, module_stacks: Stacks) -> Iterator[Teams]:
+    with team_stack(module_stacks, sim) as s:
         yield s
 
 
@@ -44,7 +34,7 @@ async def post(url: str, key: str, body: dict[str, Any], path: str = "/v1/messag
         return await client.post(url + path, json=body, headers={"x-api-key": key})
 
 
-async def test_a_spent_credit_budget_refuses_in_the_clients_shape(stack: TeamStack) -> None:
+async def test_a_spent_credit_budget_refuses_in_the_clients_shape(stack: Teams) -> None:
     team = f"credits-{uuid.uuid4().hex[:6]}"
     key, record = stack.create_key(team, monthly_credit_budget=1.0, monthly_token_budget=10**9)
     assert record["limits"]["monthly_credit_budget"] == 1.0

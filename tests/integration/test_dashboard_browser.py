@@ -21,25 +21,25 @@ from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.admin_stack import (
-    ADMIN_TOKEN,
+from kiro_testing.polling import poll
+from kiro_testing.stack import ADMIN_TOKEN
+from tests.integration.origin import (
     CHROMIUM,
     CHROMIUM_ARGS,
     MODEL,
     SCREENSHOTS,
-    AdminStack,
-    admin_stack,
+    Origin,
+    browser_origin,
     chromium_available,
 )
-from tests.integration.stack import poll
 
 pytestmark = pytest.mark.integration
 UI_TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[AdminStack]:
-    with admin_stack(log_dir / "admin-browser", nats_url=nats_server.url, redis_url=redis_server.url) as s:
+def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Origin]:
+    with browser_origin(log_dir / "admin-browser", nats_url=nats_server.url, redis_url=redis_server.url) as s:
         yield s
 
 
@@ -60,7 +60,7 @@ def served() -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def page(browser: Browser, served: list[tuple[str, str]], stack: AdminStack) -> Iterator[Page]:
+def page(browser: Browser, served: list[tuple[str, str]], stack: Origin) -> Iterator[Page]:
     # depends on `stack` so that the page (and its live stream) closes before the services stop
     context = browser.new_context(viewport={"width": 1440, "height": 960})
     context.set_default_timeout(UI_TIMEOUT_MS)
@@ -90,28 +90,28 @@ def row(page: Page, credential_id: str) -> Any:
     return page.locator(f'tr[data-id="{credential_id}"]')
 
 
-def set_enabled(stack: AdminStack, credential_ids: list[str], enabled: bool) -> None:
+def set_enabled(stack: Origin, credential_ids: list[str], enabled: bool) -> None:
     for cid in credential_ids:
         resp = stack.admin("POST", f"/api/credentials/{cid}/{'enable' if enabled else 'disable'}")
         assert resp.status_code == 200, resp.text
 
 
-def new_sim_account(stack: AdminStack, known: set[str], auth: str) -> dict[str, Any]:
+def new_sim_account(stack: Origin, known: set[str], auth: str) -> dict[str, Any]:
     def find() -> dict[str, Any] | None:
         return next((a for a in stack.sim_accounts() if a["id"] not in known and a["auth"] == auth), None)
 
     return dict(poll(find, message=f"a new {auth} account in the simulator"))
 
 
-def pool_ids(stack: AdminStack) -> list[str]:
-    # (not Pool.pool_status_sync: Playwright's sync API keeps an event loop running in this thread)
+def pool_ids(stack: Origin) -> list[str]:
+    # (not Stack.pool_status_sync: Playwright's sync API keeps an event loop running in this thread)
     return [t["id"] for t in stack.admin("GET", "/api/tokens").json()["tokens"]]
 
 
 # ------------------------------------------------------------------ sign-in
 
 
-def test_wrong_admin_token_is_refused(page: Page, stack: AdminStack) -> None:
+def test_wrong_admin_token_is_refused(page: Page, stack: Origin) -> None:
     page.goto(stack.url + "/")
     expect(page.locator("#login-form")).to_be_visible()
     shot(page, "login")
@@ -124,7 +124,7 @@ def test_wrong_admin_token_is_refused(page: Page, stack: AdminStack) -> None:
     assert wrong.status_code == 401
 
 
-def test_login_shows_the_pool_with_its_credentials(page: Page, stack: AdminStack) -> None:
+def test_login_shows_the_pool_with_its_credentials(page: Page, stack: Origin) -> None:
     page.fill("#token", ADMIN_TOKEN)
     page.click("#login-form button[type=submit]")
     for account in stack.accounts:
@@ -138,7 +138,7 @@ def test_login_shows_the_pool_with_its_credentials(page: Page, stack: AdminStack
 # ------------------------------------------------------------------ live traffic
 
 
-def test_traffic_updates_counters_and_charts_without_reload(page: Page, stack: AdminStack) -> None:
+def test_traffic_updates_counters_and_charts_without_reload(page: Page, stack: Origin) -> None:
     page.evaluate("window.__noReload = 'still here'")
     page.click("#tab-traffic")
     rps = page.locator("#chart-rps")
@@ -178,7 +178,7 @@ def test_traffic_updates_counters_and_charts_without_reload(page: Page, stack: A
 # ------------------------------------------------------------------ actions
 
 
-def test_disable_shows_disabled_and_the_gateway_stops_using_it(page: Page, stack: AdminStack) -> None:
+def test_disable_shows_disabled_and_the_gateway_stops_using_it(page: Page, stack: Origin) -> None:
     a, b = stack.accounts[0]["id"], stack.accounts[1]["id"]
     page.click("#tab-pool")
     row(page, a).locator("button[data-action=disable]").click()
@@ -195,7 +195,7 @@ def test_disable_shows_disabled_and_the_gateway_stops_using_it(page: Page, stack
     expect(row(page, a).locator(".status-badge")).to_have_text("active")
 
 
-def test_action_without_the_csrf_token_is_refused(page: Page, stack: AdminStack) -> None:
+def test_action_without_the_csrf_token_is_refused(page: Page, stack: Origin) -> None:
     a = stack.accounts[0]["id"]
     statuses = page.evaluate(
         """async id => {
@@ -215,7 +215,7 @@ def test_action_without_the_csrf_token_is_refused(page: Page, stack: AdminStack)
 # ------------------------------------------------------------------ adding accounts
 
 
-def test_device_authorization_login_adds_a_credential_that_serves(page: Page, stack: AdminStack) -> None:
+def test_device_authorization_login_adds_a_credential_that_serves(page: Page, stack: Origin) -> None:
     known_accounts = {a["id"] for a in stack.sim_accounts()}
     before = set(pool_ids(stack))
     page.goto(stack.url + "/oauth")
@@ -245,9 +245,7 @@ def test_device_authorization_login_adds_a_credential_that_serves(page: Page, st
     expect(row(page, new_id).locator(".kind")).to_have_text("IdC")
 
 
-def test_social_login_with_pasted_redirect_adds_a_credential_that_serves(
-    page: Page, stack: AdminStack
-) -> None:
+def test_social_login_with_pasted_redirect_adds_a_credential_that_serves(page: Page, stack: Origin) -> None:
     known_accounts = {a["id"] for a in stack.sim_accounts()}
     before = set(pool_ids(stack))
     page.goto(stack.url + "/oauth")
@@ -283,7 +281,7 @@ def test_social_login_with_pasted_redirect_adds_a_credential_that_serves(
     assert new_id not in pool_ids(stack)
 
 
-def test_import_is_verified_and_a_refused_credential_says_why(page: Page, stack: AdminStack) -> None:
+def test_import_is_verified_and_a_refused_credential_says_why(page: Page, stack: Origin) -> None:
     before = set(pool_ids(stack))
     page.goto(stack.url + "/oauth")
     bogus = json.dumps({"auth": "Social", "refreshToken": "aorAAAAAGnot-a-token-the-simulator-issued"})
@@ -303,7 +301,7 @@ def test_import_is_verified_and_a_refused_credential_says_why(page: Page, stack:
 # ------------------------------------------------------------------ secrets
 
 
-def _sse_capture(stack: AdminStack, seconds: float) -> str:
+def _sse_capture(stack: Origin, seconds: float) -> str:
     chunks: list[str] = []
     deadline = time.monotonic() + seconds
     headers = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -323,7 +321,7 @@ def _sse_capture(stack: AdminStack, seconds: float) -> str:
 
 
 def test_no_secret_in_anything_served_or_logged(
-    page: Page, stack: AdminStack, served: list[tuple[str, str]]
+    page: Page, stack: Origin, served: list[tuple[str, str]]
 ) -> None:
     documents = list(served)
     for path in ("/", "/oauth", "/api/tokens", "/api/pool", "/api/traffic"):
@@ -339,11 +337,11 @@ def test_no_secret_in_anything_served_or_logged(
     assert leaks == []
 
     logged = 0
-    for path in stack.log_files():
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for log_file in stack.log_files():
+        for number, line in enumerate(log_file.read_text(errors="replace").splitlines(), 1):
             logged += 1
             found = [s[:6] + "..." for s in secrets if s in line]
-            assert not found, f"{path.name}:{number} logs a secret {found}"
+            assert not found, f"{log_file.name}:{number} logs a secret {found}"
     assert logged > 20
     # the tokens API shows fingerprints, not tokens
     tokens = json.loads(stack.admin("GET", "/api/tokens").text)["tokens"]

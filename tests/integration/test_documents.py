@@ -12,18 +12,17 @@ import concurrent.futures
 import io
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import openai
 import pytest
 from PIL import Image
 
-from kiro_testing import NatsServer, RedisServer
 from kiro_testing.documents import IMAGE_PAGE, b64, encrypt_pdf, make_pdf, make_png, pdf_document
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, running_pool
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -37,50 +36,17 @@ def say(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "documents")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
 def account(sim: Sim) -> dict[str, Any]:
     return sim.add_account()
 
 
 @pytest.fixture(scope="module")
-def pool(
-    sim: Sim, account: dict[str, Any], log_dir: Path, nats_server: NatsServer, redis_server: RedisServer
-) -> Iterator[Pool]:
-    with running_pool(
-        log_dir / "documents",
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(account)],
-    ) as pool:
-        yield pool
-
-
-@pytest.fixture
-def claude(pool: Pool) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(
-        base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0, timeout=60
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def oai(pool: Pool) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=pool.gateway_url() + "/v1", api_key=CLIENT_TOKEN, max_retries=0, timeout=60
-    ) as client:
-        yield client
+def pool(sim: Sim, account: dict[str, Any], module_stacks: Stacks) -> Stack:
+    return module_stacks(StackConfig(credentials=[credential(account)]), sim=sim)
 
 
 def received(sim: Sim, account: dict[str, Any]) -> dict[str, Any]:
-    last = sim._call("GET", f"/_sim/accounts/{account['id']}/last-request")
+    last = sim.last_request(account["id"])
     summary: dict[str, Any] = last["received"]
     return summary
 
@@ -89,7 +55,7 @@ def ask(claude: anthropic.Anthropic, content: list[dict[str, Any]], answer: str 
     message = claude.messages.create(
         model=MODEL,
         max_tokens=64,
-        messages=[{"role": "user", "content": [*content, {"type": "text", "text": say(answer)}]}],  # type: ignore[typeddict-item]
+        messages=cast(Any, [{"role": "user", "content": [*content, {"type": "text", "text": say(answer)}]}]),
     )
     block = message.content[0]
     assert block.type == "text"
@@ -150,8 +116,8 @@ def test_pdf_in_a_tool_result_arrives_as_its_text(
         tools=[tool],  # type: ignore[list-item]
         messages=[
             {"role": "user", "content": "read /tmp/launch.pdf"},
-            {"role": "assistant", "content": [read]},  # type: ignore[list-item]
-            {"role": "user", "content": [result, {"type": "text", "text": say("seen")}]},  # type: ignore[list-item]
+            {"role": "assistant", "content": [read]},  # type: ignore[list-item,misc]
+            {"role": "user", "content": [result, {"type": "text", "text": say("seen")}]},  # type: ignore[list-item,misc]
         ],
     )
     assert message.content[0].text == "seen"  # type: ignore[union-attr]
@@ -298,8 +264,8 @@ def test_large_image_inside_a_tool_result_is_scaled_and_lifted(
         tools=[tool],  # type: ignore[list-item]
         messages=[
             {"role": "user", "content": "screenshot please"},
-            {"role": "assistant", "content": [shot]},  # type: ignore[list-item]
-            {"role": "user", "content": [result, {"type": "text", "text": say("seen")}]},  # type: ignore[list-item]
+            {"role": "assistant", "content": [shot]},  # type: ignore[list-item,misc]
+            {"role": "user", "content": [result, {"type": "text", "text": say("seen")}]},  # type: ignore[list-item,misc]
         ],
     )
     (image,) = received(sim, account)["images"]

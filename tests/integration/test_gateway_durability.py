@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, apoll, credential
+from kiro_testing import RedisServer
+from kiro_testing.polling import apoll
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +25,6 @@ MODEL = "claude-sonnet-4-6"
 
 def say(script: dict[str, Any], text: str = "hi") -> str:
     return f"{text}<<sim:{json.dumps(script)}>>"
-
-
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "durability")
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 def snapshot(status: Any) -> dict[str, tuple[str, str | None]]:
@@ -46,21 +39,17 @@ async def stream_text(url: str, script: dict[str, Any]) -> str:
             return "".join([text async for text in stream.text_stream])
 
 
-async def test_broker_sigkill_while_requests_run(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer
-) -> None:
+async def test_broker_sigkill_while_requests_run(sim: Sim, stacks: Stacks) -> None:
     accounts = [sim.add_account(), sim.add_account()]
-    pool = Pool(
-        log_dir / "durability",
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(a) for a in accounts],
-        env={"BROKER_LEASE_TTL": "3s", "SESSION_POOL_MAX_SIZE": "3"},
+    pool = stacks(
+        StackConfig(
+            credentials=[credential(a) for a in accounts],
+            env={"BROKER_LEASE_TTL": "3s", "SESSION_POOL_MAX_SIZE": "3"},
+        ),
+        sim=sim,
     )
     try:
-        broker = pool.add_broker()
-        pool.add_gateway()
+        broker = pool.brokers[0]
         url = pool.gateway_url()
         assert "ok" in await stream_text(url, {"text": "ok"})
         before = snapshot(await pool.pool_status())
@@ -94,7 +83,7 @@ async def test_broker_sigkill_while_requests_run(
         pool.stop()
 
 
-async def _in_flight(pool: Pool, expected: int) -> bool:
+async def _in_flight(pool: Stack, expected: int) -> bool:
     try:
         return (await pool.pool_status()).in_flight == expected
     except Exception:  # the broker is (re)starting
@@ -102,20 +91,12 @@ async def _in_flight(pool: Pool, expected: int) -> bool:
 
 
 def test_rotated_refresh_token_survives_a_restart_of_every_service(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, own_redis: RedisServer
+    sim: Sim, own_redis: RedisServer, stacks: Stacks
 ) -> None:
     account = sim.add_account(rotate_refresh=True)
     configured = account["refresh_token"]
-    pool = Pool(
-        log_dir / "durability",
-        nats_url=nats_server.url,
-        redis_url=own_redis.url,
-        sim_url=sim.url,
-        credentials=[credential(account)],
-    )
+    pool = stacks(StackConfig(credentials=[credential(account)]), sim=sim, redis_url=own_redis.url)
     try:
-        pool.add_broker()
-        pool.add_gateway()
         sim.expire_access_tokens(account["id"])  # force a refresh (and so a rotation) on first use
         assert ask(pool, "first") == "first"
         rotated = sim.account(account["id"])["refresh_token"]
@@ -136,7 +117,7 @@ def test_rotated_refresh_token_survives_a_restart_of_every_service(
         pool.stop()
 
 
-def ask(pool: Pool, text: str) -> str:
+def ask(pool: Stack, text: str) -> str:
     with anthropic.Anthropic(base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0) as c:
         message = c.messages.create(
             model=MODEL, max_tokens=32, messages=[{"role": "user", "content": say({"text": text})}]

@@ -5,18 +5,19 @@ stats and the broker's pool state."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing.polling import apoll, poll
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim
+from kiro_testing.stack import CLIENT_TOKEN, Stack
 from kiroproto.bus import CredentialStatusKind
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, apoll, credential, poll
 
 pytestmark = pytest.mark.integration
 
@@ -27,45 +28,17 @@ def say(script: dict[str, Any], text: str = "hi") -> str:
     return f"{text}<<sim:{json.dumps(script)}>>"
 
 
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "failover")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
 @pytest.fixture
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Any:
+def stack(sim: Sim, stacks: Stacks) -> Any:
     """A factory: start a pool for these accounts (stopped at the end of the test)."""
-    pools: list[Pool] = []
-
-    def start(accounts: list[dict[str, Any]], *, brokers: int = 1, gateways: int = 1, **env: str) -> Pool:
-        pool = Pool(
-            log_dir / "failover",
-            nats_url=nats_server.url,
-            redis_url=redis_server.url,
-            sim_url=sim.url,
-            credentials=[credential(a) for a in accounts],
-            env=env,
-        )
-        pools.append(pool)
-        for _ in range(brokers):
-            pool.add_broker()
-        for _ in range(gateways):
-            pool.add_gateway()
-        return pool
-
-    yield start
-    for pool in pools:
-        pool.stop()
+    return functools.partial(stacks.on, sim)
 
 
-def client(pool: Pool, index: int = 0) -> anthropic.Anthropic:
+def client(pool: Stack, index: int = 0) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=pool.gateway_url(index), api_key=CLIENT_TOKEN, max_retries=0)
 
 
-def ask(pool: Pool, script: dict[str, Any] | None = None, index: int = 0) -> str:
+def ask(pool: Stack, script: dict[str, Any] | None = None, index: int = 0) -> str:
     """One request; without a script the simulator's per-account scripts apply (default: an echo)."""
     content = say(script) if script else "ok"
     with client(pool, index) as c:
@@ -75,7 +48,7 @@ def ask(pool: Pool, script: dict[str, Any] | None = None, index: int = 0) -> str
     return message.content[0].text  # type: ignore[union-attr]
 
 
-def status_of(pool: Pool, credential_id: str) -> Any:
+def status_of(pool: Stack, credential_id: str) -> Any:
     return next(c for c in pool.pool_status_sync().credentials if c.id == credential_id)
 
 
@@ -175,7 +148,7 @@ async def test_client_disconnect_frees_the_lease_and_closes_upstream(sim: Sim, s
     assert sim.account_stats(account["id"])["completed_streams"] == 0
 
 
-async def _in_flight_zero(pool: Pool) -> bool:
+async def _in_flight_zero(pool: Stack) -> bool:
     return (await pool.pool_status()).in_flight == 0
 
 

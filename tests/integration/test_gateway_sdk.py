@@ -7,16 +7,15 @@ import base64
 import json
 import struct
 import zlib
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import openai
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, running_pool
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -43,36 +42,9 @@ def tiny_png() -> str:
 
 
 @pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "sdk")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Pool]:
+def pool(sim: Sim, module_stacks: Stacks) -> Stack:
     accounts = [sim.add_account(), sim.add_account()]
-    with running_pool(
-        log_dir / "sdk",
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(a) for a in accounts],
-    ) as pool:
-        yield pool
-
-
-@pytest.fixture
-def claude(pool: Pool) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0) as client:
-        yield client
-
-
-@pytest.fixture
-def oai(pool: Pool) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=pool.gateway_url() + "/v1", api_key=CLIENT_TOKEN, max_retries=0) as client:
-        yield client
+    return module_stacks(StackConfig(credentials=[credential(a) for a in accounts]), sim=sim)
 
 
 # ------------------------------------------------------------------ anthropic
@@ -126,7 +98,7 @@ def test_anthropic_tool_use_round_trip(claude: anthropic.Anthropic) -> None:
         tools=[WEATHER_TOOL],  # type: ignore[list-item]
         messages=[
             {"role": "user", "content": "Weather in Paris?"},
-            {"role": "assistant", "content": first.content},  # type: ignore[typeddict-item]
+            {"role": "assistant", "content": first.content},
             {
                 "role": "user",
                 "content": [
@@ -151,8 +123,8 @@ def test_anthropic_thinking(claude: anthropic.Anthropic) -> None:
     message = claude.messages.create(**kwargs)
     kinds = [b.type for b in message.content]
     assert kinds == ["thinking", "text"]
-    assert "forty-two" in message.content[0].thinking  # type: ignore[union-attr]
-    assert message.content[1].text == "42"  # type: ignore[union-attr]
+    assert "forty-two" in message.content[0].thinking
+    assert message.content[1].text == "42"
     with claude.messages.stream(**kwargs) as stream:
         final = stream.get_final_message()
     assert [b.type for b in final.content] == kinds
@@ -164,10 +136,11 @@ def test_anthropic_image(claude: anthropic.Anthropic, sim: Sim) -> None:
     message = claude.messages.create(
         model=MODEL,
         max_tokens=64,
-        messages=[
-            {"role": "user", "content": [image, {"type": "text", "text": say({"text": "a red pixel"})}]}
-        ],
-    )  # type: ignore[list-item]
+        messages=cast(
+            Any,
+            [{"role": "user", "content": [image, {"type": "text", "text": say({"text": "a red pixel"})}]}],
+        ),
+    )
     assert message.content[0].text == "a red pixel"  # type: ignore[union-attr]
     bodies = [a.get("last_request") for a in sim.stats()["accounts"].values()]
     assert any(b and "images" in json.dumps(b) for b in bodies)
@@ -192,7 +165,7 @@ def test_anthropic_beta_path_and_headers(claude: anthropic.Anthropic) -> None:
     assert message.content[0].text == "beta ok"  # type: ignore[union-attr]
 
 
-def test_anthropic_error_shapes(pool: Pool) -> None:
+def test_anthropic_error_shapes(pool: Stack) -> None:
     with anthropic.Anthropic(base_url=pool.gateway_url(), api_key="wrong", max_retries=0) as bad:
         with pytest.raises(anthropic.AuthenticationError):
             bad.messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}])
@@ -281,7 +254,7 @@ def test_openai_image_and_models(oai: openai.OpenAI) -> None:
     assert any(m.id == MODEL for m in oai.models.list())
 
 
-def test_openai_errors(pool: Pool) -> None:
+def test_openai_errors(pool: Stack) -> None:
     with openai.OpenAI(base_url=pool.gateway_url() + "/v1", api_key="nope", max_retries=0) as bad:
         with pytest.raises(openai.AuthenticationError):
             bad.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
@@ -290,4 +263,4 @@ def test_openai_errors(pool: Pool) -> None:
             client.chat.completions.create(
                 model=MODEL, messages=[{"role": "user", "content": say({"error": "too_long"})}]
             )
-        assert info.value.type == "context_length_exceeded"  # type: ignore[attr-defined]
+        assert info.value.type == "context_length_exceeded"

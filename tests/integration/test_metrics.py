@@ -3,6 +3,7 @@ summed over the gateway replicas), and every metric of deploy/METRICS.md present
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Iterator
@@ -12,9 +13,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kiro_testing import NatsServer, PythonService, RedisServer, free_port
-from tests.integration.stack import CLIENT_TOKEN, Sim, poll
-from tests.integration.team_stack import ADMIN_TOKEN, MODEL, TeamStack, message_body, team_stack
+from kiro_testing import PythonService, free_port
+from kiro_testing.polling import poll
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim
+from kiro_testing.stack import CLIENT_TOKEN
+from tests.integration.teams import ADMIN_TOKEN, MODEL, Teams, message_body, team_stack
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +27,9 @@ METRICS_MD = Path(__file__).resolve().parents[2] / "deploy" / "METRICS.md"
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[TeamStack]:
-    sim = Sim(log_dir / "metrics")
-    sim.start()
-    try:
-        with team_stack(
-            log_dir / "metrics", nats_url=nats_server.url, redis_url=redis_server.url, sim=sim
-        ) as s:
-            yield s
-    finally:
-        sim.stop()
+def stack(sim: Sim, module_stacks: Stacks) -> Iterator[Teams]:
+    with team_stack(module_stacks, sim) as s:
+        yield s
 
 
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}  # /metrics on a service's own port
@@ -54,7 +51,7 @@ def total(samples: list[Samples], name: str, **labels: str) -> float:
 
 
 class Services:
-    def __init__(self, stack: TeamStack) -> None:
+    def __init__(self, stack: Teams) -> None:
         self.gateways = [stack.pool.gateway_url(i) for i in range(len(stack.pool.gateways))]
         self.broker = f"http://127.0.0.1:{stack.pool.brokers[0].env['BROKER_PORT']}"
         self.dashboard = stack.dashboard_url
@@ -63,7 +60,7 @@ class Services:
         return [scrape(url) for url in self.gateways]
 
 
-def test_metrics_after_scripted_traffic(stack: TeamStack) -> None:
+def test_metrics_after_scripted_traffic(stack: Teams) -> None:
     name = f"metrics-{uuid.uuid4().hex[:6]}"
     key, _ = stack.create_key(name, requests_per_minute=5, allowed_models=["claude-sonnet*"])
     svc = Services(stack)
@@ -124,8 +121,8 @@ def test_metrics_after_scripted_traffic(stack: TeamStack) -> None:
     def delta(before: list[Samples], after: list[Samples], metric: str, **labels: str) -> float:
         return total(after, metric, **labels) - total(before, metric, **labels)
 
-    g = lambda metric, **labels: delta(gw_before, gw_after, metric, **labels)  # noqa: E731
-    b = lambda metric, **labels: delta(broker_before, broker_after, metric, **labels)  # noqa: E731
+    g = functools.partial(delta, gw_before, gw_after)
+    b = functools.partial(delta, broker_before, broker_after)
 
     # gateway: requests by route / model / team / status, tokens by team, streams, bus round trips
     assert g("gateway_requests_total", route="messages", team=name, status="200") == 5
@@ -180,7 +177,7 @@ def test_metrics_after_scripted_traffic(stack: TeamStack) -> None:
     assert total(dash_after, "dashboard_build_info") == 1
 
 
-def test_every_documented_metric_is_exported(stack: TeamStack) -> None:
+def test_every_documented_metric_is_exported(stack: Teams) -> None:
     """deploy/METRICS.md is the list the Grafana dashboard and alert rules use."""
     svc = Services(stack)
     key, _ = stack.create_key(f"doc-{uuid.uuid4().hex[:6]}", monthly_token_budget=10**9)
@@ -206,13 +203,13 @@ def test_every_documented_metric_is_exported(stack: TeamStack) -> None:
     assert MODEL  # the default model resolves (used by message_body)
 
 
-def test_several_workers_report_together(stack: TeamStack, tmp_path: Path) -> None:
+def test_several_workers_report_together(stack: Teams, tmp_path: Path) -> None:
     """GATEWAY_WORKERS=2 with PROMETHEUS_MULTIPROC_DIR: any worker's /metrics counts every worker."""
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
     port, metrics_port = free_port(), free_port()
     env = {
-        **stack.pool.common,
+        **stack.pool.service_env("gateway"),
         "KIRO_CLIENT_TOKEN": CLIENT_TOKEN,
         "PORT": str(port),
         "GATEWAY_HOST": "127.0.0.1",

@@ -5,15 +5,16 @@ fetched like any account, the key never shown."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing.polling import poll
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim
+from kiro_testing.stack import StackConfig
 from kiroproto.bus import CREDENTIAL_ADD, CredentialAdd, CredentialAddResult
 from kiroproto.credentials import CredentialConfig, fingerprint
-from tests.integration.pool_stack import (
+from tests.integration.pool_helpers import (
     bus_call,
     chats,
     last_model,
@@ -21,22 +22,11 @@ from tests.integration.pool_stack import (
     status_of,
     wait_catalogues,
 )
-from tests.integration.stack import Pool, Sim, poll
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "pool-apikey")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-def test_an_api_key_account_serves_without_any_refresh(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer
-) -> None:
+def test_an_api_key_account_serves_without_any_refresh(sim: Sim, stacks: Stacks) -> None:
     keyed = sim.add_account(auth="api_key")
     other = sim.add_account(auth="api_key")
     key, other_key = keyed["api_key"], other["api_key"]
@@ -45,16 +35,8 @@ def test_an_api_key_account_serves_without_any_refresh(
         {"kiroApiKey": other_key, "region": "eu-central-1"},  # the other proxies' shape; id = hash
         {"auth": "ApiKey", "apiKey": "ksk_" + "x" * 40, "region": "ap-southeast-1"},  # no such region
     ]
-    pool = Pool(
-        log_dir / "pool-apikey",
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=config,
-    )
+    pool = stacks(StackConfig(credentials=config), sim=sim)
     try:
-        pool.add_broker()
-        pool.add_gateway()
         wait_catalogues(pool, "org-key")
         ids = {c.id for c in pool.pool_status_sync().credentials}
         assert len(ids) == 2 and "org-key" in ids  # the bad region was reported and skipped
@@ -71,7 +53,7 @@ def test_an_api_key_account_serves_without_any_refresh(
             assert response.status_code == 200, response.text
             assert "event: message_stop" in response.text or response.json()["stop_reason"] == "end_turn"
         for account in (keyed, other):
-            headers = sim._call("GET", f"/_sim/accounts/{account['id']}/last-request")["headers"]
+            headers = sim.last_request(account["id"])["headers"]
             assert headers.get("tokentype") == "API_KEY"
             assert last_model(sim, account["id"]) == "claude-opus-4.8"
         assert chats(sim, keyed["id"]) + chats(sim, other["id"]) == 4
@@ -91,20 +73,10 @@ def test_an_api_key_account_serves_without_any_refresh(
         pool.stop()
 
 
-def test_the_admin_api_adds_an_api_key_after_checking_it(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer
-) -> None:
+def test_the_admin_api_adds_an_api_key_after_checking_it(sim: Sim, stacks: Stacks) -> None:
     account = sim.add_account(auth="api_key")
-    pool = Pool(
-        log_dir / "pool-apikey",
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[],
-    )
+    pool = stacks(StackConfig(credentials=[]), sim=sim)
     try:
-        pool.add_broker()
-        pool.add_gateway()
 
         def add(api_key: str) -> CredentialAddResult:
             cfg = CredentialConfig.model_validate({"auth": "ApiKey", "apiKey": api_key, "id": "added-key"})

@@ -6,18 +6,18 @@ throttling, never from the gateway's own retry-after."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim
+from kiro_testing.stack import CLIENT_TOKEN, Stack
 from kiroproto.bus import CredentialStatusKind, PoolStatus
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential
 
 pytestmark = pytest.mark.integration
 
@@ -26,45 +26,19 @@ BODY = {"model": MODEL, "max_tokens": 32, "messages": [{"role": "user", "content
 HEADERS = {"x-api-key": CLIENT_TOKEN, "anthropic-version": "2023-06-01"}
 
 
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "pool-backoff")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
 @pytest.fixture
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Any:
-    pools: list[Pool] = []
-
-    def start(accounts: list[dict[str, Any]], **env: str) -> Pool:
-        pool = Pool(
-            log_dir / "pool-backoff",
-            nats_url=nats_server.url,
-            redis_url=redis_server.url,
-            sim_url=sim.url,
-            credentials=[credential(a) for a in accounts],
-            env=env,
-        )
-        pools.append(pool)
-        pool.add_broker()
-        pool.add_gateway()
-        return pool
-
-    yield start
-    for pool in pools:
-        pool.stop()
+def stack(sim: Sim, stacks: Stacks) -> Any:
+    return functools.partial(stacks.on, sim)
 
 
 def throttle(sim: Sim, seconds: float, account_ids: list[str], **extra: Any) -> float:
     """Throttle these accounts; the monotonic moment the simulator stops throttling."""
     sent = time.monotonic()
-    answer = sim._call("POST", "/_sim/throttle", {"seconds": seconds, "account_ids": account_ids, **extra})
-    return sent + (answer["until"] - answer["from"])
+    answer = sim.throttle(seconds=seconds, account_ids=account_ids, **extra)
+    return sent + float(answer["until"] - answer["from"])
 
 
-async def status_of(pool: Pool, cid: str) -> Any:
+async def status_of(pool: Stack, cid: str) -> Any:
     return next(c for c in (await pool.pool_status()).credentials if c.id == cid)
 
 
@@ -121,7 +95,7 @@ async def test_a_request_waits_for_the_soonest_cooldown_instead_of_failing(sim: 
     assert line["ttft_ms"] >= line["queue_ms"] and line["duration_ms"] >= line["ttft_ms"]
 
 
-def access_log_line(pool: Pool, request_id: str) -> dict[str, Any]:
+def access_log_line(pool: Stack, request_id: str) -> dict[str, Any]:
     for raw in pool.gateways[0].read_log().splitlines():
         if request_id in raw and '"queue_ms"' in raw:
             return dict(json.loads(raw))
@@ -164,7 +138,7 @@ async def test_model_capacity_does_not_cool_the_account(sim: Sim, stack: Any) ->
         assert response.status_code == 503
     for account in (first, second):
         assert (await status_of(pool, account["id"])).status == CredentialStatusKind.ACTIVE
-    sim._call("DELETE", "/_sim/scripts")
+    sim.clear_scripts()
 
 
 @pytest.mark.parametrize("preset", ["daily_limit", "quota", "overage", "monthly_limit"])

@@ -4,14 +4,15 @@ accept their own models."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
-from tests.integration.pool_stack import (
+from kiro_testing.polling import poll
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import Stack, StackConfig
+from tests.integration.pool_helpers import (
     chats,
     create_team_key,
     credential_action,
@@ -23,44 +24,21 @@ from tests.integration.pool_stack import (
     status_of,
     wait_catalogues,
 )
-from tests.integration.stack import Pool, Sim, credential, poll
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "pool-catalogue")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
 @pytest.fixture
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Any:
-    pools: list[Pool] = []
-
-    def start(accounts: list[dict[str, Any]], **env: str) -> Pool:
-        pool = Pool(
-            log_dir / "pool-catalogue",
-            nats_url=nats_server.url,
-            redis_url=redis_server.url,
-            sim_url=sim.url,
-            credentials=[credential(a) for a in accounts],
-            env=env,
-        )
-        pools.append(pool)
-        pool.add_broker()
-        pool.add_gateway()
+def stack(sim: Sim, stacks: Stacks) -> Any:
+    def start(accounts: list[dict[str, Any]], **env: str) -> Stack:
+        pool = stacks(StackConfig(credentials=[credential(a) for a in accounts], env=env), sim=sim)
         wait_catalogues(pool, *(a["id"] for a in accounts))
         return pool
 
-    yield start
-    for pool in pools:
-        pool.stop()
+    return start
 
 
-def gateway_offers(pool: Pool, expected: set[str]) -> None:
+def gateway_offers(pool: Stack, expected: set[str]) -> None:
     """Until the gateway's view of the pool (its /v1/models) is `expected`."""
     poll(
         lambda: {m["id"] for m in models_list(pool)["data"]} == expected, timeout=10.0, message="pool models"

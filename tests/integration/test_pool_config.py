@@ -15,9 +15,12 @@ import pytest
 import redis
 
 from kiro_testing import NatsServer, RedisServer
+from kiro_testing.polling import poll
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import Stack, StackConfig
 from kiroproto.bus import CREDENTIAL_ADD, CredentialAdd, CredentialStatusKind
 from kiroproto.credentials import CredentialConfig
-from tests.integration.pool_stack import (
+from tests.integration.pool_helpers import (
     bus_call,
     chats,
     credential_action,
@@ -26,39 +29,30 @@ from tests.integration.pool_stack import (
     status_of,
     stop_broker,
 )
-from tests.integration.stack import Pool, Sim, credential, poll
 
 pytestmark = pytest.mark.integration
 
 MODEL = "claude-sonnet-4-5"
 
 
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "pool-config")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
 @pytest.fixture
-def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Pool]:
-    pool = Pool(
+def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stack]:
+    pool = Stack(
         log_dir / "pool-config",
+        StackConfig(brokers=0, gateways=0, credentials=[]),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[],
-    )
+        sim=sim,
+    ).start()
     yield pool
     pool.stop()
 
 
-def retired(pool: Pool, cid: str) -> bool:
+def retired(pool: Stack, cid: str) -> bool:
     return status_of(pool, cid).status == CredentialStatusKind.RETIRED
 
 
-def test_a_removed_account_is_retired_and_restored_when_configured_again(sim: Sim, pool: Pool) -> None:
+def test_a_removed_account_is_retired_and_restored_when_configured_again(sim: Sim, pool: Stack) -> None:
     keep, drop = sim.add_account(rotate_refresh=True), sim.add_account(rotate_refresh=True)
     both = [credential(keep), credential(drop)]
     broker = start_broker(pool, both)
@@ -92,7 +86,7 @@ def test_a_removed_account_is_retired_and_restored_when_configured_again(sim: Si
     assert sim.account_stats(drop["id"])["rejections"].get("bearer_token", 0) == 0
 
 
-def test_oauth_and_admin_accounts_are_never_retired_by_configuration(sim: Sim, pool: Pool) -> None:
+def test_oauth_and_admin_accounts_are_never_retired_by_configuration(sim: Sim, pool: Stack) -> None:
     configured = sim.add_account()
     broker = start_broker(pool, [credential(configured)])
     # an account the admin API added (source admin) is not in the configuration
@@ -105,7 +99,7 @@ def test_oauth_and_admin_accounts_are_never_retired_by_configuration(sim: Sim, p
     assert status_of(pool, added["id"]).source == "admin"
 
 
-def test_brokers_of_a_rolling_update_do_not_flap(sim: Sim, pool: Pool) -> None:
+def test_brokers_of_a_rolling_update_do_not_flap(sim: Sim, pool: Stack) -> None:
     keep, drop = sim.add_account(), sim.add_account()
     old = start_broker(pool, [credential(keep), credential(drop)])
     new = start_broker(pool, [credential(keep)])  # the new configuration, while the old broker runs
@@ -123,7 +117,7 @@ def test_brokers_of_a_rolling_update_do_not_flap(sim: Sim, pool: Pool) -> None:
     assert not retired(pool, drop["id"])
 
 
-def test_an_empty_redis_is_restored_from_the_token_file(sim: Sim, pool: Pool, tmp_path: Path) -> None:
+def test_an_empty_redis_is_restored_from_the_token_file(sim: Sim, pool: Stack, tmp_path: Path) -> None:
     account = sim.add_account(rotate_refresh=True)
     token_file = tmp_path / "tokens.json"
     broker = start_broker(pool, [credential(account)], OAUTH_TOKEN_FILE=str(token_file))
@@ -156,7 +150,7 @@ def test_an_empty_redis_is_restored_from_the_token_file(sim: Sim, pool: Pool, tm
     assert sim.account_stats(account["id"])["refresh_calls"] > before  # the restored (rotated) token works
 
 
-def credential_action_refresh(pool: Pool, cid: str) -> Any:
+def credential_action_refresh(pool: Stack, cid: str) -> Any:
     ack = credential_action(pool, cid, "refresh")
     assert ack.ok, ack.message
     return ack

@@ -13,7 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -22,34 +23,26 @@ SESSION = "0b6f4c1e-2d3a-4e5f-8a9b-1c2d3e4f5a6b"
 HEADERS = {"x-api-key": CLIENT_TOKEN, "anthropic-version": "2023-06-01"}
 
 
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "pool-sessions")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
 @pytest.fixture
-def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Pool]:
+def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stack]:
     accounts = [sim.add_account() for _ in range(3)]
-    pool = Pool(
+    pool = Stack(
         log_dir / "pool-sessions",
+        StackConfig(brokers=0, gateways=0, credentials=[credential(a) for a in accounts]),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(a) for a in accounts],
-    )
-    pool.accounts = accounts  # type: ignore[attr-defined]
+        sim=sim,
+    ).start()
+    pool.accounts = accounts
     pool.add_broker()
     pool.add_gateway()
     yield pool
     pool.stop()
 
 
-def served(sim: Sim, pool: Pool, send: Any) -> list[tuple[str, str]]:
+def served(sim: Sim, pool: Stack, send: Any) -> list[tuple[str, str]]:
     """(account, conversationId) of each request `send` makes (one at a time)."""
-    ids = [a["id"] for a in pool.accounts]  # type: ignore[attr-defined]
+    ids = [a["id"] for a in pool.accounts]
     before = {i: sim.account_stats(i).get("chat_requests", 0) for i in ids}
     out: list[tuple[str, str]] = []
     for response in send():
@@ -57,14 +50,14 @@ def served(sim: Sim, pool: Pool, send: Any) -> list[tuple[str, str]]:
         now = {i: sim.account_stats(i).get("chat_requests", 0) for i in ids}
         moved = [i for i in ids if now[i] != before[i]]
         assert len(moved) == 1
-        body = sim._call("GET", f"/_sim/accounts/{moved[0]}/last-request")["body"]
+        body = sim.last_request(moved[0])["body"]
         out.append((moved[0], body["conversationState"]["conversationId"]))
         before = now
     return out
 
 
-def session_leases(pool: Pool) -> dict[str, float]:
-    metrics_url = pool.brokers[0].health_url.replace("/readyz", "/metrics")
+def session_leases(pool: Stack) -> dict[str, float]:
+    metrics_url = pool.broker_url(0) + "/metrics"
     text = httpx.get(metrics_url, timeout=10).text
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
@@ -75,7 +68,7 @@ def session_leases(pool: Pool) -> dict[str, float]:
     return out
 
 
-def test_twenty_requests_of_one_session_stay_on_one_account(sim: Sim, pool: Pool) -> None:
+def test_twenty_requests_of_one_session_stay_on_one_account(sim: Sim, pool: Stack) -> None:
     body = {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
     def send() -> Iterator[httpx.Response]:
@@ -100,7 +93,7 @@ def test_twenty_requests_of_one_session_stay_on_one_account(sim: Sim, pool: Pool
     assert len({conversation for _, conversation in others}) == 6
 
 
-def test_claude_code_metadata_and_openai_user_are_sessions_too(sim: Sim, pool: Pool) -> None:
+def test_claude_code_metadata_and_openai_user_are_sessions_too(sim: Sim, pool: Stack) -> None:
     user_id = json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": SESSION})
     anthropic_body = {
         "model": MODEL,

@@ -8,8 +8,7 @@ The broker is a stand-in that leases one simulator account with its catalogue en
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -17,20 +16,13 @@ import openai
 import pytest
 
 from kiro_sim.reasoning import signature_of
+from kiro_testing.sim import Sim
+from kiro_testing.stack import CLIENT_TOKEN
 from tests.integration.reasoning_stack import NEW_MODELS, CatalogueBroker, SimAccount, gateway
-from tests.integration.stack import CLIENT_TOKEN, Sim
 
 pytestmark = pytest.mark.integration
 
 SONNET_5 = "claude-sonnet-5"
-
-
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "reasoning")
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +47,7 @@ async def clients(
 
 
 def last_body(sim: Sim, account: SimAccount) -> dict[str, Any]:
-    body: dict[str, Any] = sim._call("GET", f"/_sim/accounts/{account.id}/last-request")["body"]
+    body: dict[str, Any] = sim.last_request(account.id)["body"]
     return body
 
 
@@ -67,7 +59,8 @@ async def claude_message(
     if stream:
         async with claude.messages.stream(**kw) as s:
             return await s.get_final_message()
-    return await claude.messages.create(**kw)
+    message: anthropic.types.Message = await claude.messages.create(**kw)
+    return message
 
 
 async def oai_answer(oai: openai.AsyncOpenAI, stream: bool, **kw: Any) -> tuple[str, str]:
@@ -184,7 +177,7 @@ async def test_signature_rejection_is_answered_after_one_retry(
     broker, claude, _ = clients
     broker.account = accounts["new"]
     before = sim.stats()["totals"]["rejections"].get("thinking_signature", 0)
-    history = [
+    history: list[Any] = [
         {"role": "user", "content": "earlier"},
         {
             "role": "assistant",

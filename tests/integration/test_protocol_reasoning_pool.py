@@ -6,49 +6,30 @@ real NATS and Redis; the simulator validates the fields against its own schemas.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
-from tests.integration.pool_stack import wait_catalogues
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, StackConfig
+from tests.integration.pool_helpers import wait_catalogues
 from tests.integration.reasoning_stack import NEW_MODELS
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "reasoning-pool")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
 def last_body(sim: Sim, account_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = sim._call("GET", f"/_sim/accounts/{account_id}/last-request")["body"]
+    body: dict[str, Any] = sim.last_request(account_id)["body"]
     return body
 
 
 @pytest.mark.parametrize("schemas", [True, False], ids=["newer-host", "classic-host"])
-def test_reasoning_follows_the_serving_accounts_catalogue(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer, schemas: bool
-) -> None:
+def test_reasoning_follows_the_serving_accounts_catalogue(sim: Sim, schemas: bool, stacks: Stacks) -> None:
     account = sim.add_account(models=NEW_MODELS, request_fields_schemas=schemas)
-    pool = Pool(
-        log_dir / "reasoning-pool",
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(account)],
-    )
+    pool = stacks(StackConfig(credentials=[credential(account)]), sim=sim)
     try:
-        pool.add_broker()
-        pool.add_gateway()
         wait_catalogues(pool, account["id"])
         with anthropic.Anthropic(base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0) as c:
             message = c.messages.create(

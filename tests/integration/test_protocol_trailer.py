@@ -6,16 +6,15 @@ when the simulator sent them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, running_pool
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +27,6 @@ def say(script: dict[str, Any], text: str = "") -> str:
 
 
 @pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "trailer")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
 def accounts(sim: Sim) -> dict[str, dict[str, Any]]:
     """`cut` is tried first (priority 0) and answers nothing and no trailer unless the request
     carries a directive; `good` (priority 1) answers normally."""
@@ -45,34 +36,14 @@ def accounts(sim: Sim) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def pool(
-    sim: Sim,
-    accounts: dict[str, dict[str, Any]],
-    log_dir: Path,
-    nats_server: NatsServer,
-    redis_server: RedisServer,
-) -> Iterator[Pool]:
-    with running_pool(
-        log_dir / "trailer",
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(accounts["cut"], priority=0), credential(accounts["good"], priority=1)],
-        env={"BROKER_FAILURE_STREAK": "1000"},
-    ) as pool:
-        yield pool
-
-
-@pytest.fixture
-def claude(pool: Pool) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0) as client:
-        yield client
-
-
-@pytest.fixture
-def oai(pool: Pool) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=pool.gateway_url() + "/v1", api_key=CLIENT_TOKEN, max_retries=0) as client:
-        yield client
+def pool(sim: Sim, accounts: dict[str, dict[str, Any]], module_stacks: Stacks) -> Stack:
+    return module_stacks(
+        StackConfig(
+            credentials=[credential(accounts["cut"], priority=0), credential(accounts["good"], priority=1)],
+            env={"BROKER_FAILURE_STREAK": "1000"},
+        ),
+        sim=sim,
+    )
 
 
 def anthropic_message(client: anthropic.Anthropic, content: str, stream: bool) -> anthropic.types.Message:
@@ -168,13 +139,13 @@ def test_metadata_stop_reason_is_mapped(
 
 
 def test_metadata_tool_use_stop_reason(claude: anthropic.Anthropic, oai: openai.OpenAI) -> None:
-    tool = {"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}
+    tool: Any = {"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}
     script = {"tool_calls": [{"input": {"city": "Paris"}}], "metadata": {"stop_reason": "TOOL_USE"}}
     message = claude.messages.create(
         model=MODEL,
         max_tokens=64,
         tools=[tool],
-        messages=[{"role": "user", "content": say(script)}],  # type: ignore[list-item]
+        messages=[{"role": "user", "content": say(script)}],
     )
     assert message.stop_reason == "tool_use" and message.content[-1].type == "tool_use"
     completion = oai.chat.completions.create(
@@ -225,7 +196,7 @@ def test_no_cache_fields_unless_kiro_sent_them(
 
 # ------------------------------------------------------------------ unfinished tool calls
 
-WEATHER = {"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}
+WEATHER: Any = {"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}
 OAI_WEATHER: Any = [
     {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 ]
@@ -238,13 +209,14 @@ def test_a_tool_call_without_its_stop_is_never_sent(
 ) -> None:
     messages: Any = [{"role": "user", "content": say(UNFINISHED)}]
     if stream:
-        with claude.messages.stream(model=MODEL, max_tokens=64, tools=[WEATHER], messages=messages) as s:  # type: ignore[list-item]
-            message = s.get_final_message()
+        with claude.messages.stream(model=MODEL, max_tokens=64, tools=[WEATHER], messages=messages) as s:
+            message: anthropic.types.Message = s.get_final_message()
     else:
-        message = claude.messages.create(model=MODEL, max_tokens=64, tools=[WEATHER], messages=messages)  # type: ignore[list-item]
+        message = claude.messages.create(model=MODEL, max_tokens=64, tools=[WEATHER], messages=messages)
     assert [b.type for b in message.content] == ["text"] and message.stop_reason == "max_tokens"
     if stream:
-        calls, finish = [], None
+        calls: list[Any] = []
+        finish = None
         for chunk in oai.chat.completions.create(
             model=MODEL, tools=OAI_WEATHER, messages=messages, stream=True
         ):

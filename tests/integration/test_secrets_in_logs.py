@@ -18,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kiro_testing.chaos import scan_for_secrets
-from kiro_testing.cluster import ADMIN_KEY, CLIENT_KEY, Cluster, ClusterConfig
-from kiroproto.bus import CredentialAction, CredentialAdd, CredentialAddResult
+from kiro_testing.chaos.deployment import ADMIN_KEY, CLIENT_KEY, cluster_config
+from kiro_testing.chaos.ledger import scan_for_secrets
+from kiro_testing.stack import CLIENT_TOKEN, Stack
+from kiroproto.bus import CREDENTIAL_ACTION, CREDENTIAL_ADD, CredentialAction, CredentialAdd
 from kiroproto.credentials import CredentialConfig
-from tests.integration.stack import CLIENT_TOKEN
 
 pytestmark = [pytest.mark.integration]
 
@@ -31,13 +31,13 @@ OTHER_TEST_SECRETS = (CLIENT_TOKEN,)
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    config = ClusterConfig(gateways=1, brokers=1, accounts=2, log_level="DEBUG", rotate_refresh=True)
-    with Cluster(tmp_path_factory.mktemp("secrets"), config) as c:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = cluster_config(gateways=1, brokers=1, accounts=2, log_level="DEBUG", rotate_refresh=True)
+    with Stack(tmp_path_factory.mktemp("secrets"), config) as c:
         yield c
 
 
-def _drive(cluster: Cluster) -> list[str]:
+def _drive(cluster: Stack) -> list[str]:
     """Every secret-handling path once; returns the secrets it created along the way."""
     sim = cluster.sim
     created: list[str] = []
@@ -54,15 +54,11 @@ def _drive(cluster: Cluster) -> list[str]:
     )
 
     async def bus() -> None:
-        data = await cluster.bus_request(
-            cluster.subjects.credential_add, CredentialAdd(credential=config, verify=True), limit_s=20.0
-        )
-        assert CredentialAddResult.model_validate_json(data).ok
+        added = await cluster.bus_call(CREDENTIAL_ADD, CredentialAdd(credential=config, verify=True), 20.0)
+        assert added.ok
         for cid in [*cluster.account_ids, "idc1"]:
-            await cluster.bus_request(
-                cluster.subjects.credential_action,
-                CredentialAction(credential_id=cid, action="refresh"),
-                20.0,
+            await cluster.bus_call(
+                CREDENTIAL_ACTION, CredentialAction(credential_id=cid, action="refresh"), 20.0
             )
         key = await cluster.create_team_key("secrets")
         if key:
@@ -111,7 +107,7 @@ def _all_logs(root: Path) -> dict[str, str]:
     return out
 
 
-def test_no_secret_in_any_service_log(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_no_secret_in_any_service_log(cluster: Stack, tmp_path_factory: pytest.TempPathFactory) -> None:
     created = _drive(cluster)
     accounts = cluster.sim.accounts()
     stats = cluster.sim.stats()

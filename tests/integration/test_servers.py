@@ -5,6 +5,7 @@ from __future__ import annotations
 import nats
 import pytest
 import redis.asyncio as aioredis
+from nats.aio.msg import Msg
 
 from kiro_testing import NatsServer, RedisServer
 
@@ -16,7 +17,7 @@ async def test_nats_request_reply(nats_server: NatsServer) -> None:
     nc = await nats.connect(nats_server.url)
     try:
 
-        async def handler(msg: nats.aio.msg.Msg) -> None:
+        async def handler(msg: Msg) -> None:
             await msg.respond(b"pong:" + msg.data)
 
         await nc.subscribe("t.ping", cb=handler)

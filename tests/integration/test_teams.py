@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,24 +15,18 @@ import orjson
 import pytest
 import redis
 
-from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import Sim, apoll
-from tests.integration.team_stack import MODEL, TeamStack, message_body, team_stack
+from kiro_testing import RedisServer
+from kiro_testing.polling import apoll
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim
+from tests.integration.teams import MODEL, Teams, message_body, team_stack
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "teams")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[TeamStack]:
-    with team_stack(log_dir / "teams", nats_url=nats_server.url, redis_url=redis_server.url, sim=sim) as s:
+def stack(sim: Sim, module_stacks: Stacks) -> Iterator[Teams]:
+    with team_stack(module_stacks, sim) as s:
         yield s
 
 
@@ -51,7 +44,7 @@ async def post(url: str, key: str, body: dict[str, Any], path: str = "/v1/messag
         return await client.post(url + path, json=body, headers={"x-api-key": key})
 
 
-async def fire(stack: TeamStack, key: str, n: int) -> list[httpx.Response]:
+async def fire(stack: Teams, key: str, n: int) -> list[httpx.Response]:
     """n requests at once, spread over every gateway replica."""
     urls = [stack.pool.gateway_url(i) for i in range(len(stack.pool.gateways))]
     async with httpx.AsyncClient(timeout=60.0) as client:
@@ -89,7 +82,7 @@ def sse_usage(text: str) -> tuple[int, int]:
     return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
 
 
-async def usage_equals(stack: TeamStack, name: str, expected: dict[str, int]) -> dict[str, Any]:
+async def usage_equals(stack: Teams, name: str, expected: dict[str, int]) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         totals = stack.usage(team=name)["totals"]
         return totals if all(totals[k] == v for k, v in expected.items()) else None
@@ -98,7 +91,7 @@ async def usage_equals(stack: TeamStack, name: str, expected: dict[str, int]) ->
 
 
 async def test_limits_hold_across_replicas_and_usage_matches_clients(
-    stack: TeamStack, secrets_issued: list[str]
+    stack: Teams, secrets_issued: list[str]
 ) -> None:
     alpha, beta = team("alpha"), team("beta")
     alpha_key, _ = stack.create_key(alpha, requests_per_minute=6)
@@ -123,13 +116,13 @@ async def test_limits_hold_across_replicas_and_usage_matches_clients(
 
     for name, responses in ((alpha, ra), (beta, rb)):
         input_tokens, output_tokens = told(responses)
-        ok = sum(1 for r in responses if r.status_code == 200)
+        served = sum(1 for r in responses if r.status_code == 200)
         totals = await usage_equals(
             stack,
             name,
             {
-                "requests": ok,
-                "rejected": len(responses) - ok,
+                "requests": served,
+                "rejected": len(responses) - served,
                 "errors": 0,
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
@@ -146,9 +139,7 @@ async def test_limits_hold_across_replicas_and_usage_matches_clients(
     assert sum(int(line.split(",")[4]) for line in lines[1:]) == sum(1 for r in ra if r.status_code == 200)
 
 
-async def test_budget_stops_only_its_team_and_streams_count(
-    stack: TeamStack, secrets_issued: list[str]
-) -> None:
+async def test_budget_stops_only_its_team_and_streams_count(stack: Teams, secrets_issued: list[str]) -> None:
     spender, other = team("spender"), team("other")
     spender_key, spender_record = stack.create_key(spender, monthly_token_budget=1)
     other_key, _ = stack.create_key(other)
@@ -194,7 +185,7 @@ async def test_budget_stops_only_its_team_and_streams_count(
     assert page.status_code == 200 and "<progress" in page.text and spender in page.text
 
 
-async def test_allow_list_and_concurrency(stack: TeamStack, secrets_issued: list[str]) -> None:
+async def test_allow_list_and_concurrency(stack: Teams, secrets_issued: list[str]) -> None:
     haiku_key, _ = stack.create_key(team("haiku"), allowed_models=["claude-haiku*"])
     busy_name = team("busy")
     busy_key, _ = stack.create_key(busy_name, max_concurrent=2)
@@ -220,7 +211,7 @@ async def test_allow_list_and_concurrency(stack: TeamStack, secrets_issued: list
     assert refused.status_code == 429 and "in flight" in refused.json()["error"]["message"]
 
     async def released() -> bool:
-        await asyncio.to_thread(stack.sim._call, "POST", f"/_sim/holds/{hold}/release")  # noqa: SLF001
+        await asyncio.to_thread(stack.sim.release_hold, hold)
         return all(t.done() for t in tasks)
 
     await apoll(released, within=10.0, message="held requests finished")
@@ -228,9 +219,7 @@ async def test_allow_list_and_concurrency(stack: TeamStack, secrets_issued: list
     assert (await post(url, busy_key, message_body())).status_code == 200  # slots given back
 
 
-async def test_usage_is_durable_before_the_client_is_told(
-    stack: TeamStack, secrets_issued: list[str]
-) -> None:
+async def test_usage_is_durable_before_the_client_is_told(stack: Teams, secrets_issued: list[str]) -> None:
     """Regression (found by `make chaos`): a gateway SIGKILLed right after answering lost the
     usage record it still held in memory. The record must be acknowledged by the broker before
     the client sees the final usage, so it is in `/api/usage` at once, with no polling."""
@@ -255,7 +244,7 @@ async def test_usage_is_durable_before_the_client_is_told(
 
 
 async def test_revoked_key_refused_on_every_replica_within_5s(
-    stack: TeamStack, secrets_issued: list[str]
+    stack: Teams, secrets_issued: list[str]
 ) -> None:
     key, record = stack.create_key(team("revoke"))
     secrets_issued.append(key)
@@ -273,27 +262,25 @@ async def test_revoked_key_refused_on_every_replica_within_5s(
     assert (await post(urls[0], "sk-kiro-unknown" + "x" * 30, message_body())).status_code == 401
 
 
-def test_no_plain_key_in_redis(
-    stack: TeamStack, redis_server: RedisServer, secrets_issued: list[str]
-) -> None:
+def test_no_plain_key_in_redis(stack: Teams, redis_server: RedisServer, secrets_issued: list[str]) -> None:
     assert len(secrets_issued) >= 7  # the tests above ran first (file order)
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
     seen = 0
     try:
         for name in client.scan_iter(count=1000):
             kind = client.type(name)
-            values: list[str] = [name]
+            values: list[str] = [str(name)]
             if kind == "string":
                 values.append(str(client.get(name)))
             elif kind == "hash":
                 for field, value in client.hgetall(name).items():
-                    values += [field, value]
+                    values += [str(field), str(value)]
             elif kind == "set":
-                values += list(client.smembers(name))
+                values += [str(m) for m in client.smembers(name)]
             elif kind == "zset":
                 values += [str(m) for m in client.zrange(name, 0, -1)]
             elif kind == "list":
-                values += list(client.lrange(name, 0, -1))
+                values += [str(m) for m in client.lrange(name, 0, -1)]
             blob = "\n".join(values)
             seen += 1
             for secret in secrets_issued:

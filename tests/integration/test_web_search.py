@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -17,9 +16,10 @@ import httpx
 import openai
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import Sim, apoll
-from tests.integration.team_stack import ADMIN_TOKEN, MODEL, TeamStack, team_stack
+from kiro_testing.polling import apoll
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim
+from tests.integration.teams import ADMIN_TOKEN, MODEL, Teams, team_stack
 from tests.integration.websearch_helpers import WEB_SEARCH_TOOL, mcp_queries, reset_stats
 
 pytestmark = pytest.mark.integration
@@ -28,35 +28,20 @@ QUESTION = "What changed in Rust 1.90?"
 
 
 @pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "websearch")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def stack(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[TeamStack]:
-    with team_stack(
-        log_dir / "websearch",
-        nats_url=nats_server.url,
-        redis_url=redis_server.url,
-        sim=sim,
-        accounts=1,
-        gateways=1,
-    ) as s:
+def stack(sim: Sim, module_stacks: Stacks) -> Iterator[Teams]:
+    with team_stack(module_stacks, sim, accounts=1, gateways=1) as s:
         yield s
 
 
 @pytest.fixture(scope="module")
-def team_key(stack: TeamStack) -> tuple[str, str]:
+def team_key(stack: Teams) -> tuple[str, str]:
     name = f"search-{uuid.uuid4().hex[:6]}"
     secret, _ = stack.create_key(name)
     return name, secret
 
 
 @pytest.fixture
-def claude(stack: TeamStack, team_key: tuple[str, str]) -> Iterator[anthropic.Anthropic]:
+def claude(stack: Teams, team_key: tuple[str, str]) -> Iterator[anthropic.Anthropic]:
     reset_stats(stack.sim)
     with anthropic.Anthropic(
         base_url=stack.pool.gateway_url(), api_key=team_key[1], max_retries=0, timeout=60.0
@@ -64,7 +49,7 @@ def claude(stack: TeamStack, team_key: tuple[str, str]) -> Iterator[anthropic.An
         yield client
 
 
-def mcp_script(stack: TeamStack, *scripts: dict[str, Any]) -> None:
+def mcp_script(stack: Teams, *scripts: dict[str, Any]) -> None:
     stack.sim.script(account_id=stack.accounts[0]["id"], mode="queue", surface="mcp", script=list(scripts))
 
 
@@ -86,7 +71,7 @@ def ask(
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_search_blocks_usage_and_the_mcp_call(
-    claude: anthropic.Anthropic, stack: TeamStack, stream: bool
+    claude: anthropic.Anthropic, stack: Teams, stream: bool
 ) -> None:
     message = ask(claude, stream=stream)
     kinds = [block.type for block in message.content]
@@ -109,7 +94,7 @@ def test_search_blocks_usage_and_the_mcp_call(
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_max_uses_zero_searches_nothing(claude: anthropic.Anthropic, stack: TeamStack, stream: bool) -> None:
+def test_max_uses_zero_searches_nothing(claude: anthropic.Anthropic, stack: Teams, stream: bool) -> None:
     message = ask(claude, stream=stream, tool={**WEB_SEARCH_TOOL, "max_uses": 0})
     assert message.content[1].type == "web_search_tool_result"
     assert message.content[1].content.type == "web_search_tool_result_error"
@@ -118,7 +103,7 @@ def test_max_uses_zero_searches_nothing(claude: anthropic.Anthropic, stack: Team
     assert mcp_queries(stack.sim) == []
 
 
-def test_max_uses_one_searches_once(claude: anthropic.Anthropic, stack: TeamStack) -> None:
+def test_max_uses_one_searches_once(claude: anthropic.Anthropic, stack: Teams) -> None:
     message = ask(claude, stream=False, tool={**WEB_SEARCH_TOOL, "max_uses": 5})
     assert [b.type for b in message.content].count("server_tool_use") == 1
     assert len(mcp_queries(stack.sim)) == 1
@@ -135,7 +120,7 @@ def test_max_uses_one_searches_once(claude: anthropic.Anthropic, stack: TeamStac
 )
 @pytest.mark.parametrize("stream", [False, True])
 def test_mcp_errors_are_error_blocks(
-    claude: anthropic.Anthropic, stack: TeamStack, stream: bool, script: dict[str, Any], code: str
+    claude: anthropic.Anthropic, stack: Teams, stream: bool, script: dict[str, Any], code: str
 ) -> None:
     mcp_script(stack, script)
     message = ask(claude, stream=stream)
@@ -146,7 +131,7 @@ def test_mcp_errors_are_error_blocks(
     assert message.stop_reason == "end_turn"
 
 
-def test_domains_filter_the_results(claude: anthropic.Anthropic, stack: TeamStack) -> None:
+def test_domains_filter_the_results(claude: anthropic.Anthropic, stack: Teams) -> None:
     hits = [
         {"title": "A", "url": "https://docs.rust-lang.org/a", "snippet": "a", "domain": "docs.rust-lang.org"},
         {"title": "B", "url": "https://spam.example/b", "snippet": "b", "domain": "spam.example"},
@@ -156,7 +141,7 @@ def test_domains_filter_the_results(claude: anthropic.Anthropic, stack: TeamStac
     assert [item.url for item in message.content[1].content] == ["https://docs.rust-lang.org/a"]
 
 
-def test_unhonoured_options_are_named_in_a_header(stack: TeamStack, team_key: tuple[str, str]) -> None:
+def test_unhonoured_options_are_named_in_a_header(stack: Teams, team_key: tuple[str, str]) -> None:
     tool = {**WEB_SEARCH_TOOL, "user_location": {"type": "approximate", "city": "Paris"}}
     body = {
         "model": MODEL,
@@ -171,16 +156,14 @@ def test_unhonoured_options_are_named_in_a_header(stack: TeamStack, team_key: tu
     assert response.headers["x-kiro2api-ignored-options"] == "user_location"
 
 
-def test_newer_tool_version_searches_too(claude: anthropic.Anthropic, stack: TeamStack) -> None:
+def test_newer_tool_version_searches_too(claude: anthropic.Anthropic, stack: Teams) -> None:
     message = ask(claude, stream=True, tool={"type": "web_search_20260209", "name": "web_search"})
     assert message.content[0].type == "server_tool_use"
     assert len(mcp_queries(stack.sim)) == 1
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_history_with_earlier_search_blocks(
-    claude: anthropic.Anthropic, stack: TeamStack, stream: bool
-) -> None:
+def test_history_with_earlier_search_blocks(claude: anthropic.Anthropic, stack: Teams, stream: bool) -> None:
     first = ask(claude, stream=False)
     earlier = [block.model_dump(exclude_none=True) for block in first.content]
     messages = [
@@ -201,7 +184,7 @@ def test_history_with_earlier_search_blocks(
 
 
 async def test_api_usage_counts_searches(
-    claude: anthropic.Anthropic, stack: TeamStack, team_key: tuple[str, str]
+    claude: anthropic.Anthropic, stack: Teams, team_key: tuple[str, str]
 ) -> None:
     name = team_key[0]
     before = int(stack.usage(team=name)["totals"].get("web_search_requests", 0))
@@ -218,7 +201,7 @@ async def test_api_usage_counts_searches(
     assert "web_search_requests" in csv.text.splitlines()[0]
 
 
-def test_metric_counts_searches(claude: anthropic.Anthropic, stack: TeamStack) -> None:
+def test_metric_counts_searches(claude: anthropic.Anthropic, stack: Teams) -> None:
     ask(claude, stream=False)
     admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}  # /metrics on the public port needs the admin key
     metrics = httpx.get(stack.pool.gateway_url() + "/metrics", headers=admin, timeout=10.0).text
@@ -227,10 +210,10 @@ def test_metric_counts_searches(claude: anthropic.Anthropic, stack: TeamStack) -
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_openai_web_search_function_is_a_client_tool(
-    stack: TeamStack, team_key: tuple[str, str], stream: bool
+    stack: Teams, team_key: tuple[str, str], stream: bool
 ) -> None:
     reset_stats(stack.sim)
-    function = {
+    function: Any = {
         "type": "function",
         "function": {
             "name": "web_search",
@@ -252,7 +235,7 @@ def test_openai_web_search_function_is_a_client_tool(
             for chunk in client.chat.completions.create(
                 model=MODEL, messages=messages, tools=[function], stream=True
             ):
-                for delta in chunk.choices[0].delta.tool_calls or () if chunk.choices else ():
+                for delta in (chunk.choices[0].delta.tool_calls or ()) if chunk.choices else ():
                     entry = calls.setdefault(delta.index, {"name": "", "arguments": ""})
                     if delta.function and delta.function.name:
                         entry["name"] = delta.function.name

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.stack import Sim
+from kiro_testing.sim import SimControl
 
 WEB_SEARCH_TOOL: dict[str, Any] = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
 
 
-def mcp_queries(sim: Sim) -> list[str]:
+def mcp_queries(sim: SimControl) -> list[str]:
     """The queries of every MCP `tools/call` the simulator saw (since its last stats reset)."""
     return [
         entry["body"]["params"]["arguments"]["query"]
@@ -19,5 +19,5 @@ def mcp_queries(sim: Sim) -> list[str]:
     ]
 
 
-def reset_stats(sim: Sim) -> None:
-    sim._call("POST", "/_sim/stats/reset", {})
+def reset_stats(sim: SimControl) -> None:
+    sim.reset_stats()

@@ -98,7 +98,7 @@ def test_each_service_user_works_without_administration(
         )  # the broker's scripts
         for command in (("CONFIG", "GET", "dir"), ("FLUSHALL",), ("ACL", "LIST"), ("KEYS", "*")):
             with pytest.raises(redis.exceptions.NoPermissionError):
-                client.execute_command(*command)
+                client.execute_command(*command)  # type: ignore[no-untyped-call]
     finally:
         client.close()
 

@@ -39,7 +39,8 @@ from kiro_testing.busauth import (
     render_redis_conf,
     write_private,
 )
-from tests.integration.stack import CLIENT_TOKEN, SECRET_KEY, Sim, credential
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, SECRET_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """Finding 8 (issue 9): the dashboard refused a 100 MB form only after reading all of it (263 MB
 peak). It now reads at most its cap (64 KiB) and answers 413: by the declared length at once,
 and for a chunked body as soon as the cap is passed; directly and through the gateway. Real
-processes, real NATS and Redis (`edge_stack.py`)."""
+processes, real NATS and Redis (`tests/integration/origin.py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from tests.security.edge_stack import EdgeStack, edge_stack, status_of
+from tests.integration.origin import Origin, edge_origin, status_of
 
 pytestmark = pytest.mark.integration
 HUNDRED_MB = 100 * 1024 * 1024
@@ -21,12 +21,12 @@ CHUNK = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[EdgeStack]:
-    with edge_stack(log_dir / "edge-body", nats_url=nats_server.url, redis_url=redis_server.url) as s:
+def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Origin]:
+    with edge_origin(log_dir / "edge-body", nats_url=nats_server.url, redis_url=redis_server.url) as s:
         yield s
 
 
-def peak_rss_mb(stack: EdgeStack) -> float:
+def peak_rss_mb(stack: Origin) -> float:
     assert stack.dashboard.proc is not None
     for line in Path(f"/proc/{stack.dashboard.proc.pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -73,7 +73,7 @@ def send_big_form(port: int, *, chunked: bool) -> tuple[int, int]:
 @pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("through_gateway", [False, True])
 def test_a_100_mb_form_is_refused_after_reading_little(
-    stack: EdgeStack, chunked: bool, through_gateway: bool
+    stack: Origin, chunked: bool, through_gateway: bool
 ) -> None:
     before = peak_rss_mb(stack)
     port = stack.port if through_gateway else stack.dashboard_port

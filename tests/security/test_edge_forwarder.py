@@ -1,7 +1,7 @@
 """Findings 1 and 8 (issue 9) on the public origin: the gateway's forwarder to the dashboard and
 OAuth services keeps no cookies, forwards exactly the path it routed on, answers odd paths with
 a 4xx, keeps redirects on the public origin, sends one `date` header, and logs a client that
-hangs up mid-body as a disconnect. Real processes, real NATS and Redis (`edge_stack.py`)."""
+hangs up mid-body as a disconnect. Real processes, real NATS and Redis (`tests/integration/origin.py`)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,15 @@ from pathlib import Path
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.admin_stack import ADMIN_TOKEN
-from tests.integration.stack import CLIENT_TOKEN
-from tests.security.edge_stack import EdgeStack, edge_stack, headers_of, raw_request, status_of
+from kiro_testing.stack import ADMIN_TOKEN, CLIENT_TOKEN
+from tests.integration.origin import Origin, edge_origin, headers_of, raw_request, status_of
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[EdgeStack]:
-    with edge_stack(log_dir / "edge-forwarder", nats_url=nats_server.url, redis_url=redis_server.url) as s:
+def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Origin]:
+    with edge_origin(log_dir / "edge-forwarder", nats_url=nats_server.url, redis_url=redis_server.url) as s:
         yield s
 
 
@@ -31,7 +30,7 @@ def _csrf(html: str) -> str | None:
     return found.group(1) if found else None
 
 
-def test_an_admin_login_is_not_replayed_to_anonymous_clients(stack: EdgeStack) -> None:
+def test_an_admin_login_is_not_replayed_to_anonymous_clients(stack: Origin) -> None:
     with stack.client() as admin:
         r = admin.post("/api/login", data={"token": ADMIN_TOKEN, "next": "/"})
         assert r.status_code == 303, r.text
@@ -55,7 +54,7 @@ def test_an_admin_login_is_not_replayed_to_anonymous_clients(stack: EdgeStack) -
         assert r.status_code in (401, 403), r.text
 
 
-def test_dot_segments_cannot_reach_another_path(stack: EdgeStack) -> None:
+def test_dot_segments_cannot_reach_another_path(stack: Origin) -> None:
     for path in (
         b"/api/../metrics",
         b"/api/%2e%2e/metrics",
@@ -71,7 +70,7 @@ def test_dot_segments_cannot_reach_another_path(stack: EdgeStack) -> None:
 @pytest.mark.parametrize(
     "path", [b"/%00", b"/api/%00x", b"/oauth/%0a", b"/%ff%fe", b"/a%5c..%5cmetrics", b"/static/%00.js"]
 )
-def test_odd_paths_are_a_client_error_and_no_traceback(stack: EdgeStack, path: bytes) -> None:
+def test_odd_paths_are_a_client_error_and_no_traceback(stack: Origin, path: bytes) -> None:
     answer = raw_request(stack.port, b"GET " + path + b" HTTP/1.1\r\nhost: x")
     assert 400 <= status_of(answer) < 500, (path, answer[:300])
     time.sleep(0.2)
@@ -80,7 +79,7 @@ def test_odd_paths_are_a_client_error_and_no_traceback(stack: EdgeStack, path: b
 
 
 @pytest.mark.parametrize("path", ["/oauth/", "/metrics/", "/healthz/", "/api/tokens/"])
-def test_redirects_stay_on_the_public_origin(stack: EdgeStack, path: str) -> None:
+def test_redirects_stay_on_the_public_origin(stack: Origin, path: str) -> None:
     with stack.client() as http:
         r = http.get(path)
         location = r.headers.get("location", "")
@@ -90,7 +89,7 @@ def test_redirects_stay_on_the_public_origin(stack: EdgeStack, path: str) -> Non
             assert location.startswith("/"), location
 
 
-def test_one_date_header(stack: EdgeStack) -> None:
+def test_one_date_header(stack: Origin) -> None:
     for path in (b"/", b"/api/tokens", b"/oauth", b"/static/dashboard/app.js"):
         answer = raw_request(stack.port, b"GET " + path + b" HTTP/1.1\r\nhost: x")
         names = [name for name, _ in headers_of(answer)]
@@ -98,7 +97,7 @@ def test_one_date_header(stack: EdgeStack) -> None:
         assert names.count("server") <= 1, (path, names)
 
 
-def test_a_body_on_a_get_does_not_stall_the_forwarded_request(stack: EdgeStack) -> None:
+def test_a_body_on_a_get_does_not_stall_the_forwarded_request(stack: Origin) -> None:
     started = time.monotonic()
     answer = raw_request(stack.port, b"GET /api/tokens HTTP/1.1\r\nhost: x\r\ncontent-length: 5", b"hello")
     assert status_of(answer) == 401 and time.monotonic() - started < 5.0
@@ -111,9 +110,7 @@ def test_a_body_on_a_get_does_not_stall_the_forwarded_request(stack: EdgeStack) 
         (b"/api/login", b"content-type: application/x-www-form-urlencoded"),
     ],
 )
-def test_a_client_that_hangs_up_mid_body_is_a_disconnect(
-    stack: EdgeStack, path: bytes, headers: bytes
-) -> None:
+def test_a_client_that_hangs_up_mid_body_is_a_disconnect(stack: Origin, path: bytes, headers: bytes) -> None:
     head = b"POST " + path + b" HTTP/1.1\r\nhost: x\r\n" + headers + b"\r\ncontent-length: 100000"
     before = len(stack.gateway_log().splitlines())
     raw_request(stack.port, head, b'{"model": "claude', close_early=True)

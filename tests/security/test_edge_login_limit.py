@@ -2,7 +2,7 @@
 Failed attempts beyond `DASHBOARD_LOGIN_ATTEMPTS` get 429 with `retry-after`; the address is the
 peer's unless the peer is in `FORWARDED_ALLOW_IPS`, so a client cannot pick a fresh address per
 try by writing `x-forwarded-for` itself. Real gateway, dashboard and oauth processes, real NATS
-and Redis (`edge_stack.py`)."""
+and Redis (`tests/integration/origin.py`)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ import httpx
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.admin_stack import ADMIN_TOKEN
-from tests.security.edge_stack import EdgeStack, edge_stack
+from kiro_testing.stack import ADMIN_TOKEN
+from tests.integration.origin import Origin, edge_origin
 
 pytestmark = pytest.mark.integration
 ATTEMPTS = 5
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[EdgeStack]:
-    with edge_stack(
+def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Origin]:
+    with edge_origin(
         log_dir / "edge-login",
         nats_url=nats_server.url,
         redis_url=redis_server.url,
@@ -44,7 +44,7 @@ def login(http: httpx.Client, token: str, spoof: str | None = None) -> httpx.Res
 
 
 def test_failed_logins_through_the_public_port_are_limited_and_spoofing_does_not_help(
-    stack: EdgeStack,
+    stack: Origin,
 ) -> None:
     with stack.client() as http:
         assert login(http, ADMIN_TOKEN).status_code == 303  # a success is not counted
@@ -59,7 +59,7 @@ def test_failed_logins_through_the_public_port_are_limited_and_spoofing_does_not
         assert login(http, ADMIN_TOKEN, spoof="192.0.2.201").status_code == 429
 
 
-def test_a_trusted_proxys_client_address_is_counted_on_its_own(stack: EdgeStack) -> None:
+def test_a_trusted_proxys_client_address_is_counted_on_its_own(stack: Origin) -> None:
     dashboard = httpx.Client(base_url=f"http://127.0.0.1:{stack.dashboard_port}", timeout=30.0)
     with dashboard:
         # Another client behind the trusted proxy is not blocked by the first one's failures.

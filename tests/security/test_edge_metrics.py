@@ -2,7 +2,7 @@
 teams; `/api/../metrics` and `/metrics/` reached the dashboard's own metrics. Now every service's
 `/metrics` on its own (public-facing) port needs the admin key, and the keyless exposition for
 Prometheus is on each service's separate metrics port (`<SERVICE>_METRICS_PORT`, loopback here).
-Real gateway, dashboard and oauth processes, real NATS and Redis (`edge_stack.py`)."""
+Real gateway, dashboard and oauth processes, real NATS and Redis (`tests/integration/origin.py`)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from kiro_testing import NatsServer, RedisServer, free_port
-from tests.integration.stack import CLIENT_TOKEN
-from tests.security.edge_stack import ADMIN, EdgeStack, edge_stack, raw_request
+from kiro_testing.stack import CLIENT_TOKEN
+from tests.integration.origin import ADMIN, Origin, edge_origin, raw_request
 
 pytestmark = pytest.mark.integration
 TEAM = f"secret-team-{uuid.uuid4().hex[:8]}"
@@ -23,8 +23,8 @@ PORTS = {"gateway": free_port(), "dashboard": free_port(), "oauth": free_port()}
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[EdgeStack]:
-    with edge_stack(
+def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Origin]:
+    with edge_origin(
         log_dir / "edge-metrics",
         nats_url=nats_server.url,
         redis_url=redis_server.url,
@@ -45,7 +45,7 @@ def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> 
         yield s
 
 
-def test_public_metrics_need_the_admin_key(stack: EdgeStack) -> None:
+def test_public_metrics_need_the_admin_key(stack: Origin) -> None:
     with stack.client() as http:
         for headers in ({}, {"authorization": f"Bearer {CLIENT_TOKEN}"}, {"x-api-key": CLIENT_TOKEN}):
             r = http.get("/metrics", headers=headers)
@@ -59,14 +59,14 @@ def test_public_metrics_need_the_admin_key(stack: EdgeStack) -> None:
     "path",
     [b"/metrics/", b"/api/../metrics", b"/api/%2e%2e/metrics", b"/static/../metrics", b"/oauth/../metrics"],
 )
-def test_no_path_on_the_public_origin_reaches_a_services_metrics(stack: EdgeStack, path: bytes) -> None:
+def test_no_path_on_the_public_origin_reaches_a_services_metrics(stack: Origin, path: bytes) -> None:
     answer = raw_request(stack.port, b"GET " + path + b" HTTP/1.1\r\nhost: x")
     assert b" 200 " not in answer.split(b"\r\n", 1)[0]
     assert b"# TYPE" not in answer and TEAM.encode() not in answer
 
 
 @pytest.mark.parametrize("service", ["dashboard", "oauth"])
-def test_admin_services_own_ports_need_the_key_too(stack: EdgeStack, service: str) -> None:
+def test_admin_services_own_ports_need_the_key_too(stack: Origin, service: str) -> None:
     port = stack.dashboard_port if service == "dashboard" else stack.oauth_port
     r = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10.0)
     assert r.status_code == 401 and "# TYPE" not in r.text
@@ -75,7 +75,7 @@ def test_admin_services_own_ports_need_the_key_too(stack: EdgeStack, service: st
 
 
 @pytest.mark.parametrize("service", ["gateway", "dashboard", "oauth"])
-def test_prometheus_scrapes_the_separate_metrics_port_without_a_key(stack: EdgeStack, service: str) -> None:
+def test_prometheus_scrapes_the_separate_metrics_port_without_a_key(stack: Origin, service: str) -> None:
     r = httpx.get(f"http://127.0.0.1:{PORTS[service]}/metrics", timeout=10.0)
     assert r.status_code == 200
     assert "# TYPE" in r.text

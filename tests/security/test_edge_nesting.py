@@ -13,8 +13,9 @@ import orjson
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 from kiroproto.jsondepth import MAX_JSON_DEPTH
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, running_pool
 
 pytestmark = pytest.mark.integration
 AUTH = {"x-api-key": CLIENT_TOKEN}
@@ -22,17 +23,17 @@ MODEL = "claude-sonnet-4-6"
 
 
 @pytest.fixture(scope="module")
-def pool(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Pool]:
+def pool(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stack]:
     sim = Sim(log_dir / "edge-nesting")
     sim.start()
     try:
         account = sim.add_account(credits_limit=500.0, trial_credits=100.0)
-        with running_pool(
+        with Stack(
             log_dir / "edge-nesting",
+            StackConfig(credentials=[credential(account)]),
             nats_url=nats_server.url,
             redis_url=redis_server.url,
-            sim_url=sim.url,
-            credentials=[credential(account)],
+            sim=sim,
         ) as p:
             yield p
     finally:
@@ -93,7 +94,7 @@ def openai_body(*, schema_levels: int = 3, arguments_levels: int = 1) -> str:
     return orjson.dumps(body).decode().replace(f'"S{DEEP}"', schema_text(schema_levels))
 
 
-def post(pool: Pool, path: str, body: str) -> httpx.Response:
+def post(pool: Stack, path: str, body: str) -> httpx.Response:
     return httpx.post(
         pool.gateway_url() + path,
         content=body.encode(),
@@ -102,12 +103,12 @@ def post(pool: Pool, path: str, body: str) -> httpx.Response:
     )
 
 
-def gateway_log(pool: Pool) -> str:
+def gateway_log(pool: Stack) -> str:
     return pool.gateways[0].log_path.read_text(encoding="utf-8", errors="replace")
 
 
 @pytest.mark.parametrize("levels", [900, 950, 1000])
-def test_anthropic_deep_tool_schema_is_400(pool: Pool, levels: int) -> None:
+def test_anthropic_deep_tool_schema_is_400(pool: Stack, levels: int) -> None:
     for path in ("/v1/messages", "/v1/messages/count_tokens"):
         r = post(pool, path, anthropic_body(schema_levels=levels - 3))
         assert r.status_code == 400, r.text
@@ -116,7 +117,7 @@ def test_anthropic_deep_tool_schema_is_400(pool: Pool, levels: int) -> None:
 
 
 @pytest.mark.parametrize("levels", [900, 1000])
-def test_anthropic_deep_tool_use_input_is_400(pool: Pool, levels: int) -> None:
+def test_anthropic_deep_tool_use_input_is_400(pool: Stack, levels: int) -> None:
     r = post(pool, "/v1/messages", anthropic_body(input_levels=levels - 7))
     assert r.status_code == 400, r.text
     assert r.json()["error"]["type"] == "invalid_request_error"
@@ -125,7 +126,7 @@ def test_anthropic_deep_tool_use_input_is_400(pool: Pool, levels: int) -> None:
 
 @pytest.mark.parametrize(("schema_levels", "arguments_levels"), [(950, 1), (3, 950), (3, 1000)])
 def test_openai_deep_parameters_or_arguments_are_400(
-    pool: Pool, schema_levels: int, arguments_levels: int
+    pool: Stack, schema_levels: int, arguments_levels: int
 ) -> None:
     r = post(
         pool,
@@ -137,7 +138,7 @@ def test_openai_deep_parameters_or_arguments_are_400(
     assert "unhandled error" not in gateway_log(pool)
 
 
-def test_as_deep_as_the_bound_is_served(pool: Pool) -> None:
+def test_as_deep_as_the_bound_is_served(pool: Stack) -> None:
     body = anthropic_body(schema_levels=MAX_JSON_DEPTH - 3, input_levels=MAX_JSON_DEPTH - 7)
     r = post(pool, "/v1/messages", body)
     assert r.status_code == 200, r.text

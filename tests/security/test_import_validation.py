@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from kiro_testing import NatsServer, RedisServer, free_port
-from tests.integration.admin_stack import AdminStack
+from tests.integration.origin import Origin, browser_origin
 
 pytestmark = pytest.mark.integration
 
@@ -50,10 +50,11 @@ class Listener:
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[AdminStack]:
-    stack = AdminStack(log_dir / "security-import", nats_url=nats_server.url, redis_url=redis_server.url)
-    yield stack
-    stack.stop()
+def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Origin]:
+    with browser_origin(
+        log_dir / "security-import", nats_url=nats_server.url, redis_url=redis_server.url
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -63,16 +64,16 @@ def listener() -> Iterator[Listener]:
     listener.close()
 
 
-def import_one(stack: AdminStack, entry: dict[str, object]) -> tuple[int, str]:
+def import_one(stack: Origin, entry: Mapping[str, object]) -> tuple[int, str]:
     resp = stack.admin("POST", "/oauth/api/import", json={"credentials": json.dumps(entry)})
     return resp.status_code, resp.text
 
 
-def refresh_token(stack: AdminStack) -> str:
+def refresh_token(stack: Origin) -> str:
     return str(stack.sim.add_account()["refresh_token"])
 
 
-def test_a_region_cannot_choose_the_refresh_host(stack: AdminStack, listener: Listener) -> None:
+def test_a_region_cannot_choose_the_refresh_host(stack: Origin, listener: Listener) -> None:
     entry = {
         "auth": "Social",
         "refreshToken": refresh_token(stack),
@@ -84,7 +85,7 @@ def test_a_region_cannot_choose_the_refresh_host(stack: AdminStack, listener: Li
     assert listener.connections == 0
 
 
-def test_a_profile_arn_cannot_choose_the_host(stack: AdminStack, listener: Listener) -> None:
+def test_a_profile_arn_cannot_choose_the_host(stack: Origin, listener: Listener) -> None:
     arn = f"arn:aws:codewhisperer:x@127.0.0.1:{listener.port}/:1:profile/X"
     status, body = import_one(
         stack, {"auth": "Social", "refreshToken": refresh_token(stack), "profileArn": arn}
@@ -94,7 +95,7 @@ def test_a_profile_arn_cannot_choose_the_host(stack: AdminStack, listener: Liste
     assert listener.connections == 0
 
 
-def test_an_imported_proxy_never_receives_the_refresh(stack: AdminStack, listener: Listener) -> None:
+def test_an_imported_proxy_never_receives_the_refresh(stack: Origin, listener: Listener) -> None:
     entry = {
         "auth": "Social",
         "refreshToken": refresh_token(stack),
@@ -110,13 +111,13 @@ def test_an_imported_proxy_never_receives_the_refresh(stack: AdminStack, listene
     "proxy",
     ["file:///etc/passwd", "http://127.0.0.1:1/path", "http://", "gopher://127.0.0.1:70"],
 )
-def test_malformed_proxies_are_refused(stack: AdminStack, proxy: str) -> None:
+def test_malformed_proxies_are_refused(stack: Origin, proxy: str) -> None:
     status, body = import_one(stack, {"auth": "Social", "refreshToken": refresh_token(stack), "proxy": proxy})
     assert status in (400, 422)
     assert "proxy" in body
 
 
-def test_a_valid_import_still_works(stack: AdminStack) -> None:
+def test_a_valid_import_still_works(stack: Origin) -> None:
     entry = {"auth": "Social", "refreshToken": refresh_token(stack), "region": "us-east-1"}
     status, body = import_one(stack, entry)
     assert status == 200, body

@@ -21,8 +21,8 @@ import redis
 
 from kiro_service.bus import call_once
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
+from kiro_testing.stack import SECRET_KEY
 from kiroproto.bus import LEASE_ACQUIRE, LeaseGrant, LeaseRequest
-from tests.integration.stack import SECRET_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from kiro_testing import NatsServer, PythonService, RedisServer, free_port
-from tests.integration.stack import CLIENT_TOKEN, SECRET_KEY
+from kiro_testing.stack import CLIENT_TOKEN, SECRET_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def test_an_unset_admin_key_is_generated_printed_once_and_kept_sealed(
         stored = client.get(f"{dashboard_env['KIRO_REDIS_PREFIX']}:admin:key")
     finally:
         client.close()
-    assert stored is not None and stored.startswith("enc:v1:") and admin_key not in stored
+    assert isinstance(stored, str) and stored.startswith("enc:v1:") and admin_key not in stored
     # The next start (or another replica) uses the same key and does not print it again.
     second, url = _dashboard(dashboard_env, tmp_path, "dashboard-2")
     try:

@@ -21,7 +21,8 @@ import orjson
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, running_pool
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 from tests.security.load_helpers import (
     MODEL,
     LoopProbe,
@@ -49,30 +50,32 @@ def sim(log_dir: Path) -> Iterator[Sim]:
 
 
 @pytest.fixture(scope="module")
-def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Pool]:
-    with running_pool(
+def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stack]:
+    with Stack(
         log_dir / "load-bodies",
+        StackConfig(credentials=[credential(sim.add_account()) for _ in range(2)]),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(sim.add_account()) for _ in range(2)],
+        sim=sim,
     ) as pool:
         yield pool
 
 
 @pytest.fixture(scope="module")
-def capped(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Pool]:
+def capped(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stack]:
     """A replica with a small budget of large bodies in flight (4 MiB; large from 256 KiB)."""
-    with running_pool(
+    with Stack(
         log_dir / "load-cap",
+        StackConfig(
+            credentials=[credential(sim.add_account())],
+            gateway_env={
+                "GATEWAY_LARGE_BODY_INFLIGHT_BYTES": str(4 * 1024 * 1024),
+                "GATEWAY_OFFLOAD_THRESHOLD_BYTES": str(256 * 1024),
+            },
+        ),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
-        sim_url=sim.url,
-        credentials=[credential(sim.add_account())],
-        gateway_env={
-            "GATEWAY_LARGE_BODY_INFLIGHT_BYTES": str(4 * 1024 * 1024),
-            "GATEWAY_OFFLOAD_THRESHOLD_BYTES": str(256 * 1024),
-        },
+        sim=sim,
     ) as pool:
         yield pool
 
@@ -96,7 +99,7 @@ async def small_stream(client: httpx.AsyncClient, url: str) -> float:
     return time.perf_counter() - started
 
 
-async def test_large_bodies_leave_the_loop_free(pool: Pool) -> None:
+async def test_large_bodies_leave_the_loop_free(pool: Stack) -> None:
     url = pool.gateway_url()
     probe = LoopProbe(url)
     spawn = multiprocessing.get_context("spawn")
@@ -152,9 +155,9 @@ def start_partial_upload(port: int, size: int) -> socket.socket:
     return sock
 
 
-async def test_large_body_budget_gives_429_with_retry_after_only_beyond_it(capped: Pool) -> None:
+async def test_large_body_budget_gives_429_with_retry_after_only_beyond_it(capped: Stack) -> None:
     url = capped.gateway_url()
-    port = capped.gateways[0].port  # type: ignore[attr-defined]
+    port = capped.gateway_ports[0]
     body = big_messages_body(3, chunk_kb=64)  # 3 MB: large, within the 4 MiB budget alone
     async with httpx.AsyncClient(timeout=60.0) as client:
         held = start_partial_upload(port, len(body))
@@ -188,7 +191,7 @@ async def test_large_body_budget_gives_429_with_retry_after_only_beyond_it(cappe
         assert "big hello" in response.json()["content"][0]["text"]
 
 
-async def test_a_large_invalid_body_is_a_400_in_the_client_shape(capped: Pool) -> None:
+async def test_a_large_invalid_body_is_a_400_in_the_client_shape(capped: Stack) -> None:
     url = capped.gateway_url()
     broken = big_messages_body(1)[:-2]  # prepared in a worker: the error crosses back as it is
     async with httpx.AsyncClient(timeout=60.0) as client:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import Sim
-from tests.integration.team_stack import MODEL, TeamStack, message_body, team_stack
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim
+from tests.integration.teams import MODEL, Teams, message_body, team_stack
 
 pytestmark = pytest.mark.integration
 
@@ -23,28 +22,16 @@ COUNT = {"model": MODEL, "messages": [{"role": "user", "content": "how many toke
 
 
 @pytest.fixture(scope="module")
-def stack(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[TeamStack]:
-    sim = Sim(log_dir / "load-count")
-    sim.start()
-    try:
-        with team_stack(
-            log_dir / "load-count",
-            nats_url=nats_server.url,
-            redis_url=redis_server.url,
-            sim=sim,
-            accounts=1,
-            gateways=1,
-        ) as s:
-            yield s
-    finally:
-        sim.stop()
+def stack(sim: Sim, module_stacks: Stacks) -> Iterator[Teams]:
+    with team_stack(module_stacks, sim, accounts=1, gateways=1) as s:
+        yield s
 
 
 def count(client: httpx.Client, url: str, key: str) -> httpx.Response:
     return client.post(url + "/v1/messages/count_tokens", json=COUNT, headers={"x-api-key": key})
 
 
-def test_count_tokens_falls_under_the_team_rpm_limit(stack: TeamStack) -> None:
+def test_count_tokens_falls_under_the_team_rpm_limit(stack: Teams) -> None:
     secret, _ = stack.create_key(f"count-{uuid.uuid4().hex[:6]}", requests_per_minute=5)
     url = stack.pool.gateway_url()
     headers = {"x-api-key": secret}
@@ -66,7 +53,7 @@ def test_count_tokens_falls_under_the_team_rpm_limit(stack: TeamStack) -> None:
         assert message.status_code == 429, message.text
 
 
-def test_count_tokens_counts_against_an_exhausted_window(stack: TeamStack) -> None:
+def test_count_tokens_counts_against_an_exhausted_window(stack: Teams) -> None:
     secret, _ = stack.create_key(f"spent-{uuid.uuid4().hex[:6]}", requests_per_minute=5)
     url = stack.pool.gateway_url()
     headers = {"x-api-key": secret}

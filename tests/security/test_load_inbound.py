@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from kiro_testing import NatsServer, RedisServer
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, running_pool
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 from tests.security.load_helpers import MODEL, connect, read_until_closed
 
 pytestmark = pytest.mark.integration
@@ -37,24 +38,26 @@ HEADERS = {"x-api-key": CLIENT_TOKEN, "anthropic-version": "2023-06-01"}
 
 
 @pytest.fixture(scope="module")
-def pool(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Pool]:
+def pool(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> Iterator[Stack]:
     sim = Sim(log_dir / "load-inbound")
     sim.start()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         # the services inherit a low soft limit, as under many init systems (1024 is common)
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, GATEWAY_SOFT_NOFILE), hard))
-        stack = running_pool(
+        stack = Stack(
             log_dir / "load-inbound",
+            StackConfig(
+                credentials=[credential(sim.add_account())],
+                gateway_env={
+                    "HTTP_HEAD_TIMEOUT": f"{HEAD_TIMEOUT_S:g}s",
+                    "HTTP_BODY_IDLE_TIMEOUT": f"{BODY_IDLE_S:g}s",
+                    "HTTP_KEEPALIVE_TIMEOUT": f"{KEEPALIVE_S:g}s",
+                },
+            ),
             nats_url=nats_server.url,
             redis_url=redis_server.url,
-            sim_url=sim.url,
-            credentials=[credential(sim.add_account())],
-            gateway_env={
-                "HTTP_HEAD_TIMEOUT": f"{HEAD_TIMEOUT_S:g}s",
-                "HTTP_BODY_IDLE_TIMEOUT": f"{BODY_IDLE_S:g}s",
-                "HTTP_KEEPALIVE_TIMEOUT": f"{KEEPALIVE_S:g}s",
-            },
+            sim=sim,
         )
         with stack as running:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
@@ -64,8 +67,8 @@ def pool(log_dir: Path, nats_server: NatsServer, redis_server: RedisServer) -> I
         sim.stop()
 
 
-def port_of(pool: Pool) -> int:
-    return int(pool.gateways[0].port)  # type: ignore[attr-defined]
+def port_of(pool: Stack) -> int:
+    return pool.gateway_ports[0]
 
 
 def small_message(text: str = "hi", *, stream: bool = False) -> dict[str, object]:
@@ -77,7 +80,7 @@ def small_message(text: str = "hi", *, stream: bool = False) -> dict[str, object
     }
 
 
-def test_half_a_request_head_is_disconnected_within_the_head_timeout(pool: Pool) -> None:
+def test_half_a_request_head_is_disconnected_within_the_head_timeout(pool: Stack) -> None:
     sock = connect(port_of(pool))
     try:
         sock.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: gw\r\nx-api-key: ")  # ...and nothing more
@@ -88,7 +91,7 @@ def test_half_a_request_head_is_disconnected_within_the_head_timeout(pool: Pool)
     assert data.startswith(b"HTTP/1.1 408"), data[:100]
 
 
-def test_a_bare_connection_is_closed_within_the_head_timeout(pool: Pool) -> None:
+def test_a_bare_connection_is_closed_within_the_head_timeout(pool: Stack) -> None:
     sock = connect(port_of(pool))
     try:
         data, elapsed = read_until_closed(sock, HEAD_TIMEOUT_S + SLACK_S + 5)
@@ -97,7 +100,7 @@ def test_a_bare_connection_is_closed_within_the_head_timeout(pool: Pool) -> None
     assert data == b"" and elapsed < HEAD_TIMEOUT_S + SLACK_S, f"still open after {elapsed:.1f}s"
 
 
-def test_a_stalled_body_gets_408(pool: Pool) -> None:
+def test_a_stalled_body_gets_408(pool: Stack) -> None:
     sock = connect(port_of(pool))
     try:
         sock.sendall(
@@ -112,7 +115,7 @@ def test_a_stalled_body_gets_408(pool: Pool) -> None:
     assert data.startswith(b"HTTP/1.1 408"), data[:100]
 
 
-def test_an_idle_keep_alive_connection_is_closed(pool: Pool) -> None:
+def test_an_idle_keep_alive_connection_is_closed(pool: Stack) -> None:
     sock = connect(port_of(pool))
     try:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: gw\r\n\r\n")
@@ -159,7 +162,7 @@ def send_huge_header(port: int, total: int) -> tuple[bytes, float]:
     return (answer[0] if answer else b""), (timing[0] if timing else 99.0)
 
 
-def test_a_64_mb_header_is_refused_with_431_at_once(pool: Pool) -> None:
+def test_a_64_mb_header_is_refused_with_431_at_once(pool: Stack) -> None:
     data, elapsed = send_huge_header(port_of(pool), 64 * 1024 * 1024)
     assert data.startswith(b"HTTP/1.1 431"), data[:200]
     assert b"request_header_too_large" in data
@@ -174,7 +177,7 @@ def test_a_64_mb_header_is_refused_with_431_at_once(pool: Pool) -> None:
     assert ok.status_code == 200
 
 
-def test_5000_idle_connections_from_one_address_do_not_stop_a_request(pool: Pool) -> None:
+def test_5000_idle_connections_from_one_address_do_not_stop_a_request(pool: Stack) -> None:
     port = port_of(pool)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 6000:  # this client needs the files too
@@ -200,7 +203,7 @@ def test_5000_idle_connections_from_one_address_do_not_stop_a_request(pool: Pool
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def test_a_stream_longer_than_every_timeout_is_not_cut(pool: Pool) -> None:
+def test_a_stream_longer_than_every_timeout_is_not_cut(pool: Stack) -> None:
     slow = '<<sim:{"text": "slow and steady", "fragment_max": 1, "event_delay": 0.4}>> go'  # ~6 s
     started = time.monotonic()
     with (

@@ -12,31 +12,25 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 
-from kiro_testing import NatsServer, RedisServer
+from kiro_testing import RedisServer
+from kiro_testing.polling import poll
+from kiro_testing.pytest_plugin import Stacks
+from kiro_testing.sim import Sim, credential
+from kiro_testing.stack import CLIENT_TOKEN, Stack, StackConfig
 from kiroproto.credentials import fingerprint
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, credential, poll
 
 pytestmark = pytest.mark.integration
 
 MODEL = "claude-sonnet-4-6"
 
 
-@pytest.fixture(scope="module")
-def sim(log_dir: Path) -> Iterator[Sim]:
-    sim = Sim(log_dir / "security-rotation")
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-def ask(pool: Pool, text: str) -> str:
+def ask(pool: Stack, text: str) -> str:
     client = anthropic.Anthropic(base_url=pool.gateway_url(), api_key=CLIENT_TOKEN, max_retries=0, timeout=60)
     with client as c:
         message = c.messages.create(
@@ -47,7 +41,7 @@ def ask(pool: Pool, text: str) -> str:
     return message.content[0].text  # type: ignore[union-attr]
 
 
-def stored_refresh_fp(pool: Pool, account_id: str) -> tuple[str, str | None] | None:
+def stored_refresh_fp(pool: Stack, account_id: str) -> tuple[str, str | None] | None:
     try:
         status = pool.pool_status_sync()
     except Exception:  # broker or Redis still coming back
@@ -59,21 +53,19 @@ def stored_refresh_fp(pool: Pool, account_id: str) -> tuple[str, str | None] | N
 
 
 def test_rotation_survives_a_redis_crash_during_the_refresh(
-    sim: Sim, log_dir: Path, nats_server: NatsServer, own_redis: RedisServer, tmp_path: Path
+    sim: Sim, own_redis: RedisServer, tmp_path: Path, stacks: Stacks
 ) -> None:
     account = sim.add_account(rotate_refresh=True)
     token_file = tmp_path / "tokens.json"
-    pool = Pool(
-        log_dir / "security-rotation",
-        nats_url=nats_server.url,
+    pool = stacks(
+        StackConfig(
+            credentials=[credential(account)],
+            env={"OAUTH_TOKEN_FILE": str(token_file), "BROKER_HTTP_TIMEOUT": "20s"},
+        ),
+        sim=sim,
         redis_url=own_redis.url,
-        sim_url=sim.url,
-        credentials=[credential(account)],
-        env={"OAUTH_TOKEN_FILE": str(token_file), "BROKER_HTTP_TIMEOUT": "20s"},
     )
     try:
-        pool.add_broker()
-        pool.add_gateway()
         assert ask(pool, "warm") == "warm"
         before = sim.account(account["id"])["refresh_token"]
 

@@ -1,4 +1,4 @@
-"""Dashboard test fixtures: real nats-server and redis-server on free ports, the app served by
+"""Dashboard test fixtures: real nats-server and redis-server (the kit's pytest plugin), the app served by
 uvicorn in the test's loop (server-sent events need a real server), and a stand-in broker that
 answers the bus contracts (`pool_status`, `credential_action`) from a small in-memory pool.
 
@@ -7,10 +7,9 @@ The real token-broker is used by the end-to-end tests in `tests/integration`.
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from dashboard_testkit import ADMIN_TOKEN, CLIENT_TOKEN, FakeBroker, make_status
@@ -22,28 +21,8 @@ from kiroproto.bus import CredentialStatusKind, Subjects
 
 
 @pytest.fixture(autouse=True)
-def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith(("KIRO_", "OAUTH_", "DASHBOARD_", "NATS_URL", "REDIS_URL")):
-            monkeypatch.delenv(key, raising=False)
-
-
-@pytest.fixture(scope="session")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("dash-nats"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(
-        tmp_path_factory.mktemp("dash-redis-logs"), data_dir=tmp_path_factory.mktemp("dash-redis")
-    )
-    server.start()
-    yield server
-    server.stop()
+def _clean_environ(clean_environ: None) -> None:
+    """No proxy or service variable from the developer's shell leaks into a test."""
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from kiro_testing.sim import AsyncSimControl
 from kiroproto.eventstream import EventStreamDecoder, Message
 
 SOCIAL_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/EHGA3GRVQMUK"
@@ -158,26 +159,12 @@ def interpret(messages: list[Message]) -> Decoded:
     return Decoded(text, tools, events, [m.payload for m in messages], messages)
 
 
-class SimClient:
-    """Thin async wrapper around the simulator's HTTP surfaces, for tests."""
-
-    def __init__(self, http: Any) -> None:
-        self.http = http
-
-    async def account(self, **spec: Any) -> dict[str, Any]:
-        r = await self.http.post("/_sim/accounts", json=spec)
-        assert r.status_code == 201, r.text
-        result: dict[str, Any] = r.json()
-        return result
-
-    async def token(self, account_id: str) -> str:
-        r = await self.http.post(f"/_sim/accounts/{account_id}/access-tokens")
-        assert r.status_code == 201, r.text
-        return str(r.json()["access_token"])
+class SimClient(AsyncSimControl):
+    """The kit's control client on the in-process simulator, plus the chat surface."""
 
     async def account_with_token(self, **spec: Any) -> tuple[dict[str, Any], str]:
-        account = await self.account(**spec)
-        return account, await self.token(account["id"])
+        account = await self.add_account(**spec)
+        return account, await self.access_token(account["id"])
 
     async def chat(self, body: Any, token: str | None, headers: dict[str, str] | None = None) -> Any:
         all_headers = {"content-type": "application/json"}
@@ -186,19 +173,3 @@ class SimClient:
         all_headers.update(headers or {})
         content = body if isinstance(body, bytes) else orjson.dumps(body)
         return await self.http.post("/generateAssistantResponse", content=content, headers=all_headers)
-
-    async def stats(self) -> dict[str, Any]:
-        r = await self.http.get("/_sim/stats")
-        assert r.status_code == 200
-        result: dict[str, Any] = r.json()
-        return result
-
-    async def script(self, **request: Any) -> dict[str, Any]:
-        r = await self.http.post("/_sim/scripts", json=request)
-        assert r.status_code == 200, r.text
-        result: dict[str, Any] = r.json()
-        return result
-
-    async def rules(self, **changes: bool) -> None:
-        r = await self.http.patch("/_sim/rules", json=changes)
-        assert r.status_code == 200, r.text

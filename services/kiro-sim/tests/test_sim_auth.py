@@ -19,7 +19,7 @@ async def refresh(http: httpx.AsyncClient, token: str) -> httpx.Response:
 
 
 async def test_social_refresh_without_rotation(sim: SimClient) -> None:
-    account = await sim.account(id="s1")
+    account = await sim.add_account(id="s1")
     r = await refresh(sim.http, account["refresh_token"])
     assert r.status_code == 200
     body = r.json()
@@ -37,12 +37,12 @@ async def test_social_refresh_without_rotation(sim: SimClient) -> None:
 
 
 async def test_generated_refresh_tokens_look_real(sim: SimClient) -> None:
-    account = await sim.account()
+    account = await sim.add_account()
     assert account["refresh_token"].startswith("aor") and len(account["refresh_token"]) >= 100
 
 
 async def test_rotation_invalidates_the_old_token(sim: SimClient) -> None:
-    account = await sim.account(id="s1", rotate_refresh=True)
+    account = await sim.add_account(id="s1", rotate_refresh=True)
     old = account["refresh_token"]
     first = (await refresh(sim.http, old)).json()
     assert first["refreshToken"] != old and first["refreshToken"].startswith("aor")
@@ -58,7 +58,7 @@ async def test_rotation_invalidates_the_old_token(sim: SimClient) -> None:
 
 
 async def test_rotation_grace_period(sim: SimClient, clock: FakeClock) -> None:
-    account = await sim.account(id="s1", rotate_refresh=True, refresh_grace_seconds=30)
+    account = await sim.add_account(id="s1", rotate_refresh=True, refresh_grace_seconds=30)
     old = account["refresh_token"]
     assert (await refresh(sim.http, old)).status_code == 200
     clock.advance(29)
@@ -68,7 +68,7 @@ async def test_rotation_grace_period(sim: SimClient, clock: FakeClock) -> None:
 
 
 async def test_revoked_and_unknown_tokens(sim: SimClient) -> None:
-    account = await sim.account(id="s1")
+    account = await sim.add_account(id="s1")
     r = await sim.http.post("/_sim/accounts/s1/revoke")
     assert r.json() == {"revoked": account["refresh_token"]}
     for token in (account["refresh_token"], "aorUnknown"):
@@ -78,7 +78,7 @@ async def test_revoked_and_unknown_tokens(sim: SimClient) -> None:
 
 
 async def test_access_token_expiry(sim: SimClient, clock: FakeClock) -> None:
-    account = await sim.account(id="s1", access_token_ttl=100)
+    account = await sim.add_account(id="s1", access_token_ttl=100)
     token = (await refresh(sim.http, account["refresh_token"])).json()
     assert token["expiresIn"] == 100
     clock.advance(99)
@@ -86,13 +86,13 @@ async def test_access_token_expiry(sim: SimClient, clock: FakeClock) -> None:
     clock.advance(1)
     r = await sim.chat(simple_request(), token["accessToken"])
     assert r.status_code == 403 and "bearer token" in r.json()["message"]
-    fresh = await sim.token("s1")
+    fresh = await sim.access_token("s1")
     assert (await sim.http.post("/_sim/accounts/s1/expire-access-tokens")).json() == {"expired": 1}
     assert (await sim.chat(simple_request(), fresh)).status_code == 403
 
 
 async def test_refresh_fault_script(sim: SimClient) -> None:
-    account = await sim.account(id="s1")
+    account = await sim.add_account(id="s1")
     await sim.script(account_id="s1", mode="fault", surface="refresh", times=2, script={"error": "internal"})
     assert (await refresh(sim.http, account["refresh_token"])).status_code == 500
     assert (await refresh(sim.http, account["refresh_token"])).status_code == 500
@@ -100,8 +100,8 @@ async def test_refresh_fault_script(sim: SimClient) -> None:
 
 
 async def test_oidc_refresh(sim: SimClient) -> None:
-    account = await sim.account(id="i1", auth="idc", rotate_refresh=True)
-    social = await sim.account(id="s1")
+    account = await sim.add_account(id="i1", auth="idc", rotate_refresh=True)
+    social = await sim.add_account(id="s1")
     good: dict[str, Any] = {
         "clientId": account["client_id"],
         "clientSecret": account["client_secret"],
@@ -247,7 +247,7 @@ async def test_device_flow_page_and_existing_account(sim: SimClient, clock: Fake
     assert r.status_code == 200 and "approved" in r.text
     assert (await _poll(sim.http, reg, dev)).status_code == 200
 
-    await sim.account(id="i9", auth="idc")
+    await sim.add_account(id="i9", auth="idc")
     dev = await _start_device(sim.http, reg)
     await sim.http.post("/_sim/device/approve", json={"user_code": dev["userCode"], "account_id": "i9"})
     tokens = (await _poll(sim.http, reg, dev)).json()
@@ -322,7 +322,7 @@ async def test_login_validation_and_redirect_rule(sim: SimClient) -> None:
 
 
 async def test_login_can_target_an_existing_account(sim: SimClient) -> None:
-    account = await sim.account(id="s1")
+    account = await sim.add_account(id="s1")
     assert (await sim.http.post("/_sim/login/next", json={"account_id": "s1"})).status_code == 200
     verifier, challenge = _pkce()
     r = await sim.http.get(

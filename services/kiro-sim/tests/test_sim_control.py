@@ -35,7 +35,7 @@ async def test_queue_then_sticky_then_default(sim: SimClient) -> None:
 
 async def test_token_scripts_win_over_account_scripts(sim: SimClient) -> None:
     _, token = await sim.account_with_token(id="a1")
-    other = await sim.token("a1")
+    other = await sim.access_token("a1")
     await sim.script(account_id="a1", mode="sticky", script={"text": "account"})
     await sim.script(access_token=token, mode="queue", script={"text": "token"})
     assert await answer(sim, token) == (200, "token")
@@ -93,7 +93,9 @@ async def test_script_api_errors(sim: SimClient) -> None:
 
 
 async def test_account_crud(sim: SimClient) -> None:
-    created = await sim.account(id="i1", auth="IdC", clientId="cid", clientSecret="csecret", credits_limit=5)
+    created = await sim.add_account(
+        id="i1", auth="IdC", clientId="cid", clientSecret="csecret", credits_limit=5
+    )
     assert (created["auth"], created["client_id"], created["client_secret"]) == ("idc", "cid", "csecret")
     assert created["profile_arn"] is None
     assert (await sim.http.post("/_sim/accounts", json={"id": "i1"})).status_code == 409
@@ -182,7 +184,7 @@ async def test_reset_clears_and_reseeds(tmp_path: Path, clock: FakeClock) -> Non
         assert accounts[0]["id"] == "demo" and accounts[0]["refresh_token"] == DEMO_REFRESH_TOKEN
         r = await http.post("/refreshToken", json={"refreshToken": DEMO_REFRESH_TOKEN})
         assert r.status_code == 200
-        await sim.account(id="extra")
+        await sim.add_account(id="extra")
         reset = (await http.post("/_sim/reset")).json()
         assert reset["seeded"][0] == "demo" and "extra" not in reset["seeded"]
         assert (await sim.stats())["totals"]["refresh_calls"] == 0

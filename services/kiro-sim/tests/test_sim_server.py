@@ -91,7 +91,7 @@ async def test_random_chunking_reassembles_over_real_http(live: SimClient) -> No
 
 async def test_peak_concurrency_per_token(live: SimClient) -> None:
     _, token_a = await live.account_with_token(id="a1")
-    token_b = await live.token("a1")
+    token_b = await live.access_token("a1")
     await live.script(account_id="a1", mode="sticky", script={"hold": "gate", "text": "ok"})
 
     async def one(token: str) -> str:

@@ -264,7 +264,7 @@ async def test_idc_account_needs_no_profile_arn(sim: SimClient) -> None:
 
 
 async def test_bearer_token_required(sim: SimClient) -> None:
-    await sim.account(id="a1")
+    await sim.add_account(id="a1")
     for token in (None, "aoaUnknown"):
         r = await sim.chat(rich_request(), token)
         assert r.status_code == 403

@@ -5,58 +5,26 @@ answering `credential_add` (the real broker is used by the end-to-end tests in `
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from oauth_testkit import ADMIN_TOKEN, FakeBroker
 
 from kiro_oauth import Settings
-from kiro_testing import NatsServer, PythonService, RedisServer, free_port
+from kiro_testing import NatsServer, RedisServer
+from kiro_testing.sim import Sim
 from kiroproto.bus import Subjects
 
 
 @pytest.fixture(autouse=True)
-def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith(("KIRO_", "OAUTH_", "DASHBOARD_", "NATS_URL", "REDIS_URL")):
-            monkeypatch.delenv(key, raising=False)
+def _clean_environ(clean_environ: None) -> None:
+    """No proxy or service variable from the developer's shell leaks into a test."""
 
 
 @pytest.fixture(scope="session")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("oauth-nats"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(
-        tmp_path_factory.mktemp("oauth-redis-logs"), data_dir=tmp_path_factory.mktemp("oauth-redis")
-    )
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    sim = PythonService(
-        "kiro-sim",
-        "kiro_sim",
-        tmp_path_factory.mktemp("oauth-sim"),
-        {"KIRO_SIM_DEVICE_INTERVAL": "1", "KIRO_SIM_LOG_LEVEL": "WARNING"},
-        f"{url}/healthz",
-        args=["--port", str(port)],
-    )
-    sim.start()
-    yield url
-    sim.stop()
+def sim_url(kiro_sim: Sim) -> str:
+    return kiro_sim.url
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Helpers for the broker tests: settings, credential JSON, a bus client, polling."""
+"""Helpers for the broker tests: settings, credential JSON, a bus client, polling (the simulator's
+control client is the kit's `kiro_testing.sim.AsyncSimControl`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import orjson
 
 from kiro_service.bus import BusClient
 from kiro_testing import NatsServer, RedisServer
+from kiro_testing.sim import credential
 from kiroproto.bus import (
     BROKER_PING,
     CREDENTIAL_ACTION,
@@ -161,59 +163,7 @@ async def eventually(check: Callable[[], Awaitable[T | None]], within_s: float =
         await asyncio.sleep(0.02)
 
 
-class SimControl:
-    """The simulator's control API (`/_sim/...`) over real HTTP."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=10.0)
-
-    async def account(self, auth: str = "Social", **spec: Any) -> dict[str, Any]:
-        spec.setdefault("id", "acct-" + uuid.uuid4().hex[:10])
-        spec.setdefault("refresh_token", "aor" + uuid.uuid4().hex * 3)
-        resp = await self.http.post("/_sim/accounts", json={"auth": auth, **spec})
-        assert resp.status_code == 201, resp.text
-        return dict(resp.json())
-
-    async def get_account(self, account_id: str) -> dict[str, Any]:
-        resp = await self.http.get(f"/_sim/accounts/{account_id}")
-        assert resp.status_code == 200, resp.text
-        return dict(resp.json())
-
-    async def revoke(self, account_id: str) -> None:
-        resp = await self.http.post(f"/_sim/accounts/{account_id}/revoke", json={})
-        assert resp.status_code == 200, resp.text
-
-    async def fault(self, account_id: str, surface: str, script: dict[str, Any], times: int = 1) -> None:
-        body = {
-            "account_id": account_id,
-            "mode": "fault",
-            "surface": surface,
-            "script": script,
-            "times": times,
-        }
-        resp = await self.http.post("/_sim/scripts", json=body)
-        assert resp.status_code == 200, resp.text
-
-    async def refresh_calls(self, account_id: str) -> int:
-        resp = await self.http.get("/_sim/stats", params={"bodies": "false"})
-        account = resp.json()["accounts"].get(account_id, {})
-        return int(account.get("refresh_calls", 0))
-
-    async def usage_calls(self, account_id: str) -> int:
-        resp = await self.http.get("/_sim/stats", params={"bodies": "false"})
-        return int(resp.json()["accounts"].get(account_id, {}).get("usage_calls", 0))
-
-
 def sim_cred(account: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """The broker's credential entry for a simulator account (no access token: refresh first)."""
-    item: dict[str, Any] = {
-        "id": account["id"],
-        "auth": "IdC" if account["auth"] == "idc" else "Social",
-        "refreshToken": account["refresh_token"],
-    }
-    if account.get("client_id"):
-        item["clientId"] = account["client_id"]
-        item["clientSecret"] = account["client_secret"]
-    item.update(extra)
-    return item
+    """The broker's credential entry for a simulator account (no access token, no profile ARN:
+    the broker refreshes and looks it up first)."""
+    return credential(account, profile=False, **extra)

@@ -1,65 +1,29 @@
-"""Fixtures for the broker tests: real nats-server and redis-server on free loopback ports
-(never 4222 / 6379), one of each per session; every test gets its own bus namespace and Redis
-key prefix, so tests never see each other's state."""
+"""Fixtures for the broker tests. The servers come from the kit's pytest plugin
+(`kiro_testing.pytest_plugin`: one nats-server, redis-server and simulator per session, on free
+loopback ports); every test gets its own bus namespace and Redis key prefix, so tests never see
+each other's state."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from broker_helpers import BrokerBus, SimControl, SimUrls, StartBroker, make_settings
+from broker_helpers import BrokerBus, SimUrls, StartBroker, make_settings
 from redis.asyncio import Redis
 
 from kiro_service.bus import BusClient, BusUnavailable
-from kiro_testing import NatsServer, PythonService, RedisServer, free_port
+from kiro_testing import NatsServer, RedisServer
+from kiro_testing.sim import AsyncSimControl, Sim
 from kiroproto.bus import BROKER_PING, BrokerPing
 from token_broker import Broker
 
 
-@pytest.fixture(scope="session")
-def broker_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("broker-logs")
-
-
-@pytest.fixture(scope="session")
-def nats_server(broker_log_dir: Path) -> Iterator[NatsServer]:
-    server = NatsServer(broker_log_dir / "nats")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_server(broker_log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(broker_log_dir / "redis", data_dir=tmp_path_factory.mktemp("broker-redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
-def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_environ(clean_environ: None) -> None:
     """No proxy, Kiro or broker variables from the developer's shell leak into a test."""
-    for key in list(os.environ):
-        upper = key.upper()
-        if upper in {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"} or upper.startswith(
-            (
-                "KIRO_",
-                "SESSION_POOL_",
-                "OAUTH_",
-                "BROKER_",
-                "NATS_URL",
-                "REDIS_URL",
-                "PROXY_POOL",
-                "LOG_LEVEL",
-            )
-        ):
-            monkeypatch.delenv(key, raising=False)
 
 
 @pytest.fixture
@@ -126,31 +90,19 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture(scope="session")
-def kiro_sim_url(broker_log_dir: Path) -> Iterator[str]:
-    """The project's Kiro simulator as a real process (auth portal, OIDC and API on one port)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    sim = PythonService(
-        "kiro-sim", "kiro_sim", broker_log_dir, {}, f"{url}/healthz", args=["--port", str(port)]
-    )
-    sim.start()
-    yield url
-    sim.stop()
-
-
 @pytest.fixture
-async def sim(kiro_sim_url: str) -> AsyncIterator[SimControl]:
-    control = SimControl(kiro_sim_url)
+async def sim(kiro_sim: Sim) -> AsyncIterator[AsyncSimControl]:
+    """The session's simulator process (the kit's `kiro_sim`), through its control API."""
+    control = AsyncSimControl.connect(kiro_sim.url)
     yield control
-    await control.http.aclose()
+    await control.aclose()
 
 
 @pytest.fixture
-def sim_urls(kiro_sim_url: str) -> SimUrls:
+def sim_urls(kiro_sim: Sim) -> SimUrls:
     """Broker settings that point every upstream base URL at the simulator."""
     return {
-        "kiro_api_base_url": kiro_sim_url,
-        "kiro_auth_base_url": kiro_sim_url,
-        "kiro_oidc_base_url": kiro_sim_url,
+        "kiro_api_base_url": kiro_sim.url,
+        "kiro_auth_base_url": kiro_sim.url,
+        "kiro_oidc_base_url": kiro_sim.url,
     }

@@ -7,8 +7,9 @@ import asyncio
 import time
 from collections import Counter
 
-from broker_helpers import BrokerBus, SimControl, SimUrls, StartBroker, cred, creds_json, sim_cred
+from broker_helpers import BrokerBus, SimUrls, StartBroker, cred, creds_json, sim_cred
 
+from kiro_testing.sim import AsyncSimControl
 from kiroproto.bus import CredentialStatus, DenialReason, LeaseDenied, LeaseGrant, Outcome
 
 
@@ -167,13 +168,13 @@ async def test_a_session_moves_when_its_account_cannot_serve_and_is_counted(
 
 
 async def test_a_request_waits_out_a_refresh_backoff_then_is_served(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
+    start_broker: StartBroker, bus: BrokerBus, sim: AsyncSimControl, sim_urls: SimUrls
 ) -> None:
-    flaky = await sim.account()
+    flaky = await sim.add_account()
     await sim.fault(flaky["id"], "refresh", {"status": 500}, times=1)
     await start_broker(kiro_auth_token=creds_json(sim_cred(flaky)), **sim_urls)
     started = time.monotonic()
     reply = await bus.acquire(wait_ms=8000)  # the refresh backoff (5 s) ends within the wait
     assert isinstance(reply, LeaseGrant), reply
     assert 4.0 <= time.monotonic() - started < 8.0
-    assert await sim.refresh_calls(flaky["id"]) == 2
+    assert await sim.counter(flaky["id"], "refresh_calls") == 2

@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import time
 
-from broker_helpers import BrokerBus, SimControl, SimUrls, StartBroker, cred, creds_json, eventually, sim_cred
+from broker_helpers import BrokerBus, SimUrls, StartBroker, cred, creds_json, eventually, sim_cred
 
+from kiro_testing.sim import AsyncSimControl
 from kiroproto.bus import CredentialStatus, DenialReason, LeaseDenied, Outcome
 
 
 async def test_usage_poll_runs_on_one_replica_per_period(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
+    start_broker: StartBroker, bus: BrokerBus, sim: AsyncSimControl, sim_urls: SimUrls
 ) -> None:
-    one = await sim.account(credits_limit=100, credits_used=40)
-    two = await sim.account(credits_limit=100)
+    one = await sim.add_account(credits_limit=100, credits_used=40)
+    two = await sim.add_account(credits_limit=100)
     config = creds_json(sim_cred(one), sim_cred(two))
     await asyncio.gather(
         *(
@@ -33,20 +34,22 @@ async def test_usage_poll_runs_on_one_replica_per_period(
     usage = status[one["id"]].usage
     assert usage is not None and usage.remaining == 60
     # Three replicas, one period: each credential was polled once, by one of them.
-    assert await sim.usage_calls(one["id"]) == 1 and await sim.usage_calls(two["id"]) == 1
-    assert await sim.refresh_calls(one["id"]) == 1  # the job refreshed the token once for it
+    assert (
+        await sim.counter(one["id"], "usage_calls") == 1 and await sim.counter(two["id"], "usage_calls") == 1
+    )
+    assert await sim.counter(one["id"], "refresh_calls") == 1  # the job refreshed the token once for it
 
 
 async def test_refresh_job_renews_tokens_close_to_expiry(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
+    start_broker: StartBroker, bus: BrokerBus, sim: AsyncSimControl, sim_urls: SimUrls
 ) -> None:
-    account = await sim.account()
+    account = await sim.add_account()
     config = creds_json(sim_cred(account, accessToken="aoaOldButValid", expiresAt=_iso_in(300)))
     # Used once while the token is far from the (1 minute) margin: no refresh yet.
     first = await start_broker(kiro_auth_token=config, broker_refresh_margin="1m", **sim_urls)
     await bus.release(await bus.grant())
     await first.stop()
-    assert await sim.refresh_calls(account["id"]) == 0
+    assert await sim.counter(account["id"], "refresh_calls") == 0
     # With a 10 minute margin the job finds a recently used credential close to expiry.
     await start_broker(
         run_jobs=True,
@@ -57,7 +60,7 @@ async def test_refresh_job_renews_tokens_close_to_expiry(
     )
 
     async def refreshed() -> bool:
-        return await sim.refresh_calls(account["id"]) == 1
+        return await sim.counter(account["id"], "refresh_calls") == 1
 
     await eventually(refreshed, what="the background refresh")
     grant = await bus.grant()
@@ -69,9 +72,9 @@ def _iso_in(seconds: float) -> str:
 
 
 async def test_quota_parking_ends_at_the_upstream_reset(
-    start_broker: StartBroker, bus: BrokerBus, sim: SimControl, sim_urls: SimUrls
+    start_broker: StartBroker, bus: BrokerBus, sim: AsyncSimControl, sim_urls: SimUrls
 ) -> None:
-    account = await sim.account(credits_limit=10, credits_used=10)
+    account = await sim.add_account(credits_limit=10, credits_used=10)
     await start_broker(kiro_auth_token=creds_json(sim_cred(account)), **sim_urls)
     grant = await bus.grant()
     await bus.release(grant, Outcome.QUOTA_EXHAUSTED, status_code=402)

@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
-from broker_helpers import BrokerBus, SimControl, SimUrls, StartBroker, cred, creds_json, sim_cred
+from broker_helpers import BrokerBus, SimUrls, StartBroker, cred, creds_json, sim_cred
 from redis.asyncio import Redis
 
+from kiro_testing.sim import AsyncSimControl
 from kiroproto.credentials import credential_identity
 
 
@@ -105,19 +106,19 @@ async def test_deleted_credentials_are_not_reimported(start_broker: StartBroker,
 async def test_no_plain_secret_in_redis_when_a_key_is_set(
     start_broker: StartBroker,
     bus: BrokerBus,
-    sim: SimControl,
+    sim: AsyncSimControl,
     sim_urls: SimUrls,
     redis_client: Redis,
     ns: str,
 ) -> None:
     key = base64.b64encode(os.urandom(32)).decode()
-    social = await sim.account(rotate_refresh=True)
-    idc = await sim.account(auth="IdC")
+    social = await sim.add_account(rotate_refresh=True)
+    idc = await sim.add_account(auth="IdC")
     config = creds_json(sim_cred(social), sim_cred(idc), cred("static"))
     await start_broker(kiro_auth_token=config, kiro_secret_key=key, session_pool_max_size=1, **sim_urls)
     grants = [await bus.grant(), await bus.grant(), await bus.grant()]
     assert {g.credential_id for g in grants} == {social["id"], idc["id"], "static"}
-    rotated = (await sim.get_account(social["id"]))["refresh_token"]
+    rotated = (await sim.account(social["id"]))["refresh_token"]
     secrets = [
         social["refresh_token"],
         rotated,

@@ -21,29 +21,19 @@ from __future__ import annotations
 
 import argparse
 import base64
-import importlib.util
-import json
 import logging
 import os
 import secrets
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiro_testing.busauth import (
-    NATS_SERVICES,
-    REDIS_SERVICES,
-    BusCredentials,
-    make_private_tree,
-    private_dir,
-    render_nats_conf,
-    render_redis_conf,
-    write_private,
-)
-from kiro_testing.processes import ManagedProcess, NatsServer, PythonService, RedisServer, free_port
+from kiro_testing.busauth import make_private_tree, private_dir, write_private
+from kiro_testing.processes import ManagedProcess
+from kiro_testing.stack import Stack, StackConfig
 from kiroproto.bus import DEFAULT_NAMESPACE
 from kiroproto.keypolicy import key_problem
 
@@ -89,28 +79,20 @@ class _Restarts:
     started_at: float = 0.0
 
 
-class Stack:
-    """Processes started in order, stopped in reverse order; a crashed one is started again."""
+class Supervisor:
+    """Watches started processes; a crashed one is started again with back-off."""
 
     def __init__(
-        self, first_delay_s: float = RESTART_FIRST_DELAY_S, max_delay_s: float = RESTART_MAX_DELAY_S
+        self,
+        processes: Sequence[ManagedProcess],
+        first_delay_s: float = RESTART_FIRST_DELAY_S,
+        max_delay_s: float = RESTART_MAX_DELAY_S,
     ) -> None:
-        self.processes: list[ManagedProcess] = []
+        self.processes = list(processes)
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
-        self._restarts: dict[str, _Restarts] = {}
-
-    def start(self, proc: ManagedProcess) -> None:
-        log.info("starting %s", proc.name)
-        proc.start()
-        self.processes.append(proc)
-        self._restarts[proc.name] = _Restarts(delay_s=self.first_delay_s, started_at=time.monotonic())
-
-    def stop(self) -> None:
-        for proc in reversed(self.processes):
-            log.info("stopping %s", proc.name)
-            proc.stop()
-        self.processes.clear()
+        now = time.monotonic()
+        self._restarts = {p.name: _Restarts(delay_s=first_delay_s, started_at=now) for p in self.processes}
 
     def watch(self, should_stop: Callable[[], bool]) -> int:
         while not should_stop():
@@ -166,8 +148,63 @@ def kept_secret(path: Path, generate: Callable[[], str]) -> tuple[str, bool]:
     return value, True
 
 
-def _module_exists(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
+def _check_keys(env: dict[str, str]) -> str | None:
+    """Why the client / admin keys of `env` are refused (None: they are fine)."""
+    if not env.get("KIRO_CLIENT_TOKEN"):
+        return "KIRO_CLIENT_TOKEN is not set: put it in .env or the environment (see README)"
+    for name in ("KIRO_CLIENT_TOKEN", "KIRO_ADMIN_TOKEN"):
+        problem = key_problem(env[name]) if env.get(name) else None
+        if problem is not None:
+            return f"{name} is refused: {problem}"
+    if env.get("KIRO_ADMIN_TOKEN") and env["KIRO_ADMIN_TOKEN"] == env["KIRO_CLIENT_TOKEN"]:
+        return (
+            "KIRO_ADMIN_TOKEN equals KIRO_CLIENT_TOKEN: the client key is never an admin key "
+            "(unset KIRO_ADMIN_TOKEN to have one generated)"
+        )
+    return None
+
+
+def _admin_key(run_dir: Path) -> str:
+    admin_file = run_dir / "admin-key"
+    key, created = kept_secret(admin_file, lambda: secrets.token_urlsafe(32))
+    if created:  # shown once; afterwards only where it is kept
+        sys.stdout.write(f"\nGenerated the admin key (kept in {admin_file}): {key}\n\n")
+        sys.stdout.flush()
+    else:
+        log.info("admin key: %s (KIRO_ADMIN_TOKEN unset)", admin_file)
+    return key
+
+
+def stack_config(mode: str, env: dict[str, str], run_dir: Path) -> StackConfig:
+    """The stack of `make run` / `make demo`: one of each service, on the bus users of
+    `kiro_testing.busauth`; NATS / Redis only when NATS_URL / REDIS_URL name none. Only the
+    gateway faces the network (GATEWAY_HOST, default all interfaces); the services behind it
+    listen on loopback."""
+    demo = mode == "demo"
+    return StackConfig(
+        dashboard=True,
+        oauth=True,
+        simulator=demo,
+        seeded=["demo"] if demo else [],
+        sim_args=["--seed-demo"] if demo else [],
+        sim_env={k: v for k, v in env.items() if k.startswith("KIRO_SIM_")},
+        sim_port=int(env.get("KIRO_SIM_PORT", "0")),
+        client_token=None,
+        secret_key=None,
+        namespace=env.get("KIRO_BUS_NAMESPACE") or DEFAULT_NAMESPACE,
+        scoped=False,
+        test_defaults=False,
+        env=env,
+        gateway_env={"GATEWAY_HOST": env.get("GATEWAY_HOST", "0.0.0.0")},  # noqa: S104 - the public face
+        secure_bus=True,
+        nats_port=int(env.get("RUN_NATS_PORT", "0")),
+        redis_port=int(env.get("RUN_REDIS_PORT", "0")),
+        gateway_port=int(env.get("PORT", "8080")),
+        broker_port=int(env.get("BROKER_PORT", "0")),
+        data_dir=run_dir.resolve(),
+        plain_names=True,
+        health_path="/healthz",
+    )
 
 
 def start_stack(mode: str) -> int:
@@ -179,124 +216,39 @@ def start_stack(mode: str) -> int:
     private_dir(run_dir)
     make_private_tree(run_dir)  # data an older runner left readable
     logs = private_dir(run_dir / "logs")
-    stack = Stack()
     stopping = False
-    # What differs per service: its own NATS user and Redis user.
-    own: dict[str, dict[str, str]] = {name: {} for name in NATS_SERVICES}
-    bus = BusCredentials()
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    def env_of(service: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**env, **own.get(service, {}), **(extra or {})}
-
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if not env.get("KIRO_SECRET_KEY"):
+        env["KIRO_SECRET_KEY"], _ = kept_secret(
+            run_dir / "secret-key", lambda: base64.b64encode(os.urandom(32)).decode()
+        )
+    if mode == "demo":  # the simulated credential, never one from the environment
+        env.pop("KIRO_AUTH_TOKEN", None)
+        env.setdefault("KIRO_CLIENT_TOKEN", "demo-" + secrets.token_urlsafe(16))
+    refused = _check_keys(env)
+    if refused is not None:
+        log.error("%s", refused)
+        return 2
+    if not env.get("KIRO_ADMIN_TOKEN"):
+        env["KIRO_ADMIN_TOKEN"] = _admin_key(run_dir)
+    if not env.get("KIRO_AUTH_TOKEN") and mode != "demo":
+        log.warning(
+            "no credentials configured: set KIRO_AUTH_TOKEN (JSON or a file path) in .env, "
+            "or add an account at http://localhost:%s/oauth (OAUTH_ENABLED=true)",
+            env.get("PORT", "8080"),
+        )
+    stack = Stack(
+        logs, stack_config(mode, env, run_dir), nats_url=env.get("NATS_URL"), redis_url=env.get("REDIS_URL")
+    )
     try:
-        if not env.get("NATS_URL"):
-            nats_port = int(env.get("RUN_NATS_PORT", "0")) or free_port()
-            namespace = env.get("KIRO_BUS_NAMESPACE") or DEFAULT_NAMESPACE
-            conf = write_private(
-                run_dir / "nats.conf", render_nats_conf(bus.nats, port=nats_port, namespace=namespace)
-            )
-            nats = NatsServer(logs, port=nats_port, config_file=conf)
-            stack.start(nats)
-            for name in NATS_SERVICES:
-                own[name]["NATS_URL"] = bus.nats_url(nats.url, name)
-        if not env.get("REDIS_URL"):
-            redis_port = int(env.get("RUN_REDIS_PORT", "0")) or free_port()
-            data_dir = private_dir(run_dir / "redis").resolve()
-            conf = write_private(
-                run_dir / "redis.conf", render_redis_conf(bus.redis, port=redis_port, data_dir=data_dir)
-            )
-            redis = RedisServer(logs, port=redis_port, data_dir=data_dir, config_file=conf)
-            stack.start(redis)
-            for name in REDIS_SERVICES:
-                own[name]["REDIS_URL"] = bus.redis_url(redis.url, name)
-        if not env.get("KIRO_SECRET_KEY"):
-            env["KIRO_SECRET_KEY"], _ = kept_secret(
-                run_dir / "secret-key", lambda: base64.b64encode(os.urandom(32)).decode()
-            )
-
-        if mode == "demo":
-            sim_port = int(env.get("KIRO_SIM_PORT", "0")) or free_port()
-            sim_url = f"http://127.0.0.1:{sim_port}"
-            sim_args = ["--port", str(sim_port), "--seed-demo", "--log-level", "WARNING"]
-            stack.start(PythonService("kiro-sim", "kiro_sim", logs, env, f"{sim_url}/healthz", args=sim_args))
-            from kiro_sim import DEMO_REFRESH_TOKEN
-
-            refresh_token = DEMO_REFRESH_TOKEN
-            env["KIRO_API_BASE_URL"] = sim_url
-            env["KIRO_AUTH_BASE_URL"] = sim_url
-            env["KIRO_OIDC_BASE_URL"] = sim_url
-            demo_cred = {"auth": "Social", "refreshToken": refresh_token, "id": "demo"}
-            env["KIRO_AUTH_TOKEN"] = json.dumps([demo_cred])
-            env.setdefault("KIRO_CLIENT_TOKEN", "demo-" + secrets.token_urlsafe(16))
-
-        if not env.get("KIRO_CLIENT_TOKEN"):
-            log.error("KIRO_CLIENT_TOKEN is not set: put it in .env or the environment (see README)")
-            return 2
-        for name in ("KIRO_CLIENT_TOKEN", "KIRO_ADMIN_TOKEN"):
-            problem = key_problem(env[name]) if env.get(name) else None
-            if problem is not None:
-                log.error("%s is refused: %s", name, problem)
-                return 2
-        if env.get("KIRO_ADMIN_TOKEN") and env["KIRO_ADMIN_TOKEN"] == env["KIRO_CLIENT_TOKEN"]:
-            log.error(
-                "KIRO_ADMIN_TOKEN equals KIRO_CLIENT_TOKEN: the client key is never an admin key "
-                "(unset KIRO_ADMIN_TOKEN to have one generated)"
-            )
-            return 2
-        if not env.get("KIRO_ADMIN_TOKEN"):
-            admin_file = run_dir / "admin-key"
-            env["KIRO_ADMIN_TOKEN"], created = kept_secret(admin_file, lambda: secrets.token_urlsafe(32))
-            if created:  # shown once; afterwards only where it is kept
-                sys.stdout.write(
-                    f"\nGenerated the admin key (kept in {admin_file}): {env['KIRO_ADMIN_TOKEN']}\n\n"
-                )
-                sys.stdout.flush()
-            else:
-                log.info("admin key: %s (KIRO_ADMIN_TOKEN unset)", admin_file)
-        if not env.get("KIRO_AUTH_TOKEN"):
-            log.warning(
-                "no credentials configured: set KIRO_AUTH_TOKEN (JSON or a file path) in .env, "
-                "or add an account at http://localhost:%s/oauth (OAUTH_ENABLED=true)",
-                env.get("PORT", "8080"),
-            )
-
-        # Only the gateway faces the network; the services behind it listen on loopback.
-        for name in ("BROKER_HOST", "OAUTH_HOST", "DASHBOARD_HOST"):
-            env.setdefault(name, "127.0.0.1")
-        port = int(env.get("PORT", "8080"))
-        broker_port = int(env.get("BROKER_PORT", "0")) or free_port()
-        env["BROKER_PORT"] = str(broker_port)
-        stack.start(
-            PythonService(
-                "token-broker",
-                "token_broker",
-                logs,
-                env_of("broker"),
-                f"http://127.0.0.1:{broker_port}/healthz",
-            )
-        )
-        for name, module, var in (
-            ("oauth", "kiro_oauth", "GATEWAY_OAUTH_URL"),
-            ("dashboard", "dashboard", "GATEWAY_DASHBOARD_URL"),
-        ):
-            if _module_exists(f"{module}.__main__"):
-                svc_port = free_port()
-                svc_env = env_of(name, {f"{name.upper()}_PORT": str(svc_port)})
-                stack.start(
-                    PythonService(name, module, logs, svc_env, f"http://127.0.0.1:{svc_port}/healthz")
-                )
-                env[var] = f"http://127.0.0.1:{svc_port}"
-        gateway_env = env_of("gateway")
-        stack.start(
-            PythonService("gateway", "gateway", logs, gateway_env, f"http://127.0.0.1:{port}/healthz")
-        )
-
+        stack.start()
+        port = stack.gateway_ports[0]
         log.info("Kiro2API is up at http://localhost:%d (logs in %s)", port, logs)
         if mode == "demo":
             key = env["KIRO_CLIENT_TOKEN"]
@@ -308,11 +260,13 @@ def start_stack(mode: str) -> int:
                 '"messages":[{"role":"user","content":"Hello"}]}\'\n\n'
             )
             sys.stdout.flush()
-        return stack.watch(lambda: stopping)
+        return Supervisor(stack.processes).watch(lambda: stopping)
     except Exception as exc:  # noqa: BLE001 - report and stop what was started
         log.error("could not start the stack: %s", exc)
         return 1
     finally:
+        for process in reversed(stack.processes):
+            log.info("stopping %s", process.name)
         stack.stop()
 
 
@@ -321,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["run", "demo"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s runner %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return start_stack(args.mode)
 
 

@@ -11,8 +11,10 @@ import httpx
 import orjson
 from pydantic import BaseModel
 
-from kiro_service.bus import call_once
 from kiro_testing import PythonService
+from kiro_testing.polling import poll
+from kiro_testing.sim import Sim
+from kiro_testing.stack import CLIENT_TOKEN, Stack
 from kiroproto.bus import (
     CREDENTIAL_ACTION,
     KEY_CREATE,
@@ -25,56 +27,48 @@ from kiroproto.bus import (
     PoolModels,
     PoolModelsRequest,
 )
-from tests.integration.stack import CLIENT_TOKEN, Pool, Sim, poll
 
 Req = TypeVar("Req", bound=BaseModel)
 Rep = TypeVar("Rep", bound=BaseModel)
 
 
-def start_broker(pool: Pool, config: Sequence[Mapping[str, Any]] | None, **env: str) -> PythonService:
+def start_broker(pool: Stack, config: Sequence[Mapping[str, Any]] | None, **env: str) -> PythonService:
     """A broker of `pool` configured with exactly `config` (None: KIRO_AUTH_TOKEN unset)."""
-    saved = dict(pool.common)
-    pool.credentials_json = orjson.dumps(list(config)).decode() if config is not None else ""
-    pool.common.update(env)
-    try:
-        return pool.add_broker()
-    finally:
-        pool.common.clear()
-        pool.common.update(saved)
+    credentials = orjson.dumps(list(config)).decode() if config is not None else ""
+    return pool.add_broker({**env, "KIRO_AUTH_TOKEN": credentials})
 
 
-def stop_broker(pool: Pool, broker: PythonService) -> None:
-    broker.stop()
-    pool.brokers.remove(broker)
+def stop_broker(pool: Stack, broker: PythonService) -> None:
+    pool.stop_broker(broker)
 
 
-async def bus_call(pool: Pool, endpoint: Endpoint[Req, Rep], message: Req, service: str = "dashboard") -> Rep:
-    return await call_once(
-        pool.nats_url, endpoint, message, service=service, namespace=pool.namespace, timeout_s=15.0
-    )
+async def bus_call(
+    pool: Stack, endpoint: Endpoint[Req, Rep], message: Req, service: str = "dashboard"
+) -> Rep:
+    return await pool.bus_call(endpoint, message, service=service)
 
 
-def credential_action(pool: Pool, credential_id: str, action: str) -> Ack:
+def credential_action(pool: Stack, credential_id: str, action: str) -> Ack:
     req = CredentialAction(credential_id=credential_id, action=action)
     return asyncio.run(bus_call(pool, CREDENTIAL_ACTION, req))
 
 
-def pool_models(pool: Pool) -> PoolModels:
+def pool_models(pool: Stack) -> PoolModels:
     return asyncio.run(bus_call(pool, POOL_MODELS, PoolModelsRequest(), service="gateway"))
 
 
-def create_team_key(pool: Pool, team: str, allowed: Sequence[str]) -> str:
+def create_team_key(pool: Stack, team: str, allowed: Sequence[str]) -> str:
     req = KeyCreate(team=team, allowed_models=tuple(allowed))
     created = asyncio.run(bus_call(pool, KEY_CREATE, req))
     assert created.ok and created.secret, created.message
     return created.secret
 
 
-def status_of(pool: Pool, credential_id: str) -> CredentialStatus:
+def status_of(pool: Stack, credential_id: str) -> CredentialStatus:
     return next(c for c in pool.pool_status_sync().credentials if c.id == credential_id)
 
 
-def wait_catalogues(pool: Pool, *ids: str, timeout: float = 15.0) -> None:
+def wait_catalogues(pool: Stack, *ids: str, timeout: float = 15.0) -> None:
     """Until the broker knows the catalogue of every named account."""
     poll(
         lambda: all(status_of(pool, cid).catalogue_at is not None for cid in ids),
@@ -85,7 +79,7 @@ def wait_catalogues(pool: Pool, *ids: str, timeout: float = 15.0) -> None:
 
 def last_model(sim: Sim, account_id: str) -> str | None:
     """The `modelId` of the account's last chat request, as the simulator received it."""
-    body = sim._call("GET", f"/_sim/accounts/{account_id}/last-request")["body"]
+    body = sim.last_request(account_id)["body"]
     if not isinstance(body, dict):
         return None
     current = body["conversationState"]["currentMessage"]["userInputMessage"]
@@ -101,7 +95,7 @@ def model_rejections(sim: Sim, account_id: str) -> int:
 
 
 def message(
-    pool: Pool, model: str, *, stream: bool = False, key: str = CLIENT_TOKEN, text: str = "hello"
+    pool: Stack, model: str, *, stream: bool = False, key: str = CLIENT_TOKEN, text: str = "hello"
 ) -> httpx.Response:
     body = {
         "model": model,
@@ -113,7 +107,7 @@ def message(
         return http.post("/v1/messages", json=body, headers={"x-api-key": key})
 
 
-def models_list(pool: Pool, key: str = CLIENT_TOKEN) -> dict[str, Any]:
+def models_list(pool: Stack, key: str = CLIENT_TOKEN) -> dict[str, Any]:
     with httpx.Client(base_url=pool.gateway_url(), timeout=10.0) as http:
         response = http.get("/v1/models", headers={"x-api-key": key})
     assert response.status_code == 200, response.text
