@@ -17,13 +17,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from kiro_testing.processes import NatsServer, RedisServer
 from kiro_testing.sim import Sim, SimControl, credential
-from kiro_testing.stack import Stack, StackConfig
+
+if TYPE_CHECKING:  # imported where used: loading the plugin must not import the product's
+    # packages, or coverage (which starts after the plugins) would not measure them
+    from kiro_testing.stack import Stack, StackConfig
 
 SERVICE_PREFIXES = (
     "KIRO_",
@@ -120,6 +123,8 @@ class Stacks:
         redis_url: str | None = None,
     ) -> Stack:
         """A started stack (`redis_url`: another Redis than the session's)."""
+        from kiro_testing.stack import Stack
+
         stack = Stack(
             self.log_dir, config, nats_url=self.nats_url, redis_url=redis_url or self.redis_url, sim=sim
         )
@@ -137,6 +142,8 @@ class Stacks:
         **env: str,
     ) -> Stack:
         """A started stack serving these simulator accounts; `env` for every service."""
+        from kiro_testing.stack import StackConfig
+
         credentials = [credential(a) for a in accounts]
         config = StackConfig(brokers=brokers, gateways=gateways, credentials=credentials, env=env)
         return self(config, sim=sim, redis_url=redis_url)
