@@ -29,13 +29,13 @@ Deliberately not here: deciding anything about the response (assembler.py), HTTP
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import assert_never
 
 import orjson
 
 from kiroproto.stream import events as ev
 from kiroproto.stream.options import StreamOptions
+from kiroproto.stream.renderer import Renderer
 
 _dumps = orjson.dumps
 
@@ -51,7 +51,7 @@ _MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
-class AnthropicSSERenderer:
+class AnthropicSSERenderer(Renderer):
     __slots__ = ("_options",)
 
     def __init__(self, options: StreamOptions) -> None:
@@ -76,9 +76,6 @@ class AnthropicSSERenderer:
 
     def ping(self) -> bytes:
         return _PING
-
-    def render_all(self, events: Iterable[ev.OutputEvent]) -> bytes:
-        return b"".join(self.render(event) for event in events)
 
     def render(self, event: ev.OutputEvent) -> bytes:
         match event:

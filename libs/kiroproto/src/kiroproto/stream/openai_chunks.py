@@ -23,7 +23,6 @@ Deliberately not here: deciding anything about the response (assembler.py), HTTP
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import assert_never
 
@@ -32,6 +31,7 @@ import orjson
 from kiroproto.openai.response import FinishReason, openai_error_type
 from kiroproto.stream import events as ev
 from kiroproto.stream.options import StreamOptions
+from kiroproto.stream.renderer import Renderer
 
 _dumps = orjson.dumps
 
@@ -55,7 +55,7 @@ class OpenAIChunkState:
     tool_calls: dict[int, int] = field(default_factory=dict)
 
 
-class OpenAIChunkRenderer:
+class OpenAIChunkRenderer(Renderer):
     __slots__ = ("_options", "_include_usage", "_ident", "_choice_head", "state")
 
     def __init__(self, options: StreamOptions, include_usage: bool = False) -> None:
@@ -71,9 +71,6 @@ class OpenAIChunkRenderer:
 
     def start(self) -> bytes:
         return self._choice_head + b'{"role":"assistant","content":""}' + _OPEN
-
-    def render_all(self, events: Iterable[ev.OutputEvent]) -> bytes:
-        return b"".join(self.render(event) for event in events)
 
     def render(self, event: ev.OutputEvent) -> bytes:
         match event:
