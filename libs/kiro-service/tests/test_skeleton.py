@@ -22,9 +22,11 @@ import pytest
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import SecretStr, ValidationError
+from starlette.types import Message, Receive, Scope, Send
 
 from kiro_service import (
     Health,
+    HttpMiddleware,
     MetricsPort,
     Readiness,
     ServiceSettings,
@@ -99,6 +101,29 @@ def test_content_length() -> None:
     assert content_length({"headers": [(b"content-length", b"12")]}) == 12
     assert content_length({"headers": [(b"content-length", b"x")]}) is None
     assert content_length({"headers": []}) is None
+
+
+async def test_http_middleware_sees_http_only() -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append("app:" + scope["type"])
+
+    class Tag(HttpMiddleware):
+        async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append("handle")
+            await self.app(scope, receive, send)
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        return None
+
+    middleware = Tag(app)
+    await middleware({"type": "lifespan"}, receive, send)
+    await middleware({"type": "http"}, receive, send)
+    assert seen == ["app:lifespan", "handle", "app:http"]
 
 
 @dataclass

@@ -74,30 +74,23 @@ def bearer_token(request: Request) -> str | None:
     return value.strip() or None
 
 
+@dataclass(frozen=True, slots=True)
 class AdminAuth:
     """Checks requests; creates and ends login sessions."""
 
-    def __init__(
-        self,
-        codec: SessionCodec,
-        redis: Redis,
-        keys: AdminKeys,
-        session_ttl_s: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.codec = codec
-        self._redis = redis
-        self._keys = keys
-        self.session_ttl_s = session_ttl_s
-        self._clock = clock
+    codec: SessionCodec
+    redis: Redis
+    keys: AdminKeys
+    session_ttl_s: float
+    clock: Callable[[], float] = time.time
 
     async def login(self, presented: str | None) -> str | None:
         """A new session cookie value when `presented` is the admin token, else None."""
         if not self.codec.check_admin_token(presented):
             return None
-        cookie, claims = self.codec.issue(self._clock(), self.session_ttl_s)
+        cookie, claims = self.codec.issue(self.clock(), self.session_ttl_s)
         try:
-            await self._redis.set(self._keys.session(claims.sid), "1", ex=max(1, int(self.session_ttl_s)))
+            await self.redis.set(self.keys.session(claims.sid), "1", ex=max(1, int(self.session_ttl_s)))
         except RedisError as exc:
             raise AuthUnavailable("session store unavailable") from exc
         return cookie
@@ -106,7 +99,7 @@ class AdminAuth:
         if principal.sid is None:
             return
         try:
-            await self._redis.delete(self._keys.session(principal.sid))
+            await self.redis.delete(self.keys.session(principal.sid))
         except RedisError as exc:
             raise AuthUnavailable("session store unavailable") from exc
 
@@ -116,11 +109,11 @@ class AdminAuth:
         if presented is not None:
             # A wrong bearer token is refused outright, even next to a valid cookie.
             return Principal(via="bearer") if self.codec.check_admin_token(presented) else None
-        claims = self.codec.verify(request.cookies.get(COOKIE_NAME), self._clock())
+        claims = self.codec.verify(request.cookies.get(COOKIE_NAME), self.clock())
         if claims is None:
             return None
         try:
-            alive = await self._redis.exists(self._keys.session(claims.sid))
+            alive = await self.redis.exists(self.keys.session(claims.sid))
         except RedisError as exc:
             raise AuthUnavailable("session store unavailable") from exc
         if not alive:

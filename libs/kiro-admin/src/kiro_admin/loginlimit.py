@@ -14,34 +14,36 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from dataclasses import KW_ONLY, dataclass
 
 from redis.asyncio import Redis
 
 from kiro_admin.keys import AdminKeys
 
 
+@dataclass(frozen=True, slots=True)
 class LoginLimiter:
-    def __init__(self, redis: Redis, keys: AdminKeys, *, attempts: int, window_s: float) -> None:
-        self._redis = redis
-        self._keys = keys
-        self.attempts = attempts
-        self.window_s = window_s
+    redis: Redis
+    keys: AdminKeys
+    _: KW_ONLY
+    attempts: int
+    window_s: float
 
     def _key(self, address: str) -> str:
-        return self._keys.login_failures(bucket(address))
+        return self.keys.login_failures(bucket(address))
 
     async def retry_after(self, address: str) -> int | None:
         """Seconds until `address` may try again, or None when it may try now."""
         key = self._key(address)
-        failures = await self._redis.get(key)
+        failures = await self.redis.get(key)
         if failures is None or int(failures) < self.attempts:
             return None
-        ttl_ms = await self._redis.pttl(key)
+        ttl_ms = await self.redis.pttl(key)
         return max(1, math.ceil(ttl_ms / 1000)) if ttl_ms > 0 else 1
 
     async def failed(self, address: str) -> None:
         key = self._key(address)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(key, 0, ex=max(1, math.ceil(self.window_s)), nx=True)
             pipe.incr(key)
             await pipe.execute()

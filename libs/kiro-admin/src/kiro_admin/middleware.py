@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kiro_service.asgi import content_length
+from kiro_service.asgi import HttpMiddleware, content_length
 
 _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
 SECURITY_HEADERS = {
@@ -34,16 +34,13 @@ SECURITY_HEADERS = {
 }
 
 
-class AccessMiddleware:
+class AccessMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, counter: Counter, logger: logging.Logger) -> None:
-        self.app = app
+        super().__init__(app)
         self.counter = counter
         self.log = logger
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 
@@ -79,7 +76,7 @@ class AccessMiddleware:
             )
 
 
-class BodyCapMiddleware:
+class BodyCapMiddleware(HttpMiddleware):
     """Reads at most `max_bytes` of a request body, then refuses it with 413 without reading on.
 
     A declared `content-length` over the cap is refused before any byte is read; a chunked body
@@ -88,13 +85,10 @@ class BodyCapMiddleware:
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await self._too_large(send)

@@ -16,7 +16,7 @@
 Service-specific behaviour (spans, metrics, routes) stays in each service.
 """
 
-from kiro_service.asgi import content_length
+from kiro_service.asgi import HttpMiddleware, content_length
 from kiro_service.deps import lifespan_state, service_state, state_dependency
 from kiro_service.health import (
     Health,
@@ -56,6 +56,7 @@ __all__ = [
     "BoundedLabel",
     "Duration",
     "Health",
+    "HttpMiddleware",
     "Listen",
     "LogLevel",
     "MetricsPort",

@@ -1,8 +1,31 @@
-"""Small readers of raw ASGI scopes, for middleware that runs before a `Request` exists."""
+"""Raw ASGI helpers, for middleware that runs before a `Request` exists.
+
+`HttpMiddleware`: the base of a pure ASGI middleware that acts on HTTP requests only (lifespan
+and websocket scopes pass straight through); `content_length(scope)`.
+"""
 
 from __future__ import annotations
 
-from starlette.types import Scope
+from abc import ABC, abstractmethod
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class HttpMiddleware(ABC):
+    """Wraps `app`; `handle` sees the HTTP requests, every other scope goes to `app` untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    @abstractmethod
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One HTTP request (`scope["type"] == "http"`)."""
 
 
 def content_length(scope: Scope) -> int | None:

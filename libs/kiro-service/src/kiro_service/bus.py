@@ -33,7 +33,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, set_span_i
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ValidationError
 
-from kiro_service.busconn import NatsTlsSettings, nats_options
+from kiro_service.busconn import NatsTlsSettings, connect_nats
 from kiroproto.bus import DEFAULT_NAMESPACE, Endpoint, Event, ServiceErrorCode
 
 log = logging.getLogger(__name__)
@@ -130,19 +130,7 @@ class BusClient:
         delay = 0.2
         while not self._closing:
             try:
-                nc = await nats.connect(
-                    self._url,
-                    name=f"kiro-{self._service}",
-                    connect_timeout=2,
-                    allow_reconnect=True,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
-                    closed_cb=self._closed,
-                    error_cb=self._error,
-                    **nats_options(self._service, self._tls),
-                )
+                nc = await connect_nats(self._url, self._service, self, settings=self._tls)
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 log.warning(
                     "nats connect failed, retrying", extra={"error": type(exc).__name__, "retry_in_s": delay}
@@ -161,20 +149,20 @@ class BusClient:
         if self._on_connection is not None:
             self._on_connection(up)
 
-    async def _disconnected(self) -> None:
+    async def on_disconnected(self) -> None:
         self._connection_changed(False)
         nc = self._nc
         closing = self._closing or (nc is not None and (nc.is_draining or nc.is_closed))
         log.log(logging.INFO if closing else logging.WARNING, "nats disconnected")
 
-    async def _reconnected(self) -> None:
+    async def on_reconnected(self) -> None:
         self._connection_changed(True)
         log.info("nats reconnected")
 
-    async def _closed(self) -> None:
+    async def on_closed(self) -> None:
         self._connection_changed(False)
 
-    async def _error(self, exc: Exception) -> None:
+    async def on_error(self, exc: Exception) -> None:
         log.debug("nats error", extra={"error": type(exc).__name__})
 
     @property

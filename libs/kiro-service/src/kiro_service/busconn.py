@@ -13,14 +13,18 @@ Redis needs nothing here: `REDIS_URL` carries the ACL user and password
 (`redis://USER:PASSWORD@host:6379/0`), and TLS is `rediss://` with the CA and client
 certificate as URL parameters (`?ssl_ca_certs=/path/ca.pem&ssl_certfile=...&ssl_keyfile=...`).
 
-`kiro_service.bus.BusClient` connects with these options (and reconnects in the background).
+`connect_nats` is the one `nats.connect()` of the services: these options, reconnecting forever
+every 0.5 s, the connection's changes reported to a `NatsEvents`. `kiro_service.bus.BusClient`
+connects through it (and retries the first connection in the background); so does the broker.
 """
 
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import Any, Protocol
 
+import nats
+from nats.aio.client import Client as NatsClient
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_INBOXES = {
@@ -60,3 +64,43 @@ def nats_options(service: str, settings: NatsTlsSettings | None = None) -> dict[
     if context is not None:
         options["tls"] = context
     return options
+
+
+class NatsEvents(Protocol):
+    """What a connection's owner hears of it (nats-py's callbacks)."""
+
+    async def on_disconnected(self) -> None: ...
+
+    async def on_reconnected(self) -> None: ...
+
+    async def on_closed(self) -> None: ...
+
+    async def on_error(self, exc: Exception) -> None: ...
+
+
+async def connect_nats(
+    url: str,
+    service: str,
+    events: NatsEvents,
+    *,
+    name: str | None = None,
+    settings: NatsTlsSettings | None = None,
+) -> NatsClient:
+    """Connect as `service` (`nats_options`); once connected, reconnect forever every 0.5 s.
+
+    Raises what `nats.connect` raises when the first connection fails (the caller decides
+    whether to retry). `name` is the client name the server shows (default `kiro-<service>`).
+    """
+    return await nats.connect(
+        url,
+        name=name or f"kiro-{service}",
+        connect_timeout=2,
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        disconnected_cb=events.on_disconnected,
+        reconnected_cb=events.on_reconnected,
+        closed_cb=events.on_closed,
+        error_cb=events.on_error,
+        **nats_options(service, settings),
+    )

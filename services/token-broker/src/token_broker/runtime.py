@@ -25,7 +25,6 @@ import logging
 from dataclasses import dataclass
 
 import httpx
-import nats
 from nats.aio.client import Client as NatsClient
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -33,8 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
-from kiro_service import Readiness
-from kiro_service.busconn import nats_options
+from kiro_service import Readiness, busconn
 from kiroproto.bus import Subjects
 from token_broker.admin import Admin
 from token_broker.catalogue import Catalogues
@@ -117,6 +115,8 @@ class NatsLink:
     async def on_error(self, exc: Exception) -> None:
         log.warning("NATS error: %s", exc)
 
+    on_closed = on_disconnected
+
 
 async def connect_redis(settings: Settings) -> Redis:
     # A burst of lease requests waits for a free connection instead of failing: the default
@@ -142,17 +142,8 @@ async def connect_redis(settings: Settings) -> Redis:
 
 
 async def connect_nats(settings: Settings, link: NatsLink) -> NatsClient:
-    nc = await nats.connect(
-        settings.nats_url,
-        name=f"token-broker-{settings.broker_instance_id}",
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        disconnected_cb=link.on_disconnected,
-        reconnected_cb=link.on_reconnected,
-        closed_cb=link.on_disconnected,
-        error_cb=link.on_error,
-        **nats_options("broker", settings),  # its own reply inbox (NATS permissions), TLS
-    )
+    name = f"token-broker-{settings.broker_instance_id}"
+    nc = await busconn.connect_nats(settings.nats_url, "broker", link, name=name, settings=settings)
     link.connected = True
     return nc
 

@@ -45,6 +45,7 @@ from kiroproto.stream.kiro_events import (
 )
 from kiroproto.stream.openai_chunks import FINISH_REASONS, OpenAIChunkRenderer, OpenAIChunkState
 from kiroproto.stream.options import StreamOptions
+from kiroproto.stream.renderer import Renderer
 from kiroproto.stream.stop_sequences import StopSequenceMatcher
 from kiroproto.stream.thinking import Piece, PieceKind, ThinkingExtractor
 from kiroproto.stream.usage import input_tokens, output_tokens
@@ -70,6 +71,7 @@ __all__ = [
     "Piece",
     "PieceKind",
     "ReasoningFragment",
+    "Renderer",
     "ResponseAssembler",
     "StopReason",
     "StopSequenceMatcher",

@@ -29,20 +29,13 @@ Deliberately not here: deciding anything about the response (assembler.py), HTTP
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import assert_never
 
 import orjson
 
-from kiroproto.stream.events import (
-    BlockDelta,
-    BlockStart,
-    BlockStop,
-    MessageEnd,
-    OutputEvent,
-    StreamFailure,
-)
+from kiroproto.stream import events as ev
 from kiroproto.stream.options import StreamOptions
+from kiroproto.stream.renderer import Renderer
 
 _dumps = orjson.dumps
 
@@ -58,7 +51,7 @@ _MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
-class AnthropicSSERenderer:
+class AnthropicSSERenderer(Renderer):
     __slots__ = ("_options",)
 
     def __init__(self, options: StreamOptions) -> None:
@@ -84,12 +77,9 @@ class AnthropicSSERenderer:
     def ping(self) -> bytes:
         return _PING
 
-    def render_all(self, events: Iterable[OutputEvent]) -> bytes:
-        return b"".join(self.render(event) for event in events)
-
-    def render(self, event: OutputEvent) -> bytes:
+    def render(self, event: ev.OutputEvent) -> bytes:
         match event:
-            case BlockDelta(index=index, kind=kind, data=data):
+            case ev.BlockDelta(index=index, kind=kind, data=data):
                 if kind == "text":
                     head = _TEXT
                 elif kind == "thinking":
@@ -101,7 +91,7 @@ class AnthropicSSERenderer:
                 else:
                     assert_never(kind)
                 return b"".join((_DELTA_HEAD, str(index).encode(), head, _dumps(data), _END))
-            case BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name, content=content):
+            case ev.BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name, content=content):
                 if kind == "text":
                     block = b'{"type":"text","text":""}'
                 elif kind == "thinking":
@@ -124,9 +114,9 @@ class AnthropicSSERenderer:
                 else:
                     assert_never(kind)
                 return b"".join((_START_HEAD, str(index).encode(), b',"content_block":', block, b"}\n\n"))
-            case BlockStop(index=index):
+            case ev.BlockStop(index=index):
                 return b"".join((_STOP_HEAD, str(index).encode(), b"}\n\n"))
-            case MessageEnd(stop_reason=stop_reason, stop_sequence=stop_sequence, usage=usage):
+            case ev.MessageEnd(stop_reason=stop_reason, stop_sequence=stop_sequence, usage=usage):
                 final: dict[str, object] = {
                     "input_tokens": usage.input_tokens,
                     "output_tokens": usage.output_tokens,
@@ -143,7 +133,7 @@ class AnthropicSSERenderer:
                     "usage": final,
                 }
                 return b"event: message_delta\ndata: " + _dumps(delta) + b"\n\n" + _MESSAGE_STOP
-            case StreamFailure(error_type=error_type, message=message):
+            case ev.StreamFailure(error_type=error_type, message=message):
                 body = {"type": "error", "error": {"type": error_type, "message": message}}
                 return b"event: error\ndata: " + _dumps(body) + b"\n\n"
             case _:

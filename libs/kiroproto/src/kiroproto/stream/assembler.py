@@ -54,29 +54,8 @@ from typing import assert_never
 
 import orjson
 
-from kiroproto.stream.events import (
-    BlockDelta,
-    BlockKind,
-    BlockStart,
-    BlockStop,
-    MessageEnd,
-    OutputEvent,
-    StopReason,
-    StreamFailure,
-    Usage,
-)
-from kiroproto.stream.kiro_events import (
-    ContextUsage,
-    Ignored,
-    KiroEvent,
-    Metadata,
-    Metering,
-    ReasoningFragment,
-    TextFragment,
-    TokenUsage,
-    ToolUseFragment,
-    UpstreamException,
-)
+from kiroproto.stream import events as ev
+from kiroproto.stream import kiro_events as kiro
 from kiroproto.stream.options import StreamOptions
 from kiroproto.stream.stop_sequences import StopSequenceMatcher
 from kiroproto.stream.thinking import Piece, ThinkingExtractor
@@ -87,7 +66,7 @@ class _Abort(Exception):
     """Internal: a StreamFailure was appended; unwind to feed()/finish()."""
 
 
-KIRO_STOP_REASONS: dict[str, StopReason] = {
+KIRO_STOP_REASONS: dict[str, ev.StopReason] = {
     "END_TURN": "end_turn",
     "TOOL_USE": "tool_use",
     "MAX_TOKENS": "max_tokens",
@@ -108,11 +87,11 @@ class _ToolCall:
         self.closed = False
 
 
-def upstream_failure(exception_type: str, message: str) -> StreamFailure:
+def upstream_failure(exception_type: str, message: str) -> ev.StreamFailure:
     """The client-facing failure for an in-stream upstream exception (CONTRACTS.md "Mid-stream")."""
     if exception_type.lower().startswith("throttling"):
-        return StreamFailure("overloaded_error", message, 529)
-    return StreamFailure("api_error", message, 500)
+        return ev.StreamFailure("overloaded_error", message, 529)
+    return ev.StreamFailure("api_error", message, 500)
 
 
 def _is_json_object(text: str) -> bool:
@@ -153,7 +132,7 @@ class ResponseAssembler:
         self._stops = matcher if matcher.sequences else None
         self._next_index = 0
         self._open_index = -1
-        self._open_kind: BlockKind | None = None
+        self._open_kind: ev.BlockKind | None = None
         self._tools: dict[str, _ToolCall] = {}
         self._seen_text = False
         self._seen_thinking = False
@@ -161,8 +140,8 @@ class ResponseAssembler:
         self._percentage: float | None = None
         self._credits: float | None = None
         self._trailer = False  # a contextUsageEvent or meteringEvent arrived (§19.1)
-        self._token_usage: TokenUsage | None = None
-        self._kiro_stop: StopReason | None = None
+        self._token_usage: kiro.TokenUsage | None = None
+        self._kiro_stop: ev.StopReason | None = None
         self._signature: str | None = None
         self._emitted: list[str] = []  # everything sent, for the output-token count
         self._done = False
@@ -177,43 +156,43 @@ class ResponseAssembler:
         """True after MessageEnd or StreamFailure: the upstream body need not be read further."""
         return self._done
 
-    def feed(self, event: KiroEvent) -> list[OutputEvent]:
+    def feed(self, event: kiro.KiroEvent) -> list[ev.OutputEvent]:
         if self._done:
             return []
-        out: list[OutputEvent] = []
+        out: list[ev.OutputEvent] = []
         try:
             match event:
-                case TextFragment(text=text):
+                case kiro.TextFragment(text=text):
                     if text:
                         if self._thinking is None:
                             self._text(text, out)
                         else:
                             self._pieces(self._thinking.feed(text), out)
-                case ToolUseFragment():
+                case kiro.ToolUseFragment():
                     self._tool(event, out)
-                case ReasoningFragment(text=text, signature=signature):
+                case kiro.ReasoningFragment(text=text, signature=signature):
                     if self._options.thinking:  # else not asked for (CONTRACTS.md "Models")
                         if text:
                             self._thinking_delta(text, out)
                         if signature:
                             self._signature = signature
-                case ContextUsage(percentage=percentage):
+                case kiro.ContextUsage(percentage=percentage):
                     self._percentage = percentage
                     self._trailer = True
-                case Metering(usage=usage):
+                case kiro.Metering(usage=usage):
                     self._credits = usage if self._credits is None else self._credits + usage
                     self._trailer = True
-                case Metadata(token_usage=token_usage, stop_reason=stop_reason):
+                case kiro.Metadata(token_usage=token_usage, stop_reason=stop_reason):
                     if token_usage is not None:
                         self._token_usage = token_usage
                     if stop_reason is not None:
                         self._kiro_stop = KIRO_STOP_REASONS.get(stop_reason.upper(), self._kiro_stop)
-                case UpstreamException(exception_type=exception_type, message=message):
+                case kiro.UpstreamException(exception_type=exception_type, message=message):
                     if exception_type.lower().startswith("contentlengthexceeded"):
                         self._end(out, "max_tokens", None)
                     else:
                         self._fail(out, upstream_failure(exception_type, message))
-                case Ignored():
+                case kiro.Ignored():
                     pass
                 case _:
                     assert_never(event)
@@ -221,11 +200,11 @@ class ResponseAssembler:
             pass
         return out
 
-    def finish(self) -> list[OutputEvent]:
+    def finish(self) -> list[ev.OutputEvent]:
         """The upstream body ended: flush held text, close blocks, emit MessageEnd."""
         if self._done:
             return []
-        out: list[OutputEvent] = []
+        out: list[ev.OutputEvent] = []
         try:
             self._end(out, None, None)
         except _Abort:
@@ -234,7 +213,7 @@ class ResponseAssembler:
 
     # --- text and thinking ------------------------------------------------------------------
 
-    def _pieces(self, pieces: list[Piece], out: list[OutputEvent]) -> None:
+    def _pieces(self, pieces: list[Piece], out: list[ev.OutputEvent]) -> None:
         for kind, text in pieces:
             if kind == "text":
                 self._text(text, out)
@@ -243,7 +222,7 @@ class ResponseAssembler:
             if self._done:  # a stop sequence ended the message: drop the rest
                 return
 
-    def _text(self, text: str, out: list[OutputEvent]) -> None:
+    def _text(self, text: str, out: list[ev.OutputEvent]) -> None:
         if self._stops is None:
             self._text_delta(text, out)
             return
@@ -253,26 +232,26 @@ class ResponseAssembler:
         if matched is not None:
             self._end(out, "stop_sequence", matched)
 
-    def _text_delta(self, text: str, out: list[OutputEvent]) -> None:
+    def _text_delta(self, text: str, out: list[ev.OutputEvent]) -> None:
         if self._open_kind != "text":
             self._open("text", out)
-        out.append(BlockDelta(self._open_index, "text", text))
+        out.append(ev.BlockDelta(self._open_index, "text", text))
         self._emitted.append(text)
 
-    def _thinking_delta(self, text: str, out: list[OutputEvent]) -> None:
+    def _thinking_delta(self, text: str, out: list[ev.OutputEvent]) -> None:
         if self._open_kind != "thinking":
             self._flush_stops(out)  # held-back text belongs before the thinking block
             self._open("thinking", out)
-        out.append(BlockDelta(self._open_index, "thinking", text))
+        out.append(ev.BlockDelta(self._open_index, "thinking", text))
         self._emitted.append(text)
 
-    def _flush_stops(self, out: list[OutputEvent]) -> None:
+    def _flush_stops(self, out: list[ev.OutputEvent]) -> None:
         if self._stops is not None and (held := self._stops.flush()):
             self._text_delta(held, out)
 
     # --- tool calls ---------------------------------------------------------------------------
 
-    def _tool(self, event: ToolUseFragment, out: list[OutputEvent]) -> None:
+    def _tool(self, event: kiro.ToolUseFragment, out: list[ev.OutputEvent]) -> None:
         tool = self._tools.get(event.tool_use_id)
         if tool is None:
             if self._thinking is not None:
@@ -290,14 +269,14 @@ class ResponseAssembler:
         if event.stop:
             self._emit_tool(tool, out)
 
-    def _emit_tool(self, tool: _ToolCall, out: list[OutputEvent]) -> None:
+    def _emit_tool(self, tool: _ToolCall, out: list[ev.OutputEvent]) -> None:
         """The call's stop arrived: the whole tool_use block at once (§19.1)."""
         tool.closed = True
         arguments = "".join(tool.parts)
         if arguments and not _is_json_object(arguments):
             self._fail(
                 out,
-                StreamFailure(
+                ev.StreamFailure(
                     "api_error",
                     f"the upstream cut off the arguments of tool call {tool.tool_use_id} "
                     f"({tool.name}): they are not valid JSON",
@@ -307,13 +286,13 @@ class ResponseAssembler:
         self._open("tool_use", out, tool)
         index = self._open_index
         for part in tool.parts or ["{}"]:
-            out.append(BlockDelta(index, "input_json", part))
+            out.append(ev.BlockDelta(index, "input_json", part))
             self._emitted.append(part)
         self._close(out)
 
     # --- blocks -------------------------------------------------------------------------------
 
-    def _open(self, kind: BlockKind, out: list[OutputEvent], tool: _ToolCall | None = None) -> None:
+    def _open(self, kind: ev.BlockKind, out: list[ev.OutputEvent], tool: _ToolCall | None = None) -> None:
         self._close(out)
         index = self._next_index
         self._next_index = index + 1
@@ -321,29 +300,31 @@ class ResponseAssembler:
         self._open_kind = kind
         if kind == "text":
             self._seen_text = True
-            out.append(BlockStart(index, "text"))
+            out.append(ev.BlockStart(index, "text"))
         elif kind == "thinking":
             self._seen_thinking = True
-            out.append(BlockStart(index, "thinking"))
+            out.append(ev.BlockStart(index, "thinking"))
         else:
             assert tool is not None
             self._seen_tool = True
-            out.append(BlockStart(index, "tool_use", tool.tool_use_id, tool.name))
+            out.append(ev.BlockStart(index, "tool_use", tool.tool_use_id, tool.name))
 
-    def _close(self, out: list[OutputEvent]) -> None:
+    def _close(self, out: list[ev.OutputEvent]) -> None:
         kind = self._open_kind
         if kind is None:
             return
         index = self._open_index
         self._open_kind = None
         if kind == "thinking" and self._signature is not None:
-            out.append(BlockDelta(index, "signature", self._signature))
+            out.append(ev.BlockDelta(index, "signature", self._signature))
             self._signature = None
-        out.append(BlockStop(index))
+        out.append(ev.BlockStop(index))
 
     # --- the end ------------------------------------------------------------------------------
 
-    def _end(self, out: list[OutputEvent], reason: StopReason | None, stop_sequence: str | None) -> None:
+    def _end(
+        self, out: list[ev.OutputEvent], reason: ev.StopReason | None, stop_sequence: str | None
+    ) -> None:
         if reason != "stop_sequence":
             if self._thinking is not None:
                 self._pieces(self._thinking.finish(), out)
@@ -355,7 +336,9 @@ class ResponseAssembler:
         if reason is None:
             cut = not self._trailer or any(not tool.closed for tool in self._tools.values())
             if cut and not self.has_content:
-                self._fail(out, StreamFailure("api_error", "the upstream answer ended without content", 502))
+                self._fail(
+                    out, ev.StreamFailure("api_error", "the upstream answer ended without content", 502)
+                )
             thinking_only = self._seen_thinking and not self._seen_text and not self._seen_tool
             if thinking_only:
                 self._text_delta(" ", out)  # §6.3 thinking-only special case
@@ -372,21 +355,21 @@ class ResponseAssembler:
                 reason = "max_tokens"
             else:
                 reason = "tool_use" if self._seen_tool else "end_turn"
-        out.append(MessageEnd(reason, stop_sequence, self._usage(), truncated))
+        out.append(ev.MessageEnd(reason, stop_sequence, self._usage(), truncated))
         self._done = True
 
-    def _usage(self) -> Usage:
+    def _usage(self) -> ev.Usage:
         options = self._options
-        reported = self._token_usage or TokenUsage()
+        reported = self._token_usage or kiro.TokenUsage()
         percentage = self._percentage if self._percentage is not None else reported.context_percentage
         if reported.uncached_input is not None:
             inp = reported.uncached_input
         else:
             inp = input_tokens(percentage, options.context_window, options.input_tokens_estimate)
         out = reported.output if reported.output is not None else output_tokens("".join(self._emitted))
-        return Usage(inp, out, self._credits, reported.cache_read, reported.cache_write)
+        return ev.Usage(inp, out, self._credits, reported.cache_read, reported.cache_write)
 
-    def _fail(self, out: list[OutputEvent], failure: StreamFailure) -> None:
+    def _fail(self, out: list[ev.OutputEvent], failure: ev.StreamFailure) -> None:
         out.append(failure)
         self._done = True
         raise _Abort

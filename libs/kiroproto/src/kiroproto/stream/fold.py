@@ -25,15 +25,7 @@ import orjson
 from kiroproto.anthropic import response as anthropic
 from kiroproto.errors import KiroProtoError
 from kiroproto.openai import response as openai
-from kiroproto.stream.events import (
-    BlockDelta,
-    BlockKind,
-    BlockStart,
-    BlockStop,
-    MessageEnd,
-    OutputEvent,
-    StreamFailure,
-)
+from kiroproto.stream import events as ev
 from kiroproto.stream.openai_chunks import FINISH_REASONS
 from kiroproto.stream.options import StreamOptions
 
@@ -41,7 +33,7 @@ from kiroproto.stream.options import StreamOptions
 class StreamFailedError(KiroProtoError):
     """The upstream response failed (the `StreamFailure` event as an exception)."""
 
-    def __init__(self, failure: StreamFailure) -> None:
+    def __init__(self, failure: ev.StreamFailure) -> None:
         super().__init__(failure.message)
         self.failure = failure
         self.status_hint = failure.status_hint
@@ -52,7 +44,7 @@ class _Block:
     __slots__ = ("kind", "tool_use_id", "name", "parts", "signature", "content")
 
     def __init__(
-        self, kind: BlockKind, tool_use_id: str | None, name: str | None, content: str | None = None
+        self, kind: ev.BlockKind, tool_use_id: str | None, name: str | None, content: str | None = None
     ) -> None:
         self.kind = kind
         self.tool_use_id = tool_use_id or ""
@@ -62,22 +54,22 @@ class _Block:
         self.content = content
 
 
-def _collect(events: Iterable[OutputEvent]) -> tuple[list[_Block], MessageEnd]:
+def _collect(events: Iterable[ev.OutputEvent]) -> tuple[list[_Block], ev.MessageEnd]:
     blocks: dict[int, _Block] = {}
     for event in events:
         match event:
-            case BlockDelta(index=index, kind=kind, data=data):
+            case ev.BlockDelta(index=index, kind=kind, data=data):
                 if kind == "signature":
                     blocks[index].signature = data
                 else:
                     blocks[index].parts.append(data)
-            case BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name, content=content):
+            case ev.BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name, content=content):
                 blocks[index] = _Block(kind, tool_use_id, name, content)
-            case BlockStop():
+            case ev.BlockStop():
                 pass
-            case MessageEnd():
+            case ev.MessageEnd():
                 return [blocks[i] for i in sorted(blocks)], event
-            case StreamFailure():
+            case ev.StreamFailure():
                 raise StreamFailedError(event)
             case _:
                 assert_never(event)
@@ -92,7 +84,7 @@ def _tool_input(arguments: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def fold_anthropic(events: Iterable[OutputEvent], options: StreamOptions) -> anthropic.Message:
+def fold_anthropic(events: Iterable[ev.OutputEvent], options: StreamOptions) -> anthropic.Message:
     blocks, end = _collect(events)
     content: list[anthropic.ContentBlock] = []
     for block in blocks:
@@ -134,7 +126,7 @@ def fold_anthropic(events: Iterable[OutputEvent], options: StreamOptions) -> ant
     )
 
 
-def fold_openai(events: Iterable[OutputEvent], options: StreamOptions) -> openai.ChatCompletion:
+def fold_openai(events: Iterable[ev.OutputEvent], options: StreamOptions) -> openai.ChatCompletion:
     blocks, end = _collect(events)
     text: list[str] = []
     thinking: list[str] = []

@@ -23,27 +23,19 @@ Deliberately not here: deciding anything about the response (assembler.py), HTTP
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import assert_never
 
 import orjson
 
 from kiroproto.openai.response import FinishReason, openai_error_type
-from kiroproto.stream.events import (
-    BlockDelta,
-    BlockStart,
-    BlockStop,
-    MessageEnd,
-    OutputEvent,
-    StopReason,
-    StreamFailure,
-)
+from kiroproto.stream import events as ev
 from kiroproto.stream.options import StreamOptions
+from kiroproto.stream.renderer import Renderer
 
 _dumps = orjson.dumps
 
-FINISH_REASONS: dict[StopReason, FinishReason] = {
+FINISH_REASONS: dict[ev.StopReason, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "tool_use": "tool_calls",
@@ -63,7 +55,7 @@ class OpenAIChunkState:
     tool_calls: dict[int, int] = field(default_factory=dict)
 
 
-class OpenAIChunkRenderer:
+class OpenAIChunkRenderer(Renderer):
     __slots__ = ("_options", "_include_usage", "_ident", "_choice_head", "state")
 
     def __init__(self, options: StreamOptions, include_usage: bool = False) -> None:
@@ -80,12 +72,9 @@ class OpenAIChunkRenderer:
     def start(self) -> bytes:
         return self._choice_head + b'{"role":"assistant","content":""}' + _OPEN
 
-    def render_all(self, events: Iterable[OutputEvent]) -> bytes:
-        return b"".join(self.render(event) for event in events)
-
-    def render(self, event: OutputEvent) -> bytes:
+    def render(self, event: ev.OutputEvent) -> bytes:
         match event:
-            case BlockDelta(index=index, kind=kind, data=data):
+            case ev.BlockDelta(index=index, kind=kind, data=data):
                 if kind == "text":
                     delta = b'{"content":' + _dumps(data) + b"}"
                 elif kind == "thinking":
@@ -100,7 +89,7 @@ class OpenAIChunkRenderer:
                 else:
                     assert_never(kind)
                 return self._choice_head + delta + _OPEN
-            case BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name):
+            case ev.BlockStart(index=index, kind=kind, tool_use_id=tool_use_id, name=name):
                 if kind != "tool_use":
                     return b""
                 tool_calls = self.state.tool_calls
@@ -110,9 +99,9 @@ class OpenAIChunkRenderer:
                     % (position, _dumps(tool_use_id or ""), _dumps(name or ""))
                 )
                 return self._choice_head + delta + _OPEN
-            case BlockStop():
+            case ev.BlockStop():
                 return b""
-            case MessageEnd(stop_reason=stop_reason, usage=usage):
+            case ev.MessageEnd(stop_reason=stop_reason, usage=usage):
                 out = self._choice_head + b'{},"logprobs":null,"finish_reason":%b}]}\n\n' % (
                     _dumps(FINISH_REASONS[stop_reason])
                 )
@@ -128,7 +117,7 @@ class OpenAIChunkRenderer:
                         % (prompt, usage.output_tokens, prompt + usage.output_tokens, details)
                     )
                 return out + _DONE
-            case StreamFailure(error_type=error_type, message=message):
+            case ev.StreamFailure(error_type=error_type, message=message):
                 body = {
                     "error": {
                         "message": message,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kiroproto.errors import KiroProtoError
-from kiroproto.tokens._base import CLAUDE_CALIBRATION_FACTOR, scale
+from kiroproto.tokens._base import CLAUDE_CALIBRATION_FACTOR, CalibratedCounter
 
 CHUNK_CHARS = 16_384
 """Texts longer than this are encoded as a parallel batch of chunks of about this size."""
@@ -60,14 +60,14 @@ def split_for_batch(text: str, chunk_chars: int = CHUNK_CHARS) -> list[str]:
     return pieces
 
 
-class BpeTokenCounter:
+class BpeTokenCounter(CalibratedCounter):
     """Counts with a `tokenizers` BPE and multiplies by `factor` (rounded half up).
 
     Build it with `from_file`, `from_str` or `from_bytes`, or wrap an already loaded
     tokenizer. The tokenizer object is immutable and thread-safe, so one counter is shared.
     """
 
-    __slots__ = ("_chunk_chars", "_factor", "_tokenizer")
+    __slots__ = ("_chunk_chars", "_tokenizer")
 
     def __init__(
         self,
@@ -76,12 +76,10 @@ class BpeTokenCounter:
         factor: float = CLAUDE_CALIBRATION_FACTOR,
         chunk_chars: int = CHUNK_CHARS,
     ) -> None:
-        if factor <= 0:
-            raise ValueError("calibration factor must be positive")
+        super().__init__(factor)
         if chunk_chars < 1:
             raise ValueError("chunk_chars must be positive")
         self._tokenizer = tokenizer
-        self._factor = factor
         self._chunk_chars = chunk_chars
 
     @classmethod
@@ -117,10 +115,6 @@ class BpeTokenCounter:
     def name(self) -> str:
         return "bpe"
 
-    @property
-    def factor(self) -> float:
-        return self._factor
-
     def count_raw(self, text: str) -> int:
         """Legacy-BPE tokens in `text`, without the calibration factor."""
         if not text:
@@ -130,11 +124,3 @@ class BpeTokenCounter:
         pieces = split_for_batch(text, self._chunk_chars)
         encodings = self._tokenizer.encode_batch_fast(pieces, add_special_tokens=False)
         return sum(len(encoding.ids) for encoding in encodings)
-
-    def count_text(self, text: str) -> int:
-        if not text:
-            return 0
-        return max(1, scale(self.count_raw(text), self._factor))
-
-    def __repr__(self) -> str:
-        return f"BpeTokenCounter(factor={self._factor})"

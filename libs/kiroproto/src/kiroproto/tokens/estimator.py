@@ -24,7 +24,7 @@ import operator
 import re
 from typing import NamedTuple
 
-from kiroproto.tokens._base import CLAUDE_CALIBRATION_FACTOR, scale
+from kiroproto.tokens._base import CLAUDE_CALIBRATION_FACTOR, CalibratedCounter
 
 LONG_WORD = 10
 """ASCII words longer than this many letters pay `long_word_excess` per extra letter."""
@@ -166,13 +166,13 @@ def raw_estimate(counts: CharClassCounts, weights: EstimatorWeights = DEFAULT_WE
     return math.fsum(map(operator.mul, counts, weights))
 
 
-class EstimatingTokenCounter:
+class EstimatingTokenCounter(CalibratedCounter):
     """Estimates Claude tokens from character classes; needs no data file.
 
     `count_text` = round(weighted feature sum x `factor`), and at least 1 for non-empty text.
     """
 
-    __slots__ = ("_factor", "_weights")
+    __slots__ = ("_weights",)
 
     def __init__(
         self,
@@ -182,27 +182,17 @@ class EstimatingTokenCounter:
     ) -> None:
         if any(w < 0 for w in weights):
             raise ValueError("estimator weights must be non-negative")
-        if factor <= 0:
-            raise ValueError("calibration factor must be positive")
+        super().__init__(factor)
         self._weights = weights
-        self._factor = factor
 
     @property
     def name(self) -> str:
         return "estimator"
 
     @property
-    def factor(self) -> float:
-        return self._factor
-
-    @property
     def weights(self) -> EstimatorWeights:
         return self._weights
 
-    def count_text(self, text: str) -> int:
-        if not text:
-            return 0
-        return max(1, scale(raw_estimate(char_class_counts(text), self._weights), self._factor))
-
-    def __repr__(self) -> str:
-        return f"EstimatingTokenCounter(factor={self._factor})"
+    def count_raw(self, text: str) -> float:
+        """The weighted character-class sum of `text`, without the calibration factor."""
+        return raw_estimate(char_class_counts(text), self._weights) if text else 0.0
