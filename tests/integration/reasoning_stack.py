@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.app import create_app
 from gateway.deps import GatewayState
-from gateway.leasing import Leasing
+from gateway.leasing import LeaseAsk, Leasing
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from kiro_service.bus import BusClient
@@ -95,9 +95,7 @@ class CatalogueBroker(Leasing):
     def connected(self) -> bool:
         return True
 
-    async def acquire(
-        self, request_id: str, model: str, exclude: tuple[str, ...], wait_s: float, *_: Any, **__: Any
-    ) -> LeaseGrant:
+    async def acquire(self, ask: LeaseAsk) -> LeaseGrant:
         account = self.account
         assert account is not None
         return LeaseGrant(
@@ -110,7 +108,7 @@ class CatalogueBroker(Leasing):
             region="us-east-1",
             machine_id="0" * 64,
             lease_ttl_s=30,
-            model_info=account.models.get(model),
+            model_info=account.models.get(ask.model),
         )
 
     async def release(self, release: LeaseRelease) -> None:

@@ -14,8 +14,7 @@ import orjson
 from gateway.deps import GatewayState
 from gateway.errors import Overloaded, RateLimited
 from gateway.failover import Upstreams
-from gateway.leasing import LeaseBroker, denial_error
-from gateway.limits import TeamTicket
+from gateway.leasing import LeaseAsk, LeaseBroker, denial_error
 from gateway.metrics import Metrics
 from gateway.upstream import UpstreamClient
 from kiroproto.bus import DenialReason, LeaseDenied, LeaseGrant, LeaseRelease
@@ -51,17 +50,10 @@ class FakeBroker:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
-    async def acquire(
-        self,
-        request_id: str,
-        model: str,
-        exclude: tuple[str, ...],
-        wait_s: float,
-        ticket: TeamTicket | None = None,
-        session_id: str | None = None,
-    ) -> LeaseGrant:
+    async def acquire(self, ask: LeaseAsk) -> LeaseGrant:
+        exclude = ask.exclude
         self.acquires.append(exclude)
-        self.sessions.append(session_id)
+        self.sessions.append(ask.session_id)
         if self.denial is not None:
             raise denial_error(LeaseDenied(reason=self.denial, message="scripted", retry_after_s=3))
         free = [c for c in self.credentials if c not in exclude]

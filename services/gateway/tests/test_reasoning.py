@@ -10,7 +10,7 @@ import orjson
 from gw_fakes import FakeBroker, FakeKiro, install, respond, text_events
 from gw_helpers import AUTH, make_settings, running_client
 
-from gateway.limits import TeamTicket
+from gateway.leasing import LeaseAsk
 from kiroproto.bus import CatalogueModel, LeaseGrant
 
 SCHEMA: dict[str, object] = {
@@ -49,17 +49,9 @@ class CatalogueBroker(FakeBroker):
 
     schema: dict[str, object] | None = None
 
-    async def acquire(
-        self,
-        request_id: str,
-        model: str,
-        exclude: tuple[str, ...],
-        wait_s: float,
-        ticket: TeamTicket | None = None,
-        session_id: str | None = None,
-    ) -> LeaseGrant:
-        grant = await super().acquire(request_id, model, exclude, wait_s, ticket, session_id)
-        info = CatalogueModel(id=model, request_fields_schema=self.schema)
+    async def acquire(self, ask: LeaseAsk) -> LeaseGrant:
+        grant = await super().acquire(ask)
+        info = CatalogueModel(id=ask.model, request_fields_schema=self.schema)
         return grant.model_copy(update={"model_info": info})
 
 

@@ -94,6 +94,6 @@ async def test_a_count_never_frees_the_slots_chat_requests_hold(service: TeamSer
     counted = await service.limits.admit_only(count_request("d", requests_per_minute=100))
     assert isinstance(counted, LeaseAdmitted)
     limits = service.limits
-    inflight = limits._keys.inflight("d")  # noqa: SLF001 - the key the slots live in
-    assert await limits._redis.pttl(inflight) > 30_000  # noqa: SLF001
+    inflight = limits.keys.inflight("d")  # the key the slots live in
+    assert await limits.redis.pttl(inflight) > 30_000
     assert (await service.limits.admit("chat-2", held))[0] == "concurrency"  # the slot is still held

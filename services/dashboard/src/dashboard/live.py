@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -53,34 +53,23 @@ class LiveMessage:
         return b"event: " + self.event.encode() + b"\ndata: " + self.data + b"\n\n"
 
 
+@dataclass(slots=True)
 class LiveHub:
-    def __init__(
-        self,
-        bus: BusClient,
-        traffic: TrafficStore,
-        redactor: Redactor,
-        metrics: Metrics,
-        *,
-        broker_timeout_s: float,
-        pool_interval_s: float,
-        traffic_interval_s: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._bus = bus
-        self._broker_timeout_s = broker_timeout_s
-        self._traffic = traffic
-        self._redactor = redactor
-        self._metrics = metrics
-        self._pool_interval_s = pool_interval_s
-        self._traffic_interval_s = traffic_interval_s
-        self._clock = clock
-        self._clients: set[asyncio.Queue[LiveMessage | None]] = set()
-        self.closing = False
-        self._watched = asyncio.Event()
-        self._pool_wakeup = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self.latest_pool: PoolView | None = None
-        self.latest_traffic: TrafficSnapshot | None = None
+    bus: BusClient
+    traffic: TrafficStore
+    redactor: Redactor
+    metrics: Metrics
+    broker_timeout_s: float = field(kw_only=True)
+    pool_interval_s: float = field(kw_only=True)
+    traffic_interval_s: float = field(kw_only=True)
+    clock: Callable[[], float] = field(default=time.time, kw_only=True)
+    closing: bool = field(default=False, init=False)
+    latest_pool: PoolView | None = field(default=None, init=False)
+    latest_traffic: TrafficSnapshot | None = field(default=None, init=False)
+    _clients: set[asyncio.Queue[LiveMessage | None]] = field(default_factory=set, init=False)
+    _watched: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _pool_wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -110,7 +99,7 @@ class LiveHub:
     def subscribe(self) -> asyncio.Queue[LiveMessage | None]:
         queue: asyncio.Queue[LiveMessage | None] = asyncio.Queue(maxsize=_QUEUE_SIZE)
         self._clients.add(queue)
-        self._metrics.sse_clients.set(len(self._clients))
+        self.metrics.sse_clients.set(len(self._clients))
         for latest, event in ((self.latest_pool, "pool"), (self.latest_traffic, "traffic")):
             if latest is not None:
                 queue.put_nowait(self._message(event, latest))
@@ -120,7 +109,7 @@ class LiveHub:
 
     def unsubscribe(self, queue: asyncio.Queue[LiveMessage | None]) -> None:
         self._clients.discard(queue)
-        self._metrics.sse_clients.set(len(self._clients))
+        self.metrics.sse_clients.set(len(self._clients))
         if not self._clients:
             self._watched.clear()
 
@@ -130,7 +119,7 @@ class LiveHub:
 
     def _message(self, event: str, payload: BaseModel | dict[str, Any]) -> LiveMessage:
         raw = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
-        return LiveMessage(event, orjson.dumps(self._redactor.scrub(raw)))
+        return LiveMessage(event, orjson.dumps(self.redactor.scrub(raw)))
 
     def _broadcast(self, message: LiveMessage) -> None:
         for queue in list(self._clients):
@@ -142,7 +131,7 @@ class LiveHub:
     # ------------------------------------------------------------ sources
     async def on_credential_event(self, event: CredentialEvent) -> None:
         """The `events_credential` subscriber (malformed events never reach it)."""
-        self._metrics.credential_events.inc()
+        self.metrics.credential_events.inc()
         self._broadcast(self._message("credential", event))
         self.request_refresh()
 
@@ -150,24 +139,24 @@ class LiveHub:
         """A fresh pool view (also used to render the page)."""
         last_hour = self.latest_traffic.credentials if self.latest_traffic is not None else {}
         try:
-            pool = await self._bus.call(POOL_STATUS, PoolStatusRequest(), timeout_s=self._broker_timeout_s)
+            pool = await self.bus.call(POOL_STATUS, PoolStatusRequest(), timeout_s=self.broker_timeout_s)
         except BusError as exc:
-            self._metrics.broker_calls.labels("pool_status", "error").inc()
+            self.metrics.broker_calls.labels("pool_status", "error").inc()
             view = PoolView(
                 ok=False,
                 error=f"token-broker unavailable: {exc}",
                 pool=None,
                 last_hour=last_hour,
-                generated_at=self._clock(),
+                generated_at=self.clock(),
             )
             if self.latest_pool is not None and self.latest_pool.pool is not None:
                 view = view.model_copy(update={"pool": self.latest_pool.pool})
             return view
-        self._metrics.broker_calls.labels("pool_status", "ok").inc()
-        return PoolView(ok=True, pool=pool, last_hour=last_hour, generated_at=self._clock())
+        self.metrics.broker_calls.labels("pool_status", "ok").inc()
+        return PoolView(ok=True, pool=pool, last_hour=last_hour, generated_at=self.clock())
 
     async def traffic_snapshot(self) -> TrafficSnapshot:
-        snapshot = await self._traffic.snapshot(self._clock())
+        snapshot = await self.traffic.snapshot(self.clock())
         self.latest_traffic = snapshot
         return snapshot
 
@@ -179,7 +168,7 @@ class LiveHub:
             self.latest_pool = view
             self._broadcast(self._message("pool", view))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._pool_wakeup.wait(), timeout=self._pool_interval_s)
+                await asyncio.wait_for(self._pool_wakeup.wait(), timeout=self.pool_interval_s)
 
     async def _traffic_loop(self) -> None:
         while True:
@@ -190,4 +179,4 @@ class LiveHub:
                 log.warning("traffic snapshot failed", exc_info=True)
             else:
                 self._broadcast(self._message("traffic", snapshot))
-            await asyncio.sleep(self._traffic_interval_s)
+            await asyncio.sleep(self.traffic_interval_s)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 
 from gateway import telemetry
 from gateway.errors import InvalidRequest, Overloaded
-from gateway.leasing import Lease, LeaseBroker
+from gateway.leasing import Lease, LeaseAsk, LeaseBroker
 from gateway.limits import TeamTicket
 from gateway.metrics import Metrics
 from gateway.upstream import Failure, UpstreamClient, UpstreamFailure, classify_exception
@@ -209,14 +209,11 @@ async def open_attempt(
     for attempt_no in range(1, ctx.max_attempts + 1):
         waited = time.monotonic()
         try:
-            grant = await ctx.broker.acquire(
-                request_id,
-                model,
-                tuple(exclude),
-                ctx.lease_wait,
-                ticket if attempt_no == 1 else None,
-                session_id=session_id,
+            first = attempt_no == 1
+            ask = LeaseAsk(
+                request_id, model, tuple(exclude), ctx.lease_wait, ticket if first else None, session_id
             )
+            grant = await ctx.broker.acquire(ask)
         except Overloaded as exc:
             if not exclude:
                 raise

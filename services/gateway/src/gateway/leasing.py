@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.errors import Overloaded, RateLimited
@@ -51,18 +52,24 @@ log = logging.getLogger(__name__)
 BROKER_DOWN_RETRY_AFTER = 2.0
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseAsk:
+    """What one attempt asks the broker for: a credential for `model`, none of `exclude`, waiting
+    at most `wait_s`; the team `ticket` on a request's first attempt only (the broker checks the
+    team's limits first); `session_id` keeps a client session on its first account."""
+
+    request_id: str
+    model: str
+    exclude: tuple[str, ...]
+    wait_s: float
+    ticket: TeamTicket | None = None
+    session_id: str | None = None
+
+
 class LeaseBroker(Protocol):
     """What the attempts of one request need from the broker (`Leasing`; fakes in tests)."""
 
-    async def acquire(
-        self,
-        request_id: str,
-        model: str,
-        exclude: tuple[str, ...],
-        wait_s: float,
-        ticket: TeamTicket | None = None,
-        session_id: str | None = None,
-    ) -> LeaseGrant: ...
+    async def acquire(self, ask: LeaseAsk) -> LeaseGrant: ...
 
     async def release(self, release: LeaseRelease) -> None: ...
 
@@ -100,28 +107,21 @@ class Leasing:
         except BusError as exc:
             raise Overloaded(_failure(what, exc), retry_after=BROKER_DOWN_RETRY_AFTER) from exc
 
-    async def acquire(
-        self,
-        request_id: str,
-        model: str,
-        exclude: tuple[str, ...],
-        wait_s: float,
-        ticket: TeamTicket | None = None,
-        session_id: str | None = None,
-    ) -> LeaseGrant:
+    async def acquire(self, ask: LeaseAsk) -> LeaseGrant:
         """A lease, or `RateLimited` / `Overloaded` with retry-after. Bounded by wait_s + bus timeout.
         A team `ticket` (first attempt only) has the broker check the team's limits first."""
+        ticket = ask.ticket
         request = LeaseRequest(
-            request_id=request_id,
-            model=model,
-            exclude=exclude,
-            wait_ms=int(wait_s * 1000),
+            request_id=ask.request_id,
+            model=ask.model,
+            exclude=ask.exclude,
+            wait_ms=int(ask.wait_s * 1000),
             admission=ticket.admission if ticket is not None else None,
-            session_id=session_id,
+            session_id=ask.session_id,
         )
         started = time.monotonic()
         try:
-            reply = await self._ask(request, wait_s + self._bus_timeout, "lease")
+            reply = await self._ask(request, ask.wait_s + self._bus_timeout, "lease")
         finally:
             self._metrics.lease_wait.observe(time.monotonic() - started)
         if isinstance(reply, LeaseAdmitted):  # only an `admission_only` request is answered so

@@ -18,25 +18,13 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from kiro_service import BaseServiceSettings, LogLevel
+from kiroproto.models import DEFAULT_KIRO_MODELS
 
 Chunking = Literal["random", "frame", "whole"]
 
-DEFAULT_MODELS: tuple[str, ...] = (
-    "claude-opus-4.5",
-    "claude-opus-4.6",
-    "claude-opus-4.7",
-    "claude-opus-4.8",
-    "claude-opus-5",
-    "claude-opus-5.5",
-    "claude-sonnet-4",
-    "claude-sonnet-4.5",
-    "claude-sonnet-4.6",
-    "claude-sonnet-5",
-    "claude-sonnet-5.5",
-    "claude-haiku-4.5",
-    "auto",
-)
-"""The 2026 catalogue (CONTRACTS.md "Models", reference §19.4)."""
+DEFAULT_MODELS: tuple[str, ...] = (*DEFAULT_KIRO_MODELS, "auto")
+"""The 2026 catalogue (CONTRACTS.md "Models", reference §19.4): kiroproto's list of Kiro ids, plus
+"auto"."""
 
 # The well-known shared profile ARN of social-login users in us-east-1 (kiro-protocol.md §9.2).
 SOCIAL_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:699475941385:profile/EHGA3GRVQMUK"

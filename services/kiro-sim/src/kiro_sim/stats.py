@@ -12,7 +12,7 @@ beyond a few attribute updates.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 MCP_LOG_MAX = 200
@@ -30,6 +30,9 @@ class StreamGauge:
 
     def leave(self) -> None:
         self.open -= 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {"open_streams": self.open, "peak_open_streams": self.peak}
 
 
 @dataclass(slots=True)
@@ -52,23 +55,11 @@ class Outcomes:
     streams: StreamGauge = field(default_factory=StreamGauge)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "chat_requests": self.chat_requests,
-            "chat_streams": self.chat_streams,
-            "completed_streams": self.completed_streams,
-            "rejections": dict(self.rejections),
-            "scripted_errors": self.scripted_errors,
-            "midstream_exceptions": self.midstream_exceptions,
-            "cut_connections": self.cut_connections,
-            "disconnects": self.disconnects,
-            "refresh_calls": self.refresh_calls,
-            "usage_calls": self.usage_calls,
-            "models_calls": self.models_calls,
-            "mcp_calls": self.mcp_calls,
-            "credits_charged": round(self.credits_charged, 6),
-            "open_streams": self.streams.open,
-            "peak_open_streams": self.streams.peak,
-        }
+        """Every counter under its field name, the stream gauge as open and peak."""
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "streams"}
+        out["rejections"] = dict(self.rejections)
+        out["credits_charged"] = round(self.credits_charged, 6)
+        return out | self.streams.as_dict()
 
 
 @dataclass(slots=True)
@@ -86,12 +77,7 @@ class TokenStats:
     streams: StreamGauge = field(default_factory=StreamGauge)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "account_id": self.account_id,
-            "requests": self.requests,
-            "open_streams": self.streams.open,
-            "peak_open_streams": self.streams.peak,
-        }
+        return {"account_id": self.account_id, "requests": self.requests} | self.streams.as_dict()
 
 
 @dataclass(slots=True)

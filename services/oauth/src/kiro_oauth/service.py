@@ -16,6 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,38 +52,30 @@ def _expires_at(now: float, expires_in: int) -> str:
     return datetime.fromtimestamp(now + expires_in, UTC).isoformat().replace("+00:00", "Z")
 
 
+@dataclass(slots=True)
 class OAuthService:
-    def __init__(
-        self,
-        settings: Settings,
-        login: LoginClient,
-        flows: FlowStore,
-        bus: BusClient,
-        metrics: OAuthMetrics,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._settings = settings
-        self._login = login
-        self._flows = flows
-        self._bus = bus
-        self._metrics = metrics
-        self._clock = clock
+    settings: Settings
+    login: LoginClient
+    flows: FlowStore
+    bus: BusClient
+    metrics: OAuthMetrics
+    clock: Callable[[], float] = time.time
 
     # ------------------------------------------------------------ the broker
     async def _add(self, credential: CredentialConfig, flow: str) -> AddOutcome:
         try:
-            result = await self._bus.call(
+            result = await self.bus.call(
                 CREDENTIAL_ADD,
                 CredentialAdd(credential=credential, verify=True, source="oauth"),
-                timeout_s=self._settings.oauth_add_timeout,
+                timeout_s=self.settings.oauth_add_timeout,
             )
         except BusError as exc:
-            self._metrics.flows.labels(flow, "broker_error").inc()
+            self.metrics.flows.labels(flow, "broker_error").inc()
             log.warning(
                 "credential not added: broker error", extra={"flow": flow, "error": type(exc).__name__}
             )
             return AddOutcome(ok=False, message=f"the token-broker did not take the credential: {exc}")
-        self._metrics.flows.labels(flow, "added" if result.ok else "rejected").inc()
+        self.metrics.flows.labels(flow, "added" if result.ok else "rejected").inc()
         log.info(
             "credential handed to the broker",
             extra={"flow": flow, "ok": result.ok, "credential_id": result.credential_id},
@@ -98,7 +91,7 @@ class OAuthService:
     # ------------------------------------------------------------ device authorization
     async def start_device(self, kind: FlowKind, start_url: str | None, region: str | None) -> dict[str, Any]:
         if kind == "builder_id":
-            start_url, region = self._settings.oauth_builder_id_start_url, BUILDER_ID_REGION
+            start_url, region = self.settings.oauth_builder_id_start_url, BUILDER_ID_REGION
         else:
             start_url = (start_url or "").strip()
             region = (region or "").strip().lower()
@@ -108,10 +101,10 @@ class OAuthService:
                 )
             if not _REGION.match(region):
                 raise BadInput("enter the IAM Identity Center region, like us-east-1 or eu-central-1")
-        oidc = base_url(self._settings.kiro_oidc_base_url, region)
-        registration = await self._login.register_client(oidc, start_url)
-        auth = await self._login.device_authorization(oidc, registration, start_url)
-        now = self._clock()
+        oidc = base_url(self.settings.kiro_oidc_base_url, region)
+        registration = await self.login.register_client(oidc, start_url)
+        auth = await self.login.device_authorization(oidc, registration, start_url)
+        now = self.clock()
         flow = DeviceFlow(
             id=new_flow_id(),
             kind=kind,
@@ -127,45 +120,45 @@ class OAuthService:
             client_secret=registration.client_secret,
             device_code=auth.device_code,
         )
-        await self._flows.save_device(flow, now)
-        self._metrics.flows.labels(kind, "started").inc()
+        await self.flows.save_device(flow, now)
+        self.metrics.flows.labels(kind, "started").inc()
         log.info("device authorization started", extra={"flow_id": flow.id, "kind": kind, "region": region})
         return flow.public(now)
 
     async def poll_device(self, flow_id: str) -> dict[str, Any]:
-        flow = await self._flows.load_device(flow_id)
+        flow = await self.flows.load_device(flow_id)
         if flow is None:
             raise FlowNotFound("this sign-in is unknown or has expired; start again")
-        now = self._clock()
+        now = self.clock()
         if flow.status != "pending" or now < flow.next_poll_at:
             return flow.public(now)
         if now >= flow.expires_at:
             flow = flow.finished("expired", "the code expired before it was approved; start again")
-            await self._flows.save_device(flow, now)
+            await self.flows.save_device(flow, now)
             return flow.public(now)
-        lock = await self._flows.lock(flow_id)
+        lock = await self.flows.lock(flow_id)
         if lock is None:
             return flow.public(now)  # another replica is polling this flow right now
         try:
             flow = await self._poll_once(flow)
-            await self._flows.save_device(flow, self._clock())
+            await self.flows.save_device(flow, self.clock())
         finally:
-            await self._flows.unlock(flow_id, lock)
-        return flow.public(self._clock())
+            await self.flows.unlock(flow_id, lock)
+        return flow.public(self.clock())
 
     async def _poll_once(self, flow: DeviceFlow) -> DeviceFlow:
         assert flow.client_id and flow.client_secret and flow.device_code
-        oidc = base_url(self._settings.kiro_oidc_base_url, flow.region)
+        oidc = base_url(self.settings.kiro_oidc_base_url, flow.region)
         try:
-            answer = await self._login.poll_device_token(
+            answer = await self.login.poll_device_token(
                 oidc, flow.client_id, flow.client_secret, flow.device_code
             )
         except LoginFailed as exc:  # transient: keep the flow, try again after the interval
-            now = self._clock()
+            now = self.clock()
             return flow.model_copy(
                 update={"next_poll_at": now + flow.interval, "message": f"retrying: {exc}"}
             )
-        now = self._clock()
+        now = self.clock()
         if isinstance(answer, TokenResponse):
             credential = CredentialConfig(
                 auth="IdC",
@@ -190,7 +183,7 @@ class OAuthService:
         if answer.error == "slow_down":
             interval = flow.interval + SLOW_DOWN_STEP_S
             return flow.model_copy(update={"interval": interval, "next_poll_at": now + interval})
-        self._metrics.flows.labels(flow.kind, answer.error).inc()
+        self.metrics.flows.labels(flow.kind, answer.error).inc()
         log.info("device authorization ended", extra={"flow_id": flow.id, "result": answer.error})
         if answer.error == "expired_token":
             return flow.finished("expired", "the code expired before it was approved; start again")
@@ -200,33 +193,33 @@ class OAuthService:
         return flow.finished("error", f"the login service refused: {detail}")
 
     async def cancel_device(self, flow_id: str) -> None:
-        await self._flows.delete_device(flow_id)
+        await self.flows.delete_device(flow_id)
 
     # ------------------------------------------------------------ social
     async def start_social(self, idp: Idp) -> dict[str, Any]:
         verifier, state = new_verifier(), new_state()
-        region = self._settings.kiro_region
-        login = SocialLogin(state=state, idp=idp, verifier=verifier, region=region, created_at=self._clock())
-        await self._flows.save_social(login, self._settings.oauth_social_ttl)
-        self._metrics.flows.labels("social", "started").inc()
-        url = login_url(base_url(self._settings.kiro_auth_base_url, region), idp, challenge(verifier), state)
-        return {"login_url": url, "state": state, "expires_in": int(self._settings.oauth_social_ttl)}
+        region = self.settings.kiro_region
+        login = SocialLogin(state=state, idp=idp, verifier=verifier, region=region, created_at=self.clock())
+        await self.flows.save_social(login, self.settings.oauth_social_ttl)
+        self.metrics.flows.labels("social", "started").inc()
+        url = login_url(base_url(self.settings.kiro_auth_base_url, region), idp, challenge(verifier), state)
+        return {"login_url": url, "state": state, "expires_in": int(self.settings.oauth_social_ttl)}
 
     async def complete_social(self, pasted: str) -> AddOutcome:
         redirect = parse_redirect(pasted)
-        login = await self._flows.take_social(redirect.state)
+        login = await self.flows.take_social(redirect.state)
         if login is None:
-            self._metrics.flows.labels("social", "unknown_state").inc()
+            self.metrics.flows.labels("social", "unknown_state").inc()
             raise FlowNotFound(
                 "that address does not belong to a sign-in started here (wrong or expired state); start again"
             )
-        auth = base_url(self._settings.kiro_auth_base_url, login.region)
-        tokens = await self._login.exchange_social_code(auth, redirect.code, login.verifier)
+        auth = base_url(self.settings.kiro_auth_base_url, login.region)
+        tokens = await self.login.exchange_social_code(auth, redirect.code, login.verifier)
         credential = CredentialConfig(
             auth="Social",
             refresh_token=tokens.refresh_token,
             access_token=tokens.access_token,
-            expires_at=_expires_at(self._clock(), tokens.expires_in),
+            expires_at=_expires_at(self.clock(), tokens.expires_in),
             profile_arn=tokens.profile_arn,
             region=login.region,
         )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from typing import cast
 
 from redis.asyncio import Redis
@@ -47,25 +48,19 @@ def config_hash(identities: frozenset[str]) -> str:
     return hashlib.sha256("\n".join(sorted(identities)).encode("utf-8")).hexdigest()[:32]
 
 
+@dataclass(slots=True, kw_only=True)
 class ConfigAuthority:
-    def __init__(
-        self,
-        *,
-        redis: Redis,
-        keys: RedisKeys,
-        store: CredentialStore,
-        events: EventPublisher,
-        instance: str,
-        configured: frozenset[str] | None,
-    ) -> None:
-        self._redis = redis
-        self._keys = keys
-        self._store = store
-        self._events = events
-        self._instance = instance
-        self._configured = configured
-        self.hash = config_hash(configured) if configured is not None else ""
-        self._waiting_logged = False
+    redis: Redis
+    keys: RedisKeys
+    store: CredentialStore
+    events: EventPublisher
+    instance: str
+    configured: frozenset[str] | None
+    hash: str = field(init=False)
+    _waiting_logged: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.hash = config_hash(self.configured) if self.configured is not None else ""
 
     async def start(self, tasks: TaskSet) -> None:
         await self.heartbeat()
@@ -74,15 +69,15 @@ class ConfigAuthority:
 
     async def stop(self) -> None:
         try:
-            await self._redis.zrem(self._keys.config_brokers, self._instance)
-            await self._redis.hdel(self._keys.config_hashes, self._instance)
+            await self.redis.zrem(self.keys.config_brokers, self.instance)
+            await self.redis.hdel(self.keys.config_hashes, self.instance)
         except RedisError as exc:
             log.warning("configuration heartbeat not removed: %s", type(exc).__name__)
 
     async def heartbeat(self) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(self._keys.config_brokers, {self._instance: now_ms() + HEARTBEAT_TTL_MS})
-            pipe.hset(self._keys.config_hashes, self._instance, self.hash)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self.keys.config_brokers, {self.instance: now_ms() + HEARTBEAT_TTL_MS})
+            pipe.hset(self.keys.config_hashes, self.instance, self.hash)
             await pipe.execute()
 
     async def _loop(self) -> None:
@@ -96,21 +91,21 @@ class ConfigAuthority:
 
     async def _live_hashes(self) -> dict[str, str]:
         now = now_ms()
-        expired = cast("list[str]", await self._redis.zrangebyscore(self._keys.config_brokers, "-inf", now))
+        expired = cast("list[str]", await self.redis.zrangebyscore(self.keys.config_brokers, "-inf", now))
         if expired:
-            await self._redis.zrem(self._keys.config_brokers, *expired)
-            await self._redis.hdel(self._keys.config_hashes, *expired)
-        live = cast("list[str]", await self._redis.zrangebyscore(self._keys.config_brokers, now, "+inf"))
+            await self.redis.zrem(self.keys.config_brokers, *expired)
+            await self.redis.hdel(self.keys.config_hashes, *expired)
+        live = cast("list[str]", await self.redis.zrangebyscore(self.keys.config_brokers, now, "+inf"))
         if not live:
             return {}
-        hashes = cast("list[str | None]", await self._redis.hmget(self._keys.config_hashes, live))
+        hashes = cast("list[str | None]", await self.redis.hmget(self.keys.config_hashes, live))
         return {inst: h or "" for inst, h in zip(live, hashes, strict=True)}
 
     async def apply_if_agreed(self, *, at_start: bool = False) -> bool:
         """Retire and restore per this broker's configuration if every live broker agrees."""
-        if self._configured is None:
+        if self.configured is None:
             return False
-        others = {h for inst, h in (await self._live_hashes()).items() if h and inst != self._instance}
+        others = {h for inst, h in (await self._live_hashes()).items() if h and inst != self.instance}
         if others - {self.hash}:
             if not self._waiting_logged:
                 self._waiting_logged = True
@@ -120,35 +115,35 @@ class ConfigAuthority:
                     extra={"config_hash": self.hash},
                 )
             return False
-        applied = await self._redis.get(self._keys.config_applied)
+        applied = await self.redis.get(self.keys.config_applied)
         if not at_start and applied == self.hash:
             return False
         self._waiting_logged = False
-        await self._apply(self._configured)
-        await self._redis.set(self._keys.config_applied, self.hash)
+        await self._apply(self.configured)
+        await self.redis.set(self.keys.config_applied, self.hash)
         return True
 
     async def _apply(self, configured: frozenset[str]) -> None:
         retired: list[str] = []
         restored: list[str] = []
-        for state in await self._store.states():
+        for state in await self.store.states():
             named = state.identity in configured or state.id in configured
             if state.source == "config" and not named and not state.retired:
-                await self._store.patch(state.id, {R.RETIRED: "1", R.RETIRED_REASON: RETIRED_REASON})
+                await self.store.patch(state.id, {R.RETIRED: "1", R.RETIRED_REASON: RETIRED_REASON})
                 retired.append(state.id)
                 log.warning(
                     "account retired: it came from KIRO_AUTH_TOKEN and is no longer there "
                     "(kept, with its latest token; configure it again to restore it)",
                     extra={"credential": state.id},
                 )
-                await self._events.credential(state.id, "retired", RETIRED_REASON)
+                await self.events.credential(state.id, "retired", RETIRED_REASON)
             elif state.retired and named:
-                await self._store.patch(state.id, {R.RETIRED: "0", R.RETIRED_REASON: ""})
+                await self.store.patch(state.id, {R.RETIRED: "0", R.RETIRED_REASON: ""})
                 restored.append(state.id)
                 log.info("account restored: KIRO_AUTH_TOKEN names it again", extra={"credential": state.id})
-                await self._events.credential(state.id, state.status.value, "configured again")
+                await self.events.credential(state.id, state.status.value, "configured again")
         if retired or restored:
-            await self._events.catalogue("")  # the set of serving accounts changed
+            await self.events.catalogue("")  # the set of serving accounts changed
         log.info(
             "configuration applied",
             extra={"config_hash": self.hash, "retired": len(retired), "restored": len(restored)},

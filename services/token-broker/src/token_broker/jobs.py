@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
@@ -36,36 +37,25 @@ MAX_TICK_S = 5.0
 RECENT_USE_MS = 24 * 3600 * 1000
 
 
+@dataclass(slots=True, kw_only=True)
 class PeriodicJobs:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        store: CredentialStore,
-        refresher: Refresher,
-        usage: QuotaChecker,
-        tasks: TaskSet,
-        catalogues: Catalogues | None = None,
-    ) -> None:
-        self._catalogues = catalogues
-        self._settings = settings
-        self._redis = store.redis
-        self._keys = store.keys
-        self._store = store
-        self._refresher = refresher
-        self._usage = usage
-        self._tasks = tasks
+    settings: Settings
+    store: CredentialStore
+    refresher: Refresher
+    usage: QuotaChecker
+    tasks: TaskSet
+    catalogues: Catalogues | None = None
 
     def start(self) -> None:
-        self._tasks.spawn(
-            self._loop("refresh", self._settings.broker_refresh_check_interval, self.refresh_expiring),
+        self.tasks.spawn(
+            self._loop("refresh", self.settings.broker_refresh_check_interval, self.refresh_expiring),
             name="job-refresh",
         )
-        self._tasks.spawn(
-            self._loop("usage", self._settings.broker_usage_poll_interval, self.poll_usage), name="job-usage"
+        self.tasks.spawn(
+            self._loop("usage", self.settings.broker_usage_poll_interval, self.poll_usage), name="job-usage"
         )
-        if self._catalogues is not None:
-            self._tasks.spawn(self._catalogue_job(self._catalogues), name="job-catalogue")
+        if self.catalogues is not None:
+            self.tasks.spawn(self._catalogue_job(self.catalogues), name="job-catalogue")
 
     async def _loop(self, name: str, period_s: float, job: Callable[[], Awaitable[None]]) -> None:
         if period_s <= 0:
@@ -74,9 +64,9 @@ class PeriodicJobs:
         tick = min(period_s, MAX_TICK_S)
         while True:
             try:
-                got = await self._redis.set(
-                    self._keys.job_lock(name),
-                    self._settings.broker_instance_id,
+                got = await self.store.redis.set(
+                    self.store.keys.job_lock(name),
+                    self.settings.broker_instance_id,
                     nx=True,
                     px=int(period_s * 1000),
                 )
@@ -89,11 +79,13 @@ class PeriodicJobs:
     async def _catalogue_job(self, catalogues: Catalogues) -> None:
         """Every broker fetches the catalogues once at start (a restart may follow a change of
         accounts); then one replica per BROKER_CATALOGUE_INTERVAL."""
-        period = self._settings.broker_catalogue_interval
+        period = self.settings.broker_catalogue_interval
         try:
             if period > 0:
-                await self._redis.set(
-                    self._keys.job_lock("catalogue"), self._settings.broker_instance_id, px=int(period * 1000)
+                await self.store.redis.set(
+                    self.store.keys.job_lock("catalogue"),
+                    self.settings.broker_instance_id,
+                    px=int(period * 1000),
                 )
             await catalogues.refresh_all()
         except (RedisError, TokenBrokerError) as exc:
@@ -101,11 +93,11 @@ class PeriodicJobs:
         await self._loop("catalogue", period, catalogues.refresh_all)
 
     async def _states(self) -> list[CredentialState]:
-        return [s for s in await self._store.states() if in_rotation(s)]
+        return [s for s in await self.store.states() if in_rotation(s)]
 
     async def refresh_expiring(self) -> None:
         at = now_ms()
-        margin = self._refresher.margin_ms
+        margin = self.refresher.margin_ms
         for state in await self._states():
             if state.auth == "ApiKey":
                 continue  # never refreshed
@@ -113,13 +105,13 @@ class PeriodicJobs:
             if not recent or state.token_valid_for_ms(at) > margin or state.refresh_retry_at_ms > at:
                 continue
             try:
-                await self._refresher.ensure_fresh(state.id, within_ms=margin)
+                await self.refresher.ensure_fresh(state.id, within_ms=margin)
             except TokenBrokerError as exc:
                 log.info("scheduled refresh failed", extra={"credential": state.id, "reason": str(exc)})
 
     async def poll_usage(self) -> None:
         for state in await self._states():
             try:
-                await self._usage.check(state.id)
+                await self.usage.check(state.id)
             except TokenBrokerError as exc:
                 log.info("scheduled usage check failed", extra={"credential": state.id, "reason": str(exc)})

@@ -35,6 +35,7 @@ import hashlib
 import logging
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -85,41 +86,33 @@ class ReleaseWaker:
         event.set()
 
 
+@dataclass(slots=True, kw_only=True)
 class LeaseManager:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        store: CredentialStore,
-        refresher: Refresher,
-        events: EventPublisher,
-        metrics: BrokerMetrics,
-        usage: QuotaChecker,
-        waker: ReleaseWaker,
-        catalogues: Catalogues | None = None,
-    ) -> None:
-        self.settings = settings
-        self._catalogues = catalogues
-        self._keys = store.keys
-        self._store = store
-        self._refresher = refresher
-        self._events = events
-        self._metrics = metrics
-        self._usage = usage
-        self._waker = waker
-        self._ttl_ms = int(settings.broker_lease_ttl * 1000)
-        self._cap = settings.session_pool_max_size if settings.session_pool_enabled else 0
-        self.closing = False  # set at shutdown: waiting requests give up at once
+    settings: Settings
+    store: CredentialStore
+    refresher: Refresher
+    events: EventPublisher
+    metrics: BrokerMetrics
+    usage: QuotaChecker
+    waker: ReleaseWaker
+    catalogues: Catalogues | None = None
+    closing: bool = field(default=False, init=False)  # set at shutdown: waiting requests give up at once
+    _ttl_ms: int = field(init=False)
+    _cap: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._ttl_ms = int(self.settings.broker_lease_ttl * 1000)
+        self._cap = self.settings.session_pool_max_size if self.settings.session_pool_enabled else 0
 
     # ---- acquire
     async def acquire(self, req: LeaseRequest) -> LeaseGrant | LeaseDenied:
         started = time.monotonic()
         reply = await self._acquire(req, started)
-        self._metrics.lease_wait.observe(time.monotonic() - started)
+        self.metrics.lease_wait.observe(time.monotonic() - started)
         if isinstance(reply, LeaseGrant):
-            self._metrics.leases_granted.inc()
+            self.metrics.leases_granted.inc()
         else:
-            self._metrics.leases_denied.labels(reason=reply.reason.value).inc()
+            self.metrics.leases_denied.labels(reason=reply.reason.value).inc()
         return reply
 
     async def _acquire(self, req: LeaseRequest, started: float) -> LeaseGrant | LeaseDenied:
@@ -128,7 +121,7 @@ class LeaseManager:
         exclude = set(req.exclude)
         backoffs: list[int] = []  # refresh backoffs of credentials skipped during this request
         while True:
-            wake = self._waker.current()
+            wake = self.waker.current()
             lease_id = uuid.uuid4().hex
             result = await self._try(req.request_id, lease_id, exclude, req.model, req.session_id)
             kind = result[0]
@@ -136,7 +129,7 @@ class LeaseManager:
                 grant = await self._grant(result, lease_id, exclude, backoffs, req.model)
                 if grant is not None:
                     if len(result) > 13 and result[13]:
-                        self._metrics.session_leases.labels(account=result[13]).inc()
+                        self.metrics.session_leases.labels(account=result[13]).inc()
                     return grant
                 continue  # the chosen credential could not get a token: try the others
             remaining = deadline - time.monotonic()
@@ -171,40 +164,40 @@ class LeaseManager:
     def _session_key(self, session_id: str | None) -> str:
         if not session_id:
             return ""
-        return self._keys.session(hashlib.sha256(session_id.encode()).hexdigest()[:32])
+        return self.store.keys.session(hashlib.sha256(session_id.encode()).hexdigest()[:32])
 
     async def _try(
         self, request_id: str, lease_id: str, exclude: set[str], model: str, session_id: str | None = None
     ) -> list[str]:
         now = now_ms()
         args: list[str | int] = [
-            self._keys.cred_prefix,
-            self._keys.leases_prefix,
-            self._keys.lease_prefix,
+            self.store.keys.cred_prefix,
+            self.store.keys.leases_prefix,
+            self.store.keys.lease_prefix,
             now,
             lease_id,
             request_id,
             self._ttl_ms,
             self._cap,
-            self._refresher.margin_ms,
-            self._refresher.blocking_ms,
+            self.refresher.margin_ms,
+            self.refresher.blocking_ms,
             self.settings.broker_instance_id,
             self._ttl_ms + LEASE_KEY_GRACE_MS,
             model,
-            self._keys.catalogue_prefix,
-            self._keys.lacks_prefix,
+            self.store.keys.catalogue_prefix,
+            self.store.keys.lacks_prefix,
             self._session_key(session_id),
             int(self.settings.broker_session_ttl * 1000),
             *sorted(exclude),
         ]
-        raw = await self._store.scripts.run("acquire", [self._keys.creds], args)
+        raw = await self.store.scripts.run("acquire", [self.store.keys.creds], args)
         result = [x if isinstance(x, str) else str(x) for x in raw]
         purged = int(result[3] if result[0] == "grant" else result[1])
         if purged:
-            self._metrics.leases_expired.inc(purged)
+            self.metrics.leases_expired.inc(purged)
         changed = orjson.loads(result[4] if result[0] == "grant" else result[2])
         for cid in changed if isinstance(changed, list) else ():
-            await self._events.credential(cid, "active", "cooldown over")
+            await self.events.credential(cid, "active", "cooldown over")
         return result
 
     async def _grant(
@@ -213,7 +206,7 @@ class LeaseManager:
         _, cid, mode, _, _, auth, sealed, token_fp, _expires, arn, region, machine, proxy = result[:13]
         try:
             if mode == "2":
-                state, secrets = await self._refresher.ensure_fresh(cid)
+                state, secrets = await self.refresher.ensure_fresh(cid)
                 access, token_fp, arn, region = (
                     secrets.access_token or "",
                     state.token_fp or "",
@@ -221,19 +214,19 @@ class LeaseManager:
                     state.region or "",
                 )
             else:
-                access = self._store.box.open(sealed, cid, R.ACCESS_TOKEN)
+                access = self.store.box.open(sealed, cid, R.ACCESS_TOKEN)
                 if mode == "1":
-                    self._refresher.refresh_soon(cid)
+                    self.refresher.refresh_soon(cid)
         except TokenBrokerError as exc:
             log.info("credential skipped for this lease", extra={"credential": cid, "reason": str(exc)})
             await self._drop(cid, lease_id)
             exclude.add(cid)
-            after = await self._store.state(cid)
+            after = await self.store.state(cid)
             if after is not None and after.refresh_retry_at_ms > now_ms():
                 backoffs.append(after.refresh_retry_at_ms)
             return None
         kind = R.parse_auth(auth)
-        info = await self._catalogues.entry(cid, model) if self._catalogues and model else None
+        info = await self.catalogues.entry(cid, model) if self.catalogues and model else None
         return LeaseGrant(
             lease_id=lease_id,
             credential_id=cid,
@@ -265,8 +258,8 @@ class LeaseManager:
         )
 
     async def _drop(self, cid: str, lease_id: str) -> None:
-        keys = [self._keys.leases(cid), self._keys.lease(lease_id), self._keys.cred(cid)]
-        await self._store.scripts.run(
+        keys = [self.store.keys.leases(cid), self.store.keys.lease(lease_id), self.store.keys.cred(cid)]
+        await self.store.scripts.run(
             "release", keys, [lease_id, now_ms(), "", 0, "", "", 0, 0, 0, 0, 0, "0", 0, 0, 0]
         )
 
@@ -290,9 +283,9 @@ class LeaseManager:
         if rel.status_code:
             message = f"{message} (HTTP {rel.status_code})"
         keys = [
-            self._keys.leases(rel.credential_id),
-            self._keys.lease(rel.lease_id),
-            self._keys.cred(rel.credential_id),
+            self.store.keys.leases(rel.credential_id),
+            self.store.keys.lease(rel.lease_id),
+            self.store.keys.cred(rel.credential_id),
         ]
         args: list[str | int] = [
             rel.lease_id,
@@ -311,27 +304,27 @@ class LeaseManager:
             int(self.settings.session_pool_cooldown * 1000),
             suspicious_end,
         ]
-        removed, old, new, stale, reason = await self._store.scripts.run("release", keys, args)
-        self._metrics.leases_released.labels(outcome=rel.outcome.value).inc()
+        removed, old, new, stale, reason = await self.store.scripts.run("release", keys, args)
+        self.metrics.leases_released.labels(outcome=rel.outcome.value).inc()
         if int(removed):
-            await self._events.lease_released(rel.credential_id)
+            await self.events.lease_released(rel.credential_id)
         if old and new and (old != new or reason):
             if new in ("cooling_down", "quota_parked"):
-                self._metrics.cooldowns.labels(reason=rel.outcome.value).inc()
-            await self._events.credential(rel.credential_id, str(new), str(reason) or None)
+                self.metrics.cooldowns.labels(reason=rel.outcome.value).inc()
+            await self.events.credential(rel.credential_id, str(new), str(reason) or None)
         if int(stale):
             log.info("access token marked stale", extra={"credential": rel.credential_id})
-            self._refresher.refresh_soon(rel.credential_id)
+            self.refresher.refresh_soon(rel.credential_id)
         if rel.outcome == Outcome.QUOTA_EXHAUSTED and new == "quota_parked" and not daily:
-            self._usage.check_later(rel.credential_id)  # the monthly reset date refines the parking
-        if rel.outcome == Outcome.MODEL_UNAVAILABLE and rel.model and self._catalogues is not None:
-            await self._catalogues.mark_lacking(rel.credential_id, rel.model)
+            self.usage.check_later(rel.credential_id)  # the monthly reset date refines the parking
+        if rel.outcome == Outcome.MODEL_UNAVAILABLE and rel.model and self.catalogues is not None:
+            await self.catalogues.mark_lacking(rel.credential_id, rel.model)
 
     async def renew(self, ren: LeaseRenew) -> bool:
         now = now_ms()
-        keys = [self._keys.leases(ren.credential_id), self._keys.lease(ren.lease_id)]
+        keys = [self.store.keys.leases(ren.credential_id), self.store.keys.lease(ren.lease_id)]
         args: list[str | int] = [ren.lease_id, now, now + self._ttl_ms, self._ttl_ms + LEASE_KEY_GRACE_MS]
-        return bool(await self._store.scripts.run("renew", keys, args))
+        return bool(await self.store.scripts.run("renew", keys, args))
 
 
 _NO_PENALTY = frozenset(

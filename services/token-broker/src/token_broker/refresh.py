@@ -24,6 +24,7 @@ import asyncio
 import logging
 import secrets as pysecrets
 import time
+from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 
@@ -57,30 +58,24 @@ def backoff_ms(failures: int) -> int:
     return int(min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** max(0, failures - 1)))
 
 
+@dataclass(slots=True, kw_only=True)
 class Refresher:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        store: CredentialStore,
-        clients: HttpClients,
-        events: EventPublisher,
-        metrics: BrokerMetrics,
-        mirror: TokenFileMirror | None,
-        tasks: TaskSet,
-    ) -> None:
-        self.settings = settings
-        self._redis = store.redis
-        self._keys = store.keys
-        self._store = store
-        self._clients = clients
-        self._events = events
-        self._metrics = metrics
-        self._mirror = mirror
-        self._tasks = tasks
-        self.rotations = RotationKeeper(store=store, mirror=mirror, tasks=tasks)
-        self._soon = OncePerCredential(tasks, "background refresh", (RefreshError, UnknownCredential))
-        self.margin_ms = int(settings.broker_refresh_margin * 1000)
+    settings: Settings
+    store: CredentialStore
+    clients: HttpClients
+    events: EventPublisher
+    metrics: BrokerMetrics
+    mirror: TokenFileMirror | None
+    tasks: TaskSet
+    rotations: RotationKeeper = field(init=False)
+    margin_ms: int = field(init=False)
+    blocking_ms: int = field(init=False)
+    _soon: OncePerCredential = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rotations = RotationKeeper(store=self.store, mirror=self.mirror, tasks=self.tasks)
+        self._soon = OncePerCredential(self.tasks, "background refresh", (RefreshError, UnknownCredential))
+        self.margin_ms = int(self.settings.broker_refresh_margin * 1000)
         self.blocking_ms = min(self.margin_ms, BLOCKING_MARGIN_CAP_MS)
 
     def proxy_for(self, state: CredentialState) -> str | None:
@@ -92,7 +87,7 @@ class Refresher:
         if not secrets.access_token:
             raise KiroApiError("no_token")
         return RuntimeTarget(
-            client=self._clients.get(self.proxy_for(state)),
+            client=self.clients.get(self.proxy_for(state)),
             access_token=secrets.access_token,
             machine=state.machine_id,
             profile_arn=state.profile_arn,
@@ -126,9 +121,9 @@ class Refresher:
                 raise RefreshError("backoff", state.last_error or "the last refresh failed")
             if self.rotations.pending(cid) and not await self.rotations.flush(cid):
                 raise RefreshError("store_unavailable", "a rotated refresh token is waiting for Redis")
-            lock_key = self._keys.refresh_lock(cid)
+            lock_key = self.store.keys.refresh_lock(cid)
             token = pysecrets.token_hex(16)
-            if await self._redis.set(lock_key, token, nx=True, px=REFRESH_LOCK_TTL_MS):
+            if await self.store.redis.set(lock_key, token, nx=True, px=REFRESH_LOCK_TTL_MS):
                 try:
                     state, secrets = loaded = await self._load(cid)  # re-check under the lock
                     if self._good(state, need_ms, force, start_fp):
@@ -136,14 +131,14 @@ class Refresher:
                     return await self._refresh_locked(state, secrets)
                 finally:
                     await self._unlock(cid, lock_key, token)
-            while await self._redis.exists(lock_key):
+            while await self.store.redis.exists(lock_key):
                 if time.monotonic() > deadline:
                     raise RefreshError("timeout", "another broker's refresh did not finish")
                 await asyncio.sleep(LOCK_POLL_S)
 
     async def _unlock(self, cid: str, lock_key: str, token: str) -> None:
         try:
-            await self._store.scripts.run("unlock", [lock_key], [token])
+            await self.store.scripts.run("unlock", [lock_key], [token])
         except (RedisError, OSError):
             if not self.rotations.pending(cid):
                 raise  # the lock expires by its TTL; nothing else waits on it
@@ -162,7 +157,7 @@ class Refresher:
         return state.token_valid_for_ms(now_ms()) > need_ms
 
     async def _load(self, cid: str) -> Loaded:
-        loaded = await self._store.load(cid)
+        loaded = await self.store.load(cid)
         if loaded is None:
             raise UnknownCredential(cid)
         return loaded
@@ -184,7 +179,7 @@ class Refresher:
         except RefreshError as exc:
             await self._record_failure(state, exc)
             raise
-        box = self._store.box
+        box = self.store.box
         fields: dict[str, str | int] = dict(
             R.token_fields(box, cid, tokens.access_token, now_ms() + int(tokens.expires_in_s * 1000))
         )
@@ -206,7 +201,7 @@ class Refresher:
             return await self._load(cid)
         if not result.existed:
             raise UnknownCredential(cid)
-        self._metrics.refreshes.labels(result="ok").inc()
+        self.metrics.refreshes.labels(result="ok").inc()
         log.info(
             "token refreshed",
             extra={
@@ -218,16 +213,16 @@ class Refresher:
             },
         )
         if result.old_status != result.new_status:
-            await self._events.credential(cid, result.new_status)
-        if self._mirror is not None:
-            self._tasks.spawn(self._mirror.write(), name="mirror")
+            await self.events.credential(cid, result.new_status)
+        if self.mirror is not None:
+            self.tasks.spawn(self.mirror.write(), name="mirror")
         return await self._load(cid)
 
     async def call(
         self, auth: str, secrets: CredentialSecrets, *, region: str | None, machine: str, proxy: str | None
     ) -> TokenSet:
         return await refresh_tokens(
-            self._clients.get(proxy),
+            self.clients.get(proxy),
             auth="IdC" if auth == "IdC" else "Social",
             refresh_token=secrets.refresh_token,
             client_id=secrets.client_id,
@@ -248,32 +243,32 @@ class Refresher:
         try:
             tokens = await self.call(cfg.auth, secrets, region=cfg.region, machine=machine, proxy=proxy)
         except RefreshError as exc:
-            self._metrics.refreshes.labels(result="failed").inc()
-            self._metrics.refresh_failures.labels(reason=exc.reason).inc()
+            self.metrics.refreshes.labels(result="failed").inc()
+            self.metrics.refresh_failures.labels(reason=exc.reason).inc()
             raise
-        self._metrics.refreshes.labels(result="ok").inc()
+        self.metrics.refreshes.labels(result="ok").inc()
         return tokens
 
     async def _record_failure(self, state: CredentialState, exc: RefreshError) -> None:
         cid = state.id
-        self._metrics.refreshes.labels(result="failed").inc()
-        self._metrics.refresh_failures.labels(reason=exc.reason).inc()
+        self.metrics.refreshes.labels(result="failed").inc()
+        self.metrics.refresh_failures.labels(reason=exc.reason).inc()
         text = f"refresh failed: {exc}"[:300]
         if exc.permanent:
             fields: dict[str, str | int] = {R.STATUS: "invalid", R.REASON: exc.reason, R.LAST_ERROR: text}
             # Only while the record still holds the token that was refused: a rotation stored
             # meanwhile (a kept write landing after an outage) must not be condemned.
-            result = await self._store.patch(cid, fields, expect_refresh_fp=state.refresh_fp or "")
+            result = await self.store.patch(cid, fields, expect_refresh_fp=state.refresh_fp or "")
             if result.conflict:
                 log.info("refusal of a superseded refresh token ignored", extra={"credential": cid})
                 return
             log.warning("credential invalid", extra={"credential": cid, "reason": exc.reason})
             if result.existed:
-                await self._events.credential(cid, "invalid", exc.reason)
+                await self.events.credential(cid, "invalid", exc.reason)
             return
         failures = state.refresh_fails + 1
         delay = backoff_ms(failures)
-        await self._store.patch(
+        await self.store.patch(
             cid,
             {R.REFRESH_FAILS: failures, R.REFRESH_RETRY_AT_MS: now_ms() + delay, R.LAST_ERROR: text},
         )

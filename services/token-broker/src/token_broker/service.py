@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from nats.micro import add_service
@@ -74,48 +75,33 @@ SERVICE_NAME = "token-broker"
 SERVICE_VERSION = "0.1.0"
 
 
+@dataclass(slots=True, kw_only=True)
 class BrokerService:
-    def __init__(
-        self,
-        *,
-        nc: Any,
-        settings: Settings,
-        subjects: Subjects,
-        leases: LeaseManager,
-        admin: Admin,
-        store: CredentialStore,
-        metrics: BrokerMetrics,
-        waker: ReleaseWaker,
-        handlers: TaskSet,
-        teams: TeamService | None = None,
-        telemetry: Telemetry | None = None,
-        catalogues: Catalogues | None = None,
-    ) -> None:
-        self._catalogues = catalogues
-        self._nc = nc
-        self._settings = settings
-        self._subjects = subjects
-        self._leases = leases
-        self._admin = admin
-        self._store = store
-        self._metrics = metrics
-        self._waker = waker
-        self._handlers = handlers
-        self._teams = teams
-        self._telemetry = telemetry or Telemetry(None)
-        self._service: Any = None
-        self._lease_sub: Any = None
+    nc: Any
+    settings: Settings
+    subjects: Subjects
+    leases: LeaseManager
+    admin: Admin
+    store: CredentialStore
+    metrics: BrokerMetrics
+    waker: ReleaseWaker
+    handlers: TaskSet
+    teams: TeamService | None = None
+    telemetry: Telemetry = field(default_factory=lambda: Telemetry(None))
+    catalogues: Catalogues | None = None
+    _service: Any = field(default=None, init=False)
+    _lease_sub: Any = field(default=None, init=False)
 
     async def start(self) -> None:
-        s = self._subjects
-        self._lease_sub = await self._nc.subscribe(s.events_lease, cb=self._on_lease_event)
+        s = self.subjects
+        self._lease_sub = await self.nc.subscribe(s.events_lease, cb=self._on_lease_event)
         self._service = await add_service(
-            self._nc,
+            self.nc,
             name=SERVICE_NAME,
             version=SERVICE_VERSION,
             description="Kiro credential leases, refresh and pool state",
             queue_group=BROKER_QUEUE_GROUP,
-            metadata={"instance": self._settings.broker_instance_id, "namespace": s.namespace},
+            metadata={"instance": self.settings.broker_instance_id, "namespace": s.namespace},
         )
         routes = {route.endpoint.name: route for route in self.routes()}
         for endpoint in BROKER_ENDPOINTS:  # in the table's order; team endpoints only with teams
@@ -129,7 +115,7 @@ class BrokerService:
                 queue_group=BROKER_QUEUE_GROUP,
             )
         assert not routes, f"routes outside the bus table: {sorted(routes)}"
-        await self._nc.flush()
+        await self.nc.flush()
 
     async def stop(self) -> None:
         """Stop taking requests (other replicas in the queue group get them from now on)."""
@@ -147,13 +133,13 @@ class BrokerService:
             route(LEASE_RELEASE, self._release),
             route(LEASE_RENEW, self._renew),
             route(POOL_STATUS, self._status),
-            route(CREDENTIAL_ADD, self._admin.add),
-            route(CREDENTIAL_ACTION, self._admin.action),
+            route(CREDENTIAL_ADD, self.admin.add),
+            route(CREDENTIAL_ACTION, self.admin.action),
             route(BROKER_PING, self._ping),
             route(POOL_MODELS, self._models),
         ]
-        if self._teams is not None:  # team keys and usage (team_service.py)
-            keys, usage = self._teams.directory, self._teams.usage
+        if self.teams is not None:  # team keys and usage (team_service.py)
+            keys, usage = self.teams.directory, self.teams.usage
             routes += [
                 route(KEY_CREATE, keys.create),
                 route(KEY_LIST, keys.list),
@@ -170,19 +156,19 @@ class BrokerService:
         label = route.endpoint.request.__name__  # metric and span label (the request model)
 
         async def handler(req: Request) -> None:
-            self._handlers.spawn(self._observed(req, route, label), name=f"handle-{label}")
+            self.handlers.spawn(self._observed(req, route, label), name=f"handle-{label}")
 
         return handler
 
     async def _observed(self, req: Request, route: AnyRoute, label: str) -> None:
         """`_handle` inside a span joined to the caller's trace, timed per endpoint."""
         started = time.perf_counter()
-        with self._telemetry.handling(label, req.headers):
+        with self.telemetry.handling(label, req.headers):
             await self._handle(req, route, label)
-        self._metrics.nats_request_duration.labels(label).observe(time.perf_counter() - started)
+        self.metrics.nats_request_duration.labels(label).observe(time.perf_counter() - started)
 
     async def _refuse(self, req: Request, label: str, code: ServiceErrorCode, description: str) -> None:
-        self._metrics.nats_errors.labels(label, str(int(code))).inc()
+        self.metrics.nats_errors.labels(label, str(int(code))).inc()
         await req.respond_error(str(int(code)), description)
 
     async def _handle(self, req: Request, route: AnyRoute, label: str) -> None:
@@ -210,38 +196,38 @@ class BrokerService:
         await req.respond(reply.model_dump_json().encode())
 
     async def _on_lease_event(self, _msg: Any) -> None:
-        self._waker.wake()
+        self.waker.wake()
 
     # ---- endpoints
     async def _acquire(self, req: LeaseRequest) -> LeaseReplyEnvelope:
         if req.admission_only:  # count_tokens: the team's request rate only, no lease
-            if req.admission is None or self._teams is None:
+            if req.admission is None or self.teams is None:
                 return LeaseReplyEnvelope(reply=LeaseAdmitted(limits=LimitState()))
-            return LeaseReplyEnvelope(reply=await self._teams.limits.admit_only(req))
-        if req.admission is not None and self._teams is not None:  # team key: limits first
-            return LeaseReplyEnvelope(reply=await self._teams.limits.acquire(req, self._leases.acquire))
-        return LeaseReplyEnvelope(reply=await self._leases.acquire(req))
+            return LeaseReplyEnvelope(reply=await self.teams.limits.admit_only(req))
+        if req.admission is not None and self.teams is not None:  # team key: limits first
+            return LeaseReplyEnvelope(reply=await self.teams.limits.acquire(req, self.leases.acquire))
+        return LeaseReplyEnvelope(reply=await self.leases.acquire(req))
 
     async def _release(self, req: LeaseRelease) -> Ack:
-        await self._leases.release(req)
+        await self.leases.release(req)
         return Ack()
 
     async def _renew(self, req: LeaseRenew) -> Ack:
-        if await self._leases.renew(req):
+        if await self.leases.renew(req):
             return Ack()
         return Ack(ok=False, message="unknown or expired lease")
 
     async def _status(self, _req: PoolStatusRequest) -> PoolStatus:
-        return await pool_status(self._store, self._settings, self._metrics, self._catalogues)
+        return await pool_status(self.store, self.settings, self.metrics, self.catalogues)
 
     async def _models(self, _req: PoolModelsRequest) -> PoolModels:
-        if self._catalogues is None:
+        if self.catalogues is None:
             return PoolModels()
-        return await self._catalogues.pool_models()
+        return await self.catalogues.pool_models()
 
     async def _ping(self, _req: BrokerPing) -> BrokerPong:
         try:
-            redis_ok = bool(await self._store.redis.ping())
+            redis_ok = bool(await self.store.redis.ping())
         except RedisError:
             redis_ok = False
-        return BrokerPong(instance_id=self._settings.broker_instance_id, redis_ok=redis_ok)
+        return BrokerPong(instance_id=self.settings.broker_instance_id, redis_ok=redis_ok)

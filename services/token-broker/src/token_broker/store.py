@@ -80,12 +80,12 @@ def credentials_text(value: str) -> str:
         ) from exc
 
 
+@dataclass(slots=True)
 class CredentialStore:
-    def __init__(self, redis: Redis, scripts: Scripts, keys: RedisKeys, box: SecretBox) -> None:
-        self.redis = redis
-        self.scripts = scripts
-        self.keys = keys
-        self.box = box
+    redis: Redis
+    scripts: Scripts
+    keys: RedisKeys
+    box: SecretBox
 
     # ---- configuration merge
     async def load_config(self, value: str | None) -> LoadReport:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
@@ -53,21 +54,13 @@ def month_of(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m")
 
 
+@dataclass(slots=True)
 class TeamLimits:
-    def __init__(
-        self,
-        redis: Redis,
-        scripts: Scripts,
-        keys: TeamRedisKeys,
-        metrics: BrokerMetrics,
-        *,
-        slot_ttl_s: float,
-    ) -> None:
-        self._redis = redis
-        self._scripts = scripts
-        self._keys = keys
-        self._metrics = metrics
-        self._slot_ttl_ms = int(slot_ttl_s * 1000)
+    redis: Redis
+    scripts: Scripts
+    keys: TeamRedisKeys
+    metrics: BrokerMetrics
+    slot_ttl_s: float = field(kw_only=True)
 
     async def acquire(
         self, req: LeaseRequest, lease: Callable[[LeaseRequest], Awaitable[LeaseGrant | LeaseDenied]]
@@ -76,8 +69,8 @@ class TeamLimits:
         admission = req.admission
         assert admission is not None
         verdict, state, retry_after, message = await self.admit(req.request_id, admission)
-        self._metrics.team_admissions.labels(
-            team=self._metrics.team_label(admission.team), result=verdict
+        self.metrics.team_admissions.labels(
+            team=self.metrics.team_label(admission.team), result=verdict
         ).inc()
         if verdict != "ok":
             budgets = ("budget", "credit_budget")
@@ -99,8 +92,8 @@ class TeamLimits:
             update={"limits": KeyLimits(requests_per_minute=admission.limits.requests_per_minute)}
         )
         verdict, state, retry_after, message = await self.admit(req.request_id, rpm_only, hold_slot=False)
-        self._metrics.team_admissions.labels(
-            team=self._metrics.team_label(admission.team), result=verdict
+        self.metrics.team_admissions.labels(
+            team=self.metrics.team_label(admission.team), result=verdict
         ).inc()
         if verdict != "ok":
             return LeaseDenied(
@@ -120,14 +113,14 @@ class TeamLimits:
         budget = limits.monthly_token_budget
         credit_budget = limits.monthly_credit_budget
         month = month_of(now / 1000)
-        raw = await self._scripts.run(
+        raw = await self.scripts.run(
             "admit",
             [
-                self._keys.inflight(team),
-                self._keys.rpm(team),
-                self._keys.tpm(team),
-                self._keys.spent(team, month),
-                self._keys.credits_spent(team, month),
+                self.keys.inflight(team),
+                self.keys.rpm(team),
+                self.keys.tpm(team),
+                self.keys.spent(team, month),
+                self.keys.credits_spent(team, month),
             ],
             [
                 request_id,
@@ -136,7 +129,7 @@ class TeamLimits:
                 limits.tokens_per_minute or 0,
                 limits.max_concurrent or 0,
                 -1 if budget is None else budget,
-                now + self._slot_ttl_ms if hold_slot else 0,  # 0: no slot (admit.lua)
+                now + int(self.slot_ttl_s * 1000) if hold_slot else 0,  # 0: no slot (admit.lua)
                 WINDOW_MS,
                 -1 if credit_budget is None else repr(float(credit_budget)),
             ],
@@ -184,9 +177,9 @@ class TeamLimits:
         return verdict, state, max(1.0, math.ceil(retry_ms / 1000)), message
 
     async def undo(self, request_id: str, team: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(self._keys.inflight(team), request_id)
-            pipe.zrem(self._keys.rpm(team), request_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.keys.inflight(team), request_id)
+            pipe.zrem(self.keys.rpm(team), request_id)
             await pipe.execute()
 
 

@@ -14,6 +14,7 @@ and the month's spend per team against its budget.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
@@ -66,20 +67,13 @@ def parse_range(start: str, end: str) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range(days)]
 
 
+@dataclass(slots=True)
 class TeamUsageStore:
-    def __init__(
-        self,
-        redis: Redis,
-        scripts: Scripts,
-        keys: TeamRedisKeys,
-        directory: TeamDirectory,
-        metrics: BrokerMetrics,
-    ) -> None:
-        self._redis = redis
-        self._scripts = scripts
-        self._keys = keys
-        self._directory = directory
-        self._metrics = metrics
+    redis: Redis
+    scripts: Scripts
+    keys: TeamRedisKeys
+    directory: TeamDirectory
+    metrics: BrokerMetrics
 
     async def record_batch(self, batch: UsageBatch) -> Ack:
         applied = 0
@@ -89,16 +83,16 @@ class TeamUsageStore:
 
     async def record(self, r: UsageRecord) -> int:
         prefix = SEP.join((_clean(r.team), _clean(r.key_id), _clean(r.model))) + SEP
-        applied = await self._scripts.run(
+        applied = await self.scripts.run(
             "usage",
             [
-                self._keys.done(r.request_id),
-                self._keys.usage_day(day_of(r.at)),
-                self._keys.spent(r.team, month_of(r.at)),
-                self._keys.tpm(r.team),
-                self._keys.inflight(r.team),
-                self._keys.teams,
-                self._keys.credits_spent(r.team, month_of(r.at)),
+                self.keys.done(r.request_id),
+                self.keys.usage_day(day_of(r.at)),
+                self.keys.spent(r.team, month_of(r.at)),
+                self.keys.tpm(r.team),
+                self.keys.inflight(r.team),
+                self.keys.teams,
+                self.keys.credits_spent(r.team, month_of(r.at)),
             ],
             [
                 USAGE_DONE_TTL_S,
@@ -119,16 +113,16 @@ class TeamUsageStore:
             ],
         )
         if int(applied):
-            self._metrics.usage_records.labels(outcome=r.outcome).inc()
+            self.metrics.usage_records.labels(outcome=r.outcome).inc()
         else:
-            self._metrics.usage_records.labels(outcome="duplicate").inc()
+            self.metrics.usage_records.labels(outcome="duplicate").inc()
         return int(applied)
 
     async def query(self, q: UsageQuery) -> UsageReport:
         days = parse_range(q.start, q.end)
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             for day in days:
-                pipe.hgetall(self._keys.usage_day(day))
+                pipe.hgetall(self.keys.usage_day(day))
             hashes = cast("list[dict[str, str]]", await pipe.execute())
         rows: list[UsageRow] = []
         for day, fields in zip(days, hashes, strict=True):
@@ -151,18 +145,18 @@ class TeamUsageStore:
 
     async def budgets(self, team: str | None = None, at: float | None = None) -> list[TeamBudget]:
         month = month_of(at if at is not None else datetime.now(UTC).timestamp())
-        live = await self._directory.live_keys()
+        live = await self.directory.live_keys()
         by_team = largest_per_team(live, lambda key: key.limits.monthly_token_budget)
         credit_budgets = largest_per_team(live, lambda key: key.limits.monthly_credit_budget)
-        teams = sorted(cast("set[str]", await self._redis.smembers(self._keys.teams)) | set(by_team))
+        teams = sorted(cast("set[str]", await self.redis.smembers(self.keys.teams)) | set(by_team))
         if team is not None:
             teams = [t for t in teams if t == team]
         if not teams:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             for name in teams:
-                pipe.get(self._keys.spent(name, month))
-                pipe.get(self._keys.credits_spent(name, month))
+                pipe.get(self.keys.spent(name, month))
+                pipe.get(self.keys.credits_spent(name, month))
             values = cast("list[str | None]", await pipe.execute())
         return [
             TeamBudget(

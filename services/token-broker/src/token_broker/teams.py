@@ -17,6 +17,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
 import orjson
@@ -132,15 +133,15 @@ def largest_per_team(keys: Iterable[TeamKey], budget: Callable[[TeamKey], N | No
     return out
 
 
+@dataclass(slots=True)
 class TeamDirectory:
-    def __init__(self, redis: Redis, keys: TeamRedisKeys, nc: Any, subjects: Subjects) -> None:
-        self._redis = redis
-        self._keys = keys
-        self._nc = nc
-        self._subjects = subjects
+    redis: Redis
+    keys: TeamRedisKeys
+    nc: Any
+    subjects: Subjects
 
     async def get(self, key_id: str) -> TeamKey | None:
-        raw = cast("dict[str, str]", await self._redis.hgetall(self._keys.key(key_id)))
+        raw = cast("dict[str, str]", await self.redis.hgetall(self.keys.key(key_id)))
         return parse_record(raw) if raw else None
 
     async def create(self, req: KeyCreate) -> KeyCreated:
@@ -158,23 +159,23 @@ class TeamDirectory:
             created_at=round(now, 3),
             expires_at=req.expires_at,
         )
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._keys.key(key.id), mapping=record_fields(key))
-            pipe.set(self._keys.key_hash(hash_key(secret)), key.id)
-            pipe.sadd(self._keys.keys, key.id)
-            pipe.sadd(self._keys.teams, key.team)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.key(key.id), mapping=record_fields(key))
+            pipe.set(self.keys.key_hash(hash_key(secret)), key.id)
+            pipe.sadd(self.keys.keys, key.id)
+            pipe.sadd(self.keys.teams, key.team)
             await pipe.execute()
         log.info("team key created", extra={"key_id": key.id, "team": key.team})
         await self._publish(key.id, "created")
         return KeyCreated(ok=True, key=key, secret=secret)
 
     async def list(self, req: KeyListRequest) -> KeyList:
-        ids = sorted(cast("set[str]", await self._redis.smembers(self._keys.keys)))
+        ids = sorted(cast("set[str]", await self.redis.smembers(self.keys.keys)))
         if not ids:
             return KeyList(keys=())
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             for key_id in ids:
-                pipe.hgetall(self._keys.key(key_id))
+                pipe.hgetall(self.keys.key(key_id))
             rows: list[dict[str, str]] = await pipe.execute()
         found = [k for k in (parse_record(row) for row in rows if row) if k is not None]
         if req.team is not None:
@@ -200,7 +201,7 @@ class TeamDirectory:
         elif req.expires_at is not None:
             changes["expires_at"] = req.expires_at
         updated = key.model_copy(update=changes)
-        await self._redis.hset(self._keys.key(key.id), mapping=record_fields(updated))
+        await self.redis.hset(self.keys.key(key.id), mapping=record_fields(updated))
         log.info("team key updated", extra={"key_id": key.id, "team": key.team})
         await self._publish(key.id, "updated")
         return KeyReply(ok=True, key=updated)
@@ -211,13 +212,13 @@ class TeamDirectory:
             return KeyReply(ok=False, message=f"no key {req.id}")
         if key.revoked_at is None:
             key = key.model_copy(update={"revoked_at": round(time.time(), 3)})
-            await self._redis.hset(self._keys.key(key.id), "revoked_ms", _ms(key.revoked_at))
+            await self.redis.hset(self.keys.key(key.id), "revoked_ms", _ms(key.revoked_at))
             log.info("team key revoked", extra={"key_id": key.id, "team": key.team})
         await self._publish(key.id, "revoked")
         return KeyReply(ok=True, key=key)
 
     async def lookup(self, req: KeyLookup) -> KeyLookupReply:
-        key_id = await self._redis.get(self._keys.key_hash(req.key_hash))
+        key_id = await self.redis.get(self.keys.key_hash(req.key_hash))
         if not key_id:
             return KeyLookupReply()
         return KeyLookupReply(key=await self.get(str(key_id)))
@@ -234,6 +235,6 @@ class TeamDirectory:
     async def _publish(self, key_id: str, kind: Literal["created", "updated", "revoked"]) -> None:
         event = KeyEvent(key_id=key_id, kind=kind, at=time.time())
         try:
-            await self._nc.publish(self._subjects.events_key, event.model_dump_json().encode())
+            await self.nc.publish(self.subjects.events_key, event.model_dump_json().encode())
         except Exception as exc:  # noqa: BLE001 - gateways fall back to their cache TTL
             log.warning("key event not published: %s", type(exc).__name__)

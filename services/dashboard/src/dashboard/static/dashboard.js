@@ -121,28 +121,32 @@
     tr.dataset.id = id;
     var r = { tr: tr };
     function td(name) { var c = el("td", "col-" + name); tr.appendChild(c); r[name] = c; return c; }
+    // part(cell, name, ...): an element of `cell`, kept as r[name] for the updates
+    function part(cell, name, tag, cls, text) {
+      var e = el(tag, cls, text); cell.appendChild(e); r[name] = e; return e;
+    }
+    function bar(cell, name) { part(cell, name, "div", "bar").appendChild(el("span")); }
     var cred = td("cred");
-    r.idText = el("span", "cred-id", id); cred.appendChild(r.idText);
-    r.kind = el("span", "kind"); cred.appendChild(r.kind);
-    r.credSub = el("div", "muted small mono"); cred.appendChild(r.credSub);
+    part(cred, "idText", "span", "cred-id", id);
+    part(cred, "kind", "span", "kind");
+    part(cred, "credSub", "div", "muted small mono");
     var st = td("status");
-    r.badge = el("span", "badge status-badge"); st.appendChild(r.badge);
-    r.reason = el("div", "muted small status-reason"); st.appendChild(r.reason);
+    part(st, "badge", "span", "badge status-badge");
+    part(st, "reason", "div", "muted small status-reason");
     var inf = td("inflight");
-    r.inflightText = el("span", "inflight-text"); inf.appendChild(r.inflightText);
-    r.inflightBar = el("div", "bar"); r.inflightBar.appendChild(el("span")); inf.appendChild(r.inflightBar);
+    part(inf, "inflightText", "span", "inflight-text");
+    bar(inf, "inflightBar");
     var tok = td("token");
-    r.expiry = el("div", "expiry"); tok.appendChild(r.expiry);
-    r.fp = el("div", "muted small mono"); tok.appendChild(r.fp);
+    part(tok, "expiry", "div", "expiry");
+    part(tok, "fp", "div", "muted small mono");
     var cr = td("credits");
-    r.creditsText = el("div", "credits-text"); cr.appendChild(r.creditsText);
-    r.creditsBar = el("div", "bar"); r.creditsBar.appendChild(el("span")); cr.appendChild(r.creditsBar);
-    r.creditsSub = el("div", "muted small"); cr.appendChild(r.creditsSub);
+    part(cr, "creditsText", "div", "credits-text");
+    bar(cr, "creditsBar");
+    part(cr, "creditsSub", "div", "muted small");
     var hr = td("hour");
-    r.hourText = el("div", "hour-text"); hr.appendChild(r.hourText);
-    r.hourSub = el("div", "muted small"); hr.appendChild(r.hourSub);
-    var le = td("lasterr");
-    r.lastErr = el("div", "err-text"); le.appendChild(r.lastErr);
+    part(hr, "hourText", "div", "hour-text");
+    part(hr, "hourSub", "div", "muted small");
+    part(td("lasterr"), "lastErr", "div", "err-text");
     var pr = td("prio");
     var pf = el("div", "prio");
     r.prioInput = el("input"); r.prioInput.type = "number"; r.prioInput.step = "1"; r.prioInput.name = "priority";

@@ -154,15 +154,15 @@ class LabelCounts:
 
 _LABEL_FIELDS = {"n": "requests", "err": "errors", "in": "input_tokens", "out": "output_tokens"}
 _LABEL_KINDS = {"m": "models", "t": "teams", "c": "credentials"}
+_BUCKET_FIELDS = {**_LABEL_FIELDS, "stream": "streams"}
 
 
 @dataclass(slots=True)
-class BucketCounts:
-    requests: int = 0
-    errors: int = 0
+class BucketCounts(LabelCounts):
+    """One time bucket: the totals (a `LabelCounts`), streams, the histograms, and the counts per
+    model, team and credential."""
+
     streams: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
     latency: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_SIZE)
     ttft: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_SIZE)
     queue: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_SIZE)  # lease wait
@@ -183,15 +183,8 @@ class BucketCounts:
         return counts
 
     def _apply(self, key: str, value: int) -> None:
-        simple = {
-            "n": "requests",
-            "err": "errors",
-            "stream": "streams",
-            "in": "input_tokens",
-            "out": "output_tokens",
-        }
-        if key in simple:
-            setattr(self, simple[key], getattr(self, simple[key]) + value)
+        if key in _BUCKET_FIELDS:
+            setattr(self, _BUCKET_FIELDS[key], getattr(self, _BUCKET_FIELDS[key]) + value)
             return
         if key.startswith(("lat:", "ttft:", "queue:")):
             name, _, index_text = key.partition(":")
@@ -206,12 +199,12 @@ class BucketCounts:
             attr = _LABEL_FIELDS[parts[2]]
             setattr(entry, attr, getattr(entry, attr) + value)
 
-    def add(self, other: BucketCounts) -> None:
-        self.requests += other.requests
-        self.errors += other.errors
+    def add(self, other: LabelCounts) -> None:
+        """Add another bucket (a bare `LabelCounts` adds its totals only)."""
+        LabelCounts.add(self, other)  # not super(): a slots dataclass is a new class
+        if not isinstance(other, BucketCounts):
+            return
         self.streams += other.streams
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
         for i in range(HISTOGRAM_SIZE):
             self.latency[i] += other.latency[i]
             self.ttft[i] += other.ttft[i]
