@@ -95,11 +95,17 @@ async def test_a_request_waits_for_the_soonest_cooldown_instead_of_failing(sim: 
     assert line["ttft_ms"] >= line["queue_ms"] and line["duration_ms"] >= line["ttft_ms"]
 
 
-def access_log_line(pool: Stack, request_id: str) -> dict[str, Any]:
-    for raw in pool.gateways[0].read_log().splitlines():
-        if request_id in raw and '"queue_ms"' in raw:
-            return dict(json.loads(raw))
-    raise AssertionError(f"no access log line for {request_id}")
+def access_log_line(pool: Stack, request_id: str, within_s: float = 5.0) -> dict[str, Any]:
+    """The request's access log line; the gateway writes it once the response has ended, which
+    may be a moment after the client has read the last byte."""
+    deadline = time.monotonic() + within_s
+    while True:
+        for raw in pool.gateways[0].read_log().splitlines():
+            if request_id in raw and '"queue_ms"' in raw:
+                return dict(json.loads(raw))
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no access log line for {request_id}")
+        time.sleep(0.05)
 
 
 async def test_retry_after_of_the_upstream_reaches_the_client(sim: Sim, stack: Any) -> None:
