@@ -12,7 +12,7 @@ rules such as tool-use/tool-result pairing: the converter repairs those.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -24,8 +24,15 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def _type_tag(known: frozenset[str], fallback: str) -> Discriminator:
-    """A discriminator on the `type` key that maps unknown types to `fallback`."""
+def _open_union(members: object, fallback: str = "unknown") -> Discriminator:
+    """A discriminator on the `type` key for `members`, a union of `Annotated[Model, Tag(...)]`:
+    a type tagged there picks its model, any other string type picks the `fallback` tag."""
+    known = frozenset(
+        meta.tag
+        for member in get_args(members)
+        for meta in get_args(member)[1:]
+        if isinstance(meta, Tag) and meta.tag != fallback
+    )
 
     def pick(value: Any) -> str | None:
         tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
@@ -65,13 +72,13 @@ class UnknownSource(_Lenient):
     type: str
 
 
-ImageSource = Annotated[
+_ImageSources = (
     Annotated[Base64Source, Tag("base64")]
     | Annotated[URLSource, Tag("url")]
     | Annotated[FileSource, Tag("file")]
-    | Annotated[UnknownSource, Tag("unknown")],
-    _type_tag(frozenset({"base64", "url", "file"}), "unknown"),
-]
+    | Annotated[UnknownSource, Tag("unknown")]
+)
+ImageSource = Annotated[_ImageSources, _open_union(_ImageSources)]
 
 
 # --- content blocks -------------------------------------------------------------------------
@@ -93,12 +100,12 @@ class UnknownBlock(_Lenient):
     type: str
 
 
-DocumentContentBlock = Annotated[
+_DocumentContentBlocks = (
     Annotated[TextBlock, Tag("text")]
     | Annotated[ImageBlock, Tag("image")]
-    | Annotated[UnknownBlock, Tag("unknown")],
-    _type_tag(frozenset({"text", "image"}), "unknown"),
-]
+    | Annotated[UnknownBlock, Tag("unknown")]
+)
+DocumentContentBlock = Annotated[_DocumentContentBlocks, _open_union(_DocumentContentBlocks)]
 """A block of a `content` document source."""
 
 
@@ -109,15 +116,11 @@ class ContentSource(_Lenient):
     content: str | list[DocumentContentBlock]
 
 
-DocumentSource = Annotated[
-    Annotated[Base64Source, Tag("base64")]
-    | Annotated[PlainTextSource, Tag("text")]
-    | Annotated[ContentSource, Tag("content")]
-    | Annotated[URLSource, Tag("url")]
-    | Annotated[FileSource, Tag("file")]
-    | Annotated[UnknownSource, Tag("unknown")],
-    _type_tag(frozenset({"base64", "text", "content", "url", "file"}), "unknown"),
-]
+_DocumentSources = (
+    _ImageSources | Annotated[PlainTextSource, Tag("text")] | Annotated[ContentSource, Tag("content")]
+)
+DocumentSource = Annotated[_DocumentSources, _open_union(_DocumentSources)]
+"""Any image source, or the document's text or blocks inline."""
 
 
 class DocumentBlock(_Lenient):
@@ -127,13 +130,8 @@ class DocumentBlock(_Lenient):
     context: str | None = None
 
 
-ToolResultContentBlock = Annotated[
-    Annotated[TextBlock, Tag("text")]
-    | Annotated[ImageBlock, Tag("image")]
-    | Annotated[DocumentBlock, Tag("document")]
-    | Annotated[UnknownBlock, Tag("unknown")],
-    _type_tag(frozenset({"text", "image", "document"}), "unknown"),
-]
+_ToolResultContentBlocks = _DocumentContentBlocks | Annotated[DocumentBlock, Tag("document")]
+ToolResultContentBlock = Annotated[_ToolResultContentBlocks, _open_union(_ToolResultContentBlocks)]
 """A block inside `tool_result` content (Claude Code's Read tool returns PDFs as documents)."""
 
 
@@ -175,33 +173,17 @@ class WebSearchToolResultBlock(_Lenient):
     content: Any = None
 
 
-_BLOCK_TYPES = frozenset(
-    {
-        "text",
-        "image",
-        "document",
-        "tool_use",
-        "tool_result",
-        "thinking",
-        "redacted_thinking",
-        "server_tool_use",
-        "web_search_tool_result",
-    }
-)
-
-ContentBlock = Annotated[
-    Annotated[TextBlock, Tag("text")]
-    | Annotated[ImageBlock, Tag("image")]
-    | Annotated[DocumentBlock, Tag("document")]
+_ContentBlocks = (
+    _ToolResultContentBlocks
     | Annotated[ToolUseBlock, Tag("tool_use")]
     | Annotated[ToolResultBlock, Tag("tool_result")]
     | Annotated[ThinkingBlock, Tag("thinking")]
     | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")]
     | Annotated[ServerToolUseBlock, Tag("server_tool_use")]
     | Annotated[WebSearchToolResultBlock, Tag("web_search_tool_result")]
-    | Annotated[UnknownBlock, Tag("unknown")],
-    _type_tag(_BLOCK_TYPES, "unknown"),
-]
+)
+ContentBlock = Annotated[_ContentBlocks, _open_union(_ContentBlocks)]
+"""A block of a message: any tool-result content block, or a tool, thinking or search block."""
 
 
 class Message(_Lenient):

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
+from typing import ClassVar
 
 PRELUDE_LENGTH = 12  # total_length, headers_length, prelude_crc
 MESSAGE_CRC_LENGTH = 4
@@ -45,25 +46,36 @@ class HeaderType(IntEnum):
     UUID = 9
 
 
-@dataclass(frozen=True, slots=True)
-class Int8:
-    """A header value to be encoded as type 2 (signed byte)."""
-
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
-class Int16:
-    """A header value to be encoded as type 3 (i16)."""
-
-    value: int
+INT_FORMATS: Mapping[int, str] = {
+    HeaderType.BYTE: ">b",
+    HeaderType.SHORT: ">h",
+    HeaderType.INTEGER: ">i",
+    HeaderType.LONG: ">q",
+}
+"""The `struct` format of each integer header type (2-5), for the encoder and the decoder."""
 
 
 @dataclass(frozen=True, slots=True)
-class Int32:
-    """A header value to be encoded as type 4 (i32)."""
+class _NarrowInt:
+    """A header value to be encoded as the integer type `header_type` instead of i64."""
 
     value: int
+    header_type: ClassVar[HeaderType]
+
+
+class Int8(_NarrowInt):
+    __slots__ = ()
+    header_type = HeaderType.BYTE
+
+
+class Int16(_NarrowInt):
+    __slots__ = ()
+    header_type = HeaderType.SHORT
+
+
+class Int32(_NarrowInt):
+    __slots__ = ()
+    header_type = HeaderType.INTEGER
 
 
 # Decoded header values: bool, int (types 2-5), bytes, str, datetime (UTC), uuid.UUID.

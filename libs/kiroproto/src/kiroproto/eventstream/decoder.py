@@ -27,6 +27,7 @@ from kiroproto.errors import (
     TruncatedFrameError,
 )
 from kiroproto.eventstream._frame import (
+    INT_FORMATS,
     MAX_HEADER_COUNT,
     MAX_HEADERS_LENGTH,
     MAX_PAYLOAD_LENGTH,
@@ -41,10 +42,6 @@ _PRELUDE = struct.Struct(">III")
 # Plain ints: comparing against IntEnum members is measurably slower on the hot path.
 _T_BOOL_TRUE = int(HeaderType.BOOL_TRUE)
 _T_BOOL_FALSE = int(HeaderType.BOOL_FALSE)
-_T_BYTE = int(HeaderType.BYTE)
-_T_SHORT = int(HeaderType.SHORT)
-_T_INTEGER = int(HeaderType.INTEGER)
-_T_LONG = int(HeaderType.LONG)
 _T_BYTE_ARRAY = int(HeaderType.BYTE_ARRAY)
 _T_STRING = int(HeaderType.STRING)
 _T_TIMESTAMP = int(HeaderType.TIMESTAMP)
@@ -82,14 +79,8 @@ def decode_headers(data: bytes | memoryview) -> dict[str, HeaderValue]:
                 value = True
             elif type_code == _T_BOOL_FALSE:
                 value = False
-            elif type_code == _T_BYTE:
-                value, pos = _fixed(view, pos, end, ">b")
-            elif type_code == _T_SHORT:
-                value, pos = _fixed(view, pos, end, ">h")
-            elif type_code == _T_INTEGER:
-                value, pos = _fixed(view, pos, end, ">i")
-            elif type_code == _T_LONG:
-                value, pos = _fixed(view, pos, end, ">q")
+            elif type_code in INT_FORMATS:
+                value, pos = _fixed(view, pos, end, INT_FORMATS[type_code])
             elif type_code in (_T_BYTE_ARRAY, _T_STRING):
                 if pos + 2 > end:
                     raise HeaderError("header value length runs past the headers section")

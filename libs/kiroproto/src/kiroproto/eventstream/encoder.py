@@ -15,6 +15,7 @@ from datetime import datetime
 
 from kiroproto.errors import FrameLengthError, HeaderError
 from kiroproto.eventstream._frame import (
+    INT_FORMATS,
     MAX_HEADER_COUNT,
     MAX_HEADER_NAME_LENGTH,
     MAX_HEADER_VALUE_LENGTH,
@@ -57,14 +58,10 @@ def _encode_value_unchecked(value: HeaderValue) -> bytes:
         return bytes([HeaderType.BOOL_TRUE])
     if value is False:
         return bytes([HeaderType.BOOL_FALSE])
-    if isinstance(value, Int8):
-        return bytes([HeaderType.BYTE]) + struct.pack(">b", value.value)
-    if isinstance(value, Int16):
-        return bytes([HeaderType.SHORT]) + struct.pack(">h", value.value)
-    if isinstance(value, Int32):
-        return bytes([HeaderType.INTEGER]) + struct.pack(">i", value.value)
+    if isinstance(value, Int8 | Int16 | Int32):
+        return bytes([value.header_type]) + struct.pack(INT_FORMATS[value.header_type], value.value)
     if isinstance(value, int):
-        return bytes([HeaderType.LONG]) + struct.pack(">q", value)
+        return bytes([HeaderType.LONG]) + struct.pack(INT_FORMATS[HeaderType.LONG], value)
     if isinstance(value, bytes | str):
         raw = value.encode("utf-8") if isinstance(value, str) else value
         if len(raw) > MAX_HEADER_VALUE_LENGTH:
