@@ -27,30 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from kiro_service.busconn import SERVICE_INBOXES
-from kiroproto.bus import (
-    BROKER_PING,
-    CATALOGUE_EVENTS,
-    CREDENTIAL_ACTION,
-    CREDENTIAL_ADD,
-    CREDENTIAL_EVENTS,
-    DEFAULT_NAMESPACE,
-    KEY_CREATE,
-    KEY_EVENTS,
-    KEY_LIST,
-    KEY_LOOKUP,
-    KEY_REVOKE,
-    KEY_UPDATE,
-    LEASE_ACQUIRE,
-    LEASE_RELEASE,
-    LEASE_RENEW,
-    POOL_MODELS,
-    POOL_STATUS,
-    REQUEST_EVENTS,
-    USAGE_QUERY,
-    USAGE_RECORD,
-    Endpoint,
-    Event,
-)
+from kiroproto import bus
+from kiroproto.bus import DEFAULT_NAMESPACE, Endpoint, Event
 
 NATS_SERVICES = ("gateway", "broker", "dashboard", "oauth")
 REDIS_SERVICES = ("broker", "dashboard", "oauth")
@@ -68,17 +46,17 @@ class Permissions:
 # Which bus-table entries each client service sends on (broker requests, its published events)
 # and which events it listens to; the broker answers every endpoint and publishes every event.
 _SENDS: dict[str, tuple[Endpoint[Any, Any] | Event[Any], ...]] = {
-    # serving requests, then team keys and accounting
-    "gateway": (LEASE_ACQUIRE, LEASE_RELEASE, LEASE_RENEW, POOL_MODELS, POOL_STATUS, BROKER_PING)
-    + (KEY_LOOKUP, USAGE_RECORD, REQUEST_EVENTS),
+    # leases and the pool, then liveness, team keys and accounting
+    "gateway": (bus.LEASE_ACQUIRE, bus.LEASE_RELEASE, bus.LEASE_RENEW, bus.POOL_MODELS, bus.POOL_STATUS)
+    + (bus.BROKER_PING, bus.KEY_LOOKUP, bus.USAGE_RECORD, bus.REQUEST_EVENTS),
     # the pool's administration, then the teams'
-    "dashboard": (POOL_STATUS, CREDENTIAL_ADD, CREDENTIAL_ACTION)
-    + (KEY_CREATE, KEY_LIST, KEY_UPDATE, KEY_REVOKE, USAGE_QUERY),
-    "oauth": (CREDENTIAL_ADD,),
+    "dashboard": (bus.POOL_STATUS, bus.CREDENTIAL_ADD, bus.CREDENTIAL_ACTION)
+    + (bus.KEY_CREATE, bus.KEY_LIST, bus.KEY_UPDATE, bus.KEY_REVOKE, bus.USAGE_QUERY),
+    "oauth": (bus.CREDENTIAL_ADD,),
 }
 _HEARS: dict[str, tuple[Event[Any], ...]] = {
-    "gateway": (KEY_EVENTS, CATALOGUE_EVENTS),
-    "dashboard": (CREDENTIAL_EVENTS, REQUEST_EVENTS),
+    "gateway": (bus.KEY_EVENTS, bus.CATALOGUE_EVENTS),
+    "dashboard": (bus.CREDENTIAL_EVENTS, bus.REQUEST_EVENTS),
     "oauth": (),
 }
 
