@@ -107,9 +107,15 @@ class TimedCalls:
     commands), over one label; `duration` and `errors` are each collector's (name, help)."""
 
     def __init__(
-        self, registry: CollectorRegistry, label: str, *, duration: tuple[str, str], errors: tuple[str, str]
+        self,
+        registry: CollectorRegistry,
+        label: str,
+        *,
+        duration: tuple[str, str],
+        errors: tuple[str, str],
+        buckets: Sequence[float] = _BUCKETS,
     ) -> None:
-        self.duration = Histogram(*duration, [label], buckets=_BUCKETS, registry=registry)
+        self.duration = Histogram(*duration, [label], buckets=tuple(buckets), registry=registry)
         self.errors = Counter(*errors, [label], registry=registry)
 
     def observe(self, value: str, seconds: float, failed: bool) -> None:

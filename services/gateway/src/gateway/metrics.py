@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from kiro_service.bus import BusError
-from kiro_service.metrics import BoundedLabel, Collectors, build_info
+from kiro_service.metrics import BoundedLabel, Collectors, TimedCalls, build_info
 from kiroproto.bus import Endpoint
 
 MAX_TEAM_LABELS = 50
@@ -76,7 +76,6 @@ class Metrics:
         self.pings = c.counter("pings_total", "Keep-alive pings sent during upstream silence")
         self.streams_active = c.gauge("streams_active", "Responses being streamed now")
         self.nats_connected = c.gauge("nats_connected", "1 when connected to NATS", mode="livemin")
-        self.bus_errors = c.counter("bus_errors_total", "Failed broker round trips by bus endpoint", ["op"])
         self.build_info = build_info("gateway_build_info", registry, version)
         self.in_flight = c.gauge("requests_in_flight", "Requests being handled now, by route", ["route"])
         self.stream_events = c.counter(
@@ -102,10 +101,14 @@ class Metrics:
             "Local input-token estimate divided by the upstream-reported input tokens",
             buckets=_RATIO_BUCKETS,
         )
-        self.nats_request_duration = c.histogram(
-            "nats_request_duration_seconds",
-            "NATS request-reply round trips to the broker, by bus endpoint",
-            ["op"],
+        self.bus = TimedCalls(
+            registry,
+            "op",
+            duration=(
+                "gateway_nats_request_duration_seconds",
+                "NATS request-reply round trips to the broker, by bus endpoint",
+            ),
+            errors=("gateway_bus_errors_total", "Failed broker round trips by bus endpoint"),
             buckets=_BUS_BUCKETS,
         )
         self.web_searches = c.counter(
@@ -124,9 +127,7 @@ class Metrics:
 
     def observe_bus(self, endpoint: Endpoint[Any, Any], seconds: float, error: BusError | None) -> None:
         """The bus client's observer: round trips and failures by endpoint name (`op`)."""
-        self.nats_request_duration.labels(endpoint.name).observe(seconds)
-        if error is not None:
-            self.bus_errors.labels(endpoint.name).inc()
+        self.bus.observe(endpoint.name, seconds, error is not None)
 
     def nats_up(self, up: bool) -> None:
         self.nats_connected.set(1 if up else 0)

@@ -11,7 +11,7 @@ import hashlib
 from prometheus_client import CollectorRegistry
 
 from kiro_service import BoundedLabel, build_info
-from kiro_service.metrics import Collectors
+from kiro_service.metrics import Collectors, TimedCalls
 
 MAX_TEAM_LABELS = 50  # distinct `team` label values per process; later teams are counted as "other"
 _WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -35,12 +35,13 @@ class BrokerMetrics:
             "Bus requests answered with an error, by endpoint and code",
             ["endpoint", "code"],
         )
-        self.redis_duration = c.histogram(
-            "redis_duration_seconds", "Redis script calls, by script", ["script"]
+        self.redis = TimedCalls(
+            self.registry,
+            "script",
+            duration=("kiro_broker_redis_duration_seconds", "Redis script calls, by script"),
+            errors=("kiro_broker_redis_errors_total", "Failed Redis script calls, by script"),
         )
-        self.redis_errors = c.counter(
-            "redis_errors_total", "Failed Redis script calls, by script", ["script"]
-        )
+        self.observe_redis = self.redis.observe  # (script, seconds, failed)
         self.team_admissions = c.counter(
             "team_admissions_total",
             "Team-key admissions, by team and result (ok, budget, concurrency, rpm, tpm)",
@@ -93,8 +94,3 @@ class BrokerMetrics:
             "credits_remaining", "Usage credits left per credential (hashed id)", ["credential"]
         )
         self.usage_checks = c.counter("usage_checks_total", "getUsageLimits calls, by result", ["result"])
-
-    def observe_redis(self, script: str, seconds: float, failed: bool) -> None:
-        self.redis_duration.labels(script).observe(seconds)
-        if failed:
-            self.redis_errors.labels(script).inc()
