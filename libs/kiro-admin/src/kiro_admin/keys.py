@@ -11,12 +11,12 @@ dashboard and the oauth service: one login serves both).
 
 from __future__ import annotations
 
+from kiro_service.keyspace import KeySpace
 
-class AdminKeys:
-    __slots__ = ("base",)
 
-    def __init__(self, prefix: str) -> None:
-        self.base = f"{prefix}:admin:"
+class AdminKeys(KeySpace):
+    __slots__ = ()
+    area = "admin"
 
     def session(self, sid: str) -> str:
         return self.base + "session:" + sid

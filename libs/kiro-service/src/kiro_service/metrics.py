@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import platform
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -24,6 +25,9 @@ from redis.backoff import ExponentialWithJitterBackoff
 from kiro_service.bus import BusError
 from kiroproto.bus import Endpoint
 
+GaugeMode = Literal[
+    "all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"
+]
 _BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -49,14 +53,69 @@ def build_info(name: str, registry: CollectorRegistry, version: str) -> Gauge:
     return gauge
 
 
+class Collectors:
+    """Declares the collectors of one service on one registry: each name is `<prefix>_<name>`;
+    histograms without their own buckets get `buckets`, gauges without their own multiprocess
+    mode get `gauge_mode` (how several workers' values merge)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        prefix: str,
+        *,
+        buckets: Sequence[float] = _BUCKETS,
+        gauge_mode: GaugeMode = "all",
+    ) -> None:
+        self.registry = registry
+        self.prefix = prefix
+        self.buckets = tuple(buckets)
+        self.gauge_mode = gauge_mode
+
+    def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+        return Counter(f"{self.prefix}_{name}", documentation, labels, registry=self.registry)
+
+    def gauge(
+        self, name: str, documentation: str, labels: Sequence[str] = (), *, mode: GaugeMode | None = None
+    ) -> Gauge:
+        return Gauge(
+            f"{self.prefix}_{name}",
+            documentation,
+            labels,
+            registry=self.registry,
+            multiprocess_mode=mode or self.gauge_mode,
+        )
+
+    def histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str] = (),
+        *,
+        buckets: Sequence[float] | None = None,
+    ) -> Histogram:
+        return Histogram(
+            f"{self.prefix}_{name}",
+            documentation,
+            labels,
+            registry=self.registry,
+            buckets=self.buckets if buckets is None else tuple(buckets),
+        )
+
+
 class TimedCalls:
     """A latency histogram and a failure counter of one kind of call (NATS requests, Redis
     commands), over one label; `duration` and `errors` are each collector's (name, help)."""
 
     def __init__(
-        self, registry: CollectorRegistry, label: str, *, duration: tuple[str, str], errors: tuple[str, str]
+        self,
+        registry: CollectorRegistry,
+        label: str,
+        *,
+        duration: tuple[str, str],
+        errors: tuple[str, str],
+        buckets: Sequence[float] = _BUCKETS,
     ) -> None:
-        self.duration = Histogram(*duration, [label], buckets=_BUCKETS, registry=registry)
+        self.duration = Histogram(*duration, [label], buckets=tuple(buckets), registry=registry)
         self.errors = Counter(*errors, [label], registry=registry)
 
     def observe(self, value: str, seconds: float, failed: bool) -> None:
@@ -69,22 +128,19 @@ class ServiceMetrics:
     """`<service>_build_info`, `_http_requests_total{route,status}`, `_nats_connected`,
     `_nats_request_duration_seconds{call}`, `_nats_errors_total{call}`,
     `_redis_command_duration_seconds{command}`, `_redis_errors_total{command}` on `registry`
-    (a fresh one when not given). A service subclasses it to add its own collectors."""
+    (a fresh one when not given). A service subclasses it to add its own collectors, declared
+    through `collectors` (named `<service>_...`)."""
 
     def __init__(
         self, service: str, registry: CollectorRegistry | None = None, version: str = "0.1.0"
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.build_info = build_info(f"{service}_build_info", self.registry, version)
-        self.http_requests = Counter(
-            f"{service}_http_requests_total",
-            "HTTP requests served",
-            ["route", "status"],
-            registry=self.registry,
+        self.collectors = Collectors(self.registry, service)  # for the service's own collectors
+        self.http_requests = self.collectors.counter(
+            "http_requests_total", "HTTP requests served", ["route", "status"]
         )
-        self.nats_connected = Gauge(
-            f"{service}_nats_connected", "1 while connected to NATS", registry=self.registry
-        )
+        self.nats_connected = self.collectors.gauge("nats_connected", "1 while connected to NATS")
         self.nats = TimedCalls(
             self.registry,
             "call",

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from kiro_service.busconn import SERVICE_INBOXES
-from kiroproto.bus import DEFAULT_NAMESPACE
+from kiroproto import bus
+from kiroproto.bus import DEFAULT_NAMESPACE, Endpoint, Event
 
 NATS_SERVICES = ("gateway", "broker", "dashboard", "oauth")
 REDIS_SERVICES = ("broker", "dashboard", "oauth")
@@ -42,47 +43,40 @@ class Permissions:
     allow_responses: bool = False
 
 
+# Which bus-table entries each client service sends on (broker requests, its published events)
+# and which events it listens to; the broker answers every endpoint and publishes every event.
+_SENDS: dict[str, tuple[Endpoint[Any, Any] | Event[Any], ...]] = {
+    # leases and the pool, then liveness, team keys and accounting
+    "gateway": (bus.LEASE_ACQUIRE, bus.LEASE_RELEASE, bus.LEASE_RENEW, bus.POOL_MODELS, bus.POOL_STATUS)
+    + (bus.BROKER_PING, bus.KEY_LOOKUP, bus.USAGE_RECORD, bus.REQUEST_EVENTS),
+    # the pool's administration, then the teams'
+    "dashboard": (bus.POOL_STATUS, bus.CREDENTIAL_ADD, bus.CREDENTIAL_ACTION)
+    + (bus.KEY_CREATE, bus.KEY_LIST, bus.KEY_UPDATE, bus.KEY_REVOKE, bus.USAGE_QUERY),
+    "oauth": (bus.CREDENTIAL_ADD,),
+}
+_HEARS: dict[str, tuple[Event[Any], ...]] = {
+    "gateway": (bus.KEY_EVENTS, bus.CATALOGUE_EVENTS),
+    "dashboard": (bus.CREDENTIAL_EVENTS, bus.REQUEST_EVENTS),
+    "oauth": (),
+}
+
+
 def nats_permissions(namespace: str = DEFAULT_NAMESPACE) -> dict[str, Permissions]:
-    """Each service's NATS permissions for one bus namespace."""
+    """Each service's NATS permissions for one bus namespace (besides the table: its own inbox)."""
     b = f"{namespace}.v1"
-    return {
-        "gateway": Permissions(
-            publish=(
-                f"{b}.lease.acquire",
-                f"{b}.lease.release",
-                f"{b}.lease.renew",
-                f"{b}.pool.models",
-                f"{b}.pool.status",
-                f"{b}.broker.ping",
-                f"{b}.key.lookup",
-                f"{b}.usage.record",
-                f"{b}.events.request",
-            ),
-            subscribe=(f"{b}.events.key", f"{b}.events.catalogue", f"{SERVICE_INBOXES['gateway']}.>"),
-        ),
-        "broker": Permissions(
-            publish=(f"{b}.events.>",),
-            subscribe=(f"{b}.>", "$SRV.>", f"{SERVICE_INBOXES['broker']}.>"),
-            allow_responses=True,
-        ),
-        "dashboard": Permissions(
-            publish=(
-                f"{b}.pool.status",
-                f"{b}.credential.add",
-                f"{b}.credential.action",
-                f"{b}.key.create",
-                f"{b}.key.list",
-                f"{b}.key.update",
-                f"{b}.key.revoke",
-                f"{b}.usage.query",
-            ),
-            subscribe=(f"{b}.events.credential", f"{b}.events.request", f"{SERVICE_INBOXES['dashboard']}.>"),
-        ),
-        "oauth": Permissions(
-            publish=(f"{b}.credential.add",),
-            subscribe=(f"{SERVICE_INBOXES['oauth']}.>",),
-        ),
+    perms = {
+        name: Permissions(
+            publish=tuple(entry.subject(namespace) for entry in _SENDS[name]),
+            subscribe=(*(event.subject(namespace) for event in _HEARS[name]), f"{SERVICE_INBOXES[name]}.>"),
+        )
+        for name in _SENDS
     }
+    perms["broker"] = Permissions(
+        publish=(f"{b}.events.>",),
+        subscribe=(f"{b}.>", "$SRV.>", f"{SERVICE_INBOXES['broker']}.>"),
+        allow_responses=True,
+    )
+    return perms
 
 
 def _nats_user(user: str, password: str, perms: Permissions) -> dict[str, Any]:

@@ -7,15 +7,15 @@ sessions and sign-in counts are `kiro_admin.AdminKeys`, shared with the oauth se
 
 from __future__ import annotations
 
+from kiro_service.keyspace import KeySpace
+
 TRAFFIC_BUCKET_S = 10  # width of one traffic bucket
 TRAFFIC_TTL_S = 2 * 3600 + 60  # a bucket outlives the one-hour view comfortably
 
 
-class Keys:
-    __slots__ = ("base",)
-
-    def __init__(self, prefix: str) -> None:
-        self.base = f"{prefix}:dashboard:"
+class Keys(KeySpace):
+    __slots__ = ()
+    area = "dashboard"
 
     def traffic_bucket(self, start: int) -> str:
         return self.base + "traffic:" + str(start)

@@ -25,6 +25,7 @@ from gateway.limits import TeamTicket, ratelimit_headers
 from gateway.metrics import Metrics, route_label
 from gateway.telemetry import CURRENT_TRACER, Telemetry
 from gateway.usage import UsageReporter
+from kiro_service.asgi import HttpMiddleware
 from kiro_service.bus import BusError
 from kiro_service.deps import find_state
 from kiroproto.bus import REQUEST_EVENTS, RequestEvent, TeamKey, UsageOutcome, UsageRecord
@@ -35,16 +36,13 @@ log = logging.getLogger(__name__)
 CHAT_ROUTES = frozenset({"messages", "chat_completions"})
 
 
-class AccountingMiddleware:
+class AccountingMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, metrics: Metrics, telemetry: Telemetry) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
         self.telemetry = telemetry
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         started = time.perf_counter()
         route = route_label(scope["path"])

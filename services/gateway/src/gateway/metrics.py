@@ -12,13 +12,12 @@ directory; `/metrics` then merges every worker's values (`render_metrics`).
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
 from kiro_service.bus import BusError
-from kiro_service.metrics import BoundedLabel, build_info
+from kiro_service.metrics import BoundedLabel, Collectors, TimedCalls, build_info
 from kiroproto.bus import Endpoint
 
 MAX_TEAM_LABELS = 50
@@ -46,97 +45,89 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry, version: str = "0.1.0") -> None:
         self.registry = registry
         self.team_label = BoundedLabel(MAX_TEAM_LABELS)  # `team` label values: a bounded set
-        counter = partial(Counter, registry=registry)
-        histogram = partial(Histogram, registry=registry, buckets=_LATENCY_BUCKETS)
-        gauge = partial(Gauge, registry=registry, multiprocess_mode="livesum")  # summed over workers
-        self.requests = counter(
-            "gateway_requests_total",
+        # gauges are summed over the workers unless they say otherwise
+        c = Collectors(registry, "gateway", buckets=_LATENCY_BUCKETS, gauge_mode="livesum")
+        self.requests = c.counter(
+            "requests_total",
             "HTTP requests by route, model, team and status",
             ["route", "model", "team", "status"],
         )
-        self.request_duration = histogram(
-            "gateway_request_duration_seconds", "Time from request to the end of the response", ["route"]
+        self.request_duration = c.histogram(
+            "request_duration_seconds", "Time from request to the end of the response", ["route"]
         )
-        self.ttft = histogram(
-            "gateway_time_to_first_token_seconds",
-            "Time from request to the first content event sent",
-            ["route"],
+        self.ttft = c.histogram(
+            "time_to_first_token_seconds", "Time from request to the first content event sent", ["route"]
         )
-        self.upstream_duration = histogram(
-            "gateway_upstream_duration_seconds", "Upstream call duration by outcome", ["outcome"]
+        self.upstream_duration = c.histogram(
+            "upstream_duration_seconds", "Upstream call duration by outcome", ["outcome"]
         )
-        self.lease_wait = histogram("gateway_lease_wait_seconds", "Time to get a lease from the token broker")
-        self.failovers = counter(
-            "gateway_upstream_failovers_total",
+        self.lease_wait = c.histogram("lease_wait_seconds", "Time to get a lease from the token broker")
+        self.failovers = c.counter(
+            "upstream_failovers_total",
             "Upstream attempts that failed and were retried, by class",
             ["outcome"],
         )
-        self.upstream_failures = counter(
-            "gateway_upstream_failures_total", "Upstream attempts that failed, by class", ["outcome"]
+        self.upstream_failures = c.counter(
+            "upstream_failures_total", "Upstream attempts that failed, by class", ["outcome"]
         )
-        self.client_disconnects = counter(
-            "gateway_client_disconnects_total", "Clients that went away before the response ended", ["route"]
+        self.client_disconnects = c.counter(
+            "client_disconnects_total", "Clients that went away before the response ended", ["route"]
         )
-        self.pings = counter("gateway_pings_total", "Keep-alive pings sent during upstream silence")
-        self.streams_active = gauge("gateway_streams_active", "Responses being streamed now")
-        self.nats_connected = gauge(
-            "gateway_nats_connected", "1 when connected to NATS", multiprocess_mode="livemin"
-        )
-        self.bus_errors = counter(
-            "gateway_bus_errors_total", "Failed broker round trips by bus endpoint", ["op"]
-        )
+        self.pings = c.counter("pings_total", "Keep-alive pings sent during upstream silence")
+        self.streams_active = c.gauge("streams_active", "Responses being streamed now")
+        self.nats_connected = c.gauge("nats_connected", "1 when connected to NATS", mode="livemin")
         self.build_info = build_info("gateway_build_info", registry, version)
-        self.in_flight = gauge(
-            "gateway_requests_in_flight", "Requests being handled now, by route", ["route"]
-        )
-        self.stream_events = counter(
-            "gateway_stream_events_total",
+        self.in_flight = c.gauge("requests_in_flight", "Requests being handled now, by route", ["route"])
+        self.stream_events = c.counter(
+            "stream_events_total",
             "Events sent to clients in streamed responses (content deltas, block starts/stops...)",
             ["route"],
         )
-        self.tokens = counter(
-            "gateway_tokens_total",
+        self.tokens = c.counter(
+            "tokens_total",
             "Tokens reported to clients, by team, model and direction (input, output)",
             ["team", "model", "direction"],
         )
-        self.repairs = counter(
-            "gateway_request_repairs_total", "Requests the canonicalizer repaired, by rule", ["rule"]
+        self.repairs = c.counter(
+            "request_repairs_total", "Requests the canonicalizer repaired, by rule", ["rule"]
         )
-        self.truncated_answers = counter(
-            "gateway_truncated_answers_total",
+        self.truncated_answers = c.counter(
+            "truncated_answers_total",
             "Upstream answers that ended without their trailer after content (sent as max_tokens)",
             ["model"],
         )
-        self.token_estimate_ratio = histogram(
-            "gateway_input_tokens_estimate_ratio",
+        self.token_estimate_ratio = c.histogram(
+            "input_tokens_estimate_ratio",
             "Local input-token estimate divided by the upstream-reported input tokens",
             buckets=_RATIO_BUCKETS,
         )
-        self.nats_request_duration = histogram(
-            "gateway_nats_request_duration_seconds",
-            "NATS request-reply round trips to the broker, by bus endpoint",
-            ["op"],
+        self.bus = TimedCalls(
+            registry,
+            "op",
+            duration=(
+                "gateway_nats_request_duration_seconds",
+                "NATS request-reply round trips to the broker, by bus endpoint",
+            ),
+            errors=("gateway_bus_errors_total", "Failed broker round trips by bus endpoint"),
             buckets=_BUS_BUCKETS,
         )
-        self.web_searches = counter(
-            "gateway_web_search_requests_total",
+        self.web_searches = c.counter(
+            "web_search_requests_total",
             "Web searches for Anthropic's web_search tool (Kiro MCP), by outcome (ok or the error code)",
             ["outcome"],
         )
-        self.usage_records = counter(
-            "gateway_usage_records_total",
+        self.usage_records = c.counter(
+            "usage_records_total",
             "Team usage records by delivery result (sent, retried, dropped)",
             ["result"],
         )
-        self.usage_pending = gauge(
-            "gateway_usage_records_pending", "Team usage records waiting for the broker's acknowledgement"
+        self.usage_pending = c.gauge(
+            "usage_records_pending", "Team usage records waiting for the broker's acknowledgement"
         )
 
     def observe_bus(self, endpoint: Endpoint[Any, Any], seconds: float, error: BusError | None) -> None:
         """The bus client's observer: round trips and failures by endpoint name (`op`)."""
-        self.nats_request_duration.labels(endpoint.name).observe(seconds)
-        if error is not None:
-            self.bus_errors.labels(endpoint.name).inc()
+        self.bus.observe(endpoint.name, seconds, error is not None)
 
     def nats_up(self, up: bool) -> None:
         self.nats_connected.set(1 if up else 0)

@@ -16,21 +16,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.errors import InternalError, RequestTooLarge, flavour_for_path, render_error
 from gateway.failover import queue_ms
 from gateway.metrics import Metrics, route_label
-from kiro_service.asgi import content_length
+from kiro_service.asgi import HttpMiddleware, content_length
 
 log = logging.getLogger(__name__)
 
 
-class GatewayMiddleware:
+class GatewayMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request_id = "req_" + uuid.uuid4().hex
         state = scope.setdefault("state", {})

@@ -12,16 +12,16 @@ Admin sessions are the shared admin keys (`kiro_admin.AdminKeys`).
 
 from __future__ import annotations
 
+from kiro_service.keyspace import KeySpace
+
 FLOW_GRACE_S = 60
 DONE_TTL_S = 600
 POLL_LOCK_MS = 30_000
 
 
-class Keys:
-    __slots__ = ("base",)
-
-    def __init__(self, prefix: str) -> None:
-        self.base = f"{prefix}:oauth:"
+class Keys(KeySpace):
+    __slots__ = ()
+    area = "oauth"
 
     def device(self, flow_id: str) -> str:
         return self.base + "device:" + flow_id

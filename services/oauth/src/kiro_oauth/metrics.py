@@ -3,19 +3,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
-
 from kiro_service.metrics import ServiceMetrics
 
 
 class OAuthMetrics(ServiceMetrics):
     def __init__(self) -> None:
         super().__init__("oauth")
-        self.flows = Counter(
-            "oauth_flow_events_total",
-            "Login flow steps by flow and result",
-            ["flow", "result"],
-            registry=self.registry,
+        self.flows = self.collectors.counter(
+            "flow_events_total", "Login flow steps by flow and result", ["flow", "result"]
         )
 
 
