@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import orjson
+from gw_helpers import make_settings
 
 from gateway.deps import GatewayState
 from gateway.errors import Overloaded, RateLimited
@@ -130,14 +131,14 @@ def install(
     ping_interval: float = 5.0,
 ) -> None:
     metrics: Metrics = state.metrics
-    upstream = UpstreamClient(
-        api_base_template="http://kiro.test",
-        default_region="us-east-1",
-        connect_timeout=1,
-        read_timeout=5,
-        max_connections=10,
-        transport=httpx.MockTransport(kiro),
+    upstream_settings = make_settings(
+        kiro_api_base_url="http://kiro.test",
+        kiro_region="us-east-1",
+        gateway_connect_timeout=1,
+        gateway_read_timeout=5,
+        gateway_max_connections=10,
     )
+    upstream = UpstreamClient(upstream_settings, transport=httpx.MockTransport(kiro))
     state.upstreams = Upstreams(
         broker=broker,
         upstream=upstream,

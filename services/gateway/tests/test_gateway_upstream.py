@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from gw_helpers import make_settings
 
 from gateway.upstream import UpstreamClient
 from kiroproto.bus import LeaseGrant
@@ -30,15 +31,15 @@ async def test_region_url_headers_and_stable_proxy_per_credential() -> None:
         return httpx.Response(200, content=b"")
 
     pool = ("http://proxy-a:3128", "http://proxy-b:3128")
-    client = UpstreamClient(
-        api_base_template="http://q.{region}.test",
-        default_region="us-east-1",
-        connect_timeout=1,
-        read_timeout=1,
-        max_connections=4,
-        proxy_pool=pool,
-        transport=httpx.MockTransport(handler),
+    settings = make_settings(
+        kiro_api_base_url="http://q.{region}.test",
+        kiro_region="us-east-1",
+        gateway_connect_timeout=1,
+        gateway_read_timeout=1,
+        gateway_max_connections=4,
+        proxy_pool=",".join(pool),
     )
+    client = UpstreamClient(settings, transport=httpx.MockTransport(handler))
     try:
         for cred in ("one", "two", "one"):
             response = await client.open_chat(grant(cred), b"{}")

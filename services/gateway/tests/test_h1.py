@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from gw_helpers import make_settings
 
 from gateway.h1 import H1Transport
 from gateway.upstream import UpstreamClient, UpstreamFailure
@@ -325,11 +326,13 @@ async def test_upstream_client_uses_the_lean_transport_for_direct_egress() -> No
 
     async with serving(handler) as server:
         client = UpstreamClient(
-            api_base_template=f"http://127.0.0.1:{server.port}",
-            default_region="us-east-1",
-            connect_timeout=1,
-            read_timeout=1,
-            max_connections=4,
+            make_settings(
+                kiro_api_base_url=f"http://127.0.0.1:{server.port}",
+                kiro_region="us-east-1",
+                gateway_connect_timeout=1,
+                gateway_read_timeout=1,
+                gateway_max_connections=4,
+            )
         )
         try:
             with pytest.raises(UpstreamFailure) as failure:

@@ -98,14 +98,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             on_connection=metrics.nats_up,
         )
         broker = Leasing(bus, bus_timeout=settings.gateway_bus_timeout, metrics=metrics)
-        upstream = UpstreamClient(
-            api_base_template=settings.kiro_api_base_url,
-            default_region=settings.kiro_region,
-            connect_timeout=settings.gateway_connect_timeout,
-            read_timeout=settings.gateway_read_timeout,
-            max_connections=settings.gateway_max_connections,
-            proxy_pool=settings.proxies,
-        )
+        upstream = UpstreamClient(settings)
         forwarder = Forwarder(
             dashboard_url=settings.gateway_dashboard_url, oauth_url=settings.gateway_oauth_url
         )

@@ -23,6 +23,7 @@ import orjson
 
 from gateway.errors import ContextTooLong, GatewayError, InvalidRequest
 from gateway.h1 import H1Transport
+from gateway.settings import Settings
 from kiroproto.bus import LeaseGrant, Outcome
 from kiroproto.upstream import assign_proxy, base_url, chat_headers
 from kiroproto.websearch import MCP_PATH, mcp_headers
@@ -192,23 +193,24 @@ def map_upstream_errors() -> Iterator[None]:
 
 
 class UpstreamClient:
+    """The pooled clients to Kiro, shaped by `settings`: `KIRO_API_BASE_URL` (a template with
+    `{region}`), `KIRO_REGION` (for grants without one), `PROXY_POOL`, the connect and read
+    timeouts and `GATEWAY_MAX_CONNECTIONS` (per outbound proxy)."""
+
     def __init__(
         self,
+        settings: Settings,
         *,
-        api_base_template: str,
-        default_region: str,
-        connect_timeout: float,
-        read_timeout: float,
-        max_connections: int,
-        proxy_pool: tuple[str, ...] = (),
         transport: httpx.AsyncBaseTransport | None = None,  # tests only: a fake at the transport seam
     ) -> None:
-        self._proxy_pool = proxy_pool
+        max_connections = settings.gateway_max_connections
+        self._proxy_pool = settings.proxies
         self._transport = transport
-        self._template = api_base_template
-        self._region = default_region
+        self._template = settings.kiro_api_base_url
+        self._region = settings.kiro_region
+        connect_timeout = settings.gateway_connect_timeout
         self._timeout = httpx.Timeout(
-            connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout
+            connect=connect_timeout, read=settings.gateway_read_timeout, write=30.0, pool=connect_timeout
         )
         self._limits = httpx.Limits(
             max_connections=max_connections,

@@ -8,7 +8,9 @@ read only where a token is handed out or used. Secrets are sealed with `SecretBo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Final
 
 import orjson
@@ -127,48 +129,54 @@ class CredentialSecrets(BaseModel):
 
 
 def parse_state(raw: dict[str, str]) -> CredentialState | None:
-    """The hash as read from Redis (None when the record does not exist or is unreadable)."""
+    """The hash as read from Redis (None when the record does not exist or is unreadable).
+
+    Lenient with damaged fields: a bad number reads 0, an unknown auth kind Social, bad usage
+    JSON none. The plain fields are read by their type in `CredentialState` (`_READERS`)."""
     if not raw or ID not in raw:
         return None
-    status = raw.get(STATUS) or CredentialStatusKind.ACTIVE.value
-    usage: UsageLimits | None = None
-    if raw.get(USAGE):
-        try:
-            usage = UsageLimits.model_validate_json(raw[USAGE])
-        except ValidationError:
-            usage = None
-    return CredentialState(
-        id=raw[ID],
-        identity=raw.get(IDENTITY) or raw[ID],
-        auth=parse_auth(raw.get(AUTH)),
-        status=CredentialStatusKind(status),
-        reason=raw.get(REASON) or None,
-        status_until_ms=_int(raw.get(STATUS_UNTIL_MS)),
-        disabled=raw.get(DISABLED) == "1",
-        priority=_int(raw.get(PRIORITY)),
-        access_expires_ms=_int(raw.get(ACCESS_EXPIRES_MS)),
-        token_fp=raw.get(TOKEN_FP) or None,
-        token_stale=raw.get(TOKEN_STALE) == "1",
-        refresh_fp=raw.get(REFRESH_FP) or None,
-        profile_arn=raw.get(PROFILE_ARN) or None,
-        region=raw.get(REGION) or None,
-        machine_id=raw.get(MACHINE_ID) or "",
-        proxy=raw.get(PROXY) or None,
-        fail_streak=_int(raw.get(FAIL_STREAK)),
-        requests=_int(raw.get(REQUESTS)),
-        errors=_int(raw.get(ERRORS)),
-        input_tokens=_int(raw.get(INPUT_TOKENS)),
-        output_tokens=_int(raw.get(OUTPUT_TOKENS)),
-        last_error=raw.get(LAST_ERROR) or None,
-        last_used_ms=_int(raw.get(LAST_USED_MS)),
-        usage=usage,
-        generation=_int(raw.get(GENERATION)),
-        refresh_fails=_int(raw.get(REFRESH_FAILS)),
-        refresh_retry_at_ms=_int(raw.get(REFRESH_RETRY_AT_MS)),
-        source=_SOURCES.get(raw.get(SOURCE) or ""),
-        retired=raw.get(RETIRED) == "1",
-        retired_reason=raw.get(RETIRED_REASON) or None,
+    values: dict[str, object] = {name: read(raw.get(name)) for name, read in _READERS.items()}
+    return CredentialState.model_validate(
+        values
+        | {
+            ID: raw[ID],
+            IDENTITY: raw.get(IDENTITY) or raw[ID],
+            AUTH: parse_auth(raw.get(AUTH)),
+            STATUS: CredentialStatusKind(raw.get(STATUS) or CredentialStatusKind.ACTIVE.value),
+            MACHINE_ID: raw.get(MACHINE_ID) or "",
+            USAGE: _usage(raw.get(USAGE)),
+            SOURCE: _SOURCES.get(raw.get(SOURCE) or ""),
+        }
     )
+
+
+def _flag(value: str | None) -> bool:
+    return value == "1"
+
+
+def _text(value: str | None) -> str | None:
+    return value or None
+
+
+def _usage(value: str | None) -> UsageLimits | None:
+    if not value:
+        return None
+    try:
+        return UsageLimits.model_validate_json(value)
+    except ValidationError:
+        return None
+
+
+def _readers() -> Mapping[str, Callable[[str | None], object]]:
+    """A reader for each plain field of `CredentialState`, chosen by its type; the fields with a
+    reading of their own are in `parse_state`."""
+    by_type: dict[object, Callable[[str | None], object]] = {int: _int, bool: _flag, str | None: _text}
+    own = {ID, IDENTITY, AUTH, STATUS, MACHINE_ID, USAGE, SOURCE}
+    return {
+        name: by_type[field.annotation]  # a new field of another type fails here, at import
+        for name, field in CredentialState.model_fields.items()
+        if name not in own
+    }
 
 
 _SOURCES: dict[str, CredentialSource] = {"config": "config", "oauth": "oauth", "admin": "admin"}
@@ -269,3 +277,6 @@ def _int(value: str | None) -> int:
         return int(float(value))
     except ValueError:
         return 0
+
+
+_READERS: Final = MappingProxyType(dict(_readers()))
