@@ -143,9 +143,10 @@ async def test_every_failure_is_one_typed_error(nats_server: NatsServer, ns: str
         stand_ins.append(quiet)
         await quiet.subscribe(silent.subject(ns), cb=_ignore)  # subscribed, never answers
         await quiet.flush()
-        with pytest.raises(BusUnavailable, match="within 0.2s"):
-            await client.call(silent, BrokerPing(), timeout_s=0.2)
-        assert [type(e) for e in errors] == [BusUnavailable, BusRefused, BusBadReply, BusUnavailable]
+        silence = await _until_subscribed(client, silent)  # interest seen from the client's side
+        assert "within 0.2s" in str(silence)
+        assert [type(e) for e in errors[:3]] == [BusUnavailable, BusRefused, BusBadReply]
+        assert errors[3:] and all(type(e) is BusUnavailable for e in errors[3:])
     finally:
         await client.close()
         for nc in stand_ins:
@@ -158,6 +159,19 @@ async def test_every_failure_is_one_typed_error(nats_server: NatsServer, ns: str
 
 async def _ignore(_msg: Msg) -> None:
     return None
+
+
+async def _until_subscribed(client: BusClient, endpoint: Endpoint[BrokerPing, Ack]) -> BusUnavailable:
+    """The error of a call to a subscriber that never answers. A loaded machine once answered "no
+    responders" right after the subscriber's flush (seen from another connection); such an
+    answer is retried for up to 5 s, a timeout is what the test wants."""
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while True:
+        with pytest.raises(BusUnavailable) as failed:
+            await client.call(endpoint, BrokerPing(), timeout_s=0.2)
+        if "nothing answers" not in str(failed.value) or asyncio.get_running_loop().time() > deadline:
+            return failed.value
+        await asyncio.sleep(0.05)
 
 
 def _event() -> CredentialEvent:
