@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -25,6 +24,8 @@ import pytest
 from kiro_testing.chaos.deployment import ADMIN_KEY, CLIENT_KEY, cluster_config
 from kiro_testing.chaos.ledger import scan_for_secrets
 from kiro_testing.chaos.load import gauge
+from kiro_testing.polling import apoll
+from kiro_testing.processes import refuses_connections
 from kiro_testing.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -58,29 +59,8 @@ def _body(text: str, stream: bool) -> dict[str, Any]:
     }
 
 
-async def _poll(check: Any, message: str, within: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} not reached within {within}s (last: {value!r})")
-        await asyncio.sleep(0.05)
-
-
 async def _in_flight(cluster: Stack) -> int:
     return (await cluster.pool_status()).in_flight
-
-
-def _refuses(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return False
-    except OSError:
-        return True
 
 
 async def _ok(http: httpx.AsyncClient) -> bool:
@@ -119,12 +99,16 @@ async def test_sigterm_lets_the_stream_finish_and_exits_zero(cluster: Stack, htt
     assert process.proc is not None
     proc = process.proc
     process.signal(signal.SIGTERM)
-    await _poll(lambda: _refuses(cluster.gateway_ports[0]), "listener closed after SIGTERM", within=3.0)
+    await apoll(
+        lambda: refuses_connections(cluster.gateway_ports[0]),
+        message="listener closed after SIGTERM",
+        within=3.0,
+    )
     lines = await asyncio.wait_for(stream, DEADLINE_S * 2)
     assert any(line.startswith("event: message_stop") for line in lines), lines[-5:]
     code = await asyncio.to_thread(proc.wait, DEADLINE_S)
     assert code == 0
-    await _poll(lambda: _released(cluster), "leases released")
+    await apoll(lambda: _released(cluster), message="leases released", within=DEADLINE_S)
     process.kill()  # closes the log handle; the process has already exited
     await _restart_gateway(cluster, "20s")
     assert await _ok(http)
@@ -148,7 +132,7 @@ async def test_sigterm_past_the_grace_cuts_the_stream_and_releases_its_lease(
     with pytest.raises(httpx.TransportError):
         await asyncio.wait_for(stream, DEADLINE_S)
     assert await asyncio.to_thread(proc.wait, DEADLINE_S) == 0
-    await _poll(lambda: _released(cluster), "lease released (not by its 60 s TTL)", within=5.0)
+    await apoll(lambda: _released(cluster), message="lease released (not by its 60 s TTL)", within=5.0)
     process.kill()
     await _restart_gateway(cluster, "20s")
 
@@ -159,7 +143,7 @@ async def test_a_stream_read_to_the_end_is_not_a_disconnect(cluster: Stack, http
         started = asyncio.Event()
         lines = await _slow_stream(http, 0.0, started)
         assert any(line.startswith("event: message_stop") for line in lines)
-    await _poll(lambda: _released(cluster), "leases released")
+    await apoll(lambda: _released(cluster), message="leases released", within=DEADLINE_S)
     after = gauge((await http.get("/metrics", headers=ADMIN)).text, "gateway_client_disconnects_total")
     assert after == before
 
@@ -189,7 +173,7 @@ async def test_nats_down_answers_quickly_in_shape_then_serves_again(
         assert (await http.get("/readyz")).status_code == 503
     finally:
         await asyncio.to_thread(cluster.start_nats)
-    await _poll(lambda: _ok(http), "served again after NATS is back", within=30.0)
+    await apoll(lambda: _ok(http), message="served again after NATS is back", within=30.0)
 
 
 async def test_no_failure_after_a_redis_restart_once_the_broker_is_ready(
@@ -207,7 +191,7 @@ async def test_no_failure_after_a_redis_restart_once_the_broker_is_ready(
         except httpx.HTTPError:
             return False
 
-    await _poll(broker_ready, "broker ready after the Redis restart", within=30.0)
+    await apoll(broker_ready, message="broker ready after the Redis restart", within=30.0)
     for _ in range(3):
         results = await asyncio.gather(*(_ok(http) for _ in range(8)))
         assert all(results), results

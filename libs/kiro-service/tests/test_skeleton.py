@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -41,6 +40,7 @@ from kiro_service import (
     state_dependency,
 )
 from kiro_service.metrics import BoundedLabel
+from kiro_testing.processes import free_port, refuses_connections
 
 ADMIN = "skeleton-admin-key-0123456789"
 
@@ -221,24 +221,10 @@ _SERVICE = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _refuses(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return False
-    except OSError:
-        return True
-
-
 async def test_sigterm_closes_the_listener_drains_and_exits_zero(tmp_path: Path) -> None:
     script = tmp_path / "svc.py"
     script.write_text(_SERVICE, encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "svc.log"
     with log.open("wb") as out:
@@ -260,7 +246,7 @@ async def test_sigterm_closes_the_listener_drains_and_exits_zero(tmp_path: Path)
             await asyncio.sleep(0.3)
             proc.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 3
-            while not _refuses(port):
+            while not refuses_connections(port):
                 assert time.monotonic() < deadline, "listener still open after SIGTERM"
                 await asyncio.sleep(0.05)
             response = await slow

@@ -28,6 +28,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def refuses_connections(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing accepts a TCP connection on `host:port` (a listener closed or not up)."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return False
+    except OSError:
+        return True
+
+
 def wait_tcp(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while True:
