@@ -10,6 +10,10 @@ STAMP := $(VENV)/.installed
 MEMBER_PYPROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 PKGS = $(shell $(PY) scripts/workspace.py packages)
 TEST_DIRS := $(wildcard libs/*/tests services/*/tests) tests bench scripts
+# Test suites run on this many pytest-xdist workers, a test file per worker at a time (a file's stack
+# fixtures start once); PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 .PHONY: help venv lock run demo sim test check lint types unit integration security deploy fuzz chaos chaos-short bench clean
 
@@ -51,27 +55,28 @@ types: venv ## mypy --strict on every package, then on each test folder, bench a
 	if [ -n "$$failed" ]; then echo "types: mypy --strict failed in:$$failed" >&2; exit 1; fi
 
 unit: venv ## kiroproto and service unit tests (with kiroproto coverage gate), the workspace and import-boundary checks
-	@$(VENV)/bin/pytest -q -p no:cacheprovider libs/kiroproto/tests \
+	@$(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) libs/kiroproto/tests \
 	  --cov=kiroproto --cov-report=term --cov-fail-under=95
-	@$(VENV)/bin/pytest -q -p no:cacheprovider services $(filter-out libs/kiroproto/tests,$(wildcard libs/*/tests)) \
+	@$(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) services $(filter-out libs/kiroproto/tests,$(wildcard libs/*/tests)) \
 	  tests/architecture
 
 integration: venv ## end-to-end and browser tests against real nats-server / redis-server / simulator
 	@bash scripts/install_browser.sh
-	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/integration
+	@$(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) tests/integration
 
 security: venv ## the security review's findings, each reproduced against the real stack
-	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/security
+	@$(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) tests/security
 
 deploy: venv ## validate Dockerfile, Compose, Kubernetes, alerts, dashboard offline (no Docker engine)
 	@bash scripts/install_deploy_tools.sh $(VENV)
-	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/deploy
+	@$(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) tests/deploy
 
+# fuzz runs in one process: under xdist schemathesis reports its per-operation cases as one test.
 fuzz: venv ## hypothesis + schemathesis against a real gateway (FUZZ_SCALE=10 for a long run)
 	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/fuzz
 
 chaos-short: venv ## short chaos run + graceful-shutdown tests (part of make test)
-	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/chaos
+	@$(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) tests/chaos
 
 chaos: venv ## reliability suite: faults under load, prints the table, exit 1 if anything is lost or hangs
 	@$(PY) -m kiro_testing.chaos
