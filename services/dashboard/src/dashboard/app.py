@@ -24,7 +24,7 @@ from dashboard.live import LiveHub
 from dashboard.metrics import create_metrics
 from dashboard.routes import api, events, keys, pages, teams_page, usage
 from dashboard.settings import Settings
-from dashboard.traffic.recorder import QUEUE_GROUP, TrafficRecorder
+from dashboard.traffic.recorder import TrafficRecorder
 from dashboard.traffic.store import TrafficStore
 from kiro_admin import (
     AdminKeys,
@@ -38,7 +38,7 @@ from kiro_admin import (
 )
 from kiro_service import lifespan_state
 from kiro_service.bus import BusBadReply, BusRefused, BusUnavailable
-from kiroproto.bus import CREDENTIAL_EVENTS, REQUEST_EVENTS
+from kiroproto.bus import CREDENTIAL_EVENTS
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -68,11 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
                 pool_interval_s=settings.dashboard_pool_poll_interval,
                 traffic_interval_s=settings.dashboard_traffic_push_interval,
             )
-            recorder = TrafficRecorder(traffic, metrics)
             await admin.bus.subscribe(CREDENTIAL_EVENTS, hub.on_credential_event)
-            await admin.bus.subscribe(
-                REQUEST_EVENTS, recorder.on_event, queue=QUEUE_GROUP, on_malformed=recorder.on_malformed
-            )
+            await TrafficRecorder(traffic, metrics).subscribe(admin.bus)
             await admin.bus.start()  # never fails: /readyz tells while NATS is away
             hub.start()
             admin.health.on_drain(hub.close_streams)

@@ -116,37 +116,36 @@
       h.requests ? ((100 * h.errors) / h.requests).toFixed(1) + " %" : null, "card-errors"));
   }
 
+  // The display cells of a pool row, in order: [cell, parts], each part [name, tag, class] or
+  // [name, "bar"] (a progress bar); makeRow keeps every part as r[name] for updateRow.
+  var ROW_CELLS = [
+    ["cred", [["idText", "span", "cred-id"], ["kind", "span", "kind"],
+              ["credSub", "div", "muted small mono"]]],
+    ["status", [["badge", "span", "badge status-badge"], ["reason", "div", "muted small status-reason"]]],
+    ["inflight", [["inflightText", "span", "inflight-text"], ["inflightBar", "bar"]]],
+    ["token", [["expiry", "div", "expiry"], ["fp", "div", "muted small mono"]]],
+    ["credits", [["creditsText", "div", "credits-text"], ["creditsBar", "bar"],
+                 ["creditsSub", "div", "muted small"]]],
+    ["hour", [["hourText", "div", "hour-text"], ["hourSub", "div", "muted small"]]],
+    ["lasterr", [["lastErr", "div", "err-text"]]],
+  ];
+
   function makeRow(id) {
     var tr = el("tr");
     tr.dataset.id = id;
     var r = { tr: tr };
     function td(name) { var c = el("td", "col-" + name); tr.appendChild(c); r[name] = c; return c; }
-    // part(cell, name, ...): an element of `cell`, kept as r[name] for the updates
-    function part(cell, name, tag, cls, text) {
-      var e = el(tag, cls, text); cell.appendChild(e); r[name] = e; return e;
-    }
-    function bar(cell, name) { part(cell, name, "div", "bar").appendChild(el("span")); }
-    var cred = td("cred");
-    part(cred, "idText", "span", "cred-id", id);
-    part(cred, "kind", "span", "kind");
-    part(cred, "credSub", "div", "muted small mono");
-    var st = td("status");
-    part(st, "badge", "span", "badge status-badge");
-    part(st, "reason", "div", "muted small status-reason");
-    var inf = td("inflight");
-    part(inf, "inflightText", "span", "inflight-text");
-    bar(inf, "inflightBar");
-    var tok = td("token");
-    part(tok, "expiry", "div", "expiry");
-    part(tok, "fp", "div", "muted small mono");
-    var cr = td("credits");
-    part(cr, "creditsText", "div", "credits-text");
-    bar(cr, "creditsBar");
-    part(cr, "creditsSub", "div", "muted small");
-    var hr = td("hour");
-    part(hr, "hourText", "div", "hour-text");
-    part(hr, "hourSub", "div", "muted small");
-    part(td("lasterr"), "lastErr", "div", "err-text");
+    ROW_CELLS.forEach(function (spec) {
+      var cell = td(spec[0]);
+      spec[1].forEach(function (part) {
+        var bar = part[1] === "bar";
+        var e = bar ? el("div", "bar") : el(part[1], part[2]);
+        if (bar) e.appendChild(el("span"));
+        cell.appendChild(e);
+        r[part[0]] = e;
+      });
+    });
+    r.idText.textContent = id;
     var pr = td("prio");
     var pf = el("div", "prio");
     r.prioInput = el("input"); r.prioInput.type = "number"; r.prioInput.step = "1"; r.prioInput.name = "priority";

@@ -13,16 +13,22 @@ from redis.exceptions import RedisError
 
 from dashboard.metrics import Metrics
 from dashboard.traffic.store import TrafficStore
-from kiroproto.bus import RequestEvent
+from kiro_service.bus import BusClient
+from kiroproto.bus import REQUEST_EVENTS, RequestEvent
 
 log = logging.getLogger(__name__)
-QUEUE_GROUP = "dashboard-traffic"
 
 
 class TrafficRecorder:
     def __init__(self, store: TrafficStore, metrics: Metrics) -> None:
         self._store = store
         self._metrics = metrics
+
+    async def subscribe(self, bus: BusClient) -> None:
+        """Receive `events_request` from now on, in the queue group `dashboard-traffic`."""
+        await bus.subscribe(
+            REQUEST_EVENTS, self.on_event, queue="dashboard-traffic", on_malformed=self.on_malformed
+        )
 
     def on_malformed(self) -> None:
         """An `events_request` message that is no `RequestEvent` (dropped by the bus client)."""
