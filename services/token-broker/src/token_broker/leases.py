@@ -94,8 +94,8 @@ class LeaseManager:
     events: EventPublisher
     metrics: BrokerMetrics
     usage: QuotaChecker
-    waker: ReleaseWaker
     catalogues: Catalogues | None = None
+    waker: ReleaseWaker = field(default_factory=ReleaseWaker)  # woken by lease events (service.py)
     closing: bool = field(default=False, init=False)  # set at shutdown: waiting requests give up at once
     _ttl_ms: int = field(init=False)
     _cap: int = field(init=False)
