@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import orjson
-from pydantic import BaseModel
 
 from kiro_testing import PythonService
 from kiro_testing.polling import poll
@@ -22,14 +21,10 @@ from kiroproto.bus import (
     Ack,
     CredentialAction,
     CredentialStatus,
-    Endpoint,
     KeyCreate,
     PoolModels,
     PoolModelsRequest,
 )
-
-Req = TypeVar("Req", bound=BaseModel)
-Rep = TypeVar("Rep", bound=BaseModel)
 
 
 def start_broker(pool: Stack, config: Sequence[Mapping[str, Any]] | None, **env: str) -> PythonService:
@@ -42,24 +37,18 @@ def stop_broker(pool: Stack, broker: PythonService) -> None:
     pool.stop_broker(broker)
 
 
-async def bus_call(
-    pool: Stack, endpoint: Endpoint[Req, Rep], message: Req, service: str = "dashboard"
-) -> Rep:
-    return await pool.bus_call(endpoint, message, service=service)
-
-
 def credential_action(pool: Stack, credential_id: str, action: str) -> Ack:
     req = CredentialAction(credential_id=credential_id, action=action)
-    return asyncio.run(bus_call(pool, CREDENTIAL_ACTION, req))
+    return asyncio.run(pool.bus_call(CREDENTIAL_ACTION, req))
 
 
 def pool_models(pool: Stack) -> PoolModels:
-    return asyncio.run(bus_call(pool, POOL_MODELS, PoolModelsRequest(), service="gateway"))
+    return asyncio.run(pool.bus_call(POOL_MODELS, PoolModelsRequest(), service="gateway"))
 
 
 def create_team_key(pool: Stack, team: str, allowed: Sequence[str]) -> str:
     req = KeyCreate(team=team, allowed_models=tuple(allowed))
-    created = asyncio.run(bus_call(pool, KEY_CREATE, req))
+    created = asyncio.run(pool.bus_call(KEY_CREATE, req))
     assert created.ok and created.secret, created.message
     return created.secret
 

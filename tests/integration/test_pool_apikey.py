@@ -15,7 +15,6 @@ from kiro_testing.stack import StackConfig
 from kiroproto.bus import CREDENTIAL_ADD, CredentialAdd, CredentialAddResult
 from kiroproto.credentials import CredentialConfig, fingerprint
 from tests.integration.pool_helpers import (
-    bus_call,
     chats,
     last_model,
     message,
@@ -81,7 +80,7 @@ def test_the_admin_api_adds_an_api_key_after_checking_it(sim: Sim, stacks: Stack
         def add(api_key: str) -> CredentialAddResult:
             cfg = CredentialConfig.model_validate({"auth": "ApiKey", "apiKey": api_key, "id": "added-key"})
             req = CredentialAdd(credential=cfg, verify=True)
-            return asyncio.run(bus_call(pool, CREDENTIAL_ADD, req))
+            return asyncio.run(pool.bus_call(CREDENTIAL_ADD, req))
 
         refused = add("ksk_" + "n" * 40)
         assert not refused.ok and "rejected the API key" in (refused.message or "")

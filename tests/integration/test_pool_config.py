@@ -21,7 +21,6 @@ from kiro_testing.stack import Stack, StackConfig
 from kiroproto.bus import CREDENTIAL_ADD, CredentialAdd, CredentialStatusKind
 from kiroproto.credentials import CredentialConfig
 from tests.integration.pool_helpers import (
-    bus_call,
     chats,
     credential_action,
     message,
@@ -92,7 +91,7 @@ def test_oauth_and_admin_accounts_are_never_retired_by_configuration(sim: Sim, p
     # an account the admin API added (source admin) is not in the configuration
     added = sim.add_account()
     req = CredentialAdd(credential=CredentialConfig.model_validate(credential(added)), verify=True)
-    assert asyncio.run(bus_call(pool, CREDENTIAL_ADD, req)).ok
+    assert asyncio.run(pool.bus_call(CREDENTIAL_ADD, req)).ok
     stop_broker(pool, broker)
     start_broker(pool, [credential(configured)])
     assert status_of(pool, added["id"]).status == CredentialStatusKind.ACTIVE

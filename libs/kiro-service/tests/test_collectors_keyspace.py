@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from kiro_service.keyspace import KeySpace
+from kiro_service.keyspace import Key, KeyFamily, KeySpace
 from kiro_service.metrics import Collectors, ServiceMetrics
 
 
@@ -37,6 +37,8 @@ def test_service_metrics_hand_out_collectors_under_the_service_name() -> None:
 class _Keys(KeySpace):
     __slots__ = ()
     area = "demo"
+    things = Key("things")
+    thing = KeyFamily("thing:")
 
     def item(self, name: str) -> str:
         return self.base + "item:" + name
@@ -44,3 +46,10 @@ class _Keys(KeySpace):
 
 def test_keyspace_puts_every_key_under_prefix_and_area() -> None:
     assert _Keys("kiro").item("x") == "kiro:demo:item:x"
+
+
+def test_keyspace_fixed_keys_and_families_read_under_the_base() -> None:
+    keys = _Keys("kiro")
+    assert keys.things == "kiro:demo:things"
+    assert keys.thing("x") == "kiro:demo:thing:x"
+    assert keys.thing.prefix == "kiro:demo:thing:"

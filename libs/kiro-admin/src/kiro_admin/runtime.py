@@ -30,6 +30,7 @@ from kiro_service.bus import BusClient
 from kiro_service.checks import bus_ready, redis_ready
 from kiro_service.metrics import ServiceMetrics, timed_redis
 from kiro_service.metrics_port import keyless_metrics
+from kiro_service.redisconn import CLIENT_OPTIONS
 
 
 class AdminHealth(Health):
@@ -82,14 +83,7 @@ async def admin_runtime(
     if admin_token is None:
         raise RuntimeError("no admin key: resolve_admin_key runs before the app is built")
     codec = SessionCodec(admin_token.get_secret_value(), settings.session_secret)
-    redis = timed_redis(
-        settings.redis_url,
-        metrics,
-        decode_responses=True,
-        socket_timeout=5,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-    )
+    redis = timed_redis(settings.redis_url, metrics, **CLIENT_OPTIONS)
     bus = BusClient(
         settings.nats_url,
         service=service,

@@ -19,10 +19,9 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 
 from kiro_service.bus import BusError
+from kiro_service.redisconn import command_retry
 from kiroproto.bus import Endpoint
 
 GaugeMode = Literal[
@@ -184,12 +183,9 @@ class TimedRedis(Redis):
 
 
 def timed_redis(url: str, metrics: ServiceMetrics, **options: Any) -> Redis:
-    """`Redis.from_url(url, **options)` with every single command timed.
-
-    Connections retry a command on a dead socket (from_url gives them no retry: after a Redis
-    restart every pooled connection would fail its next command, as the chaos suite showed
-    for the broker)."""
-    options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 3))
+    """`Redis.from_url(url, **options)` with every single command timed; connections retry a
+    command on a dead socket (`redisconn.command_retry`) unless `options` say otherwise."""
+    options.setdefault("retry", command_retry())
     client = TimedRedis.from_url(url, **options)
     assert isinstance(client, TimedRedis)
     client.metrics = metrics

@@ -20,93 +20,46 @@ Data model (Redis is the source of truth; see README "Redis data model"):
 - `session:{hash}`        HASH current / first account of a client session (PX =
                           BROKER_SESSION_TTL); the session id is hashed, never stored
 
-The Lua scripts receive the prefixes of the per-credential keys (`cred_prefix`,
-`leases_prefix`, `lease_prefix`) from here, so key names are built in this module only.
+The Lua scripts receive the prefixes of the per-credential keys (`cred.prefix`,
+`leases.prefix`, `lease.prefix`, `catalogue.prefix`, `lacks.prefix`) from here, so key names are
+built in this module only.
 """
 
 from __future__ import annotations
+
+from kiro_service.keyspace import Key, KeyFamily, KeySpace
 
 # TTLs (milliseconds)
 REFRESH_LOCK_TTL_MS = 30_000  # longer than the refresh HTTP timeout
 LEASE_KEY_GRACE_MS = 5_000  # a lease hash outlives its zset score a little
 
 
-class RedisKeys:
+class RedisKeys(KeySpace):
     """Builders of the broker's Redis key names (the table above); not API keys (teams.py)."""
 
-    __slots__ = ("base",)
+    __slots__ = ()
+    area = "broker"
 
-    def __init__(self, prefix: str) -> None:
-        self.base = f"{prefix}:broker:"
-
-    # ---- collections
-    @property
-    def creds(self) -> str:
-        return self.base + "creds"
-
-    @property
-    def deleted(self) -> str:
-        return self.base + "deleted"
-
-    # ---- per credential
-    @property
-    def cred_prefix(self) -> str:
-        return self.base + "cred:"
-
-    def cred(self, credential_id: str) -> str:
-        return self.cred_prefix + credential_id
-
-    @property
-    def leases_prefix(self) -> str:
-        return self.base + "leases:"
-
-    def leases(self, credential_id: str) -> str:
-        return self.leases_prefix + credential_id
-
-    @property
-    def lease_prefix(self) -> str:
-        return self.base + "lease:"
-
-    def lease(self, lease_id: str) -> str:
-        return self.lease_prefix + lease_id
-
-    def session(self, session_hash: str) -> str:
-        return self.base + "session:" + session_hash
-
-    def refresh_lock(self, credential_id: str) -> str:
-        return self.base + "lock:refresh:" + credential_id
+    # ---- credentials and their leases
+    creds = Key("creds")
+    cred = KeyFamily("cred:")
+    leases = KeyFamily("leases:")
+    lease = KeyFamily("lease:")
+    deleted = Key("deleted")
+    session = KeyFamily("session:")
+    refresh_lock = KeyFamily("lock:refresh:")
 
     # ---- live catalogue (catalogue.py)
-    @property
-    def catalogue_prefix(self) -> str:
-        return self.base + "catalogue:"
-
-    def catalogue(self, credential_id: str) -> str:
-        return self.catalogue_prefix + credential_id
-
-    @property
-    def lacks_prefix(self) -> str:
-        return self.base + "lacks:"
-
-    def lacks(self, credential_id: str) -> str:
-        return self.lacks_prefix + credential_id
+    catalogue = KeyFamily("catalogue:")
+    lacks = KeyFamily("lacks:")
 
     # ---- configuration generations (config.py)
-    @property
-    def config_brokers(self) -> str:
-        return self.base + "config:brokers"
-
-    @property
-    def config_hashes(self) -> str:
-        return self.base + "config:hashes"
-
-    @property
-    def config_applied(self) -> str:
-        return self.base + "config:applied"
+    config_brokers = Key("config:brokers")
+    config_hashes = Key("config:hashes")
+    config_applied = Key("config:applied")
 
     # ---- periodic jobs
-    def job_lock(self, name: str) -> str:
-        return self.base + "lock:job:" + name
+    job_lock = KeyFamily("lock:job:")
 
 
 # ---- team keys, limits and usage (teams.py, team_limits.py, team_usage.py), under `{prefix}:teams:`
@@ -127,27 +80,18 @@ SPENT_TTL_S = 100 * 86_400  # a month's spend counter outlives its month (the hi
 WINDOW_MS = 60_000  # rpm / tpm window
 
 
-class TeamRedisKeys:
+class TeamRedisKeys(KeySpace):
     """Builders of the Redis key names of team keys, limits and usage (the table above)."""
 
-    __slots__ = ("base",)
+    __slots__ = ()
+    area = "teams"
 
-    def __init__(self, prefix: str) -> None:
-        self.base = f"{prefix}:teams:"
-
-    @property
-    def keys(self) -> str:
-        return self.base + "keys"
-
-    @property
-    def teams(self) -> str:
-        return self.base + "teams"
-
-    def key(self, key_id: str) -> str:
-        return self.base + "key:" + key_id
-
-    def key_hash(self, digest: str) -> str:
-        return self.base + "keyhash:" + digest
+    keys = Key("keys")
+    teams = Key("teams")
+    key = KeyFamily("key:")
+    key_hash = KeyFamily("keyhash:")
+    usage_day = KeyFamily("usage:")
+    done = KeyFamily("done:")
 
     def _team(self, team: str, what: str) -> str:
         return f"{self.base}team:{team}:{what}"
@@ -166,9 +110,3 @@ class TeamRedisKeys:
 
     def credits_spent(self, team: str, month: str) -> str:
         return self._team(team, "credits:" + month)
-
-    def usage_day(self, day: str) -> str:
-        return self.base + "usage:" + day
-
-    def done(self, request_id: str) -> str:
-        return self.base + "done:" + request_id

@@ -94,8 +94,8 @@ class LeaseManager:
     events: EventPublisher
     metrics: BrokerMetrics
     usage: QuotaChecker
-    waker: ReleaseWaker
     catalogues: Catalogues | None = None
+    waker: ReleaseWaker = field(default_factory=ReleaseWaker)  # woken by lease events (service.py)
     closing: bool = field(default=False, init=False)  # set at shutdown: waiting requests give up at once
     _ttl_ms: int = field(init=False)
     _cap: int = field(init=False)
@@ -171,9 +171,9 @@ class LeaseManager:
     ) -> list[str]:
         now = now_ms()
         args: list[str | int] = [
-            self.store.keys.cred_prefix,
-            self.store.keys.leases_prefix,
-            self.store.keys.lease_prefix,
+            self.store.keys.cred.prefix,
+            self.store.keys.leases.prefix,
+            self.store.keys.lease.prefix,
             now,
             lease_id,
             request_id,
@@ -184,8 +184,8 @@ class LeaseManager:
             self.settings.broker_instance_id,
             self._ttl_ms + LEASE_KEY_GRACE_MS,
             model,
-            self.store.keys.catalogue_prefix,
-            self.store.keys.lacks_prefix,
+            self.store.keys.catalogue.prefix,
+            self.store.keys.lacks.prefix,
             self._session_key(session_id),
             int(self.settings.broker_session_ttl * 1000),
             *sorted(exclude),

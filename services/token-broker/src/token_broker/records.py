@@ -21,7 +21,9 @@ from kiroproto.credentials import AuthKind, CredentialConfig, fingerprint
 from kiroproto.upstream import machine_id
 from token_broker.crypto import SecretBox
 
-# ---- hash fields
+# ---- hash fields written or read by name in Python; the counters only the Lua scripts write
+# (`requests`, `errors`, `input_tokens`, `output_tokens`, `last_used_ms`) are read by
+# `CredentialState`'s field names (`parse_state`)
 ID: Final = "id"
 IDENTITY: Final = "identity"
 AUTH: Final = "auth"
@@ -43,12 +45,7 @@ STATUS: Final = "status"  # active | cooling_down | quota_parked | invalid | dis
 REASON: Final = "reason"
 STATUS_UNTIL_MS: Final = "status_until_ms"
 FAIL_STREAK: Final = "fail_streak"
-REQUESTS: Final = "requests"
-ERRORS: Final = "errors"
-INPUT_TOKENS: Final = "input_tokens"
-OUTPUT_TOKENS: Final = "output_tokens"
 LAST_ERROR: Final = "last_error"
-LAST_USED_MS: Final = "last_used_ms"
 USAGE: Final = "usage"  # UsageLimits JSON
 GENERATION: Final = "generation"  # +1 on every refresh-token rotation
 REFRESH_FAILS: Final = "refresh_fails"

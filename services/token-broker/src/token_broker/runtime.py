@@ -4,7 +4,7 @@ Read it top to bottom:
 
 1. `connect_redis` and `connect_nats` open the two connections (Redis answers a PING; NATS
    reconnects forever, its callbacks feed readiness through `NatsLink`);
-2. `compose` builds every component from them, in dependency order, without any I/O:
+2. `BrokerParts` builds every component from them, in dependency order, without any I/O:
    store → HTTP clients → events → file mirror → refresher → usage checker → catalogues →
    leases → admin → teams → the NATS service → the periodic jobs;
 3. `bring_up` starts them in order: seal plain records, restore from `OAUTH_TOKEN_FILE` (an
@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 import httpx
 from nats.aio.client import Client as NatsClient
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from kiro_service import Readiness, busconn
+from kiro_service.redisconn import CLIENT_OPTIONS, command_retry
 from kiroproto.bus import Subjects
 from token_broker.admin import Admin
 from token_broker.catalogue import Catalogues
@@ -43,13 +41,14 @@ from token_broker.crypto import SecretBox
 from token_broker.events import EventPublisher
 from token_broker.jobs import PeriodicJobs
 from token_broker.keys import RedisKeys
-from token_broker.leases import LeaseManager, ReleaseWaker
+from token_broker.leases import LeaseManager
 from token_broker.metrics import BrokerMetrics
 from token_broker.mirror import TokenFileMirror
 from token_broker.refresh import Refresher
 from token_broker.scripts import Scripts
 from token_broker.service import BrokerService
 from token_broker.settings import Settings
+from token_broker.shared import Shared
 from token_broker.status import pool_status
 from token_broker.store import CredentialStore, LoadReport
 from token_broker.tasks import TaskSet
@@ -57,43 +56,6 @@ from token_broker.team_service import TeamService
 from token_broker.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class Shared:
-    """What an instance owns before it connects (and keeps across its life)."""
-
-    settings: Settings
-    metrics: BrokerMetrics
-    keys: RedisKeys
-    subjects: Subjects
-    telemetry: Telemetry
-    handlers: TaskSet  # bus requests in flight (drained at stop)
-    background: TaskSet  # refreshes, jobs, heartbeats (cancelled at stop)
-    transport: httpx.AsyncBaseTransport | None  # tests: the upstream as a mock
-    run_jobs: bool
-
-
-@dataclass(slots=True)
-class BrokerParts:
-    """Every component of a running broker, as `compose` built them."""
-
-    redis: Redis
-    nc: NatsClient
-    scripts: Scripts
-    store: CredentialStore
-    clients: HttpClients
-    events: EventPublisher
-    mirror: TokenFileMirror | None
-    refresher: Refresher
-    usage: QuotaChecker
-    catalogues: Catalogues
-    waker: ReleaseWaker
-    leases: LeaseManager
-    admin: Admin
-    teams: TeamService
-    service: BrokerService
-    jobs: PeriodicJobs | None
 
 
 class NatsLink:
@@ -121,20 +83,11 @@ class NatsLink:
 async def connect_redis(settings: Settings) -> Redis:
     # A burst of lease requests waits for a free connection instead of failing: the default
     # pool raises MaxConnectionsError past 100 commands in flight, which bench/gateway.py's
-    # 200+ concurrent streams turned into 529s for the clients.
+    # 200+ concurrent streams turned into 529s for the clients. A dead pooled socket is
+    # replaced and the command sent again (the scripts that could see a repeat are idempotent
+    # or only leak a lease until its TTL).
     pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_timeout=5.0,
-        socket_connect_timeout=5.0,
-        health_check_interval=30,
-        max_connections=100,
-        timeout=5.0,
-        # from_url gives connections no retry at all: after a Redis restart every pooled
-        # connection then failed its next command (a 529 for a client, seconds later).
-        # A dead pooled socket is replaced and the command sent again (the scripts that
-        # could see a repeat are idempotent or only leak a lease until its TTL).
-        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 3),
+        settings.redis_url, max_connections=100, timeout=5.0, retry=command_retry(), **CLIENT_OPTIONS
     )
     redis = Redis.from_pool(pool)
     await redis.ping()
@@ -148,90 +101,60 @@ async def connect_nats(settings: Settings, link: NatsLink) -> NatsClient:
     return nc
 
 
-def compose(shared: Shared, redis: Redis, nc: NatsClient) -> BrokerParts:
-    """Build every component, each from the ones above it. No I/O happens here."""
-    s, metrics, keys, tasks = shared.settings, shared.metrics, shared.keys, shared.background
-    scripts = Scripts(redis, metrics.observe_redis)
-    store = CredentialStore(redis, scripts, keys, SecretBox(s.secret_key_bytes))
-    clients = HttpClients(s.broker_http_timeout, shared.transport)
-    events = EventPublisher(nc, shared.subjects)
-    mirror = TokenFileMirror(s.oauth_token_file, store) if s.oauth_token_file else None
-    refresher = Refresher(
-        settings=s,
-        store=store,
-        clients=clients,
-        events=events,
-        metrics=metrics,
-        mirror=mirror,
-        tasks=tasks,
-    )
-    usage = QuotaChecker(store=store, refresher=refresher, metrics=metrics, tasks=tasks)
-    catalogues = Catalogues(store=store, refresher=refresher, events=events, tasks=tasks)
-    waker = ReleaseWaker()
-    leases = LeaseManager(
-        settings=s,
-        store=store,
-        refresher=refresher,
-        events=events,
-        metrics=metrics,
-        usage=usage,
-        waker=waker,
-        catalogues=catalogues,
-    )
-    admin = Admin(
-        store=store, refresher=refresher, usage=usage, events=events, mirror=mirror, catalogues=catalogues
-    )
-    teams = TeamService(
-        redis=redis,
-        scripts=scripts,
-        prefix=s.kiro_redis_prefix,
-        nc=nc,
-        subjects=shared.subjects,
-        metrics=metrics,
-        slot_ttl_s=s.broker_team_slot_ttl,
-    )
-    service = BrokerService(
-        nc=nc,
-        settings=s,
-        subjects=shared.subjects,
-        leases=leases,
-        admin=admin,
-        store=store,
-        metrics=metrics,
-        waker=waker,
-        handlers=shared.handlers,
-        teams=teams,
-        telemetry=shared.telemetry,
-        catalogues=catalogues,
-    )
-    jobs = None
-    if shared.run_jobs:
-        jobs = PeriodicJobs(
+class BrokerParts:
+    """Every component of a running broker, each built from the ones above it (those the broker
+    uses again are kept as attributes). No I/O happens here."""
+
+    def __init__(self, shared: Shared, redis: Redis, nc: NatsClient) -> None:
+        s, metrics, tasks, subjects = shared.settings, shared.metrics, shared.background, shared.subjects
+        self.redis = redis
+        scripts = Scripts(redis, metrics.observe_redis)
+        self.store = store = CredentialStore(redis, scripts, shared.keys, SecretBox(s.secret_key_bytes))
+        self.clients = clients = HttpClients(s.broker_http_timeout, shared.transport)
+        self.events = events = EventPublisher(nc, subjects)
+        self.mirror = mirror = TokenFileMirror(s.oauth_token_file, store) if s.oauth_token_file else None
+        self.refresher = refresher = Refresher(
+            settings=s,
+            store=store,
+            clients=clients,
+            events=events,
+            metrics=metrics,
+            mirror=mirror,
+            tasks=tasks,
+        )
+        usage = QuotaChecker(store=store, refresher=refresher, metrics=metrics, tasks=tasks)
+        self.catalogues = catalogues = Catalogues(
+            store=store, refresher=refresher, events=events, tasks=tasks
+        )
+        self.leases = leases = LeaseManager(
             settings=s,
             store=store,
             refresher=refresher,
+            events=events,
+            metrics=metrics,
             usage=usage,
-            tasks=tasks,
             catalogues=catalogues,
         )
-    return BrokerParts(
-        redis=redis,
-        nc=nc,
-        scripts=scripts,
-        store=store,
-        clients=clients,
-        events=events,
-        mirror=mirror,
-        refresher=refresher,
-        usage=usage,
-        catalogues=catalogues,
-        waker=waker,
-        leases=leases,
-        admin=admin,
-        teams=teams,
-        service=service,
-        jobs=jobs,
-    )
+        admin = Admin(
+            store=store, refresher=refresher, usage=usage, events=events, mirror=mirror, catalogues=catalogues
+        )
+        self.teams = teams = TeamService(
+            redis=redis,
+            scripts=scripts,
+            prefix=s.kiro_redis_prefix,
+            nc=nc,
+            subjects=subjects,
+            metrics=metrics,
+            slot_ttl_s=s.broker_team_slot_ttl,
+        )
+        self.service = BrokerService(
+            nc=nc, shared=shared, leases=leases, admin=admin, store=store, teams=teams, catalogues=catalogues
+        )
+        self.jobs: PeriodicJobs | None = None
+        if shared.run_jobs:
+            self.jobs = PeriodicJobs(
+                settings=s, store=store, refresher=refresher, usage=usage, tasks=tasks, catalogues=catalogues
+            )
 
 
 async def bring_up(shared: Shared, parts: BrokerParts) -> tuple[LoadReport, ConfigAuthority]:
@@ -261,7 +184,7 @@ async def bring_up(shared: Shared, parts: BrokerParts) -> tuple[LoadReport, Conf
 
 
 class Broker:
-    """One broker instance: `start()` connects, composes and brings it up; `stop()` drains and
+    """One broker instance: `start()` connects, builds its parts and brings them up; `stop()` drains and
     closes in reverse order. Before `start()` (or after a failed one) it has no parts."""
 
     def __init__(
@@ -301,7 +224,7 @@ class Broker:
             )
         self._redis = await connect_redis(s)
         self._nc = await connect_nats(s, self.link)
-        self.parts = compose(self.shared, self._redis, self._nc)
+        self.parts = BrokerParts(self.shared, self._redis, self._nc)
         self.load_report, self._config = await bring_up(self.shared, self.parts)
         log.info(
             "token broker started",

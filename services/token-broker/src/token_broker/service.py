@@ -54,20 +54,16 @@ from kiroproto.bus import (
     PoolStatus,
     PoolStatusRequest,
     ServiceErrorCode,
-    Subjects,
 )
 from token_broker.admin import Admin
 from token_broker.bus_route import AnyRoute, route
 from token_broker.catalogue import Catalogues
 from token_broker.errors import InvalidBusRequest
-from token_broker.leases import LeaseManager, ReleaseWaker
-from token_broker.metrics import BrokerMetrics
-from token_broker.settings import Settings
+from token_broker.leases import LeaseManager
+from token_broker.shared import Shared
 from token_broker.status import pool_status
 from token_broker.store import CredentialStore
-from token_broker.tasks import TaskSet
 from token_broker.team_service import TeamService
-from token_broker.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +74,17 @@ SERVICE_VERSION = "0.1.0"
 @dataclass(slots=True, kw_only=True)
 class BrokerService:
     nc: Any
-    settings: Settings
-    subjects: Subjects
+    shared: Shared  # settings, metrics, subjects, telemetry, the handlers in flight
     leases: LeaseManager
     admin: Admin
     store: CredentialStore
-    metrics: BrokerMetrics
-    waker: ReleaseWaker
-    handlers: TaskSet
     teams: TeamService | None = None
-    telemetry: Telemetry = field(default_factory=lambda: Telemetry(None))
     catalogues: Catalogues | None = None
     _service: Any = field(default=None, init=False)
     _lease_sub: Any = field(default=None, init=False)
 
     async def start(self) -> None:
-        s = self.subjects
+        s, settings = self.shared.subjects, self.shared.settings
         self._lease_sub = await self.nc.subscribe(s.events_lease, cb=self._on_lease_event)
         self._service = await add_service(
             self.nc,
@@ -101,7 +92,7 @@ class BrokerService:
             version=SERVICE_VERSION,
             description="Kiro credential leases, refresh and pool state",
             queue_group=BROKER_QUEUE_GROUP,
-            metadata={"instance": self.settings.broker_instance_id, "namespace": s.namespace},
+            metadata={"instance": settings.broker_instance_id, "namespace": s.namespace},
         )
         routes = {route.endpoint.name: route for route in self.routes()}
         for endpoint in BROKER_ENDPOINTS:  # in the table's order; team endpoints only with teams
@@ -156,19 +147,19 @@ class BrokerService:
         label = route.endpoint.request.__name__  # metric and span label (the request model)
 
         async def handler(req: Request) -> None:
-            self.handlers.spawn(self._observed(req, route, label), name=f"handle-{label}")
+            self.shared.handlers.spawn(self._observed(req, route, label), name=f"handle-{label}")
 
         return handler
 
     async def _observed(self, req: Request, route: AnyRoute, label: str) -> None:
         """`_handle` inside a span joined to the caller's trace, timed per endpoint."""
         started = time.perf_counter()
-        with self.telemetry.handling(label, req.headers):
+        with self.shared.telemetry.handling(label, req.headers):
             await self._handle(req, route, label)
-        self.metrics.nats_request_duration.labels(label).observe(time.perf_counter() - started)
+        self.shared.metrics.nats_request_duration.labels(label).observe(time.perf_counter() - started)
 
     async def _refuse(self, req: Request, label: str, code: ServiceErrorCode, description: str) -> None:
-        self.metrics.nats_errors.labels(label, str(int(code))).inc()
+        self.shared.metrics.nats_errors.labels(label, str(int(code))).inc()
         await req.respond_error(str(int(code)), description)
 
     async def _handle(self, req: Request, route: AnyRoute, label: str) -> None:
@@ -196,7 +187,7 @@ class BrokerService:
         await req.respond(reply.model_dump_json().encode())
 
     async def _on_lease_event(self, _msg: Any) -> None:
-        self.waker.wake()
+        self.leases.waker.wake()
 
     # ---- endpoints
     async def _acquire(self, req: LeaseRequest) -> LeaseReplyEnvelope:
@@ -218,7 +209,7 @@ class BrokerService:
         return Ack(ok=False, message="unknown or expired lease")
 
     async def _status(self, _req: PoolStatusRequest) -> PoolStatus:
-        return await pool_status(self.store, self.settings, self.metrics, self.catalogues)
+        return await pool_status(self.store, self.shared.settings, self.shared.metrics, self.catalogues)
 
     async def _models(self, _req: PoolModelsRequest) -> PoolModels:
         if self.catalogues is None:
@@ -230,4 +221,4 @@ class BrokerService:
             redis_ok = bool(await self.store.redis.ping())
         except RedisError:
             redis_ok = False
-        return BrokerPong(instance_id=self.settings.broker_instance_id, redis_ok=redis_ok)
+        return BrokerPong(instance_id=self.shared.settings.broker_instance_id, redis_ok=redis_ok)

@@ -35,20 +35,12 @@ logger = logging.getLogger(__name__)
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
-_EXCEPTION_NAMES = {
-    "invalid_grant": "InvalidGrantException",
-    "invalid_client": "InvalidClientException",
-    "invalid_request": "InvalidRequestException",
-    "unsupported_grant_type": "UnsupportedGrantTypeException",
-    "authorization_pending": "AuthorizationPendingException",
-    "slow_down": "SlowDownException",
-    "expired_token": "ExpiredTokenException",
-    "access_denied": "AccessDeniedException",
-}
-
 
 def _error(error: str, description: str) -> Response:
-    return error_response(oauth_error(error, description, error_type=_EXCEPTION_NAMES.get(error)))
+    """An OIDC error; its `x-amzn-errortype` is the code in CamelCase (`invalid_grant` ->
+    `InvalidGrantException`), as AWS SSO-OIDC names its exceptions."""
+    exception = "".join(word.capitalize() for word in error.split("_")) + "Exception"
+    return error_response(oauth_error(error, description, error_type=exception))
 
 
 def _str(doc: dict[str, Any], key: str) -> str | None:
