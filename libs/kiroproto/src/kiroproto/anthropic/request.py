@@ -234,20 +234,23 @@ Tool = Annotated[
 ]
 
 
-class ToolChoiceAuto(_Lenient):
+class _ToolChoiceUse(_Lenient):
+    """A choice that lets the model use tools (`auto`, `any`, `tool`)."""
+
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceAuto(_ToolChoiceUse):
     type: Literal["auto"]
-    disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceAny(_Lenient):
+class ToolChoiceAny(_ToolChoiceUse):
     type: Literal["any"]
-    disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceTool(_Lenient):
+class ToolChoiceTool(_ToolChoiceUse):
     type: Literal["tool"]
     name: str
-    disable_parallel_tool_use: bool | None = None
 
 
 class ToolChoiceNone(_Lenient):
