@@ -501,7 +501,9 @@ def test_encoder_accepts_header_values_of_65535_bytes(value: str | bytes) -> Non
     assert decode_headers(encode_headers({"h": value})) == {"h": value}
 
 
-@pytest.mark.parametrize("value", [1.5, None, bytearray(b"x"), ["x"], object()], ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize(
+    "value", [1.5, None, bytearray(b"x"), ["x"], object()], ids=lambda v: type(v).__name__
+)
 def test_encoder_rejects_unsupported_value_types(value: Any) -> None:
     with pytest.raises(HeaderError, match="cannot encode header value of type"):
         encode_headers({"h": value})
