@@ -25,7 +25,7 @@ def _broker(
         "KIRO_ALLOW_PLAINTEXT_SECRETS": "true",  # plain on purpose: this test reads no secrets
         "OAUTH_TOKEN_FILE": "",
         "SESSION_POOL_MAX_SIZE": "2",
-        "BROKER_LEASE_TTL": "3s",
+        "BROKER_LEASE_TTL": "8s",  # longer than a restart of the process on a loaded 2-core machine
         "BROKER_HOST": "127.0.0.1",
         "BROKER_PORT": str(port),
         "BROKER_USAGE_POLL_INTERVAL": "0",
@@ -52,12 +52,12 @@ async def test_sigkill_keeps_credential_state_and_leases_expire(
         status = {c.id: c for c in (await bus.status()).credentials}
         assert status["a"].status == "cooling_down" and status["a"].errors == 1
         assert status["b"].priority == 5
-        # The leases granted before the kill still count, until their TTL (3 s) ends.
+        # The leases granted before the kill still count, until their TTL (8 s) ends.
         early = await bus.acquire(wait_ms=0)
         assert isinstance(early, LeaseDenied), "restarting took longer than the lease TTL"
 
         # Both slots of "b" free up when the dead leases expire: the requests wait for that.
-        later = [await bus.grant(wait_ms=8000), await bus.grant(wait_ms=8000)]
+        later = [await bus.grant(wait_ms=15_000), await bus.grant(wait_ms=15_000)]
         assert {g.credential_id for g in later} == {"b"}
 
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
