@@ -14,8 +14,9 @@ from kiroproto.bus import (
     LeaseReplyEnvelope,
     Outcome,
     PoolStatus,
-    RequestEvent,
     Subjects,
+    TrafficCounts,
+    TrafficReport,
     UsageLimits,
 )
 from kiroproto.credentials import CredentialConfig
@@ -24,7 +25,7 @@ from kiroproto.credentials import CredentialConfig
 def test_subjects_are_versioned_and_namespaced() -> None:
     s = Subjects("test42")
     assert s.lease_acquire == "test42.v1.lease.acquire"
-    assert s.events_request == "test42.v1.events.request"
+    assert s.events_traffic == "test42.v1.events.traffic"
     assert Subjects().pool_status == "kiro.v1.pool.status"
     assert BROKER_QUEUE_GROUP == "token-broker"
 
@@ -65,9 +66,9 @@ def test_release_and_status_models() -> None:
     assert PoolStatus.model_validate_json(pool.model_dump_json()) == pool
 
 
-def test_credential_add_and_request_event() -> None:
+def test_credential_add_and_traffic_report() -> None:
     add = CredentialAdd(credential=CredentialConfig.model_validate({"refreshToken": "aorX"}))
     again = CredentialAdd.model_validate_json(add.model_dump_json(by_alias=True))
     assert again.credential.refresh_token == "aorX"
-    ev = RequestEvent(at=1.0, api="openai", model="m", status=200, stream=True, duration_ms=3.5)
-    assert RequestEvent.model_validate_json(ev.model_dump_json()) == ev
+    report = TrafficReport(replica="gw-1", seconds=[TrafficCounts(second=1, counts={"n": 2, "lat:3": 2})])
+    assert TrafficReport.model_validate_json(report.model_dump_json()) == report

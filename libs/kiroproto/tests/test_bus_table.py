@@ -11,7 +11,7 @@ from kiroproto.bus import (
     BROKER_ENDPOINTS,
     EVENTS,
     LEASE_ACQUIRE,
-    REQUEST_EVENTS,
+    TRAFFIC_EVENTS,
     Endpoint,
     Event,
     ServiceErrorCode,
@@ -39,7 +39,7 @@ KNOWN_SUFFIXES = {
     "events_lease": "events.lease",
     "events_catalogue": "events.catalogue",
     "events_key": "events.key",
-    "events_request": "events.request",
+    "events_traffic": "events.traffic",
 }
 
 ENTRIES: list[Endpoint[Any, Any] | Event[Any]] = [*BROKER_ENDPOINTS, *EVENTS]
@@ -58,7 +58,7 @@ def test_subjects_are_exactly_the_deployed_ones() -> None:
     for entry in ENTRIES:
         assert getattr(subjects, entry.name) == f"ns7.v1.{entry.suffix}" == entry.subject("ns7")
     assert LEASE_ACQUIRE.subject() == "kiro.v1.lease.acquire"
-    assert REQUEST_EVENTS.subject("t") == "t.v1.events.request"
+    assert TRAFFIC_EVENTS.subject("t") == "t.v1.events.traffic"
 
 
 def test_endpoints_declare_known_error_codes() -> None:

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dashboard.traffic.buckets import (
-    HISTOGRAM_SIZE,
-    LATENCY_BOUNDS_MS,
     BucketCounts,
     bucket_start,
     bucket_starts,
-    event_increments,
-    histogram_index,
+    bucket_sums,
     merge,
     percentile,
-    safe_label,
 )
 from dashboard.traffic.snapshot import MAX_LABELS, OTHER, build_snapshot, group
-from kiroproto.bus import RequestEvent
+from kiroproto.bus import TrafficCounts
+from kiroproto.traffic import (
+    HISTOGRAM_SIZE,
+    LATENCY_BOUNDS_MS,
+    FinishedRequest,
+    histogram_index,
+    request_counts,
+    safe_label,
+)
 
 
-def _event(**changes: object) -> RequestEvent:
-    base: dict[str, object] = {
+def _event(**changes: Any) -> FinishedRequest:
+    base: dict[str, Any] = {
         "at": 1_000_005.0,
         "api": "anthropic",
         "model": "claude-sonnet-4-5",
@@ -34,7 +40,7 @@ def _event(**changes: object) -> RequestEvent:
         "credential_id": "cred-a",
     }
     base.update(changes)
-    return RequestEvent.model_validate(base)
+    return FinishedRequest(**base)
 
 
 def test_bucket_starts() -> None:
@@ -89,13 +95,13 @@ def test_percentile_across_buckets_and_overflow() -> None:
     assert percentile(counts, 0.90) == pytest.approx(50.0)
 
 
-def test_event_increments_and_parse_round_trip() -> None:
-    ok = event_increments(_event())
+def test_request_counts_and_parse_round_trip() -> None:
+    ok = request_counts(_event())
     assert ok["n"] == 1 and ok["stream"] == 1 and ok["in"] == 12 and ok["out"] == 30
     assert "err" not in ok  # zero counters are not written
     assert ok[f"lat:{histogram_index(420)}"] == 1 and ok[f"ttft:{histogram_index(80)}"] == 1
     assert ok["m|claude-sonnet-4-5|n"] == 1 and ok["c|cred-a|n"] == 1
-    failed = event_increments(
+    failed = request_counts(
         _event(
             status=529,
             error_type="overloaded_error",
@@ -116,6 +122,16 @@ def test_event_increments_and_parse_round_trip() -> None:
     assert bucket.teams["blue"].errors == 1
     assert bucket.credentials["cred-a"].requests == 1
     assert sum(bucket.latency) == 2 and sum(bucket.ttft) == 1
+
+
+def test_bucket_sums_adds_the_seconds_of_one_bucket() -> None:
+    seconds = [
+        TrafficCounts(second=1_000_001, counts={"n": 1, "in": 5}),
+        TrafficCounts(second=1_000_009, counts={"n": 2}),
+        TrafficCounts(second=1_000_010, counts={"n": 1}),
+    ]
+    assert bucket_sums(seconds, 10) == {1_000_000: {"n": 3, "in": 5}, 1_000_010: {"n": 1}}
+    assert bucket_sums([], 10) == {}
 
 
 def test_safe_label() -> None:
@@ -162,9 +178,9 @@ def test_merge_and_length_check() -> None:
 
 
 def test_queue_wait_is_its_own_histogram() -> None:
-    waited = event_increments(_event(queue_ms=2500.0))
+    waited = request_counts(_event(queue_ms=2500.0))
     assert waited[f"queue:{histogram_index(2500)}"] == 1
-    assert not any(k.startswith("queue:") for k in event_increments(_event()))  # never asked: no point
+    assert not any(k.startswith("queue:") for k in request_counts(_event()))  # never asked: no point
     bucket = BucketCounts.from_hash({k: str(v) for k, v in waited.items()})
     assert sum(bucket.queue) == 1 and sum(bucket.ttft) == 1 and sum(bucket.latency) == 1
     snap = build_snapshot([1000], [bucket], now=1005.0, bucket_s=10)

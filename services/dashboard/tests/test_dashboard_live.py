@@ -21,7 +21,8 @@ from dashboard import Settings, create_app
 from kiro_service.serve import GracefulServer
 from kiro_testing import free_port
 from kiro_testing.inloop import serve
-from kiroproto.bus import CredentialEvent, CredentialStatusKind, RequestEvent, Subjects
+from kiroproto.bus import CredentialEvent, CredentialStatusKind, Subjects, TrafficReport
+from kiroproto.traffic import FinishedRequest, TrafficTally
 
 BEARER = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -48,7 +49,7 @@ async def _wait_for(
     return await asyncio.wait_for(scan(), within)
 
 
-def _request_event(**changes: Any) -> RequestEvent:
+def _request(**changes: Any) -> FinishedRequest:
     base: dict[str, Any] = {
         "at": time.time(),
         "api": "anthropic",
@@ -62,7 +63,15 @@ def _request_event(**changes: Any) -> RequestEvent:
         "credential_id": "cred-a",
     }
     base.update(changes)
-    return RequestEvent.model_validate(base)
+    return FinishedRequest(**base)
+
+
+def _report(*requests: FinishedRequest) -> bytes:
+    """What a gateway replica publishes on `events_traffic` for these finished requests."""
+    tally = TrafficTally()
+    for request in requests:
+        tally.add(request)
+    return TrafficReport(replica="gw-test", seconds=tally.take()).model_dump_json().encode()
 
 
 async def test_pool_credential_and_traffic_events(
@@ -94,12 +103,12 @@ async def test_pool_credential_and_traffic_events(
                 assert got["status"] == "invalid"
                 await _wait_for(stream, "pool", lambda d: d["pool"]["credentials"][0]["status"] == "invalid")
 
-                # gateway request events become traffic counters and per-credential hour counts
-                for status in (200, 200, 529):
-                    ev = _request_event(
-                        status=status, error_type="overloaded_error" if status >= 400 else None
-                    )
-                    await nc.publish(subjects.events_request, ev.model_dump_json().encode())
+                # a gateway's traffic report becomes traffic counters and per-credential hour counts
+                requests = [
+                    _request(status=status, error_type="overloaded_error" if status >= 400 else None)
+                    for status in (200, 200, 529)
+                ]
+                await nc.publish(subjects.events_traffic, _report(*requests))
                 traffic = await _wait_for(stream, "traffic", lambda d: d["totals"]["requests"] >= 3)
                 assert traffic["totals"]["errors"] == 1
                 assert traffic["credentials"]["cred-a"] == {"requests": 3, "errors": 1}
@@ -112,7 +121,7 @@ async def test_pool_credential_and_traffic_events(
         await nc.drain()
 
 
-async def test_request_events_are_counted_once_across_replicas_and_survive_restart(
+async def test_traffic_reports_are_counted_once_across_replicas_and_survive_restart(
     settings: Settings, broker: FakeBroker
 ) -> None:
     subjects = Subjects(settings.kiro_bus_namespace)
@@ -121,7 +130,7 @@ async def test_request_events_are_counted_once_across_replicas_and_survive_resta
         async with serve(create_app(settings)), serve(create_app(settings)) as second:
             await nc.flush()
             for _ in range(20):
-                await nc.publish(subjects.events_request, _request_event().model_dump_json().encode())
+                await nc.publish(subjects.events_traffic, _report(_request()))
             await nc.flush()
             async with httpx.AsyncClient(base_url=second, headers=BEARER) as client:
                 deadline = time.monotonic() + 10
@@ -147,9 +156,9 @@ async def test_malformed_events_are_ignored(dashboard_url: str, settings: Settin
     subjects = Subjects(settings.kiro_bus_namespace)
     nc = await nats.connect(settings.nats_url)
     try:
-        await nc.publish(subjects.events_request, b"{not json")
+        await nc.publish(subjects.events_traffic, b"{not json")
         await nc.publish(subjects.events_credential, b"[]")
-        await nc.publish(subjects.events_request, _request_event().model_dump_json().encode())
+        await nc.publish(subjects.events_traffic, _report(_request()))
         await nc.flush()
         async with httpx.AsyncClient(base_url=dashboard_url, headers=BEARER) as client:
             deadline = time.monotonic() + 10

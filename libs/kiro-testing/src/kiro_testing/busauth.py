@@ -48,7 +48,7 @@ class Permissions:
 _SENDS: dict[str, tuple[Endpoint[Any, Any] | Event[Any], ...]] = {
     # leases and the pool, then liveness, team keys and accounting
     "gateway": (bus.LEASE_ACQUIRE, bus.LEASE_RELEASE, bus.LEASE_RENEW, bus.POOL_MODELS, bus.POOL_STATUS)
-    + (bus.BROKER_PING, bus.KEY_LOOKUP, bus.USAGE_RECORD, bus.REQUEST_EVENTS),
+    + (bus.BROKER_PING, bus.KEY_LOOKUP, bus.USAGE_RECORD, bus.TRAFFIC_EVENTS),
     # the pool's administration, then the teams'
     "dashboard": (bus.POOL_STATUS, bus.CREDENTIAL_ADD, bus.CREDENTIAL_ACTION)
     + (bus.KEY_CREATE, bus.KEY_LIST, bus.KEY_UPDATE, bus.KEY_REVOKE, bus.USAGE_QUERY),
@@ -56,7 +56,7 @@ _SENDS: dict[str, tuple[Endpoint[Any, Any] | Event[Any], ...]] = {
 }
 _HEARS: dict[str, tuple[Event[Any], ...]] = {
     "gateway": (bus.KEY_EVENTS, bus.CATALOGUE_EVENTS),
-    "dashboard": (bus.CREDENTIAL_EVENTS, bus.REQUEST_EVENTS),
+    "dashboard": (bus.CREDENTIAL_EVENTS, bus.TRAFFIC_EVENTS),
     "oauth": (),
 }
 

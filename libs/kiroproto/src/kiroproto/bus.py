@@ -324,22 +324,19 @@ class CredentialEvent(_Msg):
     at: float
 
 
-class RequestEvent(_Msg):
-    """One finished client request, published by the gateway for the traffic history."""
+class TrafficCounts(_Msg):
+    """The traffic counters (`kiroproto.traffic`) of the requests that finished in one second."""
 
-    at: float  # epoch seconds when the request finished
-    api: Literal["anthropic", "openai"]
-    model: str  # the model name the client asked for
-    status: int  # HTTP status sent to the client (200 for streams that started)
-    stream: bool
-    duration_ms: float
-    ttft_ms: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    error_type: str | None = None
-    team: str | None = None
-    credential_id: str | None = None
-    queue_ms: float | None = None  # time spent waiting for leases (apart from upstream time and TTFT)
+    second: int  # epoch second
+    counts: dict[str, int]
+
+
+class TrafficReport(_Msg):
+    """Published by each gateway replica about once a second: what its finished requests add to
+    the traffic history (one message per replica, not one per request)."""
+
+    replica: str
+    seconds: list[TrafficCounts]
 
 
 class LeaseEvent(_Msg):
@@ -586,13 +583,13 @@ CREDENTIAL_EVENTS = Event("events_credential", "events.credential", CredentialEv
 LEASE_EVENTS = Event("events_lease", "events.lease", LeaseEvent)  # broker: wakes waiting brokers
 CATALOGUE_EVENTS = Event("events_catalogue", "events.catalogue", CatalogueEvent)  # broker: refetch models
 KEY_EVENTS = Event("events_key", "events.key", KeyEvent)  # broker: gateways drop cached keys
-REQUEST_EVENTS = Event("events_request", "events.request", RequestEvent)  # gateway: traffic history
+TRAFFIC_EVENTS = Event("events_traffic", "events.traffic", TrafficReport)  # gateway: traffic history
 EVENTS: tuple[Event[Any], ...] = (
     CREDENTIAL_EVENTS,
     LEASE_EVENTS,
     CATALOGUE_EVENTS,
     KEY_EVENTS,
-    REQUEST_EVENTS,
+    TRAFFIC_EVENTS,
 )
 
 
@@ -607,7 +604,7 @@ class Subjects:
         "events_credential",
         "events_key",
         "events_lease",
-        "events_request",
+        "events_traffic",
         "key_create",
         "key_list",
         "key_lookup",
@@ -644,4 +641,4 @@ class Subjects:
         self.events_lease = LEASE_EVENTS.subject(namespace)
         self.events_catalogue = CATALOGUE_EVENTS.subject(namespace)
         self.events_key = KEY_EVENTS.subject(namespace)
-        self.events_request = REQUEST_EVENTS.subject(namespace)
+        self.events_traffic = TRAFFIC_EVENTS.subject(namespace)

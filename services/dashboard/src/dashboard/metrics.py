@@ -13,7 +13,11 @@ class Metrics(ServiceMetrics):
         c = self.collectors
         self.login_attempts = c.counter("login_attempts_total", "Admin logins by result", ["result"])
         self.sse_clients = c.gauge("sse_clients", "Live pages connected")
-        self.request_events = c.counter("request_events_total", "Gateway request events recorded", ["result"])
+        self.request_events = c.counter(
+            "request_events_total",
+            "Finished gateway requests recorded in the traffic history (malformed: reports)",
+            ["result"],
+        )
         self.credential_events = c.counter("credential_events_total", "Broker credential events received")
         self.broker_calls = c.counter("broker_calls_total", "Calls to the token-broker", ["call", "result"])
 

@@ -1,6 +1,7 @@
 """The outermost pure-ASGI layer: the request span, requests in flight, the team rate-limit
-headers, and at the end of a chat request its `RequestEvent` (published on `events_request`
-for the dashboard's traffic history), token metrics and, for a team key, its usage record.
+headers, and at the end of a chat request its `FinishedRequest` (tallied by the replica's
+`TrafficPublisher` for the dashboard's traffic history), token metrics and, for a team key, its
+usage record.
 
 Routes and the exchange leave what this layer needs in `scope["state"]` (the request's state):
 `team_key` (a `TeamKey`, set by authentication), `team_ticket` (the admission), `model` (Kiro
@@ -26,10 +27,10 @@ from gateway.metrics import Metrics, route_label
 from gateway.telemetry import CURRENT_TRACER, Telemetry
 from gateway.usage import UsageReporter
 from kiro_service.asgi import HttpMiddleware
-from kiro_service.bus import BusError
 from kiro_service.deps import find_state
-from kiroproto.bus import REQUEST_EVENTS, RequestEvent, TeamKey, UsageOutcome, UsageRecord
+from kiroproto.bus import TeamKey, UsageOutcome, UsageRecord
 from kiroproto.stream import Usage
+from kiroproto.traffic import FinishedRequest
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class AccountingMiddleware(HttpMiddleware):
             gauge.dec()
             if route in CHAT_ROUTES:
                 self._account(state, status, route)
-                await _publish_event(state, status, route, time.perf_counter() - started)
+                _count_request(state, status, route, time.perf_counter() - started)
 
     def _account(self, state: dict[str, Any], status: int, route: str) -> None:
         usage = state.get("usage")
@@ -196,11 +197,10 @@ _ERROR_TYPES = {
 }
 
 
-async def _publish_event(state: dict[str, Any], status: int, route: str, elapsed_s: float) -> None:
-    """The dashboard's traffic history: one `RequestEvent` per chat request (best effort)."""
+def _count_request(state: dict[str, Any], status: int, route: str, elapsed_s: float) -> None:
+    """The dashboard's traffic history: the replica's tally counts this chat request."""
     service = find_state(state, GatewayState)
-    bus = service.bus if service is not None else None
-    if bus is None or not bus.connected:
+    if service is None:
         return
     usage = state.get("usage")
     key: TeamKey | None = state.get("team_key")
@@ -210,22 +210,20 @@ async def _publish_event(state: dict[str, Any], status: int, route: str, elapsed
         error_type = _ERROR_TYPES.get(status, "api_error")
     elif state.get("stream_failed"):
         error_type = "stream_error"
-    event = RequestEvent(
-        at=time.time(),
-        api="openai" if route == "chat_completions" else "anthropic",
-        model=str(state.get("requested_model") or state.get("model") or "unknown"),
-        status=status,
-        stream=bool(state.get("stream")),
-        duration_ms=round(elapsed_s * 1000, 3),
-        ttft_ms=round(ttft * 1000, 3) if isinstance(ttft, float) else None,
-        input_tokens=usage.prompt_tokens if usage is not None else 0,
-        output_tokens=usage.output_tokens if usage is not None else 0,
-        error_type=error_type,
-        team=key.team if key is not None else None,
-        credential_id=state.get("credential_id"),
-        queue_ms=queue_ms(state),
+    service.traffic.add(
+        FinishedRequest(
+            at=time.time(),
+            api="openai" if route == "chat_completions" else "anthropic",
+            model=str(state.get("requested_model") or state.get("model") or "unknown"),
+            status=status,
+            stream=bool(state.get("stream")),
+            duration_ms=round(elapsed_s * 1000, 3),
+            ttft_ms=round(ttft * 1000, 3) if isinstance(ttft, float) else None,
+            input_tokens=usage.prompt_tokens if usage is not None else 0,
+            output_tokens=usage.output_tokens if usage is not None else 0,
+            error_type=error_type,
+            team=key.team if key is not None else None,
+            credential_id=state.get("credential_id"),
+            queue_ms=queue_ms(state),
+        )
     )
-    try:
-        await bus.publish(REQUEST_EVENTS, event)
-    except BusError as exc:  # the traffic history is best effort
-        log.debug("request event not published", extra={"error": type(exc).__name__})

@@ -44,6 +44,7 @@ from gateway.routes import chat, forward, messages, models
 from gateway.routes.health import gateway_health
 from gateway.settings import Settings
 from gateway.telemetry import CURRENT_TRACER, Telemetry
+from gateway.traffic import TrafficPublisher
 from gateway.upstream import UpstreamClient
 from gateway.usage import UsageReporter
 from kiro_service import (
@@ -127,6 +128,8 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         await bus.start(wait_s=min(2.0, settings.gateway_bus_timeout))  # never fails: NATS may come later
         await keys.start()
         await catalogue.start()
+        traffic = TrafficPublisher(bus)
+        traffic.start()
         state = GatewayState(
             settings=settings,
             metrics=metrics,
@@ -148,6 +151,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             usage_reporter=reporter,
             offloader=offloader,
             bodies=bodies,
+            traffic=traffic,
         )
         try:
             yield lifespan_state(state, gateway_health(settings, metrics, bus, broker))
@@ -158,6 +162,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             await reporter.close(settings.gateway_usage_drain_timeout)
             await catalogue.close()
             await broker.drain()
+            await traffic.close()
             await bus.close()
             if metrics_port is not None:
                 await metrics_port.close()

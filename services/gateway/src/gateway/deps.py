@@ -22,6 +22,7 @@ from gateway.metrics import Metrics
 from gateway.offload import Offloader
 from gateway.prepare import parse_json
 from gateway.settings import Settings
+from gateway.traffic import TrafficPublisher
 from gateway.usage import UsageReporter
 from kiro_service import state_dependency
 from kiro_service.bus import BusClient
@@ -48,6 +49,7 @@ class GatewayState:
     usage_reporter: UsageReporter  # team usage records (usage.py)
     offloader: Offloader  # worker processes for CPU-heavy work (offload.py)
     bodies: BodyBudget  # large request bodies in flight (bodies.py)
+    traffic: TrafficPublisher  # the replica's traffic reports for the dashboard (traffic.py)
     fallback_logged: set[str] = field(default_factory=set)  # model names logged as substituted
 
 

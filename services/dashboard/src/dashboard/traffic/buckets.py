@@ -1,15 +1,8 @@
 """Traffic history arithmetic: time buckets, fixed latency histograms, percentiles (pure).
 
-One Redis hash per `TRAFFIC_BUCKET_S`-second bucket holds integer counters (HINCRBY only, so any
-number of dashboard replicas can write concurrently and nothing is lost on a restart):
-
-    n, err, stream, in, out                 requests, errors, streamed, tokens in / out
-    lat:{i}, ttft:{i}, queue:{i}            histogram counts (queue: waiting for a lease); bucket i
-                                            covers values up to LATENCY_BOUNDS_MS[i] (the last
-                                            index is the overflow)
-    m|{model}|{n,err,in,out}                per requested model
-    t|{team}|{n,err,in,out}                 per team (once teams exist)
-    c|{credential}|{n,err}                  per credential (the pool view's "last hour")
+One Redis hash per `TRAFFIC_BUCKET_S`-second bucket holds integer counters, the sums of the
+gateways' `TrafficReport`s (the counter names are `kiroproto.traffic`'s; HINCRBY only, so any
+number of dashboard replicas can write concurrently and nothing is lost on a restart).
 
 Percentiles come from the merged histograms by linear interpolation inside the bucket that holds
 the rank. Deliberately not here: Redis and NATS (see `store.py`, `recorder.py`).
@@ -17,44 +10,25 @@ the rank. Deliberately not here: Redis and NATS (see `store.py`, `recorder.py`).
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kiroproto.bus import RequestEvent
-
-LATENCY_BOUNDS_MS: tuple[float, ...] = (
-    10,
-    25,
-    50,
-    100,
-    200,
-    300,
-    500,
-    750,
-    1_000,
-    1_500,
-    2_000,
-    3_000,
-    5_000,
-    7_500,
-    10_000,
-    15_000,
-    20_000,
-    30_000,
-    45_000,
-    60_000,
-    90_000,
-    120_000,
-    180_000,
-    300_000,
-)
-HISTOGRAM_SIZE = len(LATENCY_BOUNDS_MS) + 1  # + overflow
-_LABEL_MAX = 80
+from kiroproto.bus import TrafficCounts
+from kiroproto.traffic import HISTOGRAM_SIZE, LATENCY_BOUNDS_MS
 
 
 def bucket_start(at: float, width: int) -> int:
     return int(at // width) * width
+
+
+def bucket_sums(seconds: Iterable[TrafficCounts], width: int) -> dict[int, dict[str, int]]:
+    """A report's per-second counters summed per bucket (bucket start -> counter -> amount)."""
+    sums: dict[int, dict[str, int]] = {}
+    for entry in seconds:
+        bucket = sums.setdefault(bucket_start(entry.second, width), {})
+        for name, amount in entry.counts.items():
+            bucket[name] = bucket.get(name, 0) + amount
+    return sums
 
 
 def bucket_starts(now: float, window_s: int, width: int, step: int | None = None) -> list[int]:
@@ -69,10 +43,6 @@ def bucket_starts(now: float, window_s: int, width: int, step: int | None = None
     last = bucket_start(now, width)
     first = bucket_start(now, step) - step * (max(1, window_s // step) - 1)
     return list(range(first, last + 1, width))
-
-
-def histogram_index(value_ms: float) -> int:
-    return bisect.bisect_left(LATENCY_BOUNDS_MS, value_ms)
 
 
 def percentile(counts: Sequence[int], q: float) -> float | None:
@@ -94,48 +64,6 @@ def percentile(counts: Sequence[int], q: float) -> float | None:
             return float(lower + (upper - lower) * fraction)
         seen += count
     return float(LATENCY_BOUNDS_MS[-1])
-
-
-def safe_label(text: str) -> str:
-    """A model / team / credential name usable inside a field name (no `|`, no control chars)."""
-    cleaned = "".join(ch if ch.isprintable() and ch != "|" else "_" for ch in text.strip())
-    return cleaned[:_LABEL_MAX] or "unknown"
-
-
-def is_error(event: RequestEvent) -> bool:
-    return event.status >= 400 or event.error_type is not None
-
-
-def event_increments(event: RequestEvent) -> dict[str, int]:
-    """The counters one finished request adds to its bucket."""
-    err = 1 if is_error(event) else 0
-    tokens_in = max(0, event.input_tokens)
-    tokens_out = max(0, event.output_tokens)
-    out: dict[str, int] = {
-        "n": 1,
-        "err": err,
-        "stream": 1 if event.stream else 0,
-        "in": tokens_in,
-        "out": tokens_out,
-    }
-    out[f"lat:{histogram_index(max(0.0, event.duration_ms))}"] = 1
-    if event.ttft_ms is not None:
-        out[f"ttft:{histogram_index(max(0.0, event.ttft_ms))}"] = 1
-    if event.queue_ms is not None:
-        out[f"queue:{histogram_index(max(0.0, event.queue_ms))}"] = 1
-    labelled = (("m", event.model), ("t", event.team))
-    for kind, name in labelled:
-        if name:
-            label = safe_label(name)
-            out[f"{kind}|{label}|n"] = 1
-            out[f"{kind}|{label}|err"] = err
-            out[f"{kind}|{label}|in"] = tokens_in
-            out[f"{kind}|{label}|out"] = tokens_out
-    if event.credential_id:
-        label = safe_label(event.credential_id)
-        out[f"c|{label}|n"] = 1
-        out[f"c|{label}|err"] = err
-    return {key: value for key, value in out.items() if value}
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
-"""Writes the gateway's `RequestEvent`s into the traffic history.
+"""Writes the gateways' `TrafficReport`s (one per replica about every second) into the traffic
+history.
 
-Subscribes to `events_request` in the queue group `dashboard-traffic`, so that however many
-dashboard replicas run, each event is counted once; the counters live in Redis, so the history
+Subscribes to `events_traffic` in the queue group `dashboard-traffic`, so that however many
+dashboard replicas run, each report is counted once; the counters live in Redis, so the history
 covers every gateway replica and survives restarts.
 """
 
@@ -14,7 +15,7 @@ from redis.exceptions import RedisError
 from dashboard.metrics import Metrics
 from dashboard.traffic.store import TrafficStore
 from kiro_service.bus import BusClient
-from kiroproto.bus import REQUEST_EVENTS, RequestEvent
+from kiroproto.bus import TRAFFIC_EVENTS, TrafficReport
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +26,21 @@ class TrafficRecorder:
         self._metrics = metrics
 
     async def subscribe(self, bus: BusClient) -> None:
-        """Receive `events_request` from now on, in the queue group `dashboard-traffic`."""
+        """Receive `events_traffic` from now on, in the queue group `dashboard-traffic`."""
         await bus.subscribe(
-            REQUEST_EVENTS, self.on_event, queue="dashboard-traffic", on_malformed=self.on_malformed
+            TRAFFIC_EVENTS, self.on_event, queue="dashboard-traffic", on_malformed=self.on_malformed
         )
 
     def on_malformed(self) -> None:
-        """An `events_request` message that is no `RequestEvent` (dropped by the bus client)."""
+        """An `events_traffic` message that is no `TrafficReport` (dropped by the bus client)."""
         self._metrics.request_events.labels("malformed").inc()
 
-    async def on_event(self, event: RequestEvent) -> None:
+    async def on_event(self, report: TrafficReport) -> None:
+        requests = sum(entry.counts.get("n", 0) for entry in report.seconds)
         try:
-            await self._store.record(event)
+            await self._store.record(report)
         except RedisError:
-            self._metrics.request_events.labels("lost").inc()
-            log.warning("request event not recorded: Redis unavailable")
+            self._metrics.request_events.labels("lost").inc(requests)
+            log.warning("traffic report not recorded: Redis unavailable", extra={"requests": requests})
             return
-        self._metrics.request_events.labels("recorded").inc()
+        self._metrics.request_events.labels("recorded").inc(requests)

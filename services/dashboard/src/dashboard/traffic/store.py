@@ -1,7 +1,8 @@
 """The traffic history in Redis: one hash of counters per time bucket (see `buckets.py`).
 
-Writes are HINCRBY in one pipeline per request event plus an EXPIRE, so every replica can write
-and nothing needs a lock. Reads fetch the hour's bucket hashes in one pipeline.
+Writes are HINCRBY in one pipeline per gateway `TrafficReport` (about one a second per gateway
+replica) plus an EXPIRE per bucket, so every replica can write and nothing needs a lock. Reads
+fetch the hour's bucket hashes in one pipeline.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from dashboard.keys import TRAFFIC_BUCKET_S, TRAFFIC_TTL_S, Keys
-from dashboard.traffic.buckets import BucketCounts, bucket_start, bucket_starts, event_increments
+from dashboard.traffic.buckets import BucketCounts, bucket_starts, bucket_sums
 from dashboard.traffic.snapshot import TrafficSnapshot, build_snapshot, group
-from kiroproto.bus import RequestEvent
+from kiroproto.bus import TrafficReport
 
 WINDOW_S = 3600
 STEP_S = 30  # one chart point: 3 buckets, 120 points per hour
@@ -23,12 +24,13 @@ class TrafficStore:
         self._keys = keys
         self.bucket_s = bucket_s
 
-    async def record(self, event: RequestEvent) -> None:
-        key = self._keys.traffic_bucket(bucket_start(event.at, self.bucket_s))
+    async def record(self, report: TrafficReport) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
-            for name, amount in event_increments(event).items():
-                pipe.hincrby(key, name, amount)
-            pipe.expire(key, TRAFFIC_TTL_S)
+            for start, counts in bucket_sums(report.seconds, self.bucket_s).items():
+                key = self._keys.traffic_bucket(start)
+                for name, amount in counts.items():
+                    pipe.hincrby(key, name, amount)
+                pipe.expire(key, TRAFFIC_TTL_S)
             await pipe.execute()
 
     async def read(
