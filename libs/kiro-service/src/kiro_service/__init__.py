@@ -7,10 +7,10 @@
 - `health`: `/healthz`, `/readyz` (one body shape), `/metrics` (admin key on the public port),
   readiness checks as injected async callables;
 - `deps`: lifespan state as a typed object and the dependency that hands it to routes;
-- `jsonlog`, `metrics`, `metrics_port`, `tracing`, `busconn`, `redisconn`, `inbound`, `keyspace`:
-  logging, Prometheus (`Collectors` declares a service's own), the keyless metrics port,
+- `jsonlog`, `metrics`, `metrics_port`, `tracing`, `busconn`, `redisconn`, `inbound`, `keyspace`,
+  `tasks`: logging, Prometheus (`Collectors` declares a service's own), the keyless metrics port,
   OpenTelemetry, NATS options, Redis client options, inbound HTTP limits, the base of Redis key
-  builders.
+  builders, stopping background tasks.
 
 - `bus`: `BusClient`, the one client of the bus table (imported from its module: it brings in
   nats-py); `checks`: readiness checks for the bus and Redis.

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiro_service.tasks import cancel_and_wait
 from kiro_testing.processes import ManagedProcess, free_port, wait_tcp
 
 
@@ -68,10 +69,7 @@ class RoundRobinFront:
             self._poller = asyncio.create_task(self._poll_loop(), name="front-readiness")
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        await cancel_and_wait(self._poller)
         if self._server is not None:
             self._server.close()
         for task in list(self._pipes):

@@ -26,6 +26,7 @@ from dashboard.traffic.snapshot import CredentialTraffic, TrafficSnapshot
 from dashboard.traffic.store import TrafficStore
 from kiro_admin import Redactor
 from kiro_service.bus import BusClient, BusError
+from kiro_service.tasks import cancel_all
 from kiroproto.bus import POOL_STATUS, CredentialEvent, PoolStatus, PoolStatusRequest
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,7 @@ class LiveHub:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
 
     # ------------------------------------------------------------ clients

@@ -14,6 +14,7 @@ import contextlib
 import logging
 
 from kiro_service.bus import BusClient, BusError
+from kiro_service.tasks import cancel_and_wait
 from kiroproto.bus import CATALOGUE_EVENTS, POOL_MODELS, CatalogueEvent, PoolModels, PoolModelsRequest
 from kiroproto.models import ModelMap, OfferedModel
 
@@ -70,8 +71,5 @@ class PoolCatalogue:
         self._changed.set()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

@@ -8,12 +8,12 @@ history is best effort: a SIGKILLed replica loses at most its last interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 
 from kiro_service.bus import BusClient, BusError
+from kiro_service.tasks import cancel_and_wait
 from kiroproto.bus import TRAFFIC_EVENTS, TrafficReport
 from kiroproto.traffic import FinishedRequest, TrafficTally
 
@@ -36,11 +36,8 @@ class TrafficPublisher:
         self._task = asyncio.create_task(self._run(), name="traffic-publisher")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.flush()
         if self.tally.dropped_requests:
             log.warning("traffic history incomplete", extra={"requests": self.tally.dropped_requests})

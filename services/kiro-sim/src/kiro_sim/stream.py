@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.types import Receive, Send
 
+from kiro_service.tasks import cancel_and_wait
 from kiro_sim.plan import Plan
 from kiro_sim.settings import Chunking
 
@@ -83,10 +84,7 @@ class DisconnectWatch:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     @property
     def disconnected(self) -> bool:
