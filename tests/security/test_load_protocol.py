@@ -1,7 +1,8 @@
 """The inbound-limit protocol (kiro_service.inbound_protocol) in one process, with a tiny ASGI
 app: the connection caps make room by closing the oldest connection that has no request in
 flight and never one that is being served; a body the application is slow to read is not taken
-for a stalled client; a slow answer outlives every timeout."""
+for a stalled client; a slow answer outlives every timeout; an answer given before the body
+arrived closes the connection without a reset."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ GET = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
+        return
+    if scope["path"] == "/refuse-early":  # answered on the head, the body never read (a 429 / 413)
+        headers = [(b"content-length", b"2"), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 429, "headers": headers})
+        await send({"type": "http.response.body", "body": b"no"})
         return
     if scope["path"] == "/slow-reader":
         await asyncio.sleep(2.5)  # longer than the body idle timeout, before reading anything
@@ -154,3 +160,18 @@ def test_pipelined_and_kept_alive_requests_are_served(port: int) -> None:
             time.sleep(0.4)
             sock.sendall(GET)
             assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_an_answer_before_the_body_closes_without_a_reset(port: int) -> None:
+    """Regression (seen under load in the security suite as a client-side `ReadError` instead
+    of the gateway's 429): uvicorn closed the socket with the unread body in it, and the kernel's
+    reset can destroy the answer before the client reads it. Now the server half-closes and
+    drains: the client may go on sending for a moment, then reads the answer and a clean end."""
+    head = b"POST /refuse-early HTTP/1.1\r\nhost: x\r\ncontent-length: 8000000\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head + b"a" * 200_000)
+        time.sleep(0.3)  # answered and closed by now
+        for _ in range(20):  # the server still drains: no reset while the client sends
+            sock.sendall(b"a" * 16_384)
+        answer, _ = read_until_closed(sock, 3.0)
+    assert answer.startswith(b"HTTP/1.1 429") and answer.endswith(b"no"), answer[:200]

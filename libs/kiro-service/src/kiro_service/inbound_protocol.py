@@ -13,7 +13,10 @@ What uvicorn does not do, and this class adds:
 
 Refusals are written straight to the transport with `connection: close`; the socket is then
 half-closed and drained for a moment (a lingering close) so the client reads the answer instead
-of a reset. The body is JSON readable by both the Anthropic and the OpenAI SDKs.
+of a reset. The same goes for an application's answer that closes the connection before the
+request body has arrived (a 413 or 429 given on the head): uvicorn would close the socket with
+unread bytes in it, which makes the kernel send a reset that can destroy the answer before the
+client reads it (`LingeringTransport`). The body is JSON readable by both the Anthropic and the OpenAI SDKs.
 """
 
 from __future__ import annotations
@@ -92,6 +95,72 @@ def _registry_for(server_state: ServerState, config: Config) -> ConnectionRegist
     return registry
 
 
+class LingeringTransport(asyncio.Transport):
+    """The connection's transport as uvicorn sees it: `close()` while the request body is still
+    arriving becomes a lingering close (half-close, drain for `LINGER_S`, then close)."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: InboundHttpProtocol) -> None:
+        super().__init__()
+        self._transport = transport
+        self._protocol = protocol
+        self._lingering = False
+
+    def close(self) -> None:
+        protocol = self._protocol
+        if self._lingering or self._transport.is_closing():
+            return
+        if not protocol.body_pending or protocol.refused:
+            self._transport.close()
+            return
+        self._lingering = True
+        protocol.linger()
+        if self._transport.can_write_eof():
+            self._transport.write_eof()
+        protocol.loop.call_later(LINGER_S, self._transport.close)
+
+    def is_closing(self) -> bool:
+        return self._lingering or self._transport.is_closing()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._transport.write(data)
+
+    def writelines(self, list_of_data: Any) -> None:
+        self._transport.writelines(list_of_data)
+
+    def write_eof(self) -> None:
+        self._transport.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
+
+
 class InboundHttpProtocol(HttpToolsProtocol):
     def __init__(
         self,
@@ -122,10 +191,26 @@ class InboundHttpProtocol(HttpToolsProtocol):
     def evictable(self) -> bool:
         return self.awaiting_head and not self._refused
 
+    @property
+    def body_pending(self) -> bool:
+        """A request head has arrived and (part of) its body has not."""
+        return self._message_open
+
+    @property
+    def refused(self) -> bool:
+        return self._refused
+
+    def linger(self) -> None:
+        """The answer went out and the connection closes: discard the rest of the body."""
+        self._refused = True
+        self._message_open = False
+        self._cancel_timers()
+        self.flow.resume_reading()
+
     # ------------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(LingeringTransport(transport, self))
         self.address = self.client[0] if self.client else ""
         if not self._registry.add(self):
             log.warning("connection refused: connection cap reached", extra={"cap": self._registry.cap})
