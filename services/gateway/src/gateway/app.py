@@ -22,7 +22,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from gateway.accounting import AccountingMiddleware
 from gateway.bodies import BodyBudget
 from gateway.catalogue import PoolCatalogue
 from gateway.deps import GatewayState
@@ -37,9 +36,10 @@ from gateway.failover import Upstreams
 from gateway.forwarder import Forwarder
 from gateway.key_cache import KeyCache
 from gateway.leasing import Leasing
+from gateway.lifecycle import Lifecycle
 from gateway.metrics import Metrics
-from gateway.middleware import GatewayMiddleware
 from gateway.offload import Offloader
+from gateway.record import record_of
 from gateway.routes import chat, forward, messages, models
 from gateway.routes.health import gateway_health
 from gateway.settings import Settings
@@ -172,8 +172,9 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     app = FastAPI(
         lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None, title="Kiro2API gateway"
     )
-    app.add_middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=settings.gateway_max_body_bytes)
-    app.add_middleware(AccountingMiddleware, metrics=metrics, telemetry=telemetry)  # outermost
+    app.add_middleware(
+        Lifecycle, metrics=metrics, telemetry=telemetry, max_body_bytes=settings.gateway_max_body_bytes
+    )
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -210,9 +211,8 @@ async def _settle_cancelled_streams(limit_s: float = 2.0) -> None:
         await asyncio.wait(producers, timeout=limit_s)
 
 
-def _request_id(request: Request) -> str | None:
-    value = request.scope.get("state", {}).get("request_id")
-    return value if isinstance(value, str) else None
+def _request_id(request: Request) -> str:
+    return record_of(request).request_id
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
@@ -235,7 +235,7 @@ async def _client_disconnected(request: Request, exc: Exception) -> Response:
     """The client went away while sending its body: nothing to answer; the request line is
     logged with `disconnected: true` and status 499 (not a bug, not a 500)."""
     assert isinstance(exc, ClientDisconnect)
-    request.scope.setdefault("state", {})["disconnected"] = True
+    record_of(request).disconnected = True
     return Response(status_code=499)
 
 

@@ -19,9 +19,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway import telemetry
-from gateway.accounting import record_usage_ahead
 from gateway.failover import Attempt, Upstreams, finish_call
+from gateway.record import RequestRecord
 from gateway.upstream import Failure, UpstreamFailure
+from gateway.usage import UsageReporter
 from kiroproto.bus import Outcome
 from kiroproto.stream.events import BlockDelta, MessageEnd, OutputEvent, StreamFailure
 
@@ -48,18 +49,17 @@ class StreamingAnswer(Response):
         attempt: Attempt,
         renderer: Renderer,
         ping: Callable[[], bytes],
-        route: str,
-        request_started: float,
-        state: dict[str, object],
+        record: RequestRecord,
+        reporter: UsageReporter,
     ) -> None:
         super().__init__(status_code=200, media_type="text/event-stream")
         self._ctx = ctx
         self._attempt = attempt
         self._renderer = renderer
         self._ping = ping
-        self._route = route
-        self._request_started = request_started
-        self._state = state
+        self._route = record.route
+        self._record = record
+        self._reporter = reporter
         self._body_complete = False  # the last body message went out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,7 +88,7 @@ class StreamingAnswer(Response):
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await producer
-        self._state["disconnected"] = True
+        self._record.disconnected = True
         self._ctx.metrics.client_disconnects.labels(self._route).inc()
 
     async def _produce(self, send: Send) -> None:
@@ -106,11 +106,11 @@ class StreamingAnswer(Response):
                 if events:
                     if first_content and any(isinstance(e, BlockDelta) for e in events):
                         first_content = False
-                        ttft = self._state["ttft_s"] = time.perf_counter() - self._request_started
+                        ttft = self._record.ttft_s = self._record.elapsed_s()
                         metrics.ttft.labels(self._route).observe(ttft)
                     if isinstance(events[-1], MessageEnd):
                         # durable before the client sees the final usage (team keys only)
-                        await record_usage_ahead(self._state, events[-1].usage)
+                        await self._reporter.write_ahead(self._record, events[-1].usage)
                     await send(
                         {"type": "http.response.body", "body": renderer.render_all(events), "more_body": True}
                     )
@@ -136,11 +136,11 @@ class StreamingAnswer(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             self._body_complete = True
             if isinstance(terminal, MessageEnd):
-                self._state["usage"] = terminal.usage  # what the client was told (accounting.py)
+                self._record.usage = terminal.usage  # what the client was told
                 await finish_call(ctx, attempt.call, Outcome.SUCCESS, end=terminal)
             else:
                 assert isinstance(terminal, StreamFailure)
-                self._state["stream_failed"] = True
+                self._record.stream_failed = True
                 failure = transport_failure or attempt.failure_of(terminal)
                 await finish_call(ctx, attempt.call, failure.outcome, failure=failure)
         except asyncio.CancelledError:
@@ -157,7 +157,7 @@ class StreamingAnswer(Response):
             raise
         finally:
             metrics.streams_active.dec()
-            telemetry.end_span(span, error="stream failed" if self._state.get("stream_failed") else None)
+            telemetry.end_span(span, error="stream failed" if self._record.stream_failed else None)
             await attempt.stream.aclose()
 
 

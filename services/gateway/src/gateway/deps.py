@@ -1,6 +1,7 @@
 """Typed lifespan state and the dependencies routes use to read it (the `kiro_service.deps`
 convention: the lifespan yields `lifespan_state(GatewayState(...), health)`, routes take
-`state: State`). Per-request values (request id, model, usage) stay in the request's own state."""
+`state: State`). Per-request values (request id, key, model, usage) are the request's
+`RequestRecord` (record.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from gateway.leasing import Leasing
 from gateway.metrics import Metrics
 from gateway.offload import Offloader
 from gateway.prepare import parse_json
+from gateway.record import record_of
 from gateway.settings import Settings
 from gateway.traffic import TrafficPublisher
 from gateway.usage import UsageReporter
@@ -59,13 +61,14 @@ State = Annotated[GatewayState, Depends(state_dependency(GatewayState))]
 
 
 async def require_client_key(request: Request, state: State) -> None:
-    """The operator key, or a live team key (its record goes to `request.state.team_key`)."""
+    """The operator key, or a live team key (it goes into the request's record)."""
     key = await authenticate(request.headers, state.client_key, state.keys)
+    record = record_of(request)
     if key is None:
-        request.state.team = "operator"
+        record.team = "operator"
     else:
-        request.state.team_key = key
-        request.state.team = state.metrics.team_label(key.team)
+        record.key = key
+        record.team = state.metrics.team_label(key.team)
 
 
 ClientKey = Depends(require_client_key)

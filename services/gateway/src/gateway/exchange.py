@@ -14,20 +14,21 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from gateway.accounting import record_usage_ahead
 from gateway.client_stream import Renderer, StreamingAnswer
 from gateway.errors import Flavour, GatewayError, InternalError, Overloaded
 from gateway.failover import Upstreams, finish_call, open_attempt
 from gateway.limits import admission_for
 from gateway.prepare import Prepared, conversion_error
+from gateway.record import RequestRecord
+from gateway.usage import UsageReporter
 from gateway.websearch import SearchRun, ignored_header, start_search
-from kiroproto.bus import LeaseGrant, Outcome, TeamKey
+from kiroproto.bus import LeaseGrant, Outcome
 from kiroproto.convert.reasoning import ReasoningPlan, apply_reasoning
 from kiroproto.kiro.request import KiroRequest
 from kiroproto.stream import (
@@ -133,15 +134,15 @@ async def answer(
     front: Front,
     prepared: Prepared,
     *,
-    request_id: str,
-    request_started: float,
-    state: dict[str, object],
+    record: RequestRecord,
+    reporter: UsageReporter,
 ) -> Response:
     """Answer a prepared request (prepare.py: parsed, converted and counted, maybe off the loop)."""
     model = prepared.model
-    state["requested_model"] = prepared.requested
-    ticket = admission_for(cast("TeamKey | None", state.get("team_key")), prepared.requested, model)
-    state["team_ticket"] = ticket  # limits.py: 403 above; the admission rides on the first lease
+    request_id = record.request_id
+    record.requested_model = prepared.requested
+    ticket = admission_for(record.key, prepared.requested, model)
+    record.ticket = ticket  # limits.py: 403 above; the admission rides on the first lease
     if prepared.failure is not None:
         raise prepared.failure
     if prepared.repairs:
@@ -156,7 +157,7 @@ async def answer(
     else:
         body = _searched_body(search, prepared.search.kiro, prepared.reasoning)
     stream = prepared.stream
-    state["input_estimate"] = options.input_tokens_estimate
+    record.input_estimate = options.input_tokens_estimate
     attempt = await open_attempt(
         ctx,
         request_id=request_id,
@@ -167,10 +168,10 @@ async def answer(
         ticket=ticket,
         search=search,
         session_id=prepared.session_id,
-        state=state,
+        record=record,
     )
     extra_headers = ignored_header(prepared.ignored_search_options)
-    state["credential_id"] = attempt.lease.grant.credential_id  # for the request event (accounting.py)
+    record.credential_id = attempt.lease.grant.credential_id
     if stream:
         renderer, ping = front.renderer(options)
         streaming = StreamingAnswer(
@@ -178,9 +179,8 @@ async def answer(
             attempt=attempt,
             renderer=renderer,
             ping=ping,
-            route=front.route,
-            request_started=request_started,
-            state=state,
+            record=record,
+            reporter=reporter,
         )
         streaming.headers.update(extra_headers)
         return streaming
@@ -190,7 +190,7 @@ async def answer(
     if isinstance(last, MessageEnd):
         # off the critical path: the answer does not wait for the broker's acknowledgement
         await finish_call(ctx, attempt.call, Outcome.SUCCESS, end=last, wait=False)
-        state["usage"] = last.usage  # what the client is told (accounting.py)
+        record.usage = last.usage  # what the client is told
     elif isinstance(last, StreamFailure):
         failure = attempt.failure_of(last)
         await finish_call(ctx, attempt.call, failure.outcome, failure=failure)
@@ -199,10 +199,10 @@ async def answer(
         result = front.fold(events, options)
     except StreamFailedError as exc:
         raise failure_error(exc.failure) from exc
-    ttft = state["ttft_s"] = time.perf_counter() - request_started
+    ttft = record.ttft_s = record.elapsed_s()
     ctx.metrics.ttft.labels(front.route).observe(ttft)
     if isinstance(last, MessageEnd):
-        await record_usage_ahead(state, last.usage)  # durable before the client is told
+        await reporter.write_ahead(record, last.usage)  # durable before the client is told
     return Response(result.model_dump_json().encode(), media_type="application/json", headers=extra_headers)
 
 

@@ -38,6 +38,7 @@ from gateway.errors import InvalidRequest, Overloaded
 from gateway.leasing import Lease, LeaseAsk, LeaseBroker
 from gateway.limits import TeamTicket
 from gateway.metrics import Metrics
+from gateway.record import RequestRecord
 from gateway.upstream import Failure, UpstreamClient, UpstreamFailure, classify_exception
 from gateway.upstream_read import UpstreamStream
 from gateway.websearch import SearchRun
@@ -108,19 +109,6 @@ class Attempt:
         return Failure(Outcome.SERVER_ERROR, True, failure.message)
 
 
-def add_queue_wait(state: dict[str, object] | None, seconds: float) -> None:
-    """Add lease-wait time to the request's total (`state["queue_s"]`, for the access log)."""
-    if state is not None:
-        before = state.get("queue_s")
-        state["queue_s"] = (before if isinstance(before, float) else 0.0) + seconds
-
-
-def queue_ms(state: dict[str, object]) -> float | None:
-    """Time the request waited for leases (all attempts), in ms; None when it never asked."""
-    queue = state.get("queue_s")
-    return round(queue * 1000, 3) if isinstance(queue, float) else None
-
-
 async def finish_call(
     ctx: Upstreams,
     call: Call,
@@ -136,7 +124,9 @@ async def finish_call(
     if outcome not in (Outcome.SUCCESS, Outcome.CANCELLED):
         ctx.metrics.upstream_failures.labels(outcome.value).inc()
     grant = call.lease.grant
-    log.info(
+    # a success is in the request's access-log line (credential, attempts); failures are events
+    log.log(
+        logging.DEBUG if outcome == Outcome.SUCCESS else logging.INFO,
         "upstream call",
         extra={
             "request_id": call.request_id,
@@ -193,12 +183,12 @@ async def open_attempt(
     ticket: TeamTicket | None = None,
     search: SearchRun | None = None,
     session_id: str | None = None,
-    state: dict[str, object] | None = None,
+    record: RequestRecord | None = None,
 ) -> Attempt:
     """Acquire, call, and read up to the first output (streaming) or to the end (complete).
     A team `ticket` rides on the first lease request (the broker checks the team's limits);
     `session_id` lets the broker keep the client's session on its account. The time spent
-    waiting for leases adds up in `state["queue_s"]` (the access log's queue wait).
+    waiting for leases and the attempts add up in the request's `record`.
     A web `search` runs once, under the first lease, before its chat call (websearch.py); its
     blocks lead the attempt's events."""
     exclude: list[str] = []
@@ -224,7 +214,9 @@ async def open_attempt(
                 raise
             raise Overloaded(exc.message, retry_after=max(1.0, free_in)) from exc
         finally:
-            add_queue_wait(state, time.monotonic() - waited)
+            if record is not None:
+                record.waited(time.monotonic() - waited)
+                record.attempts = attempt_no
         call = Call(Lease(ctx.broker, grant), model, request_id, time.monotonic(), attempt_no)
         stream: UpstreamStream | None = None
         span = telemetry.attempt_span(attempt_no, grant.credential_id, model)  # None unless tracing

@@ -1,6 +1,6 @@
 """Usage records of team-key requests, delivered to the broker until acknowledged.
 
-When a team-key request ends, the request middleware builds one `UsageRecord` (what the client
+When a team-key request ends, the lifecycle layer builds one `UsageRecord` (what the client
 was told: outcome, input / output tokens, Kiro credits) and hands it to `UsageReporter.submit`,
 which never blocks the request. One background task sends batches (`usage.record`, up to
 `MAX_BATCH` records) and retries a batch with backoff until the broker acknowledges it; the
@@ -18,8 +18,10 @@ from collections import deque
 
 from prometheus_client import Counter, Gauge
 
+from gateway.record import RequestRecord, usage_record
 from kiro_service.bus import BusClient, BusError
 from kiroproto.bus import USAGE_RECORD, UsageBatch, UsageRecord
+from kiroproto.stream import Usage
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,16 @@ class UsageReporter:
             return False
         self._records.labels("sent").inc()
         return True
+
+    async def write_ahead(self, record: RequestRecord, usage: Usage) -> None:
+        """Make a team-key answer's usage durable BEFORE the client is told it (the final
+        `message_delta` / `usage` chunk, or the JSON body), so that a gateway killed right after
+        answering loses no usage record. One broker round trip for team keys, nothing for the
+        operator key. If the broker cannot take it now, the record goes to the background queue
+        (delivered with retries) and the answer is not held back."""
+        if record.key is None:
+            return
+        record.usage_recorded = await self.deliver_now(usage_record(record, record.key, "ok", usage))
 
     @property
     def pending(self) -> int:

@@ -7,7 +7,6 @@ and in the answer's shape (`exchange.Front`).
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import Protocol
 
@@ -19,6 +18,7 @@ from gateway.deps import GatewayState, mark_fallback, note_model
 from gateway.errors import Flavour
 from gateway.exchange import SESSION_HEADER, Front, answer
 from gateway.prepare import Prepared
+from gateway.record import record_of
 from kiroproto.models import ModelMap
 
 
@@ -31,19 +31,18 @@ class PrepareChat(Protocol):
 async def answer_chat(
     request: Request, state: GatewayState, prepare: PrepareChat, flavour: Flavour, route: str
 ) -> Response:
-    started = time.perf_counter()
+    record = record_of(request)
     models = state.catalogue.current
     fn = partial(prepare, session_header=request.headers.get(SESSION_HEADER))
     prepared = await prepare_body(request, state.bodies, state.offloader, models, fn)
     model = note_model(state, prepared.requested, prepared.model)
-    request.state.model = model.kiro_id
-    request.state.stream = prepared.stream
+    record.model = model.kiro_id
+    record.stream = prepared.stream
     response = await answer(
         state.upstreams,
         Front(flavour, route, prepared.include_usage),
         prepared,
-        request_id=request.state.request_id,
-        request_started=started,
-        state=request.scope["state"],
+        record=record,
+        reporter=state.usage_reporter,
     )
     return mark_fallback(response, model)

@@ -6,8 +6,6 @@ counted inline when small, in worker processes when large (prepare.py).
 
 from __future__ import annotations
 
-from typing import cast
-
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -16,8 +14,8 @@ from gateway import prepare
 from gateway.bodies import prepare as prepare_body
 from gateway.deps import ClientKey, State, note_model
 from gateway.limits import admission_for, count_admission
+from gateway.record import record_of
 from gateway.routes.answer import answer_chat
-from kiroproto.bus import TeamKey
 
 router = APIRouter(dependencies=[ClientKey])
 
@@ -29,14 +27,15 @@ async def create_message(request: Request, state: State) -> Response:
 
 @router.post("/v1/messages/count_tokens")
 async def count_tokens(request: Request, state: State) -> Response:
-    key = cast("TeamKey | None", getattr(request.state, "team_key", None))
+    record = record_of(request)
+    key = record.key
     ticket = count_admission(key)
     if ticket is not None:  # a team key: the request counts in its requests per minute, body unread
-        request.scope["state"]["team_ticket"] = ticket
-        await state.broker.admit(request.state.request_id, ticket)
+        record.ticket = ticket
+        await state.broker.admit(record.request_id, ticket)
     models = state.catalogue.current
     counted = await prepare_body(request, state.bodies, state.offloader, models, prepare.count_tokens)
     model = note_model(state, counted.requested, counted.model)
-    request.state.model = model.kiro_id
+    record.model = model.kiro_id
     admission_for(key, counted.requested, model)  # the key's model allow-list (403)
     return Response(orjson.dumps({"input_tokens": counted.input_tokens}), media_type="application/json")

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from gateway.deps import ClientKey, State
 from gateway.errors import NotFound
 from gateway.limits import model_allowed
-from kiroproto.bus import TeamKey
+from gateway.record import record_of
 from kiroproto.models import ModelInfo
 
 router = APIRouter(dependencies=[ClientKey])
@@ -38,9 +38,9 @@ def model_item(info: ModelInfo) -> dict[str, Any]:
 
 def served(request: Request, state: State) -> list[ModelInfo]:
     """The pool's models, less those outside the team key's allow-list."""
-    key = getattr(request.state, "team_key", None)
+    key = record_of(request).key
     infos = state.catalogue.current.list_models()
-    if not isinstance(key, TeamKey):
+    if key is None:
         return list(infos)
     return [i for i in infos if model_allowed(key.allowed_models, i.id, i.kiro_id)]
 
