@@ -12,11 +12,13 @@ What uvicorn does not do, and this class adds:
   request in flight makes room; a response in progress is never cut.
 
 Refusals are written straight to the transport with `connection: close`; the socket is then
-half-closed and drained for a moment (a lingering close) so the client reads the answer instead
-of a reset. The same goes for an application's answer that closes the connection before the
-request body has arrived (a 413 or 429 given on the head): uvicorn would close the socket with
-unread bytes in it, which makes the kernel send a reset that can destroy the answer before the
-client reads it (`LingeringTransport`). The body is JSON readable by both the Anthropic and the OpenAI SDKs.
+half-closed and drained for a moment (a lingering close, at most `LINGER_MAX_BYTES`: a client
+that goes on sending a huge body is then reset) so the client reads the answer instead of a
+reset. The same goes for an application's answer that closes the connection before the request
+body has arrived (a 413 or 429 given on the head): uvicorn would close the socket with unread
+bytes in it, which makes the kernel send a reset that can destroy the answer before the client
+reads it (`LingeringTransport`). The body is JSON readable by both the Anthropic and the OpenAI
+SDKs.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from kiro_service.inbound import InboundLimits
 log = logging.getLogger("kiro_service.inbound")
 
 LINGER_S = 1.0
+LINGER_MAX_BYTES = 4 * 1024 * 1024  # drained at most; a client still sending beyond it is reset
 _REASONS = {
     408: ("request_timeout", "the request was not received in time"),
     431: ("request_header_too_large", "the request head is larger than {cap} bytes"),
@@ -97,7 +100,8 @@ def _registry_for(server_state: ServerState, config: Config) -> ConnectionRegist
 
 class LingeringTransport(asyncio.Transport):
     """The connection's transport as uvicorn sees it: `close()` while the request body is still
-    arriving becomes a lingering close (half-close, drain for `LINGER_S`, then close)."""
+    arriving becomes a lingering close (half-close, drain for `LINGER_S` and at most
+    `LINGER_MAX_BYTES`, then close)."""
 
     def __init__(self, transport: asyncio.Transport, protocol: InboundHttpProtocol) -> None:
         super().__init__()
@@ -177,6 +181,7 @@ class InboundHttpProtocol(HttpToolsProtocol):
         self._message_open = False  # between the end of a head and the end of its body
         self._pipelined = False  # a head is arriving while an earlier request is in flight
         self._refused = False
+        self._discarded = 0  # bytes thrown away during a lingering close
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
 
@@ -224,8 +229,11 @@ class InboundHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
-            return  # lingering close: discard what is still coming
+        if self._refused:  # lingering close: discard what is still coming, up to a bound
+            self._discarded += len(data)
+            if self._discarded > LINGER_MAX_BYTES:
+                self.transport.abort()
+            return
         if self.awaiting_head and self._head_timer is None:
             # the first byte of a request on a kept-alive connection: its head is now due
             self._head_timer = self.loop.call_later(self._limits.head_timeout, self._on_head_timeout)
