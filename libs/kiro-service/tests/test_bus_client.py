@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +132,12 @@ async def test_every_failure_is_one_typed_error(nats_server: NatsServer, ns: str
                 nats_server.url, LEASE_RENEW.subject(ns), b"", {ERROR_HEADER: "bad", ERROR_CODE_HEADER: "400"}
             )
         )
-        with pytest.raises(BusRefused) as refused:
-            await client.call(LEASE_RENEW, renew, timeout_s=5)
-        assert refused.value.code is ServiceErrorCode.BAD_REQUEST and refused.value.description == "bad"
+        refused = await _once_answered(lambda: client.call(LEASE_RENEW, renew, timeout_s=5))
+        assert isinstance(refused, BusRefused)
+        assert refused.code is ServiceErrorCode.BAD_REQUEST and refused.description == "bad"
         stand_ins.append(await _answer(nats_server.url, BROKER_PING.subject(ns), b'{"ok": "no"}'))
-        with pytest.raises(BusBadReply):
-            await client.call(BROKER_PING, BrokerPing(), timeout_s=5)
+        garbled = await _once_answered(lambda: client.call(BROKER_PING, BrokerPing(), timeout_s=5))
+        assert isinstance(garbled, BusBadReply)
         silent = Endpoint("silent", "silent.call", BrokerPing, Ack)
         quiet = await nats.connect(nats_server.url)
         stand_ins.append(quiet)
@@ -145,8 +145,10 @@ async def test_every_failure_is_one_typed_error(nats_server: NatsServer, ns: str
         await quiet.flush()
         silence = await _until_subscribed(client, silent)  # interest seen from the client's side
         assert "within 0.2s" in str(silence)
-        assert [type(e) for e in errors[:3]] == [BusUnavailable, BusRefused, BusBadReply]
-        assert errors[3:] and all(type(e) is BusUnavailable for e in errors[3:])
+        assert _no_responders(errors[0])
+        seen = [type(e) for e in errors[1:] if not _no_responders(e)]  # less the retries above
+        assert seen[:2] == [BusRefused, BusBadReply]
+        assert seen[2:] and all(kind is BusUnavailable for kind in seen[2:])
     finally:
         await client.close()
         for nc in stand_ins:
@@ -155,6 +157,23 @@ async def test_every_failure_is_one_typed_error(nats_server: NatsServer, ns: str
         await client.call(BROKER_PING, BrokerPing(), timeout_s=1)
     with pytest.raises(BusUnavailable):
         await client.publish(CREDENTIAL_EVENTS, _event())
+
+
+def _no_responders(error: BusError | None) -> bool:
+    return isinstance(error, BusUnavailable) and "nothing answers" in str(error)
+
+
+async def _once_answered(call: Callable[[], Awaitable[object]]) -> BusError:
+    """The error of a call to a stand-in that has just subscribed. On a loaded machine the
+    client's connection may still answer "no responders" for a moment after the stand-in's
+    flush; that is retried for up to 5 s."""
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while True:
+        with pytest.raises(BusError) as failed:
+            await call()
+        if not _no_responders(failed.value) or asyncio.get_running_loop().time() > deadline:
+            return failed.value
+        await asyncio.sleep(0.05)
 
 
 async def _ignore(_msg: Msg) -> None:
