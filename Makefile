@@ -15,7 +15,7 @@ TEST_DIRS := $(wildcard libs/*/tests services/*/tests) tests bench scripts
 PYTEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
-.PHONY: help venv lock run demo sim test check lint types unit integration security deploy fuzz chaos chaos-short bench clean
+.PHONY: help venv lock run demo sim test check lint types unit integration security deploy fuzz chaos chaos-short suites bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -71,7 +71,8 @@ deploy: venv ## validate Dockerfile, Compose, Kubernetes, alerts, dashboard offl
 	@bash scripts/install_deploy_tools.sh $(VENV)
 	@$(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) tests/deploy
 
-# fuzz runs in one process: under xdist schemathesis reports its per-operation cases as one test.
+# fuzz alone runs in one process, so that schemathesis reports each operation's cases as a test
+# (under xdist, in `suites`, they run alike but are reported as one test).
 fuzz: venv ## hypothesis + schemathesis against a real gateway (FUZZ_SCALE=10 for a long run)
 	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/fuzz
 
@@ -81,9 +82,18 @@ chaos-short: venv ## short chaos run + graceful-shutdown tests (part of make tes
 chaos: venv ## reliability suite: faults under load, prints the table, exit 1 if anything is lost or hangs
 	@$(PY) -m kiro_testing.chaos
 
+# The stack suites of `make test` in one pytest run: the workers stay busy to the end instead of
+# waiting at the end of each suite.
+SUITES := tests/integration tests/security tests/deploy tests/fuzz tests/chaos
+
+suites: venv ## integration (browser, Claude Code), security, deploy, fuzz and short chaos, in one run
+	@bash scripts/install_browser.sh
+	@bash scripts/install_deploy_tools.sh $(VENV)
+	@$(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) $(SUITES)
+
 check: lint types ## lint and types only
 
-test: lint types unit integration security deploy fuzz chaos-short ## everything CI runs: lint, types, unit, integration, browser, security, deploy, fuzz, short chaos
+test: lint types unit suites ## everything CI runs: lint, types, unit, integration, browser, security, deploy, fuzz, short chaos
 	@echo "make test: all green"
 
 bench: venv ## benchmarks, printed as ratios to a floor measured in the same run
