@@ -2,7 +2,7 @@
 
 `Bench` starts, with the kit's stack builder (`kiro_testing.stack`) on free loopback ports:
 nats-server, redis-server, the Kiro simulator (`--chunking whole --log-level WARNING`), one
-token broker and one gateway (both `LOG_LEVEL=WARNING`), as for the end-to-end tests; plus
+token broker, one gateway and the dashboard (`LOG_LEVEL=WARNING`), as `make run` has them; plus
 `python -m bench._stack floor`, a minimal HTTP server (uvloop, one canned answer) that shows
 what the load client and loopback TCP cost on their own. `Bench.direct` and `Bench.gateway` are the simulator
 calls the gateway makes, prepared once (same Kiro body, same headers, a minted access token).
@@ -29,7 +29,7 @@ import httptools
 import orjson
 
 from kiro_testing import PythonService, free_port
-from kiro_testing.stack import CLIENT_TOKEN, StackConfig
+from kiro_testing.stack import ADMIN_TOKEN, CLIENT_TOKEN, StackConfig
 from kiro_testing.stack import Stack as KitStack
 from kiroproto.upstream import chat_headers, machine_id
 
@@ -237,6 +237,8 @@ class Bench:
 
     def config(self) -> StackConfig:
         return StackConfig(
+            dashboard=True,  # the real stack (make run's): the dashboard takes the traffic history
+            admin_token=ADMIN_TOKEN,
             accounts=[{} for _ in range(self.credentials)],
             sim_env={"KIRO_SIM_DEFAULT_CREDITS_LIMIT": "1000000000"},
             sim_args=["--chunking", "whole"],

@@ -2,8 +2,8 @@
 Kiro simulator), each figure next to calling the simulator directly in the same run.
 
 The stack is real (`bench/_stack.py`): nats-server, redis-server (appendfsync always, as the
-project deploys it), `python -m kiro_sim --chunking whole --log-level WARNING`, one token broker
-and one gateway with LOG_LEVEL=WARNING, all on loopback, all sharing this machine with the load
+project deploys it), `python -m kiro_sim --chunking whole --log-level WARNING`, one token broker,
+one gateway and the dashboard with LOG_LEVEL=WARNING, all on loopback, all sharing this machine with the load
 client. "direct" is the very call the gateway makes upstream (the converted Kiro body, the same
 headers, an access token of the same account), sent by the same client. "floor" is the client
 against a minimal canned HTTP server: what the client and loopback TCP cost by themselves.
@@ -242,7 +242,7 @@ def run(config: Config) -> list[Table]:
     with running_bench() as stack:
         startup = time.perf_counter() - started
         tables = uvloop.run(_measure(stack, sizes, config))
-    tables[0].notes.append(f"stack start-up (5 processes + floor server): {startup:.1f} s")
+    tables[0].notes.append(f"stack start-up (6 processes + floor server): {startup:.1f} s")
     tables[-1].notes.append(
         f"load average (1 min) before / after the run: {load_before} / {_load()} on {os.cpu_count()} cores; "
         "other work on the machine inflates the absolute figures, the rows of a table share it"
