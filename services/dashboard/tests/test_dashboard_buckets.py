@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -25,22 +26,22 @@ from kiroproto.traffic import (
     safe_label,
 )
 
+_REQUEST = FinishedRequest(
+    at=1_000_005.0,
+    api="anthropic",
+    model="claude-sonnet-4-5",
+    status=200,
+    stream=True,
+    duration_ms=420.0,
+    ttft_ms=80.0,
+    input_tokens=12,
+    output_tokens=30,
+    credential_id="cred-a",
+)
+
 
 def _event(**changes: Any) -> FinishedRequest:
-    base: dict[str, Any] = {
-        "at": 1_000_005.0,
-        "api": "anthropic",
-        "model": "claude-sonnet-4-5",
-        "status": 200,
-        "stream": True,
-        "duration_ms": 420.0,
-        "ttft_ms": 80.0,
-        "input_tokens": 12,
-        "output_tokens": 30,
-        "credential_id": "cred-a",
-    }
-    base.update(changes)
-    return FinishedRequest(**base)
+    return dataclasses.replace(_REQUEST, **changes)
 
 
 def test_bucket_starts() -> None:
