@@ -83,8 +83,9 @@ chaos: venv ## reliability suite: faults under load, prints the table, exit 1 if
 	@$(PY) -m kiro_testing.chaos
 
 # The stack suites of `make test` in one pytest run: the workers stay busy to the end instead of
-# waiting at the end of each suite.
-SUITES := tests/integration tests/security tests/deploy tests/fuzz tests/chaos
+# waiting at the end of each suite. Files go to the workers in this order: the long ones (chaos,
+# fuzz) first, the many short deploy checks last, to fill the gaps.
+SUITES := tests/chaos tests/fuzz tests/integration tests/security tests/deploy
 
 suites: venv ## integration (browser, Claude Code), security, deploy, fuzz and short chaos, in one run
 	@bash scripts/install_browser.sh
