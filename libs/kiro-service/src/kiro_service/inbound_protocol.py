@@ -108,6 +108,9 @@ class LingeringTransport(asyncio.Transport):
         self._transport = transport
         self._protocol = protocol
         self._lingering = False
+        # the per-chunk calls go straight to the real transport: no extra frame on the streaming path
+        self.write = transport.write  # type: ignore[method-assign]
+        self.writelines = transport.writelines  # type: ignore[method-assign]
 
     def close(self) -> None:
         protocol = self._protocol

@@ -96,7 +96,7 @@ class Lifecycle(HttpMiddleware):
                     _finish_span(span, record)
         finally:
             gauge.dec()
-            self._finish(record, scope, state)
+            self._finish(record, scope)
 
     async def _guarded(
         self, scope: Scope, receive: Receive, send: Send, record: RequestRecord, flavour: Flavour
@@ -120,7 +120,7 @@ class Lifecycle(HttpMiddleware):
                     scope, receive, send
                 )
 
-    def _finish(self, record: RequestRecord, scope: Scope, state: dict[str, Any]) -> None:
+    def _finish(self, record: RequestRecord, scope: Scope) -> None:
         """Everything the request leaves behind, derived from its record once."""
         elapsed = record.elapsed_s()
         route, status, model = record.route, record.status, record.model or ""
@@ -148,7 +148,7 @@ class Lifecycle(HttpMiddleware):
         if not record.chat:
             return
         self._count_tokens(record, model or "unknown")
-        service = find_state(state, GatewayState)
+        service = find_state(scope["state"], GatewayState)
         if service is None:
             return
         service.traffic.add(finished_request(record, elapsed))
@@ -166,7 +166,7 @@ class Lifecycle(HttpMiddleware):
         usage = record.usage
         if usage is None:
             return
-        team = self.metrics.team_label(record.key.team) if record.key is not None else "operator"
+        team = record.team or "operator"  # the label authentication chose
         # all input, cached or not: Kiro's metadataEvent splits it (input_tokens = uncached)
         prompt = usage.prompt_tokens
         self.metrics.tokens.labels(team, model, "input").inc(prompt)
