@@ -8,7 +8,7 @@ import httpx
 import orjson
 
 from kiro_testing import free_port
-from kiro_testing.chaos.ledger import RequestRecord, scan_for_secrets
+from kiro_testing.chaos.ledger import RequestRecord, cut_on_a_kill, scan_for_secrets, usage_result
 from kiro_testing.chaos.load import check_stream, classify_error
 from kiro_testing.front import RoundRobinFront
 
@@ -91,3 +91,23 @@ def test_scanner_finds_tokens_and_known_secrets() -> None:
     found = scan_for_secrets(logs, ["super-secret-key-123"])
     assert [f.split(":")[0] for f in found] == ["a.log", "b.log"]
     assert "aorxxxx" not in "".join(found)  # findings never repeat the secret
+
+
+def test_usage_may_exceed_what_clients_were_told_only_for_requests_cut_after_the_write_ahead() -> None:
+    # regression: a gateway SIGKILLed after writing a stream's usage ahead, before the client got
+    # the last bytes, left the broker with one request more than clients were told (CI failure)
+    assert usage_result(132, 132, 0) == "equal"
+    assert usage_result(132, 133, 1) == "written ahead"
+    assert usage_result(132, 133, 0) == "DIFFERENT"  # an excess no cut request explains
+    assert usage_result(132, 134, 1) == "DIFFERENT"  # more excess than cut requests
+    assert usage_result(133, 132, 5) == "DIFFERENT"  # a lost record is never allowed
+
+
+def test_only_a_cut_attributed_to_a_fault_counts_as_cut_on_a_kill() -> None:
+    record = RequestRecord(id=1, client=0, team="team0", api="anthropic", stream=True, started=0.0)
+    record.klass, record.verdict = "cut", "SIGKILL gateway 1"
+    assert cut_on_a_kill(record)
+    record.verdict = "OUTSIDE THE RULES"
+    assert not cut_on_a_kill(record)
+    record.klass, record.verdict = "overloaded", "NATS restart"
+    assert not cut_on_a_kill(record)

@@ -24,7 +24,9 @@ Rules checked by the `ledger` (exit status 1 when one is broken; `report` prints
   store (fingerprint from `pool.status`, generation from Redis) is the simulator's current one,
   and a forced refresh through the broker still works;
 - usage: with team keys, the broker's usage rows equal what the clients were told (requests and
-  tokens, per team); without, the simulator's completed streams equal the clients' successes
-  (plus at most the requests in flight on a killed process);
+  tokens, per team), or exceed it only by requests a SIGKILLed gateway cut after their usage was
+  written ahead (never less: a record told to a client is never lost); without, the simulator's
+  completed streams equal the clients' successes (plus at most the requests in flight on a
+  killed process);
 - no secret (access / refresh token, client secret, client or admin key) in any service log.
 """

@@ -1,7 +1,7 @@
 """The ledger of a chaos run: what the clients sent and were told (`RequestRecord`), the faults
 (`Fault`), what the broker and the simulator hold (`CredentialView`), and the checks that they
-all agree: failures only where a fault explains them, no credential lost, usage equal, no
-secret in a log."""
+all agree: failures only where a fault explains them, no credential lost, usage equal (or ahead
+only for requests a killed gateway cut), no secret in a log."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,25 @@ class RequestRecord:
     output_tokens: int = 0
     probe: bool = False
     verdict: str = ""  # for failures: the fault it is attributed to, or "OUTSIDE THE RULES"
+
+
+def cut_on_a_kill(record: RequestRecord) -> bool:
+    """A request whose connection a SIGKILLed gateway cut: its usage may have been written ahead
+    (durable before the client is told) with the answer's last bytes still unsent."""
+    return record.klass == "cut" and record.verdict not in ("", "OUTSIDE THE RULES")
+
+
+def usage_result(clients: int, server: int, max_excess: int) -> str:
+    """`equal`, `written ahead` or `DIFFERENT` for one usage figure.
+
+    The broker must hold at least what the clients were told (nothing lost). It may hold up to
+    `max_excess` more, for requests cut by a killed gateway after their usage was written ahead.
+    """
+    if server == clients:
+        return "equal"
+    if 0 < server - clients <= max_excess:
+        return "written ahead"
+    return "DIFFERENT"
 
 
 @dataclass
@@ -267,28 +287,33 @@ class Ledger:
             for team in sorted(team_keys):
                 rows = [row for row in report.rows if row.team == team]
                 mine = [x for x in ok if x.team == team]
+                cut = sum(1 for x in r.records if x.team == team and cut_on_a_kill(x))
                 server_ok = sum(row.requests - row.errors for row in rows)
+                # tokens of a written-ahead request are unknown to its cut client: any excess
+                # is allowed once the request count shows such a request, none otherwise
+                tokens_slack = sys.maxsize if 0 < server_ok - len(mine) <= cut else 0
                 pairs = [
-                    ("requests ok", len(mine), server_ok),
+                    ("requests ok", len(mine), server_ok, cut),
                     (
                         "input tokens",
                         sum(x.input_tokens for x in mine),
                         sum(row.input_tokens for row in rows),
+                        tokens_slack,
                     ),
                     (
                         "output tokens",
                         sum(x.output_tokens for x in mine),
                         sum(row.output_tokens for row in rows),
+                        tokens_slack,
                     ),
                 ]
-                for what, clients, server in pairs:
-                    equal = clients == server
-                    r.usage_rows.append(
-                        (f"{team} {what}", str(clients), str(server), "equal" if equal else "DIFFERENT")
-                    )
-                    if not equal:
+                for what, clients, server, max_excess in pairs:
+                    result = usage_result(clients, server, max_excess)
+                    r.usage_rows.append((f"{team} {what}", str(clients), str(server), result))
+                    if result == "DIFFERENT":
                         r.problems.append(
                             f"usage {team} {what}: clients were told {clients}, the broker has {server}"
+                            f" ({cut} of the team's requests were cut by a killed gateway)"
                         )
             await self._sim_usage(ok)
             return
