@@ -184,9 +184,11 @@ async def answer(
         )
         streaming.headers.update(extra_headers)
         return streaming
-    await attempt.stream.aclose()
     events = attempt.events
     last = events[-1] if events else None
+    if isinstance(last, MessageEnd):
+        await attempt.stream.settle()  # over upstream before its lease serves again
+    await attempt.stream.aclose()
     if isinstance(last, MessageEnd):
         # off the critical path: the answer does not wait for the broker's acknowledgement
         await finish_call(ctx, attempt.call, Outcome.SUCCESS, end=last, wait=False)

@@ -16,7 +16,7 @@ import zlib
 from random import Random
 
 import orjson
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from kiro_sim import errors
 from kiro_sim.accounts import Account
@@ -93,11 +93,26 @@ class ChatEndpoint:
         )
         for gauge in gauges:
             gauge.enter()
+        open_ = True
+
+        def leave() -> None:
+            nonlocal open_
+            if open_:
+                open_ = False
+                for gauge in gauges:
+                    gauge.leave()
+
+        async def send_counted(message: Message) -> None:
+            # the stream ends when its last bytes go out, not when this handler returns: a client
+            # that reads the end may start its next stream before the handler's own cleanup runs
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                leave()
+            await send(message)
+
         try:
-            await self._handle(headers, token, account, acc_stats, receive, send)
+            await self._handle(headers, token, account, acc_stats, receive, send_counted)
         finally:
-            for gauge in gauges:
-                gauge.leave()
+            leave()
 
     async def _handle(
         self,
