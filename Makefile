@@ -15,7 +15,7 @@ TEST_DIRS := $(wildcard libs/*/tests services/*/tests) tests bench scripts
 PYTEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
-.PHONY: help venv lock run demo sim test check lint types unit integration security deploy fuzz chaos chaos-short suites bench clean
+.PHONY: help venv lock run demo sim test check lint types unit integration security deploy fuzz chaos chaos-short suites sharing bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -92,9 +92,14 @@ suites: venv ## integration (browser, Claude Code), security, deploy, fuzz and s
 	@bash scripts/install_deploy_tools.sh $(VENV)
 	@$(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) $(SUITES)
 
+# Slot reuse and the fair share of a full pool between gateways: timing between processes, so
+# alone, never beside another test's stack (about 30 s)
+sharing: venv ## lease reuse across gateways: the cap while slots are reused, a full pool shared by demand
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/sharing
+
 check: lint types ## lint and types only
 
-test: lint types unit suites ## everything CI runs: lint, types, unit, integration, browser, security, deploy, fuzz, short chaos
+test: lint types unit suites sharing ## everything CI runs: lint, types, unit, integration, browser, security, deploy, fuzz, short chaos, lease sharing
 	@echo "make test: all green"
 
 bench: venv ## benchmarks, printed as ratios to a floor measured in the same run

@@ -18,14 +18,16 @@ ADMIN_TOKEN = "e2e-team-admin-" + "Qw8Rt5Yu2Io7Pa3S"
 MODEL = "claude-sonnet-4-6"
 
 
-def teams_config(accounts: int = 2, gateways: int = 2) -> StackConfig:
+def teams_config(accounts: int = 2, gateways: int = 2, *, reuse: bool = True) -> StackConfig:
+    """`reuse=False`: every request asks the broker for its lease (no slot reuse, slots.py), for
+    tests that count leases per request."""
     return StackConfig(
         gateways=gateways,
         dashboard=True,
         forward_admin=False,
         admin_token=ADMIN_TOKEN,
         accounts=[{} for _ in range(accounts)],
-        env={"SESSION_POOL_MAX_SIZE": "8"},
+        env={"SESSION_POOL_MAX_SIZE": "8", **({} if reuse else {"BROKER_LEASE_REUSE": "0"})},
         gateway_env={"KIRO_ADMIN_TOKEN": ADMIN_TOKEN},  # /metrics on the gateway's port
     )
 
@@ -72,9 +74,11 @@ def message_body(text: str = "hello", *, stream: bool = False, model: str = MODE
 
 
 @contextmanager
-def team_stack(stacks: Stacks, sim: SimControl, *, accounts: int = 2, gateways: int = 2) -> Iterator[Teams]:
+def team_stack(
+    stacks: Stacks, sim: SimControl, *, accounts: int = 2, gateways: int = 2, reuse: bool = True
+) -> Iterator[Teams]:
     """A started stack with the dashboard (stopped with `stacks`), and its admin API."""
-    teams = Teams(stacks(teams_config(accounts, gateways), sim=sim))
+    teams = Teams(stacks(teams_config(accounts, gateways, reuse=reuse), sim=sim))
     try:
         yield teams
     finally:

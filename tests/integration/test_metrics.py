@@ -28,7 +28,8 @@ METRICS_MD = Path(__file__).resolve().parents[2] / "deploy" / "METRICS.md"
 
 @pytest.fixture(scope="module")
 def stack(sim: Sim, module_stacks: Stacks) -> Iterator[Teams]:
-    with team_stack(module_stacks, sim) as s:
+    # the figures below count one lease per request: without slot reuse (gateway/slots.py)
+    with team_stack(module_stacks, sim, reuse=False) as s:
         yield s
 
 

@@ -28,7 +28,10 @@ HEADERS = {"x-api-key": CLIENT_TOKEN, "anthropic-version": "2023-06-01"}
 
 @pytest.fixture
 def stack(sim: Sim, stacks: Stacks) -> Any:
-    return functools.partial(stacks.on, sim)
+    # These tests follow the broker's choice for every request (the least recently used account
+    # first): without slot reuse, so that sequential requests do not stay on one held slot
+    # (gateway/slots.py; reuse has its own tests in test_replicas.py and test_slot_reuse.py).
+    return functools.partial(stacks.on, sim, BROKER_LEASE_REUSE="0")
 
 
 def throttle(sim: Sim, seconds: float, account_ids: list[str], **extra: Any) -> float:

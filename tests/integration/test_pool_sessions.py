@@ -28,7 +28,14 @@ def pool(sim: Sim, log_dir: Path, nats_server: NatsServer, redis_server: RedisSe
     accounts = [sim.add_account() for _ in range(3)]
     pool = Stack(
         log_dir / "pool-sessions",
-        StackConfig(brokers=0, gateways=0, credentials=[credential(a) for a in accounts]),
+        # the broker's choice for every request (the unsessioned requests below spread over the
+        # accounts one request at a time): without slot reuse (gateway/slots.py)
+        StackConfig(
+            brokers=0,
+            gateways=0,
+            credentials=[credential(a) for a in accounts],
+            env={"BROKER_LEASE_REUSE": "0"},
+        ),
         nats_url=nats_server.url,
         redis_url=redis_server.url,
         sim=sim,

@@ -39,6 +39,7 @@ KNOWN_SUFFIXES = {
     "events_lease": "events.lease",
     "events_catalogue": "events.catalogue",
     "events_key": "events.key",
+    "events_pool": "events.pool",
     "events_traffic": "events.traffic",
 }
 

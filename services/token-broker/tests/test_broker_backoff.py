@@ -71,6 +71,7 @@ async def test_half_open_one_probe_until_a_success(start_broker: StartBroker, bu
     )
     await bus.release(await bus.grant(), Outcome.THROTTLED, status_code=429)
     probe = await bus.grant(wait_ms=3000)  # the cooldown ended: one probe lease
+    assert probe.reuse_s == 0.0  # a probe's answer must reach the broker: never reused
     second = await bus.acquire(wait_ms=0)
     assert isinstance(second, LeaseDenied) and second.reason == DenialReason.POOL_BUSY
     waiter = asyncio.create_task(bus.acquire(wait_ms=5000))

@@ -97,3 +97,25 @@ async def test_a_count_never_frees_the_slots_chat_requests_hold(service: TeamSer
     inflight = limits.keys.inflight("d")  # the key the slots live in
     assert await limits.redis.pttl(inflight) > 30_000
     assert (await service.limits.admit("chat-2", held))[0] == "concurrency"  # the slot is still held
+
+
+def reuse_request(team: str, **limits: Any) -> LeaseRequest:
+    return LeaseRequest(
+        request_id="req_" + uuid.uuid4().hex,
+        model="claude-sonnet-4.5",
+        wait_ms=0,
+        admission=admission(team, **limits),
+        reused_lease="lease_" + uuid.uuid4().hex,
+    )
+
+
+async def test_a_reused_slot_admits_the_team_as_fully_as_a_new_lease(service: TeamService) -> None:
+    """A gateway that hands a slot it holds to a team request asks for the whole admission:
+    concurrency slot, budget and rate, as a lease request would."""
+    one_at_a_time = {"requests_per_minute": 100, "max_concurrent": 1}
+    first = await service.limits.admit_only(reuse_request("e", **one_at_a_time))
+    assert isinstance(first, LeaseAdmitted)
+    second = await service.limits.admit_only(reuse_request("e", **one_at_a_time))
+    assert isinstance(second, LeaseDenied) and second.reason == DenialReason.TEAM_RATE_LIMITED
+    spent = await service.limits.admit_only(reuse_request("f", monthly_token_budget=0))
+    assert isinstance(spent, LeaseDenied) and spent.reason == DenialReason.TEAM_BUDGET

@@ -253,3 +253,38 @@ async def test_malformed_requests_get_an_error(start_broker: StartBroker, bus: B
     assert "request_id" in refused.value.description
     pong = await bus.ping()
     assert pong.redis_ok
+
+
+async def test_a_slot_is_reusable_only_while_the_pool_has_room_besides_it(
+    start_broker: StartBroker, bus: BrokerBus
+) -> None:
+    await start_broker(kiro_auth_token=creds_json(cred("a")), session_pool_max_size=2)
+    first = await bus.grant()
+    assert first.reuse_s == 0.5  # BROKER_LEASE_REUSE, one slot still free
+    last = await bus.grant()
+    assert last.reuse_s == 0.0  # the pool is full: this slot goes back after one request
+
+
+async def test_reuse_can_be_switched_off_and_stays_inside_the_lease_ttl(
+    start_broker: StartBroker, bus: BrokerBus
+) -> None:
+    await start_broker(kiro_auth_token=creds_json(cred("a")), broker_lease_reuse=0)
+    assert (await bus.grant()).reuse_s == 0.0
+    await start_broker(kiro_auth_token=creds_json(cred("a")), broker_lease_reuse=30, broker_lease_ttl=8)
+    assert (await bus.grant()).reuse_s == 2.0  # a quarter of the TTL at most
+
+
+async def test_the_release_of_a_reused_slot_counts_every_request(
+    start_broker: StartBroker, bus: BrokerBus
+) -> None:
+    await start_broker(kiro_auth_token=creds_json(cred("a")))
+    await bus.release(await bus.grant(), Outcome.SUCCESS, uses=5, input_tokens=50, output_tokens=20)
+    status = (await bus.status()).credentials[0]
+    assert (status.requests, status.errors) == (5, 0)
+    # three successes, then a server error: the streak starts at the error
+    await bus.release(await bus.grant(), Outcome.SERVER_ERROR, uses=4)
+    status = (await bus.status()).credentials[0]
+    assert (status.requests, status.errors, status.status) == (9, 1, "active")
+    # a spare slot that served nothing counts nothing
+    await bus.release(await bus.grant(), Outcome.CANCELLED, uses=0)
+    assert (await bus.status()).credentials[0].requests == 9

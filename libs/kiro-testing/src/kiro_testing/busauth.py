@@ -55,7 +55,7 @@ _SENDS: dict[str, tuple[Endpoint[Any, Any] | Event[Any], ...]] = {
     "oauth": (bus.CREDENTIAL_ADD,),
 }
 _HEARS: dict[str, tuple[Event[Any], ...]] = {
-    "gateway": (bus.KEY_EVENTS, bus.CATALOGUE_EVENTS),
+    "gateway": (bus.KEY_EVENTS, bus.CATALOGUE_EVENTS, bus.POOL_EVENTS),
     "dashboard": (bus.CREDENTIAL_EVENTS, bus.TRAFFIC_EVENTS),
     "oauth": (),
 }

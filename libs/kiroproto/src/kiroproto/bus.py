@@ -80,6 +80,10 @@ class LeaseRequest(_Msg):
     # The client's session (X-Claude-Code-Session-Id, metadata.user_id's session_id, OpenAI
     # `user`): the broker prefers the account that served the session before.
     session_id: str | None = Field(default=None, max_length=200)
+    # A lease the asking replica already holds and hands to this request (a reused slot, see
+    # `LeaseGrant.reuse_s`): with an admission, admit the team as for a new lease (budgets,
+    # concurrency, rate) and answer `LeaseAdmitted`; no new lease is taken.
+    reused_lease: str | None = Field(default=None, max_length=64)
 
 
 class CatalogueModel(_Msg):
@@ -113,6 +117,10 @@ class LeaseGrant(_Msg):
     limits: LimitState | None = None  # set when the request carried an Admission
     # The serving account's catalogue entry for the granted model; None while unknown.
     model_info: CatalogueModel | None = None
+    # For this many seconds after the grant, the replica may hand the slot to its next requests
+    # for the same model after a success instead of releasing it (0: release after one request;
+    # the broker sends 0 for a half-open probe lease). The final release counts every use.
+    reuse_s: float = 0.0
 
 
 class DenialReason(StrEnum):
@@ -174,6 +182,10 @@ class LeaseRelease(_Msg):
     input_tokens: int = 0
     output_tokens: int = 0
     model: str | None = None
+    # Requests served under this lease (a reused slot serves several; 0: a spare slot that
+    # served none); the token counts and credits above are their sums, and all but the last
+    # ended in success.
+    uses: int = Field(default=1, ge=0)
 
 
 class LeaseRenew(_Msg):
@@ -344,6 +356,15 @@ class LeaseEvent(_Msg):
 
     credential_id: str
     kind: Literal["released"] = "released"
+    at: float
+
+
+class PoolEvent(_Msg):
+    """Published on `events_pool` when a lease request starts waiting for a full pool (no other
+    request was waiting): gateways stop reusing the slots they hold (each goes back to the
+    broker when its current request ends), so waiting replicas get their turn."""
+
+    kind: Literal["waiting"] = "waiting"
     at: float
 
 
@@ -583,12 +604,14 @@ CREDENTIAL_EVENTS = Event("events_credential", "events.credential", CredentialEv
 LEASE_EVENTS = Event("events_lease", "events.lease", LeaseEvent)  # broker: wakes waiting brokers
 CATALOGUE_EVENTS = Event("events_catalogue", "events.catalogue", CatalogueEvent)  # broker: refetch models
 KEY_EVENTS = Event("events_key", "events.key", KeyEvent)  # broker: gateways drop cached keys
+POOL_EVENTS = Event("events_pool", "events.pool", PoolEvent)  # broker: gateways stop slot reuse
 TRAFFIC_EVENTS = Event("events_traffic", "events.traffic", TrafficReport)  # gateway: traffic history
 EVENTS: tuple[Event[Any], ...] = (
     CREDENTIAL_EVENTS,
     LEASE_EVENTS,
     CATALOGUE_EVENTS,
     KEY_EVENTS,
+    POOL_EVENTS,
     TRAFFIC_EVENTS,
 )
 
@@ -604,6 +627,7 @@ class Subjects:
         "events_credential",
         "events_key",
         "events_lease",
+        "events_pool",
         "events_traffic",
         "key_create",
         "key_list",
@@ -641,4 +665,5 @@ class Subjects:
         self.events_lease = LEASE_EVENTS.subject(namespace)
         self.events_catalogue = CATALOGUE_EVENTS.subject(namespace)
         self.events_key = KEY_EVENTS.subject(namespace)
+        self.events_pool = POOL_EVENTS.subject(namespace)
         self.events_traffic = TRAFFIC_EVENTS.subject(namespace)

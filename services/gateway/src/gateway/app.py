@@ -128,6 +128,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         await bus.start(wait_s=min(2.0, settings.gateway_bus_timeout))  # never fails: NATS may come later
         await keys.start()
         await catalogue.start()
+        await broker.start()
         traffic = TrafficPublisher(bus)
         traffic.start()
         state = GatewayState(

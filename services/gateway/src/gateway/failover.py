@@ -201,7 +201,13 @@ async def open_attempt(
         try:
             first = attempt_no == 1
             ask = LeaseAsk(
-                request_id, model, tuple(exclude), ctx.lease_wait, ticket if first else None, session_id
+                request_id,
+                model,
+                tuple(exclude),
+                ctx.lease_wait,
+                ticket if first else None,
+                session_id,
+                first=first,
             )
             grant = await ctx.broker.acquire(ask)
         except Overloaded as exc:

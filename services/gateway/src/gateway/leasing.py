@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.errors import Overloaded, RateLimited
 from gateway.metrics import Metrics
+from gateway.slots import Slots, spare_release
 from kiro_service.bus import BusBadReply, BusClient, BusError, BusRefused
 from kiroproto.bus import (
     BROKER_PING,
     LEASE_ACQUIRE,
     LEASE_RELEASE,
     LEASE_RENEW,
+    POOL_EVENTS,
     POOL_STATUS,
     BrokerPing,
     BrokerPong,
@@ -40,6 +42,7 @@ from kiroproto.bus import (
     LeaseReply,
     LeaseRequest,
     Outcome,
+    PoolEvent,
     PoolStatus,
     PoolStatusRequest,
 )
@@ -64,6 +67,7 @@ class LeaseAsk:
     wait_s: float
     ticket: TeamTicket | None = None
     session_id: str | None = None
+    first: bool = True  # a request's first attempt may take a slot this replica holds
 
 
 class LeaseBroker(Protocol):
@@ -88,6 +92,8 @@ class Leasing:
         self._bus_timeout = bus_timeout
         self._metrics = metrics
         self._background: set[asyncio.Task[Any]] = set()
+        self.slots = Slots(release=self._release_later)
+        self._asking: dict[str, int] = {}  # asks in flight for this replica's waiters, by model
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Run a bus call in the background (after a client went away); tracked for shutdown."""
@@ -95,8 +101,16 @@ class Leasing:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def start(self) -> None:
+        """Listen for `events_pool`: a full pool ends the reuse of the slots held here."""
+        await self.bus.subscribe(POOL_EVENTS, self._on_pool_event)
+
+    async def _on_pool_event(self, _event: PoolEvent) -> None:
+        self.slots.stop_reuse()
+
     async def drain(self, timeout_s: float = 5.0) -> None:
-        """Wait (bounded) for the background releases and renewals."""
+        """Release the idle held slots, then wait (bounded) for the background releases and renewals."""
+        self.slots.close()
         if self._background:
             await asyncio.wait(set(self._background), timeout=timeout_s)
 
@@ -109,7 +123,96 @@ class Leasing:
 
     async def acquire(self, ask: LeaseAsk) -> LeaseGrant:
         """A lease, or `RateLimited` / `Overloaded` with retry-after. Bounded by wait_s + bus timeout.
-        A team `ticket` (first attempt only) has the broker check the team's limits first."""
+        A team `ticket` (first attempt only) has the broker check the team's limits first.
+
+        A first attempt without a client session takes a slot this replica holds when one is
+        idle (slots.py); one without a team then waits in this replica's queue for the model:
+        the next slot that ends in success here, or the answer to one of the asks that this
+        replica keeps in flight at the broker, one per waiting request (the oldest waiter gets
+        an answer first)."""
+        if ask.first and not ask.exclude and not ask.session_id:
+            held = self.slots.take(ask.model)
+            if held is not None:
+                return await self._reused(held, ask)
+            if ask.ticket is None:
+                return await self._queued(ask)
+        grant = await self._acquire(ask)
+        self.slots.adopt(grant, ask.model)
+        return grant
+
+    async def _reused(self, grant: LeaseGrant, ask: LeaseAsk) -> LeaseGrant:
+        """A held slot for this request; a team request is admitted first (one round trip)."""
+        self._metrics.leases_reused.inc()
+        ticket = ask.ticket
+        if ticket is None:
+            return grant
+        request = LeaseRequest(
+            request_id=ask.request_id,
+            model=ask.model,
+            wait_ms=0,
+            admission=ticket.admission,
+            reused_lease=grant.lease_id,
+        )
+        try:
+            reply = await self._ask(request, self._bus_timeout, "admission")
+        except BaseException:
+            self.slots.give_back(grant, ask.model)
+            raise
+        if isinstance(reply, LeaseDenied):
+            self.slots.give_back(grant, ask.model)
+            ticket.refused(reply)
+            raise denial_error(reply)
+        if not isinstance(reply, LeaseAdmitted):
+            self.slots.give_back(grant, ask.model)
+            raise Overloaded("the token broker answered with a lease", retry_after=BROKER_DOWN_RETRY_AFTER)
+        ticket.granted(reply.limits)
+        return grant
+
+    async def _queued(self, ask: LeaseAsk) -> LeaseGrant:
+        """Wait in the replica's queue for `ask.model` (see `acquire`)."""
+        waiting = self.slots.wait(ask.model)
+        self._keep_asking(ask)
+        started = time.monotonic()
+        try:
+            grant = await waiting
+        except BaseException:
+            if waiting.done() and not waiting.cancelled() and waiting.exception() is None:
+                self.slots.give_back(waiting.result(), ask.model)
+            raise
+        finally:
+            self._metrics.lease_wait.observe(time.monotonic() - started)
+        if grant.lease_id in self.slots.held:
+            self._metrics.leases_reused.inc()
+        return grant
+
+    def _keep_asking(self, ask: LeaseAsk) -> None:
+        """One ask in flight at the broker per request waiting here for the model."""
+        model = ask.model
+        while self._asking.get(model, 0) < self.slots.waiting(model):
+            self._asking[model] = self._asking.get(model, 0) + 1
+            self.spawn(self._ask_for_waiters(ask), name="lease-ask")
+
+    async def _ask_for_waiters(self, ask: LeaseAsk) -> None:
+        model = ask.model
+        try:
+            grant = await self._acquire(ask, observe=False)
+        except (RateLimited, Overloaded) as exc:
+            self.slots.fail_oldest(model, exc)
+        except Exception as exc:  # a bug: no waiter may hang on it
+            log.exception("lease ask failed")
+            self.slots.fail_oldest(model, Overloaded(f"lease ask failed: {type(exc).__name__}"))
+        else:
+            if grant.reuse_s <= 0 and self._asking[model] > self.slots.waiting(model):
+                # more asks than waiters here (a waiter got a held slot instead): a slot of a full
+                # pool goes straight back, so that this replica asks no more than its demand
+                self._release_later(spare_release(grant, model))
+            else:
+                self.slots.hand(grant, model)
+        finally:
+            self._asking[model] -= 1
+        self._keep_asking(ask)
+
+    async def _acquire(self, ask: LeaseAsk, *, observe: bool = True) -> LeaseGrant:
         ticket = ask.ticket
         request = LeaseRequest(
             request_id=ask.request_id,
@@ -123,7 +226,8 @@ class Leasing:
         try:
             reply = await self._ask(request, ask.wait_s + self._bus_timeout, "lease")
         finally:
-            self._metrics.lease_wait.observe(time.monotonic() - started)
+            if observe:
+                self._metrics.lease_wait.observe(time.monotonic() - started)
         if isinstance(reply, LeaseAdmitted):  # only an `admission_only` request is answered so
             raise Overloaded("the token broker sent no lease", retry_after=BROKER_DOWN_RETRY_AFTER)
         if isinstance(reply, LeaseDenied):
@@ -149,7 +253,16 @@ class Leasing:
         ticket.limits = reply.limits
 
     async def release(self, release: LeaseRelease) -> None:
-        """Report an attempt's outcome. Never raises: a lost release expires with the lease TTL."""
+        """Report an attempt's outcome (or keep its slot for the next request, slots.py). Never
+        raises: a lost release expires with the lease TTL."""
+        final = self.slots.finish(release)
+        if final is not None:
+            await self._send_release(final)
+
+    def _release_later(self, release: LeaseRelease) -> None:
+        self.spawn(self._send_release(release), name="lease-release")
+
+    async def _send_release(self, release: LeaseRelease) -> None:
         try:
             await self.bus.call(LEASE_RELEASE, release, timeout_s=self._bus_timeout)
         except BusError as exc:

@@ -55,6 +55,9 @@ class Metrics:
         self.request_duration = c.histogram(
             "request_duration_seconds", "Time from request to the end of the response", ["route"]
         )
+        self.leases_reused = c.counter(
+            "leases_reused_total", "Requests served under a lease this replica already held (slots.py)"
+        )
         self.ttft = c.histogram(
             "time_to_first_token_seconds", "Time from request to the first content event sent", ["route"]
         )

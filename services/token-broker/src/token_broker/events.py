@@ -1,5 +1,6 @@
-"""Publishing on the bus: credential status changes (`events_credential`) and lease releases
-(`events_lease`, which wake brokers that wait for a free slot)."""
+"""Publishing on the bus: credential status changes (`events_credential`), lease releases
+(`events_lease`, which wake brokers that wait for a free slot) and the pool becoming full
+(`events_pool`, which stops the gateways' slot reuse)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import logging
 import time
 from typing import Any
 
-from kiroproto.bus import CatalogueEvent, CredentialEvent, CredentialStatusKind, LeaseEvent, Subjects
+from kiroproto.bus import (
+    CatalogueEvent,
+    CredentialEvent,
+    CredentialStatusKind,
+    LeaseEvent,
+    PoolEvent,
+    Subjects,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,11 @@ class EventPublisher:
     async def lease_released(self, credential_id: str) -> None:
         event = LeaseEvent(credential_id=credential_id, at=time.time())
         await self._publish(self._subjects.events_lease, event.model_dump_json().encode())
+
+    async def pool_waiting(self) -> None:
+        """A lease request waits for a full pool: gateways stop reusing the slots they hold."""
+        event = PoolEvent(at=time.time())
+        await self._publish(self._subjects.events_pool, event.model_dump_json().encode())
 
     async def catalogue(self, credential_id: str) -> None:
         """An account's model set changed: gateways refetch the pool's models."""

@@ -7,6 +7,8 @@ Data model (Redis is the source of truth; see README "Redis data model"):
 - `leases:{id}`           ZSET lease id -> expiry (epoch ms); expired members are purged by
                           the acquire script, so a dead gateway or broker never leaks a slot
 - `lease:{lease_id}`      HASH credential_id / request_id / instance / granted_ms, with a TTL
+- `waiters`               ZSET waiting lease request -> end of its wait (epoch ms): while one
+                          waits for a full pool, no grant is reusable (gateway lease reuse)
 - `deleted`               SET of identities deleted by an operator (not re-imported from config)
 - `lock:refresh:{id}`     STRING single-flight refresh lock (token, PX)
 - `lock:job:{name}`       STRING "one replica per period" lock for periodic jobs (PX = period)
@@ -45,6 +47,7 @@ class RedisKeys(KeySpace):
     cred = KeyFamily("cred:")
     leases = KeyFamily("leases:")
     lease = KeyFamily("lease:")
+    waiters = Key("waiters")
     deleted = Key("deleted")
     session = KeyFamily("session:")
     refresh_lock = KeyFamily("lock:refresh:")

@@ -10,7 +10,12 @@ least recently used, then the id.
 When every usable credential is at its cap (or is a half-open account whose one probe lease is
 in flight), the request waits (it retries when any broker publishes a lease release on
 `events_lease`, and at least every 250 ms) for up to `wait_ms` or `SESSION_POOL_WAIT`, then is
-denied `pool_busy`. When no credential can serve now but the soonest cooldown / refresh backoff
+denied `pool_busy`. Waiting requests come first: they are in the `waiters` set (with the end of
+their wait), and a request that has not waited takes no slot while as many requests wait as
+there are free slots (it waits too), so a replica whose clients ask again at once cannot take
+every freed slot. While the set has a member no grant is reusable (`LeaseGrant.reuse_s`), and
+the first waiter publishes `events_pool` so that gateways give back the slots they hold.
+When no credential can serve now but the soonest cooldown / refresh backoff
 ends within that wait, the request sleeps until then (or the next release) and tries again.
 Otherwise it is denied: `not_configured` for an empty pool, else `no_credential` with
 `retry_after_s` = time until the soonest cooldown / parking / refresh backoff ends (30 s when
@@ -39,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from redis.exceptions import RedisError
 
 from kiroproto.bus import (
     DenialReason,
@@ -72,6 +78,41 @@ WAIT_POLL_S = 0.25
 COOLDOWN_WAIT_MAX_S = 1.0  # a request waiting for a cooldown looks again at least this often
 
 
+class _Waiting:
+    """A lease request's entry in the `waiters` set while it waits for a full pool (acquire.lua
+    makes no grant reusable while the set has a member; an entry ends with its wait)."""
+
+    __slots__ = ("_events", "_member", "_store")
+
+    def __init__(self, store: CredentialStore, events: EventPublisher) -> None:
+        self._store = store
+        self._events = events
+        self._member = ""
+
+    async def begin(self, request_id: str, remaining_s: float) -> None:
+        """Enter the set (once); the first waiter of a full pool tells the gateways."""
+        if self._member:
+            return
+        self._member = f"{request_id}:{uuid.uuid4().hex[:8]}"
+        until = now_ms() + int(remaining_s * 1000) + 1000
+        async with self._store.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self._store.keys.waiters, {self._member: until})
+            pipe.zcard(self._store.keys.waiters)
+            _, waiting = await pipe.execute()
+        if int(waiting) == 1:
+            await self._events.pool_waiting()
+
+    @property
+    def member(self) -> str:
+        return self._member
+
+    async def done(self) -> None:
+        if self._member:
+            member, self._member = self._member, ""
+            with contextlib.suppress(RedisError):
+                await self._store.redis.zrem(self._store.keys.waiters, member)
+
+
 class ReleaseWaker:
     """Wakes local waiters when a lease is released anywhere (fed by the `events_lease` subscription)."""
 
@@ -99,10 +140,13 @@ class LeaseManager:
     closing: bool = field(default=False, init=False)  # set at shutdown: waiting requests give up at once
     _ttl_ms: int = field(init=False)
     _cap: int = field(init=False)
+    _reuse_max_s: float = field(init=False)
 
     def __post_init__(self) -> None:
         self._ttl_ms = int(self.settings.broker_lease_ttl * 1000)
         self._cap = self.settings.session_pool_max_size if self.settings.session_pool_enabled else 0
+        # a reused slot is never renewed while idle: keep its reuse well inside the lease TTL
+        self._reuse_max_s = self.settings.broker_lease_ttl / 4
 
     # ---- acquire
     async def acquire(self, req: LeaseRequest) -> LeaseGrant | LeaseDenied:
@@ -116,6 +160,15 @@ class LeaseManager:
         return reply
 
     async def _acquire(self, req: LeaseRequest, started: float) -> LeaseGrant | LeaseDenied:
+        waiting = _Waiting(self.store, self.events)
+        try:
+            return await self._attempts(req, started, waiting)
+        finally:
+            await waiting.done()
+
+    async def _attempts(
+        self, req: LeaseRequest, started: float, waiting: _Waiting
+    ) -> LeaseGrant | LeaseDenied:
         wait_s = req.wait_ms / 1000 if req.wait_ms is not None else self.settings.session_pool_wait
         deadline = started + max(0.0, wait_s)
         exclude = set(req.exclude)
@@ -123,10 +176,13 @@ class LeaseManager:
         while True:
             wake = self.waker.current()
             lease_id = uuid.uuid4().hex
-            result = await self._try(req.request_id, lease_id, exclude, req.model, req.session_id)
+            result = await self._try(
+                req.request_id, lease_id, exclude, req.model, req.session_id, waiting.member
+            )
             kind = result[0]
             if kind == "grant":
-                grant = await self._grant(result, lease_id, exclude, backoffs, req.model)
+                reusable = len(result) > 15 and result[14] != "1" and result[15] == "1"
+                grant = await self._grant(result, lease_id, exclude, backoffs, req.model, reusable)
                 if grant is not None:
                     if len(result) > 13 and result[13]:
                         self.metrics.session_leases.labels(account=result[13]).inc()
@@ -156,6 +212,7 @@ class LeaseManager:
                     message="every usable credential is at its concurrency limit",
                     retry_after_s=BUSY_RETRY_AFTER_S,
                 )
+            await waiting.begin(req.request_id, remaining)  # grants stop being reusable meanwhile
             try:
                 await asyncio.wait_for(wake.wait(), timeout=min(remaining, WAIT_POLL_S))
             except TimeoutError:
@@ -167,7 +224,13 @@ class LeaseManager:
         return self.store.keys.session(hashlib.sha256(session_id.encode()).hexdigest()[:32])
 
     async def _try(
-        self, request_id: str, lease_id: str, exclude: set[str], model: str, session_id: str | None = None
+        self,
+        request_id: str,
+        lease_id: str,
+        exclude: set[str],
+        model: str,
+        session_id: str | None = None,
+        waiter: str = "",
     ) -> list[str]:
         now = now_ms()
         args: list[str | int] = [
@@ -188,9 +251,10 @@ class LeaseManager:
             self.store.keys.lacks.prefix,
             self._session_key(session_id),
             int(self.settings.broker_session_ttl * 1000),
+            waiter,
             *sorted(exclude),
         ]
-        raw = await self.store.scripts.run("acquire", [self.store.keys.creds], args)
+        raw = await self.store.scripts.run("acquire", [self.store.keys.creds, self.store.keys.waiters], args)
         result = [x if isinstance(x, str) else str(x) for x in raw]
         purged = int(result[3] if result[0] == "grant" else result[1])
         if purged:
@@ -201,7 +265,13 @@ class LeaseManager:
         return result
 
     async def _grant(
-        self, result: list[str], lease_id: str, exclude: set[str], backoffs: list[int], model: str
+        self,
+        result: list[str],
+        lease_id: str,
+        exclude: set[str],
+        backoffs: list[int],
+        model: str,
+        reusable: bool = False,
     ) -> LeaseGrant | None:
         _, cid, mode, _, _, auth, sealed, token_fp, _expires, arn, region, machine, proxy = result[:13]
         try:
@@ -239,6 +309,7 @@ class LeaseManager:
             proxy=assign_proxy(cid, self.settings.proxies, proxy or None),
             lease_ttl_s=self.settings.broker_lease_ttl,
             model_info=info,
+            reuse_s=min(self.settings.broker_lease_reuse, self._reuse_max_s) if reusable else 0.0,
         )
 
     def _deny_none(self, soonest_ms: int, total: int) -> LeaseDenied:
@@ -303,9 +374,12 @@ class LeaseManager:
             int(self.settings.broker_backoff_first * 1000),
             int(self.settings.session_pool_cooldown * 1000),
             suspicious_end,
+            rel.uses,
         ]
         removed, old, new, stale, reason = await self.store.scripts.run("release", keys, args)
         self.metrics.leases_released.labels(outcome=rel.outcome.value).inc()
+        if rel.uses > 1:
+            self.metrics.leases_reused.inc(rel.uses - 1)
         if int(removed):
             await self.events.lease_released(rel.credential_id)
         if old and new and (old != new or reason):

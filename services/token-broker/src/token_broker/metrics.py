@@ -72,6 +72,9 @@ class BrokerMetrics:
             "leases_expired_total", "Leases that expired without a release (purged)"
         )
         self.leases_released = c.counter("leases_released_total", "Leases released, by outcome", ["outcome"])
+        self.leases_reused = c.counter(
+            "leases_reused_total", "Requests a gateway served under a lease it already held (reused slots)"
+        )
         self.lease_wait = c.histogram(
             "lease_wait_seconds", "Time from a lease request to its answer", buckets=_WAIT_BUCKETS
         )

@@ -191,7 +191,7 @@ class BrokerService:
 
     # ---- endpoints
     async def _acquire(self, req: LeaseRequest) -> LeaseReplyEnvelope:
-        if req.admission_only:  # count_tokens: the team's request rate only, no lease
+        if req.admission_only or req.reused_lease:  # no new lease: count_tokens, or a reused slot
             if req.admission is None or self.teams is None:
                 return LeaseReplyEnvelope(reply=LeaseAdmitted(limits=LimitState()))
             return LeaseReplyEnvelope(reply=await self.teams.limits.admit_only(req))

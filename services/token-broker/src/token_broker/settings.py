@@ -47,6 +47,7 @@ class Settings(UpstreamSettings):
     broker_host: str = ALL_INTERFACES
     broker_port: int = 8081
     broker_lease_ttl: Duration = 60.0
+    broker_lease_reuse: Duration = 0.5  # a gateway may reuse a slot this long after its grant (0: never)
     broker_refresh_margin: Duration = 600.0
     broker_usage_poll_interval: Duration = 600.0
     broker_refresh_check_interval: Duration = 30.0  # background refresh tick

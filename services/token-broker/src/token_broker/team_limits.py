@@ -83,21 +83,25 @@ class TeamLimits:
         return reply.model_copy(update={"limits": state})
 
     async def admit_only(self, req: LeaseRequest) -> LeaseAdmitted | LeaseDenied:
-        """`admission_only` (count_tokens): count the request in the team's requests-per-minute
-        window and refuse it when that is full; no lease, no concurrency slot, no budget check
-        (the request spends no tokens)."""
+        """An admission without a new lease. `admission_only` (count_tokens): count the request
+        in the team's requests-per-minute window and refuse it when that is full; no concurrency
+        slot, no budget check (the request spends no tokens). `reused_lease` (the gateway hands a
+        slot it holds to this request): every limit, as for a lease."""
         admission = req.admission
         assert admission is not None
-        rpm_only = admission.model_copy(
-            update={"limits": KeyLimits(requests_per_minute=admission.limits.requests_per_minute)}
-        )
-        verdict, state, retry_after, message = await self.admit(req.request_id, rpm_only, hold_slot=False)
+        full = req.reused_lease is not None and not req.admission_only
+        if not full:
+            admission = admission.model_copy(
+                update={"limits": KeyLimits(requests_per_minute=admission.limits.requests_per_minute)}
+            )
+        verdict, state, retry_after, message = await self.admit(req.request_id, admission, hold_slot=full)
         self.metrics.team_admissions.labels(
             team=self.metrics.team_label(admission.team), result=verdict
         ).inc()
         if verdict != "ok":
+            budgets = ("budget", "credit_budget")
             return LeaseDenied(
-                reason=DenialReason.TEAM_RATE_LIMITED,
+                reason=DenialReason.TEAM_BUDGET if verdict in budgets else DenialReason.TEAM_RATE_LIMITED,
                 message=message,
                 retry_after_s=retry_after,
                 limits=state,

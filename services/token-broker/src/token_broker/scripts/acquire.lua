@@ -1,14 +1,17 @@
 -- Pick one credential and record a lease on it, atomically (one call per acquire).
--- KEYS[1]  the SET of credential ids
+-- KEYS[1]  the SET of credential ids, KEYS[2] the ZSET of requests waiting for a full pool
 -- ARGV     1 cred key prefix, 2 leases key prefix, 3 lease key prefix, 4 now (ms),
 --          5 lease id, 6 request id, 7 lease ttl (ms), 8 cap (0 = no cap),
 --          9 refresh margin (ms), 10 blocking margin (ms), 11 broker instance,
 --          12 lease key ttl (ms), 13 Kiro model id ('' = any), 14 catalogue key prefix,
 --          15 lacks key prefix, 16 session key ('' = no session), 17 session ttl (ms),
---          18.. excluded credential ids
+--          18 this request's member of KEYS[2] ('' = it has not waited), 19.. excluded credential ids
 -- Reply    {"grant", id, refresh_mode, purged, changed_json, auth, access_token, token_fp,
---           access_expires_ms, profile_arn, region, machine_id, proxy, session}
+--           access_expires_ms, profile_arn, region, machine_id, proxy, session, probe, reusable}
 --          session: '' no session, 'first' served by the session's first account, 'other' not
+--          probe: '1' for the one probe lease of a half-open account (never reused), else ''
+--          reusable: '1' when the pool keeps a free slot besides this one (no cap: always) and
+--          no request waits for a slot (a full pool's slots go back after each request)
 --          refresh_mode: 0 token fresh, 1 refresh soon (in the background), 2 refresh first
 --          {"busy", purged, changed_json, earliest lease expiry (ms)}
 --          {"none", purged, changed_json, earliest end of a cooldown/parking/backoff (ms, 0 = none), pool size}
@@ -18,7 +21,7 @@ local cap = tonumber(ARGV[8])
 local margin = tonumber(ARGV[9])
 local blocking = tonumber(ARGV[10])
 local excluded = {}
-for i = 18, #ARGV do excluded[ARGV[i]] = true end
+for i = 19, #ARGV do excluded[ARGV[i]] = true end
 
 -- Eligibility (catalogue.py, config.py): a retired account takes no lease; a lease for a model
 -- goes only to accounts whose live catalogue lists it (unknown catalogue: every model) and
@@ -44,6 +47,7 @@ end
 
 local ids = redis.call('SMEMBERS', KEYS[1])
 local purged, busy = 0, 0
+local free = 0  -- free slots of the usable credentials (before this grant); -1: no cap
 local changed = {}
 local soonest, soonest_slot = nil, nil
 local best = nil
@@ -108,6 +112,7 @@ for _, id in ipairs(ids) do
         local first = redis.call('ZRANGE', lk, 0, 0, 'WITHSCORES')
         if first[2] then soonest_slot = earlier(soonest_slot, tonumber(first[2])) end
       else
+        if cap > 0 and free >= 0 then free = free + cap - inflight else free = -1 end
         local c = {id = id, prio = tonumber(f[4]) or 0, block = (mode == 2) and 1 or 0,
                    inflight = inflight, lru = tonumber(f[5]) or 0, mode = mode, probe = probe,
                    sticky = (id == preferred) and 1 or 0}
@@ -129,6 +134,16 @@ for _, id in ipairs(ids) do
 end
 
 local changed_json = cjson.encode(changed)
+-- Waiting requests first (fairness between replicas): a request that has not waited takes no
+-- slot while as many requests wait as there are free slots; it waits too (and is then served).
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local waiting = redis.call('ZCARD', KEYS[2])
+local others = waiting
+if ARGV[18] ~= '' and redis.call('ZSCORE', KEYS[2], ARGV[18]) then others = waiting - 1 end
+if best ~= nil and ARGV[18] == '' and others > 0 and free >= 0 and free <= others then
+  best = nil
+  busy = busy + 1
+end
 if best ~= nil then
   local rk = ARGV[1] .. best.id
   redis.call('ZADD', ARGV[2] .. best.id, now + ttl, ARGV[5])
@@ -154,6 +169,10 @@ if best ~= nil then
     session = (first_account == best.id) and 'first' or 'other'
   end
   reply[14] = session
+  reply[15] = best.probe and '1' or ''  -- a probe lease is never reused
+  -- reuse only while the pool has room besides this slot: a slot of a full pool goes back to
+  -- the broker after each request, so waiting replicas get their turn (fairness)
+  reply[16] = ((free < 0 or free > 1) and others == 0) and '1' or ''
   return reply
 end
 if busy > 0 then

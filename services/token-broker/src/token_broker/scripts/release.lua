@@ -5,7 +5,8 @@
 --          6 last error text, 7 failure streak limit, 8 failure cooldown end (ms), 9 quota
 --          parking end (ms), 10 input tokens, 11 output tokens, 12 cooldowns enabled ('1' / '0'),
 --          13 first back-off (ms), 14 longest back-off (ms, SESSION_POOL_COOLDOWN),
---          15 end of a suspension cooldown (ms; 0 = disable the account)
+--          15 end of a suspension cooldown (ms; 0 = disable the account), 16 requests served
+--          under the lease (a reused slot: all but the last succeeded; tokens are their sums)
 -- Reply    {lease removed (0/1), old status, new status, token marked stale (0/1), reason}
 --
 -- Back-off of a throttled account (reference §19.3): the n-th throttling in a row cools it for
@@ -33,11 +34,14 @@ local reason = ''
 local stale = 0
 local cooldowns = ARGV[12] == '1'
 
-redis.call('HINCRBY', rk, 'requests', 1)
-if outcome == 'success' then
+local uses = tonumber(ARGV[16]) or 1
+redis.call('HINCRBY', rk, 'requests', uses)
+if outcome == 'success' or uses > 1 then  -- the reused slot's earlier requests succeeded
   redis.call('HSET', rk, 'fail_streak', 0, 'throttle_streak', 0)
   redis.call('HINCRBY', rk, 'input_tokens', tonumber(ARGV[10]) or 0)
   redis.call('HINCRBY', rk, 'output_tokens', tonumber(ARGV[11]) or 0)
+end
+if outcome == 'success' then
   return {removed, old, new, 0, ''}
 end
 if outcome == 'bad_request' or outcome == 'cancelled' or outcome == 'model_unavailable'
