@@ -238,6 +238,7 @@ class Bench:
     def config(self) -> StackConfig:
         return StackConfig(
             dashboard=True,  # the real stack (make run's): the dashboard takes the traffic history
+            oauth=True,
             admin_token=ADMIN_TOKEN,
             accounts=[{} for _ in range(self.credentials)],
             sim_env={"KIRO_SIM_DEFAULT_CREDITS_LIMIT": "1000000000"},

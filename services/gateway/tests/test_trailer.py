@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -35,6 +36,8 @@ async def post(broker: FakeBroker, kiro: FakeKiro, body: dict[str, Any]) -> tupl
 
     async with running_client(settings, patch) as client:
         response = await client.post("/v1/messages", json=body, headers=AUTH)
+        # a complete answer's lease is finished after the response (exchange._close_then_finish)
+        await asyncio.wait_for(broker.released.wait(), 5.0)
         counted = seen["metrics"].registry.get_sample_value(
             "gateway_truncated_answers_total", {"model": "claude-sonnet-4.5"}
         )

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from gateway import prepare
 from gateway.bodies import BodyBudget
 from gateway.catalogue import PoolCatalogue
 from gateway.deps import GatewayState
@@ -41,6 +42,7 @@ from gateway.metrics import Metrics
 from gateway.offload import Offloader
 from gateway.record import record_of
 from gateway.routes import chat, forward, messages, models
+from gateway.routes.answer import chat_endpoint
 from gateway.routes.health import gateway_health
 from gateway.settings import Settings
 from gateway.telemetry import CURRENT_TRACER, Telemetry
@@ -174,7 +176,16 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None, title="Kiro2API gateway"
     )
     app.add_middleware(
-        Lifecycle, metrics=metrics, telemetry=telemetry, max_body_bytes=settings.gateway_max_body_bytes
+        Lifecycle,
+        metrics=metrics,
+        telemetry=telemetry,
+        max_body_bytes=settings.gateway_max_body_bytes,
+        direct={
+            ("POST", "/v1/messages"): chat_endpoint(prepare.prepare_messages, "anthropic", "messages"),
+            ("POST", "/v1/chat/completions"): chat_endpoint(
+                prepare.prepare_chat, "openai", "chat_completions"
+            ),
+        },
     )
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)

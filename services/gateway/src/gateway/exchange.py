@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from gateway.client_stream import Renderer, StreamingAnswer
 from gateway.errors import Flavour, GatewayError, InternalError, Overloaded
-from gateway.failover import Upstreams, finish_call, open_attempt
+from gateway.failover import Attempt, Upstreams, finish_call, open_attempt
 from gateway.limits import admission_for
 from gateway.prepare import Prepared, conversion_error
 from gateway.record import RequestRecord
@@ -187,13 +187,13 @@ async def answer(
     events = attempt.events
     last = events[-1] if events else None
     if isinstance(last, MessageEnd):
-        await attempt.stream.settle()  # over upstream before its lease serves again
-    await attempt.stream.aclose()
-    if isinstance(last, MessageEnd):
-        # off the critical path: the answer does not wait for the broker's acknowledgement
-        await finish_call(ctx, attempt.call, Outcome.SUCCESS, end=last, wait=False)
+        # off the critical path: the answer waits neither for the upstream body's last bytes
+        # nor for the broker; the lease is released (or kept, slots.py) once the body ended
+        ctx.broker.spawn(_close_then_finish(ctx, attempt, last), name="upstream-close")
         record.usage = last.usage  # what the client is told
-    elif isinstance(last, StreamFailure):
+    else:
+        await attempt.stream.aclose()
+    if isinstance(last, StreamFailure):
         failure = attempt.failure_of(last)
         await finish_call(ctx, attempt.call, failure.outcome, failure=failure)
         raise failure_error(last)
@@ -206,6 +206,15 @@ async def answer(
     if isinstance(last, MessageEnd):
         await reporter.write_ahead(record, last.usage)  # durable before the client is told
     return Response(result.model_dump_json().encode(), media_type="application/json", headers=extra_headers)
+
+
+async def _close_then_finish(ctx: Upstreams, attempt: Attempt, end: MessageEnd) -> None:
+    """After a complete answer: wait (bounded) for the upstream body's end, close, release."""
+    try:
+        await attempt.stream.settle()  # over upstream before its lease serves again
+        await attempt.stream.aclose()
+    finally:
+        await finish_call(ctx, attempt.call, Outcome.SUCCESS, end=end)
 
 
 def _searched_body(

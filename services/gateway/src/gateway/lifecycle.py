@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode, use_span
@@ -37,11 +38,21 @@ UNLOGGED_ROUTES = frozenset({"healthz", "readyz", "metrics"})
 
 
 class Lifecycle(HttpMiddleware):
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, telemetry: Telemetry, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        telemetry: Telemetry,
+        max_body_bytes: int,
+        direct: Mapping[tuple[str, str], ASGIApp] | None = None,
+    ) -> None:
         super().__init__(app)
         self.metrics = metrics
         self.telemetry = telemetry
         self.max_body_bytes = max_body_bytes
+        # (method, path) -> an endpoint served without the framework's layers (routes/answer.py)
+        self.direct = dict(direct or {})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -108,7 +119,8 @@ class Lifecycle(HttpMiddleware):
                 err = RequestTooLarge(f"request body is larger than {self.max_body_bytes} bytes")
                 await render_error(err, flavour, record.request_id)(scope, receive, send)
                 return
-            await self.app(scope, receive, send)
+            endpoint = self.direct.get((scope["method"], scope["path"]), self.app)
+            await endpoint(scope, receive, send)
         except Exception as exc:  # the boundary: anything that got here is a bug
             log.error(
                 "unhandled error",
