@@ -338,6 +338,11 @@ async def _saturated(stack: Bench, sizes: Sizes, config: Config, unsaturated: fl
         f"{rate / unsaturated:.2f}",
         f"{product * 1e3:.3f}",
     )
+    by_process = ", ".join(
+        f"{name} {used / requests * 1e3:.2f}"
+        for name, used in sorted(meter.used.items(), key=lambda x: -x[1])
+    )
+    table.notes.append(f"CPU ms per request by process: {by_process}")
     table.notes.append(
         "x unsaturated: requests/s against the c=32 row above (a pool with room); while requests "
         "wait, grants are not reused, so each request asks the broker and releases"

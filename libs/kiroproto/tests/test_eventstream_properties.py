@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from kiroproto.errors import DecodeError, TruncatedFrameError
 from kiroproto.eventstream import (
     EventStreamDecoder,
+    HeaderCache,
     HeaderValue,
     Int8,
     Int16,
@@ -238,3 +239,21 @@ def test_decode_headers_on_any_bytes_returns_or_raises_header_error(raw: bytes) 
     except DecodeError:
         return
     assert isinstance(headers, dict)
+
+
+@deterministic
+@given(messages_st, messages_st)
+def test_decoders_sharing_a_header_cache_decode_like_their_own(
+    first: list[tuple[dict[str, HeaderValue], bytes]], second: list[tuple[dict[str, HeaderValue], bytes]]
+) -> None:
+    """The gateway shares one cache between the decoders of all its answers: what each decodes
+    is what a decoder with its own cache gives (the cache is keyed by the exact header bytes)."""
+    shared = HeaderCache(size=4)  # small: the bound is reached and entries stop being added
+    for batch in (first, second, first):
+        body = b"".join(encode_message(h, p) for h, p in batch)
+        alone, together = EventStreamDecoder(), EventStreamDecoder(shared)
+        alone.feed(body)
+        together.feed(body)
+        assert [(dict(m.headers), m.payload) for m in together] == [
+            (dict(m.headers), m.payload) for m in alone
+        ]

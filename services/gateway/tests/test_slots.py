@@ -55,8 +55,9 @@ async def test_a_success_keeps_the_slot_for_the_next_request_and_the_last_releas
     s, sent = slots()
     g = grant("l1")
     s.adopt(g, MODEL)
+    assert not s.served(g)
     assert s.finish(ended(g)) is None  # kept
-    assert s.take(MODEL) == g
+    assert s.take(MODEL) == g and s.served(g)
     assert s.finish(ended(g)) is None
     assert s.take(MODEL) == g
     final = s.finish(ended(g, Outcome.THROTTLED, tokens=0))

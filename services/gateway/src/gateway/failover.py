@@ -231,7 +231,7 @@ async def open_attempt(
                 if search is not None:
                     await search.run(ctx.upstream, ctx.metrics, grant)
                 response = await ctx.upstream.open_chat(grant, body_for(grant, strip_reasoning))
-                stream = UpstreamStream(response)
+                stream = UpstreamStream(response, ctx.upstream.header_cache)
                 served = served_options(options, grant)
                 if search is None:
                     attempt = Attempt(call, stream, ResponseAssembler(served))

@@ -142,7 +142,9 @@ class Leasing:
 
     async def _reused(self, grant: LeaseGrant, ask: LeaseAsk) -> LeaseGrant:
         """A held slot for this request; a team request is admitted first (one round trip)."""
-        self._metrics.leases_reused.inc()
+        self._metrics.lease_wait.observe(0.0)
+        if self.slots.served(grant):
+            self._metrics.leases_reused.inc()
         ticket = ask.ticket
         if ticket is None:
             return grant
@@ -181,7 +183,7 @@ class Leasing:
             raise
         finally:
             self._metrics.lease_wait.observe(time.monotonic() - started)
-        if grant.lease_id in self.slots.held:
+        if self.slots.served(grant):
             self._metrics.leases_reused.inc()
         return grant
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kiroproto.bus import LeaseGrant, LeaseRelease, Outcome
@@ -61,9 +61,10 @@ class Slots:
     _waiters: dict[str, deque[asyncio.Future[LeaseGrant]]] = field(default_factory=dict)  # by model
     _closing: bool = False
 
-    @property
-    def held(self) -> Mapping[str, HeldSlot]:
-        return self._held
+    def served(self, grant: LeaseGrant) -> bool:
+        """Has this held slot served a request before (is handing it on a reuse)?"""
+        slot = self._held.get(grant.lease_id)
+        return slot is not None and slot.uses > 0
 
     # ---- handing slots out
     def adopt(self, grant: LeaseGrant, model: str) -> None:

@@ -25,6 +25,7 @@ from gateway.errors import ContextTooLong, GatewayError, InvalidRequest
 from gateway.h1 import H1Transport
 from gateway.settings import Settings
 from kiroproto.bus import LeaseGrant, Outcome
+from kiroproto.eventstream import HeaderCache
 from kiroproto.upstream import assign_proxy, base_url, chat_headers
 from kiroproto.websearch import MCP_PATH, mcp_headers
 
@@ -204,6 +205,7 @@ class UpstreamClient:
         transport: httpx.AsyncBaseTransport | None = None,  # tests only: a fake at the transport seam
     ) -> None:
         max_connections = settings.gateway_max_connections
+        self.header_cache = HeaderCache()  # shared by the decoders of this process's answers
         self._proxy_pool = settings.proxies
         self._transport = transport
         self._template = settings.kiro_api_base_url

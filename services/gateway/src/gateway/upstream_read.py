@@ -20,7 +20,7 @@ import httpx
 from gateway.upstream import Failure, UpstreamFailure, map_upstream_errors
 from kiroproto.bus import Outcome
 from kiroproto.errors import DecodeError
-from kiroproto.eventstream import EventStreamDecoder
+from kiroproto.eventstream import EventStreamDecoder, HeaderCache
 from kiroproto.stream.kiro_events import KiroEvent, parse_kiro_message
 
 _END: Final = None
@@ -28,16 +28,17 @@ QUEUE_BATCHES = 64
 
 
 class UpstreamStream:
-    __slots__ = ("_queue", "_reader", "_response", "finished")
+    __slots__ = ("_headers", "_queue", "_reader", "_response", "finished")
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, header_cache: HeaderCache | None = None) -> None:
         self._response = response
+        self._headers = header_cache
         self._queue: asyncio.Queue[list[KiroEvent] | UpstreamFailure | None] = asyncio.Queue(QUEUE_BATCHES)
         self._reader = asyncio.create_task(self._read(), name="upstream-reader")
         self.finished = False
 
     async def _read(self) -> None:
-        decoder = EventStreamDecoder()
+        decoder = EventStreamDecoder(self._headers)
         queue = self._queue
         try:
             with map_upstream_errors():

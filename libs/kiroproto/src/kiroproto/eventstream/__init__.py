@@ -12,7 +12,7 @@ from kiroproto.eventstream._frame import (
     Int32,
     Message,
 )
-from kiroproto.eventstream.decoder import EventStreamDecoder, decode_headers
+from kiroproto.eventstream.decoder import EventStreamDecoder, HeaderCache, decode_headers
 from kiroproto.eventstream.encoder import encode_event, encode_exception, encode_headers, encode_message
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "MAX_MESSAGE_LENGTH",
     "MAX_PAYLOAD_LENGTH",
     "EventStreamDecoder",
+    "HeaderCache",
     "HeaderType",
     "HeaderValue",
     "Int8",

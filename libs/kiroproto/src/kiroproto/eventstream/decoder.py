@@ -118,15 +118,36 @@ def _fixed(view: memoryview, pos: int, end: int, fmt: str) -> tuple[int, int]:
     return int(value), pos + size
 
 
+class HeaderCache:
+    """Decoded header sections by their bytes (at most `size`, first come first kept). A stream's
+    frames repeat a few header sections; one cache shared by the decoders of many short streams
+    (the gateway's, one per upstream answer) decodes each section once per process."""
+
+    __slots__ = ("_entries", "_size")
+
+    def __init__(self, size: int = _HEADER_CACHE_SIZE) -> None:
+        self._entries: dict[bytes, Mapping[str, HeaderValue]] = {}
+        self._size = size
+
+    def decode(self, raw: bytes) -> Mapping[str, HeaderValue]:
+        headers = self._entries.get(raw)
+        if headers is None:
+            headers = MappingProxyType(decode_headers(raw))
+            if len(self._entries) < self._size:
+                self._entries[raw] = headers
+        return headers
+
+
 class EventStreamDecoder:
-    """Buffers bytes and yields complete, verified messages."""
+    """Buffers bytes and yields complete, verified messages. `header_cache`: decoded header
+    sections shared with other decoders (one of its own otherwise)."""
 
-    __slots__ = ("_buffer", "_header_cache", "_start")
+    __slots__ = ("_buffer", "_headers", "_start")
 
-    def __init__(self) -> None:
+    def __init__(self, header_cache: HeaderCache | None = None) -> None:
         self._buffer = bytearray()
         self._start = 0  # read offset into _buffer; compacted lazily
-        self._header_cache: dict[bytes, Mapping[str, HeaderValue]] = {}
+        self._headers = header_cache if header_cache is not None else HeaderCache()
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         if data:
@@ -167,12 +188,7 @@ class EventStreamDecoder:
                 raise MessageCRCError("message CRC mismatch")
             headers_start = start + PRELUDE_LENGTH
             payload_start = headers_start + headers_length
-            raw_headers = bytes(view[headers_start:payload_start])
-            headers = self._header_cache.get(raw_headers)
-            if headers is None:
-                headers = MappingProxyType(decode_headers(raw_headers))
-                if len(self._header_cache) < _HEADER_CACHE_SIZE:
-                    self._header_cache[raw_headers] = headers
+            headers = self._headers.decode(bytes(view[headers_start:payload_start]))
             payload = bytes(view[payload_start : end - 4])
         finally:
             view.release()
