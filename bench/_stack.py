@@ -149,7 +149,8 @@ class _Connection(asyncio.Protocol):
         await self._done
         ended = time.perf_counter()
         if self.status != 200:
-            raise ClientError(f"HTTP {self.status}")
+            said = b"".join(self._capture)[:300].decode(errors="replace") if self._capture else ""
+            raise ClientError(f"HTTP {self.status} {said}".rstrip())
         first_content = self._first_content or ended
         body = b"".join(self._capture) if self._capture is not None else None
         return Timing(ended - started, self._first_byte - started, first_content - started, self._body, body)

@@ -604,7 +604,7 @@ async def _memory(stack: Bench, sizes: Sizes) -> tuple[Grid, dict[str, float]]:
         sampler = asyncio.create_task(sample())
         started = time.perf_counter()
         results = await asyncio.gather(
-            *(client.call(prepared.request, prepared.marker) for _ in range(sizes.streams)),
+            *(client.call(prepared.request, prepared.marker, capture=True) for _ in range(sizes.streams)),
             return_exceptions=True,
         )
         elapsed = time.perf_counter() - started
