@@ -242,7 +242,14 @@ class Bench:
             oauth=True,
             admin_token=ADMIN_TOKEN,
             accounts=[{} for _ in range(self.credentials)],
-            sim_env={"KIRO_SIM_DEFAULT_CREDITS_LIMIT": "1000000000"},
+            # a 5 MB history goes upstream whole (the simulator's default limit is Kiro's size)
+            # 1,000 streams from one loopback address: the per-address inbound limit (256, against
+            # many connections from one client) would refuse most of them (kiro_service.inbound)
+            sim_env={
+                "KIRO_SIM_DEFAULT_CREDITS_LIMIT": "1000000000",
+                "KIRO_SIM_BODY_LIMIT": "50000000",
+                "HTTP_MAX_CONNECTIONS_PER_ADDRESS": "4096",
+            },
             sim_args=["--chunking", "whole"],
             client_token=CLIENT_TOKEN,
             secret_key=None,
@@ -253,6 +260,7 @@ class Bench:
                 "SESSION_POOL_MAX_RETRIES": "3",
                 "SESSION_POOL_WAIT": "10s",
                 "LOG_LEVEL": "WARNING",
+                "HTTP_MAX_CONNECTIONS_PER_ADDRESS": "4096",
             },
             broker_env={"KIRO_ALLOW_PLAINTEXT_SECRETS": "true"},  # the benchmark measures the plain path
             plain_names=True,
@@ -296,7 +304,11 @@ class Bench:
 
     # ---- requests, prepared once
     def gateway(self, text: str, *, stream: bool) -> Prepared:
-        body = orjson.dumps(anthropic_body(text, stream=stream))
+        return self.gateway_json(anthropic_body(text, stream=stream))
+
+    def gateway_json(self, anthropic: dict[str, Any]) -> Prepared:
+        body = orjson.dumps(anthropic)
+        stream = bool(anthropic.get("stream"))
         headers = {
             "content-type": "application/json",
             "x-api-key": CLIENT_TOKEN,
@@ -307,11 +319,15 @@ class Bench:
 
     def direct(self, text: str) -> Prepared:
         """The simulator call the gateway makes for `text` (same Kiro body and headers)."""
+        return self.direct_json(anthropic_body(text, stream=True))
+
+    def direct_json(self, anthropic: dict[str, Any]) -> Prepared:
+        """The simulator call the gateway makes for this Messages body."""
         from kiroproto.anthropic.request import MessagesRequest
         from kiroproto.convert import convert_anthropic_request
         from kiroproto.models import ModelMap, ModelMapConfig
 
-        req = MessagesRequest.model_validate(anthropic_body(text, stream=True))
+        req = MessagesRequest.model_validate(anthropic)
         conversion = convert_anthropic_request(req, ModelMap(ModelMapConfig()).resolve(MODEL))
         wire = {**conversion.body.to_wire(), "profileArn": self.accounts[0]["profile_arn"]}
         body = orjson.dumps(wire)

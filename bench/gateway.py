@@ -46,6 +46,20 @@ from kiroproto.eventstream import EventStreamDecoder
 CONCURRENCY = 32
 
 
+HISTORY_ENTRIES = 2_000  # a long Claude Code session: 2,000 history entries of 5 MB in all
+HISTORY_MB = 5.0
+_WORDS = "the quick brown fox jumps over a lazy dog while code returns values; "
+
+
+def history_body(entries: int = HISTORY_ENTRIES, megabytes: float = HISTORY_MB) -> dict[str, object]:
+    """A non-streaming Messages body: `entries` alternating turns of `megabytes` MB, then "hi"."""
+    per = int(megabytes * 1024 * 1024 / entries)
+    text = (_WORDS * (per // len(_WORDS) + 1))[:per]
+    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": text} for i in range(entries)]
+    messages.append({"role": "user", "content": "hi"})
+    return {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": False, "messages": messages}
+
+
 @dataclass(frozen=True, slots=True)
 class Sizes:
     warmup: int  # requests per target before anything is timed
@@ -57,12 +71,14 @@ class Sizes:
     streams: int  # concurrent slow streams for the memory figure
     stream_text: int  # characters of each slow stream
     stream_delay: float  # seconds between its frames
+    large: int = 3  # large-history requests per target and round
+    beside: int = 640  # small c=32 requests beside them (and alone, for the baseline)
 
     @classmethod
     def of(cls, config: Config) -> Sizes:
         if config.quick:
-            return cls(150, 100, 640, 50, 5_000, 1, 200, 20, 0.2)
-        return cls(200, 400, 4_000, 200, 20_000, 3, 1_000, 100, 0.3)
+            return cls(150, 100, 640, 50, 5_000, 1, 200, 20, 0.2, 3, 640)
+        return cls(200, 400, 4_000, 200, 20_000, 3, 1_000, 100, 0.3, 8, 2_000)
 
 
 # --------------------------------------------------------------------------- tables
@@ -272,6 +288,7 @@ class Parts:
     events: Table
     peak: dict[str, float]
     cpu: dict[str, dict[str, float]]
+    large: Result
 
 
 # the product's own processes (the simulator, the floor server and the load client are not)
@@ -299,13 +316,79 @@ async def _measure(stack: Bench, sizes: Sizes, config: Config) -> tuple[list[Tab
         ttft = await _ttft(streaming, sizes, config)
         events = await _event_rate(stack, sizes, config)
         memory, peak = await _memory(stack, sizes)
+        large = await _large_history(stack, sizes, config)
     finally:
         for target in [*targets.values(), *streaming.values()]:
             target.client.close()
     cpu_table = _cpu_table(cpu)
-    return [c1.table, c32.table, ttft.table, events, cpu_table, memory], Parts(
-        c1, c32, ttft, events, peak, cpu
+    tables: list[Table] = [c1.table, c32.table, ttft.table, events, cpu_table, large.table, memory]
+    return tables, Parts(c1, c32, ttft, events, peak, cpu, large)
+
+
+async def _large_history(stack: Bench, sizes: Sizes, config: Config) -> Result:
+    """A 5 MB, 2,000-entry history: what the gateway adds to it (converted and validated in its
+    worker processes), and the p99 of small c=32 requests on the same gateway while it runs."""
+    body = history_body()
+    large = {
+        "direct": Target("direct", stack.direct_json(body), Client(stack.sim_port)),
+        "gateway": Target("gateway", stack.gateway_json(body), Client(stack.gateway_port)),
+    }
+    for target in large.values():
+        await sequential(target, 1, keep=False)
+    await interleaved(config.repeat, [functools.partial(sequential, t, sizes.large) for t in large.values()])
+    small = Target("gateway", stack.gateway("hi", stream=False), Client(stack.gateway_port))
+    beside = Target("gateway", stack.gateway("hi", stream=False), Client(stack.gateway_port))
+    await small.client.warm(CONCURRENCY)
+    await beside.client.warm(CONCURRENCY)
+    await concurrent(small, sizes.beside, CONCURRENCY)  # alone: the baseline
+    busy = Target("gateway", stack.gateway_json(body), Client(stack.gateway_port))
+    stop = asyncio.Event()
+
+    async def keep_large_running() -> None:
+        while not stop.is_set():
+            await sequential(busy, 1)
+
+    runner = asyncio.create_task(keep_large_running())
+    await asyncio.sleep(0.05)
+    await concurrent(beside, sizes.beside, CONCURRENCY)
+    stop.set()
+    await runner
+    for target in [*large.values(), small, beside, busy]:
+        target.client.close()
+    direct, gateway = large["direct"].totals(), large["gateway"].totals()
+    d50, g50 = pct(direct, 0.5), pct(gateway, 0.5)
+    alone99, beside99 = pct(small.totals(), 0.99), pct(beside.totals(), 0.99)
+    table = Grid(
+        f"gateway [large history]: {HISTORY_MB:g} MB, {HISTORY_ENTRIES:,} entries, non-streaming; "
+        f"{config.repeat} rounds of {sizes.large} per row",
+        header=("path", "requests", "p50 ms", "p99 ms", "+p50 ms"),
     )
+    table.line(
+        "direct: the converted body to the simulator", f"{len(direct)}", ms(d50), ms(pct(direct, 0.99)), "-"
+    )
+    table.line(
+        "gateway: convert + validate + call",
+        f"{len(gateway)}",
+        ms(g50),
+        ms(pct(gateway, 0.99)),
+        ms(g50 - d50),
+    )
+    table.line(
+        f"small requests c={CONCURRENCY}, alone",
+        f"{len(small.timings):,}",
+        ms(pct(small.totals(), 0.5)),
+        ms(alone99),
+        "-",
+    )
+    table.line(
+        f"small requests c={CONCURRENCY}, beside large ones",
+        f"{len(beside.timings):,}",
+        ms(pct(beside.totals(), 0.5)),
+        ms(beside99),
+        "-",
+    )
+    table.notes.append(f"large requests sent while the small ones ran: {len(busy.timings)}")
+    return Result(table, {"added_p50": g50 - d50, "small_p99_added": beside99 - alone99})
 
 
 async def _saturated(stack: Bench, sizes: Sizes, config: Config, unsaturated: float) -> Result:
@@ -665,6 +748,21 @@ def _goals(parts: Parts, saturated: Result, sizes: Sizes) -> Grid:
         "<= 1 ms",
         f"{product * 1e3:.3f} ms",
         product <= 0.001,
+    )
+    large = parts.large.figures
+    added_large = large["added_p50"]
+    row(
+        f"{HISTORY_MB:g} MB, {HISTORY_ENTRIES:,}-entry history: added p50",
+        "<= 50 ms",
+        f"{added_large * 1e3:.1f} ms",
+        added_large <= 0.05,
+    )
+    beside = large["small_p99_added"]
+    row(
+        f"small-request p99 (c={CONCURRENCY}) beside it: added",
+        "<= 50 ms",
+        f"{beside * 1e3:.1f} ms",
+        beside <= 0.05,
     )
     ratio = saturated.figures["ratio"]
     row("saturated pool vs one with room, c=32 req/s", ">= 0.9x", f"{ratio:.2f}x", ratio >= 0.9)
