@@ -40,6 +40,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -114,17 +115,54 @@ class _Waiting:
 
 
 class ReleaseWaker:
-    """Wakes local waiters when a lease is released anywhere (fed by the `events_lease` subscription)."""
+    """Wakes this broker's waiting lease requests when a lease is released anywhere (fed by the
+    `events_lease` subscription): the oldest waiter per released lease, not all of them (each
+    woken request runs the acquire script again, and a full pool's every release used to wake
+    them all). A waiter woken by an event that then finds no slot (another broker's waiter took
+    it, or it cannot use it) passes the wake on once; a wake that arrives while a request is
+    trying goes to the next waiter if that request got its slot anyway. The 250 ms poll of the
+    waiters is the floor."""
+
+    __slots__ = ("_queue",)
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._queue: deque[asyncio.Future[bool]] = deque()
 
-    def current(self) -> asyncio.Event:
-        return self._event
+    def ticket(self) -> asyncio.Future[bool]:
+        """A place in the queue, taken before a try (a release during the try is not lost)."""
+        queue = self._queue
+        while queue and queue[0].done():
+            queue.popleft()
+        ticket: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        queue.append(ticket)
+        return ticket
 
-    def wake(self) -> None:
-        event, self._event = self._event, asyncio.Event()
-        event.set()
+    def wake(self, count: int = 1, *, event: bool = True) -> None:
+        """Wake the `count` oldest waiters (`event`: for a released lease; False: a passed wake)."""
+        queue = self._queue
+        while count and queue:
+            ticket = queue.popleft()
+            if not ticket.done():
+                ticket.set_result(event)
+                count -= 1
+
+    async def wait(self, ticket: asyncio.Future[bool], timeout_s: float) -> bool:
+        """Until woken or `timeout_s`; True when woken for a released lease."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(ticket), timeout=max(0.0, timeout_s))
+        except TimeoutError:
+            ticket.cancel()
+            return False
+        except BaseException:  # the request was cancelled: its wake, if any, goes on
+            self.leave(ticket)
+            raise
+
+    def leave(self, ticket: asyncio.Future[bool]) -> None:
+        """A request done with its ticket: a wake it got but did not wait for goes to the next."""
+        if not ticket.done():
+            ticket.cancel()
+        elif not ticket.cancelled() and ticket.result():
+            self.wake(1)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -173,14 +211,21 @@ class LeaseManager:
         deadline = started + max(0.0, wait_s)
         exclude = set(req.exclude)
         backoffs: list[int] = []  # refresh backoffs of credentials skipped during this request
+        waker = self.waker
+        woken = False  # the last wait ended with a released lease
         while True:
-            wake = self.waker.current()
+            ticket = waker.ticket()
             lease_id = uuid.uuid4().hex
-            result = await self._try(
-                req.request_id, lease_id, exclude, req.model, req.session_id, waiting.member
-            )
+            try:
+                result = await self._try(
+                    req.request_id, lease_id, exclude, req.model, req.session_id, waiting.member
+                )
+            except BaseException:
+                waker.leave(ticket)
+                raise
             kind = result[0]
             if kind == "grant":
+                waker.leave(ticket)
                 reusable = len(result) > 15 and result[14] != "1" and result[15] == "1"
                 grant = await self._grant(result, lease_id, exclude, backoffs, req.model, reusable)
                 if grant is not None:
@@ -188,35 +233,37 @@ class LeaseManager:
                         self.metrics.session_leases.labels(account=result[13]).inc()
                     return grant
                 continue  # the chosen credential could not get a token: try the others
+            if woken:
+                waker.wake(1, event=False)  # woken for a slot this request could not take: pass it on
             remaining = deadline - time.monotonic()
             if kind == "none":
                 now = now_ms()
                 cooldown_end = int(result[3])
                 if 0 < cooldown_end <= now:
+                    waker.leave(ticket)
+                    woken = False
                     continue  # it ended since the script looked: try again at once
                 soonest = min((t for t in (cooldown_end, *backoffs) if t > now), default=0)
                 until_s = (soonest - now) / 1000
                 if soonest == 0 or until_s > remaining or self.closing:
+                    waker.leave(ticket)
                     return self._deny_none(soonest, int(result[4]))
                 # the soonest cooldown or refresh backoff ends within the wait: sleep until then
                 # (or a release), then consider again the credentials whose refresh failed
-                with contextlib.suppress(TimeoutError):
-                    timeout = min(max(0.0, until_s) + 0.005, COOLDOWN_WAIT_MAX_S)  # shutdown stays quick
-                    await asyncio.wait_for(wake.wait(), timeout=timeout)
+                timeout = min(max(0.0, until_s) + 0.005, COOLDOWN_WAIT_MAX_S)  # shutdown stays quick
+                woken = await waker.wait(ticket, timeout)
                 exclude = set(req.exclude)
                 backoffs.clear()
                 continue
             if remaining <= 0 or self.closing:
+                waker.leave(ticket)
                 return LeaseDenied(
                     reason=DenialReason.POOL_BUSY,
                     message="every usable credential is at its concurrency limit",
                     retry_after_s=BUSY_RETRY_AFTER_S,
                 )
             await waiting.begin(req.request_id, remaining)  # grants stop being reusable meanwhile
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=min(remaining, WAIT_POLL_S))
-            except TimeoutError:
-                pass
+            woken = await waker.wait(ticket, min(remaining, WAIT_POLL_S))
 
     def _session_key(self, session_id: str | None) -> str:
         if not session_id:
