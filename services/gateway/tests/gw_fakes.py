@@ -33,6 +33,19 @@ def exception_frame(exception_type: str, message: str) -> bytes:
     return encode_exception(exception_type, orjson.dumps({"message": message}))
 
 
+def lease_grant(lease_id: str = "l", credential_id: str = "c", **fields: Any) -> LeaseGrant:
+    """A grant with the fields every test leaves alone filled in (`fields` sets the others)."""
+    base: dict[str, Any] = {
+        "auth": "Social",
+        "access_token": f"token-{credential_id}",
+        "token_fingerprint": f"fp-{credential_id}",
+        "region": "us-east-1",
+        "machine_id": "0" * 64,
+        "lease_ttl_s": 30.0,
+    }
+    return LeaseGrant(lease_id=lease_id, credential_id=credential_id, **(base | fields))
+
+
 @dataclass
 class FakeBroker:
     """A `LeaseBroker`: grants credentials from a list (skipping excluded ones), records every call."""
@@ -61,16 +74,7 @@ class FakeBroker:
         if not free:
             raise Overloaded("no credential", retry_after=30)  # the broker only knows the others
         cred = free[0]
-        return LeaseGrant(
-            lease_id=f"lease-{len(self.acquires)}",
-            credential_id=cred,
-            auth="Social",
-            access_token=f"token-{cred}",
-            token_fingerprint=f"fp-{cred}",
-            region="us-east-1",
-            machine_id="0" * 64,
-            lease_ttl_s=0.3,
-        )
+        return lease_grant(f"lease-{len(self.acquires)}", cred, lease_ttl_s=0.3)
 
     async def release(self, release: LeaseRelease) -> None:
         self.releases.append(release)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from gw_fakes import lease_grant
 from gw_helpers import make_settings
 
 from gateway.upstream import UpstreamClient
@@ -10,16 +11,8 @@ from kiroproto.bus import LeaseGrant
 
 
 def grant(credential_id: str, *, proxy: str | None = None, region: str = "eu-central-1") -> LeaseGrant:
-    return LeaseGrant(
-        lease_id="l",
-        credential_id=credential_id,
-        auth="Social",
-        access_token="tok",
-        token_fingerprint="fp",
-        region=region,
-        machine_id="a" * 64,
-        proxy=proxy,
-        lease_ttl_s=30,
+    return lease_grant(
+        credential_id=credential_id, access_token="tok", machine_id="a" * 64, proxy=proxy, region=region
     )
 
 

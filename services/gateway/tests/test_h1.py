@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from gw_fakes import lease_grant
 from gw_helpers import make_settings
 
 from gateway.h1 import H1Transport
@@ -303,16 +304,7 @@ async def test_the_pool_limit_makes_a_request_wait_then_time_out() -> None:
 
 
 def grant() -> LeaseGrant:
-    return LeaseGrant(
-        lease_id="l",
-        credential_id="c",
-        auth="Social",
-        access_token="tok",
-        token_fingerprint="fp",
-        region="us-east-1",
-        machine_id="a" * 64,
-        lease_ttl_s=30,
-    )
+    return lease_grant(access_token="tok", machine_id="a" * 64)
 
 
 async def test_upstream_client_uses_the_lean_transport_for_direct_egress() -> None:

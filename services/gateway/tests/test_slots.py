@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from gw_fakes import lease_grant
 
 from gateway.slots import Slots
 from kiroproto.bus import LeaseGrant, LeaseRelease, Outcome
@@ -14,17 +15,7 @@ MODEL = "claude-sonnet-4.5"
 
 
 def grant(lease_id: str, credential_id: str = "a", reuse_s: float = 5.0) -> LeaseGrant:
-    return LeaseGrant(
-        lease_id=lease_id,
-        credential_id=credential_id,
-        auth="Social",
-        access_token="t",
-        token_fingerprint="fp",
-        region="us-east-1",
-        machine_id="0" * 64,
-        lease_ttl_s=60.0,
-        reuse_s=reuse_s,
-    )
+    return lease_grant(lease_id, credential_id, lease_ttl_s=60.0, reuse_s=reuse_s)
 
 
 def ended(g: LeaseGrant, outcome: Outcome = Outcome.SUCCESS, tokens: int = 10) -> LeaseRelease:

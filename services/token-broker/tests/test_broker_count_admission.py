@@ -48,13 +48,15 @@ def admission(team: str, **limits: Any) -> Admission:
     return Admission(key_id="key_x", team=team, limits=KeyLimits(**limits))
 
 
-def count_request(team: str, **limits: Any) -> LeaseRequest:
+def count_request(team: str, *, reused_lease: str | None = None, **limits: Any) -> LeaseRequest:
+    """`admission_only` (count_tokens), or with `reused_lease` a full admission for a held slot."""
     return LeaseRequest(
         request_id="req_" + uuid.uuid4().hex,
-        model="",
+        model="" if reused_lease is None else "claude-sonnet-4.5",
         wait_ms=0,
         admission=admission(team, **limits),
-        admission_only=True,
+        admission_only=reused_lease is None,
+        reused_lease=reused_lease,
     )
 
 
@@ -71,7 +73,7 @@ async def test_counted_in_the_request_window_and_refused_beyond_it(service: Team
 
 
 async def test_no_slot_no_token_limit_no_budget(service: TeamService) -> None:
-    limits = {
+    limits: dict[str, Any] = {
         "requests_per_minute": 100,
         "max_concurrent": 1,
         "tokens_per_minute": 1,
@@ -100,13 +102,7 @@ async def test_a_count_never_frees_the_slots_chat_requests_hold(service: TeamSer
 
 
 def reuse_request(team: str, **limits: Any) -> LeaseRequest:
-    return LeaseRequest(
-        request_id="req_" + uuid.uuid4().hex,
-        model="claude-sonnet-4.5",
-        wait_ms=0,
-        admission=admission(team, **limits),
-        reused_lease="lease_" + uuid.uuid4().hex,
-    )
+    return count_request(team, reused_lease="lease_" + uuid.uuid4().hex, **limits)
 
 
 async def test_a_reused_slot_admits_the_team_as_fully_as_a_new_lease(service: TeamService) -> None:

@@ -169,6 +169,18 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"  # the client went away
 
 
+# Outcomes the broker applies no penalty for (no error count, no cooldown, no last error).
+NO_PENALTY_OUTCOMES = frozenset(
+    {
+        Outcome.SUCCESS,
+        Outcome.BAD_REQUEST,
+        Outcome.CANCELLED,
+        Outcome.MODEL_UNAVAILABLE,
+        Outcome.MODEL_CAPACITY,
+    }
+)
+
+
 class LeaseRelease(_Msg):
     lease_id: str
     credential_id: str

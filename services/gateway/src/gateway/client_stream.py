@@ -137,8 +137,7 @@ class StreamingAnswer(Response):
             self._body_complete = True
             if isinstance(terminal, MessageEnd):
                 self._record.usage = terminal.usage  # what the client was told
-                await attempt.stream.settle()  # over upstream before its lease serves again
-                await attempt.stream.aclose()
+                await attempt.stream.close_after_end()  # over upstream before its lease serves again
                 await finish_call(ctx, attempt.call, Outcome.SUCCESS, end=terminal)
             else:
                 assert isinstance(terminal, StreamFailure)

@@ -211,8 +211,7 @@ async def answer(
 async def _close_then_finish(ctx: Upstreams, attempt: Attempt, end: MessageEnd) -> None:
     """After a complete answer: wait (bounded) for the upstream body's end, close, release."""
     try:
-        await attempt.stream.settle()  # over upstream before its lease serves again
-        await attempt.stream.aclose()
+        await attempt.stream.close_after_end()  # over upstream before its lease serves again
     finally:
         await finish_call(ctx, attempt.call, Outcome.SUCCESS, end=end)
 

@@ -1,6 +1,6 @@
 """Concurrency slots this replica holds, handed to its next requests (lease reuse).
 
-The broker grants a lease with `reuse_s` (CONTRACTS: `BROKER_LEASE_REUSE`, 0 for a half-open
+The broker grants a lease with `reuse_s` (its `BROKER_LEASE_REUSE`; 0 for a half-open
 probe). Until `reuse_s` after the grant, an attempt that ends in success does not release the
 lease: the slot goes to the oldest local request waiting for that model, or lingers idle for
 `linger_s` for the next one, and only then is released. The broker still counts it against the
@@ -27,10 +27,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kiroproto.bus import LeaseGrant, LeaseRelease, Outcome
+from kiroproto.bus import NO_PENALTY_OUTCOMES, LeaseGrant, LeaseRelease, Outcome
 
-# outcomes that say nothing against the credential (the broker applies no penalty for them)
-_NO_FAULT = frozenset({Outcome.SUCCESS, Outcome.CANCELLED, Outcome.BAD_REQUEST, Outcome.MODEL_CAPACITY})
+# outcomes that leave the credential's other slots here reusable: the broker's no-penalty set,
+# less MODEL_UNAVAILABLE (the account lacks the model, so its slots for that model would fail too)
+_NO_FAULT = NO_PENALTY_OUTCOMES - {Outcome.MODEL_UNAVAILABLE}
 
 LINGER_S = 0.01  # an idle slot waits this long for a next request, then is released
 
@@ -110,12 +111,9 @@ class Slots:
 
     def fail_oldest(self, model: str, exc: BaseException) -> None:
         """The broker refused an ask made for this replica's waiters: the oldest one gets it."""
-        queue = self._waiters.get(model)
-        while queue:
-            future = queue.popleft()
-            if not future.done():
-                future.set_exception(exc)
-                return
+        waiter = self._oldest_waiter(model)
+        if waiter is not None:
+            waiter.set_exception(exc)
 
     # ---- the end of a use
     def finish(self, release: LeaseRelease) -> LeaseRelease | None:
@@ -147,18 +145,14 @@ class Slots:
     def stop_reuse(self) -> None:
         """The pool is full somewhere (a lease request waits at the broker): every held slot goes
         back to the broker, the idle ones now, the others when their request ends."""
-        for slot in list(self._held.values()):
-            slot.spoiled = True
-            if slot.timer is not None:
-                self._expire(slot)
+        self._spoil(None)
 
     def close(self) -> None:
         """Shutdown: release every idle slot now; slots in use are released when their use ends."""
         self._closing = True
         for idle in list(self._idle.values()):
             for slot in list(idle):
-                self._expire(slot)
-        self._idle.clear()
+                self._expire(slot)  # leaves its idle queue
 
     # ---- internals
     def _park(self, slot: HeldSlot) -> None:
@@ -172,13 +166,20 @@ class Slots:
         slot.timer = asyncio.get_running_loop().call_later(self.linger_s, self._expire, slot)
 
     def _to_waiter(self, model: str, grant: LeaseGrant) -> bool:
+        waiter = self._oldest_waiter(model)
+        if waiter is None:
+            return False
+        waiter.set_result(grant)
+        return True
+
+    def _oldest_waiter(self, model: str) -> asyncio.Future[LeaseGrant] | None:
+        """The oldest waiter for `model` still waiting, out of the queue (gone ones dropped)."""
         queue = self._waiters.get(model)
         while queue:
             future = queue.popleft()
             if not future.done():
-                future.set_result(grant)
-                return True
-        return False
+                return future
+        return None
 
     def _expire(self, slot: HeldSlot) -> None:
         """An idle slot nobody took in time (or at shutdown): its final release."""
@@ -196,9 +197,10 @@ class Slots:
         outcome = Outcome.SUCCESS if slot.uses else Outcome.CANCELLED
         self.release(_final(slot, outcome))
 
-    def _spoil(self, credential_id: str) -> None:
+    def _spoil(self, credential_id: str | None) -> None:
+        """No more reuse of the held slots of `credential_id` (None: of every credential)."""
         for slot in list(self._held.values()):
-            if slot.grant.credential_id == credential_id:
+            if credential_id is None or slot.grant.credential_id == credential_id:
                 slot.spoiled = True
                 if slot.timer is not None:
                     self._expire(slot)

@@ -75,12 +75,14 @@ class UpstreamStream:
             raise item
         return item
 
-    async def settle(self, limit_s: float = 0.25) -> None:
-        """Wait (bounded) for the upstream to end its body: the answer's last event comes just
-        before it, and a lease reused at once (slots.py) must not overlap this stream upstream."""
+    async def close_after_end(self, limit_s: float = 0.25) -> None:
+        """Wait (bounded) for the upstream to end its body, then close: the answer's last event
+        comes just before that end, and a lease handed on at once (slots.py) must not overlap
+        this stream upstream."""
         if not self._reader.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._reader), limit_s)
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop reading and close the upstream connection (idempotent; safe while cancelled once)."""

@@ -48,6 +48,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from kiroproto.bus import (
+    NO_PENALTY_OUTCOMES,
     DenialReason,
     LeaseDenied,
     LeaseGrant,
@@ -411,7 +412,7 @@ class LeaseManager:
             rel.outcome.value,
             retry_after_end,
             rel.token_fingerprint or "",
-            message[:300] if rel.outcome not in _NO_PENALTY else "",
+            message[:300] if rel.outcome not in NO_PENALTY_OUTCOMES else "",
             self.settings.broker_failure_streak,
             failure_until,
             parking_end,
@@ -446,17 +447,6 @@ class LeaseManager:
         keys = [self.store.keys.leases(ren.credential_id), self.store.keys.lease(ren.lease_id)]
         args: list[str | int] = [ren.lease_id, now, now + self._ttl_ms, self._ttl_ms + LEASE_KEY_GRACE_MS]
         return bool(await self.store.scripts.run("renew", keys, args))
-
-
-_NO_PENALTY = frozenset(
-    {
-        Outcome.SUCCESS,
-        Outcome.BAD_REQUEST,
-        Outcome.CANCELLED,
-        Outcome.MODEL_UNAVAILABLE,
-        Outcome.MODEL_CAPACITY,
-    }
-)
 
 
 def next_day_start_ms(now_s: float) -> int:
