@@ -28,23 +28,7 @@ class Config:
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
     """Best wall time in seconds of `repeat` calls of `fn` (after one untimed warm-up call)."""
-    fn()
-    best = float("inf")
-    enabled = gc.isenabled()
-    try:
-        for _ in range(max(1, repeat)):
-            gc.collect()
-            gc.disable()
-            start = time.perf_counter()
-            fn()
-            elapsed = time.perf_counter() - start
-            if enabled:
-                gc.enable()
-            best = min(best, elapsed)
-    finally:
-        if enabled:
-            gc.enable()
-    return best
+    return best_of_interleaved({"": fn}, repeat)[""]
 
 
 def best_of_interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
@@ -79,7 +63,7 @@ class Measurement:
     """One row: `events` units of work done in `seconds` (best of N) over `nbytes` input."""
 
     name: str
-    events: int
+    events: int  # units of work: decoded messages, requests, bytes...
     seconds: float
     nbytes: int = 0
     floor: str | None = None  # name of the row this one is compared with

@@ -270,7 +270,7 @@ class Bench:
         try:
             self._start()
         except BaseException:
-            self.stop()
+            self.stop()  # a half-started stack leaves no process behind
             raise
 
     def _start(self) -> None:

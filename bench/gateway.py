@@ -126,7 +126,7 @@ def ms(seconds: float) -> str:
 @dataclass(slots=True)
 class Target:
     name: str
-    prepared: Prepared
+    prepared: Prepared  # the request bytes, built once
     client: Client
     timings: list[Timing] = field(default_factory=list)
     rounds: list[tuple[int, float]] = field(default_factory=list)  # (requests, seconds)
@@ -467,6 +467,23 @@ class Result:
     figures: dict[str, float] = field(default_factory=dict)
 
 
+_LABELS = {
+    "floor": "floor: lean client -> canned answer",
+    "direct": "direct: client -> simulator",
+    "gateway": "gateway: client -> gateway (lease + simulator)",
+}
+
+
+def _latency_row(
+    table: Grid, label: str, values: list[float], base: list[float] | None, middle: str, ratio: str
+) -> None:
+    """A row: the count, p50 and p99 of `values`, `middle`, what they add to `base`'s p50 and p99
+    ("-" without a base), and `ratio`."""
+    p50, p99 = pct(values, 0.5), pct(values, 0.99)
+    added = ("-", "-") if base is None else (ms(p50 - pct(base, 0.5)), ms(p99 - pct(base, 0.99)))
+    table.line(label, f"{len(values):,}", ms(p50), ms(p99), middle, *added, ratio)
+
+
 async def _c1(targets: dict[str, Target], sizes: Sizes, config: Config) -> Result:
     block = sizes.block
     await interleaved(config.repeat, [functools.partial(sequential, t, block) for t in targets.values()])
@@ -479,36 +496,15 @@ async def _c1(targets: dict[str, Target], sizes: Sizes, config: Config) -> Resul
         "requests per row, interleaved",
         header=("path", "requests", "p50 ms", "p99 ms", "req/s", "+p50 ms", "+p99 ms", "x direct"),
     )
-    labels = {
-        "floor": "floor: lean client -> canned answer",
-        "direct": "direct: client -> simulator",
-        "gateway": "gateway: client -> gateway (lease + simulator)",
-    }
     for name, target in targets.items():
         totals = target.totals()
-        p50, p99 = pct(totals, 0.5), pct(totals, 0.99)
-        rate = len(totals) / sum(s for _, s in target.rounds)
-        added = name == "gateway"
-        table.line(
-            labels[name],
-            f"{len(totals):,}",
-            ms(p50),
-            ms(p99),
-            f"{rate:,.0f}",
-            ms(p50 - d50) if added else "-",
-            ms(p99 - d99) if added else "-",
-            f"{p50 / d50:.2f}" if name != "floor" else "-",
+        rate = f"{len(totals) / sum(s for _, s in target.rounds):,.0f}"
+        ratio = f"{pct(totals, 0.5) / d50:.2f}" if name != "floor" else "-"
+        _latency_row(
+            table, _LABELS[name], totals, direct.totals() if name == "gateway" else None, rate, ratio
         )
-    table.line(
-        "floor via httpx.AsyncClient (for scale)",
-        f"{len(httpx_times):,}",
-        ms(pct(httpx_times, 0.5)),
-        ms(pct(httpx_times, 0.99)),
-        f"{len(httpx_times) / sum(httpx_times):,.0f}",
-        "-",
-        "-",
-        "-",
-    )
+    httpx_rate = f"{len(httpx_times) / sum(httpx_times):,.0f}"
+    _latency_row(table, "floor via httpx.AsyncClient (for scale)", httpx_times, None, httpx_rate, "-")
     table.notes.append(
         "lean client = asyncio.Protocol + httptools on uvloop, keep-alive, pre-built request bytes; "
         "the floor rows show its own cost (and httpx's, for scale)"
@@ -546,32 +542,15 @@ async def _c32(stack: Bench, sizes: Sizes, config: Config) -> tuple[Result, dict
     for target in targets.values():
         target.client.close()
     direct, gateway = targets["direct"], targets["gateway"]
-    d50 = pct(direct.totals(), 0.5)
-    d99 = pct(direct.totals(), 0.99)
     table = Grid(
         f"gateway [non-streaming, c={CONCURRENCY}]: small /v1/messages, {config.repeat} rounds of "
         f"{sizes.burst:,} requests per row",
         header=("path", "requests", "p50 ms", "p99 ms", "best req/s", "+p50 ms", "+p99 ms", "x direct"),
     )
-    labels = {
-        "floor": "floor: lean client -> canned answer",
-        "direct": "direct: client -> simulator",
-        "gateway": "gateway: client -> gateway (lease + simulator)",
-    }
     for name, target in targets.items():
-        totals = target.totals()
-        p50, p99 = pct(totals, 0.5), pct(totals, 0.99)
-        added = name == "gateway"
-        table.line(
-            labels[name],
-            f"{len(totals):,}",
-            ms(p50),
-            ms(p99),
-            f"{target.best_rate():,.0f}",
-            ms(p50 - d50) if added else "-",
-            ms(p99 - d99) if added else "-",
-            f"{direct.best_rate() / target.best_rate():.2f}" if name != "floor" else "-",
-        )
+        base = direct.totals() if name == "gateway" else None
+        ratio = f"{direct.best_rate() / target.best_rate():.2f}" if name != "floor" else "-"
+        _latency_row(table, _LABELS[name], target.totals(), base, f"{target.best_rate():,.0f}", ratio)
     table.notes.append("x direct here: seconds per request at the best rate, gateway / direct")
     total_requests = {name: sum(n for n, _ in targets[name].rounds) for name in meters}
     cpu = {
@@ -590,7 +569,7 @@ async def _ttft(targets: dict[str, Target], sizes: Sizes, config: Config) -> Res
         config.repeat, [functools.partial(sequential, t, sizes.stream_block) for t in targets.values()]
     )
     direct, gateway = targets["direct"], targets["gateway"]
-    d50, d99 = pct(direct.firsts(), 0.5), pct(direct.firsts(), 0.99)
+    d50 = pct(direct.firsts(), 0.5)
     table = Grid(
         f"gateway [streaming, c=1]: time to first token, {config.repeat} rounds of {sizes.stream_block:,} "
         "requests per row",
@@ -611,18 +590,9 @@ async def _ttft(targets: dict[str, Target], sizes: Sizes, config: Config) -> Res
     }
     for name, target in targets.items():
         firsts = target.firsts()
-        p50, p99 = pct(firsts, 0.5), pct(firsts, 0.99)
-        added = name == "gateway"
-        table.line(
-            labels[name],
-            f"{len(firsts):,}",
-            ms(p50),
-            ms(p99),
-            ms(pct(target.totals(), 0.5)),
-            ms(p50 - d50) if added else "-",
-            ms(p99 - d99) if added else "-",
-            f"{p50 / d50:.2f}",
-        )
+        base = direct.firsts() if name == "gateway" else None
+        middle, ratio = ms(pct(target.totals(), 0.5)), f"{pct(firsts, 0.5) / d50:.2f}"
+        _latency_row(table, labels[name], firsts, base, middle, ratio)
     table.notes.append("times in ms from the request's first byte written; `stream: true`, answer `Echo: hi`")
     return Result(table, {"added_ttft_p50": pct(gateway.firsts(), 0.5) - d50})
 

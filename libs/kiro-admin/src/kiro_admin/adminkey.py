@@ -41,7 +41,7 @@ def unseal(value: str, sealer: Sealer) -> str:
 
 def stored_admin_key(redis: Redis, prefix: str, key: bytes | None, service: str) -> str:
     """The admin key kept in Redis, created (and printed once) when there is none yet."""
-    name = AdminKeys(prefix).admin_key()
+    name = AdminKeys(prefix).admin_key
     sealer = Sealer(key)
     candidate = secrets.token_urlsafe(32)
     created = bool(redis.set(name, sealer.seal(candidate, _AAD), nx=True))

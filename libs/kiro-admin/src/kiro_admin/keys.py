@@ -11,18 +11,13 @@ dashboard and the oauth service: one login serves both).
 
 from __future__ import annotations
 
-from kiro_service.keyspace import KeySpace
+from kiro_service.keyspace import Key, KeyFamily, KeySpace
 
 
 class AdminKeys(KeySpace):
     __slots__ = ()
     area = "admin"
 
-    def session(self, sid: str) -> str:
-        return self.base + "session:" + sid
-
-    def login_failures(self, address: str) -> str:
-        return self.base + "login-failures:" + address
-
-    def admin_key(self) -> str:
-        return self.base + "key"
+    session = KeyFamily("session:")  # by session id (auth.py)
+    login_failures = KeyFamily("login-failures:")  # by client address bucket (loginlimit.py)
+    admin_key = Key("key")  # adminkey.py

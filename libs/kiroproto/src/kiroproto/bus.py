@@ -55,16 +55,16 @@ class Admission(_Msg):
 class LimitState(_Msg):
     """The team's counters after an admission (for the rate-limit response headers)."""
 
-    requests_limit: int | None = None
+    requests_limit: int | None = None  # per minute
     requests_remaining: int | None = None
     requests_reset_at: float | None = None  # epoch seconds
-    tokens_limit: int | None = None
+    tokens_limit: int | None = None  # per minute
     tokens_remaining: int | None = None
-    tokens_reset_at: float | None = None
-    budget_tokens: int | None = None
+    tokens_reset_at: float | None = None  # epoch seconds
+    budget_tokens: int | None = None  # per calendar month (UTC)
     budget_remaining: int | None = None
-    budget_resets_at: float | None = None
-    budget_credits: float | None = None
+    budget_resets_at: float | None = None  # epoch seconds: the next month's start
+    budget_credits: float | None = None  # Kiro credits per calendar month
     budget_credits_remaining: float | None = None
 
 

@@ -75,12 +75,12 @@ def create_app(settings: Settings) -> FastAPI:
             admin.health.on_drain(hub.close_streams)
             state = DashboardState(
                 admin=admin,
+                proxies=TrustedProxies(settings.forwarded_allow_ips),
                 redactor=redactor,
                 settings=settings,
                 metrics=metrics,
                 traffic=traffic,
                 hub=hub,
-                proxies=TrustedProxies(settings.forwarded_allow_ips),
                 login_limiter=LoginLimiter(
                     admin.redis,
                     AdminKeys(settings.kiro_redis_prefix),

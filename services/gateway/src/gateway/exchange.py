@@ -138,9 +138,9 @@ async def answer(
     reporter: UsageReporter,
 ) -> Response:
     """Answer a prepared request (prepare.py: parsed, converted and counted, maybe off the loop)."""
+    record.requested_model = prepared.requested
     model = prepared.model
     request_id = record.request_id
-    record.requested_model = prepared.requested
     ticket = admission_for(record.key, prepared.requested, model)
     record.ticket = ticket  # limits.py: 403 above; the admission rides on the first lease
     if prepared.failure is not None:

@@ -48,7 +48,7 @@ class _Exchange:
         "headers",
         "keep_alive",
         "status",
-        "waiter",
+        "waiter",  # the future a reader awaits for more of the body
     )
 
     def __init__(self, conn: _Connection) -> None:

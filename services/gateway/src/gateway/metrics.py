@@ -64,20 +64,16 @@ class Metrics:
         self.upstream_duration = c.histogram(
             "upstream_duration_seconds", "Upstream call duration by outcome", ["outcome"]
         )
-        self.lease_wait = c.histogram("lease_wait_seconds", "Time to get a lease from the token broker")
         self.failovers = c.counter(
-            "upstream_failovers_total",
-            "Upstream attempts that failed and were retried, by class",
-            ["outcome"],
+            "upstream_failovers_total", "Failed upstream attempts that were retried, by class", ["outcome"]
         )
+        self.lease_wait = c.histogram("lease_wait_seconds", "Time to get a lease from the token broker")
         self.upstream_failures = c.counter(
-            "upstream_failures_total", "Upstream attempts that failed, by class", ["outcome"]
+            "upstream_failures_total", "Failed upstream attempts, by class", ["outcome"]
         )
         self.client_disconnects = c.counter(
             "client_disconnects_total", "Clients that went away before the response ended", ["route"]
         )
-        self.pings = c.counter("pings_total", "Keep-alive pings sent during upstream silence")
-        self.streams_active = c.gauge("streams_active", "Responses being streamed now")
         self.nats_connected = c.gauge("nats_connected", "1 when connected to NATS", mode="livemin")
         self.build_info = build_info("gateway_build_info", registry, version)
         self.in_flight = c.gauge("requests_in_flight", "Requests being handled now, by route", ["route"])
@@ -86,19 +82,21 @@ class Metrics:
             "Events sent to clients in streamed responses (content deltas, block starts/stops...)",
             ["route"],
         )
+        self.repairs = c.counter(
+            "request_repairs_total", "Requests the canonicalizer repaired, by rule", ["rule"]
+        )
         self.tokens = c.counter(
             "tokens_total",
             "Tokens reported to clients, by team, model and direction (input, output)",
             ["team", "model", "direction"],
-        )
-        self.repairs = c.counter(
-            "request_repairs_total", "Requests the canonicalizer repaired, by rule", ["rule"]
         )
         self.truncated_answers = c.counter(
             "truncated_answers_total",
             "Upstream answers that ended without their trailer after content (sent as max_tokens)",
             ["model"],
         )
+        self.pings = c.counter("pings_total", "Keep-alive pings sent during upstream silence")
+        self.streams_active = c.gauge("streams_active", "Responses being streamed now")
         self.token_estimate_ratio = c.histogram(
             "input_tokens_estimate_ratio",
             "Local input-token estimate divided by the upstream-reported input tokens",
@@ -119,13 +117,13 @@ class Metrics:
             "Web searches for Anthropic's web_search tool (Kiro MCP), by outcome (ok or the error code)",
             ["outcome"],
         )
+        self.usage_pending = c.gauge(
+            "usage_records_pending", "Team usage records waiting for the broker's acknowledgement"
+        )
         self.usage_records = c.counter(
             "usage_records_total",
             "Team usage records by delivery result (sent, retried, dropped)",
             ["result"],
-        )
-        self.usage_pending = c.gauge(
-            "usage_records_pending", "Team usage records waiting for the broker's acknowledgement"
         )
 
     def observe_bus(self, endpoint: Endpoint[Any, Any], seconds: float, error: BusError | None) -> None:

@@ -12,7 +12,7 @@ Admin sessions are the shared admin keys (`kiro_admin.AdminKeys`).
 
 from __future__ import annotations
 
-from kiro_service.keyspace import KeySpace
+from kiro_service.keyspace import KeyFamily, KeySpace
 
 FLOW_GRACE_S = 60
 DONE_TTL_S = 600
@@ -23,11 +23,6 @@ class Keys(KeySpace):
     __slots__ = ()
     area = "oauth"
 
-    def device(self, flow_id: str) -> str:
-        return self.base + "device:" + flow_id
-
-    def social(self, state: str) -> str:
-        return self.base + "social:" + state
-
-    def lock(self, flow_id: str) -> str:
-        return self.base + "lock:" + flow_id
+    device = KeyFamily("device:")  # by flow id
+    social = KeyFamily("social:")  # by the login's `state`
+    lock = KeyFamily("lock:")  # by flow id, held while one replica polls

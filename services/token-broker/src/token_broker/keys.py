@@ -67,17 +67,12 @@ class RedisKeys(KeySpace):
 
 # ---- team keys, limits and usage (teams.py, team_limits.py, team_usage.py), under `{prefix}:teams:`
 #
-# - `keys`                    SET of key ids
-# - `key:{id}`                HASH, one key record (no secret: `hash` is the SHA-256 of the key)
-# - `keyhash:{sha256}`        STRING -> key id (the lookup index; the key itself is never stored)
+# - the fixed keys and key families: beside their declarations below
 # - `team:{team}:inflight`    ZSET request id -> slot expiry (ms): concurrency
 # - `team:{team}:rpm`         ZSET request id -> admission time (ms): sliding one-minute request log
 # - `team:{team}:tpm`         HASH epoch second -> tokens finished in that second (last minute only)
 # - `team:{team}:spent:{YYYY-MM}`  STRING tokens (input + output) of the calendar month (UTC)
 # - `team:{team}:credits:{YYYY-MM}`  STRING Kiro credits (float) of the calendar month (UTC)
-# - `usage:{YYYY-MM-DD}`      HASH `{team}|{key id}|{model}|{metric}` -> count (durable history)
-# - `done:{request id}`       STRING, a usage record already applied (idempotency, TTL 1 day)
-# - `teams`                   SET of team names that have keys or usage
 USAGE_DONE_TTL_S = 86_400
 SPENT_TTL_S = 100 * 86_400  # a month's spend counter outlives its month (the history is in usage:*)
 WINDOW_MS = 60_000  # rpm / tpm window
@@ -89,12 +84,12 @@ class TeamRedisKeys(KeySpace):
     __slots__ = ()
     area = "teams"
 
-    keys = Key("keys")
-    teams = Key("teams")
-    key = KeyFamily("key:")
-    key_hash = KeyFamily("keyhash:")
-    usage_day = KeyFamily("usage:")
-    done = KeyFamily("done:")
+    keys = Key("keys")  # SET of key ids
+    teams = Key("teams")  # SET of the team names that have keys or usage
+    key = KeyFamily("key:")  # HASH by key id: its record (no secret: `hash` is the key's SHA-256)
+    key_hash = KeyFamily("keyhash:")  # STRING by SHA-256: the key id (the key is never stored)
+    usage_day = KeyFamily("usage:")  # HASH by YYYY-MM-DD: `{team}|{key id}|{model}|{metric}` -> count
+    done = KeyFamily("done:")  # STRING by request id: a usage record already applied (TTL 1 day)
 
     def _team(self, team: str, what: str) -> str:
         return f"{self.base}team:{team}:{what}"

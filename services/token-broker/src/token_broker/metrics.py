@@ -86,14 +86,14 @@ class BrokerMetrics:
         )
         for account in ("first", "other"):
             self.session_leases.labels(account=account)  # exported from the start
-        self.refreshes = c.counter("refreshes_total", "Token refreshes, by result", ["result"])
         self.refresh_failures = c.counter(
             "refresh_failures_total", "Failed token refreshes, by reason", ["reason"]
         )
+        self.refreshes = c.counter("refreshes_total", "Token refreshes, by result", ["result"])
         self.cooldowns = c.counter(
             "cooldowns_total", "Credentials put in cooldown or parked, by reason", ["reason"]
         )
+        self.usage_checks = c.counter("usage_checks_total", "getUsageLimits calls, by result", ["result"])
         self.credits_remaining = c.gauge(
             "credits_remaining", "Usage credits left per credential (hashed id)", ["credential"]
         )
-        self.usage_checks = c.counter("usage_checks_total", "getUsageLimits calls, by result", ["result"])

@@ -112,16 +112,16 @@ class BrokerParts:
         self.store = store = CredentialStore(redis, scripts, shared.keys, SecretBox(s.secret_key_bytes))
         self.clients = clients = HttpClients(s.broker_http_timeout, shared.transport)
         self.events = events = EventPublisher(nc, subjects)
-        self.mirror = mirror = TokenFileMirror(s.oauth_token_file, store) if s.oauth_token_file else None
         self.refresher = refresher = Refresher(
             settings=s,
+            mirror=TokenFileMirror(s.oauth_token_file, store) if s.oauth_token_file else None,
             store=store,
             clients=clients,
             events=events,
             metrics=metrics,
-            mirror=mirror,
             tasks=tasks,
         )
+        self.mirror = mirror = refresher.mirror
         usage = QuotaChecker(store=store, refresher=refresher, metrics=metrics, tasks=tasks)
         self.catalogues = catalogues = Catalogues(
             store=store, refresher=refresher, events=events, tasks=tasks
@@ -135,9 +135,6 @@ class BrokerParts:
             usage=usage,
             catalogues=catalogues,
         )
-        admin = Admin(
-            store=store, refresher=refresher, usage=usage, events=events, mirror=mirror, catalogues=catalogues
-        )
         self.teams = teams = TeamService(
             redis=redis,
             scripts=scripts,
@@ -146,6 +143,9 @@ class BrokerParts:
             subjects=subjects,
             metrics=metrics,
             slot_ttl_s=s.broker_team_slot_ttl,
+        )
+        admin = Admin(
+            store=store, refresher=refresher, usage=usage, events=events, mirror=mirror, catalogues=catalogues
         )
         self.service = BrokerService(
             nc=nc, shared=shared, leases=leases, admin=admin, store=store, teams=teams, catalogues=catalogues

@@ -43,6 +43,20 @@ def _open_union(members: object, fallback: str = "unknown") -> Discriminator:
     return Discriminator(pick)
 
 
+class _UnknownType(_Lenient):
+    """Any `type` this gateway does not know, kept so that parsing never fails on it."""
+
+    type: str
+
+
+class UnknownSource(_UnknownType):
+    """An image or document source of a type this gateway does not know."""
+
+
+class UnknownBlock(_UnknownType):
+    """A content block of a type this gateway does not know."""
+
+
 # --- image and document sources -------------------------------------------------------------
 
 
@@ -68,10 +82,6 @@ class PlainTextSource(_Lenient):
     media_type: str = "text/plain"
 
 
-class UnknownSource(_Lenient):
-    type: str
-
-
 _ImageSources = (
     Annotated[Base64Source, Tag("base64")]
     | Annotated[URLSource, Tag("url")]
@@ -92,12 +102,6 @@ class TextBlock(_Lenient):
 class ImageBlock(_Lenient):
     type: Literal["image"]
     source: ImageSource
-
-
-class UnknownBlock(_Lenient):
-    """Any block type this gateway does not know; kept so that parsing never fails on it."""
-
-    type: str
 
 
 _DocumentContentBlocks = (

@@ -78,7 +78,7 @@ class WebSearchResult(_Model):
 
 class WebSearchToolResultError(_Model):
     type: Literal["web_search_tool_result_error"] = "web_search_tool_result_error"
-    error_code: WebSearchErrorCode
+    error_code: WebSearchErrorCode  # why the search gave no results
 
 
 class WebSearchToolResultBlock(_Model):

@@ -41,7 +41,7 @@ KiroEffort = Literal["low", "medium", "high"]
 
 @dataclass(frozen=True, slots=True)
 class EnabledThinking:
-    budget: int
+    budget: int  # sent as <max_thinking_length>
 
 
 @dataclass(frozen=True, slots=True)

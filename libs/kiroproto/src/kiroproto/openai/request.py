@@ -213,16 +213,16 @@ class ChatCompletionRequest(_Lenient):
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    response_format: ResponseFormat | None = None
-    reasoning_effort: str | None = None
-    user: str | None = None
-    n: int | None = None
+    max_completion_tokens: int | None = Field(default=None, ge=1)  # wins over max_tokens
+    response_format: ResponseFormat | None = None  # a system instruction (json_object, json_schema)
+    reasoning_effort: str | None = None  # adaptive thinking at that effort
+    user: str | None = None  # metadata.user_id
+    n: int | None = None  # 1 only
     temperature: float | None = None
     top_p: float | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    seed: int | None = None
+    presence_penalty: float | None = None  # ignored
+    frequency_penalty: float | None = None  # ignored
+    seed: int | None = None  # ignored
 
 
 __all__ = [

@@ -42,7 +42,7 @@ class ChatMessage(_Model):
 
 
 class Choice(_Model):
-    index: int = 0
+    index: int = 0  # always one choice (n=1)
     message: ChatMessage
     logprobs: None = None
     finish_reason: FinishReason

@@ -33,7 +33,7 @@ from kiroproto.eventstream import Message
 
 @dataclass(frozen=True, slots=True)
 class TextFragment:
-    text: str
+    text: str  # `content`
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +48,13 @@ class ToolUseFragment:
 
 @dataclass(frozen=True, slots=True)
 class ContextUsage:
-    percentage: float
+    percentage: float  # of the model's context window, 0-100
 
 
 @dataclass(frozen=True, slots=True)
 class Metering:
     usage: float
-    unit: str
+    unit: str  # "credit" when Kiro names none
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,7 @@ def survey(request: MessagesRequest | CountTokensRequest) -> tuple[bool, int]:
     return found.work, found.pdf_bytes
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class MediaStats:
     """What one request's preparation did (logged, never with content or titles)."""
 
