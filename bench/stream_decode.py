@@ -176,7 +176,7 @@ def load_pipeline() -> Pipeline:
     found: dict[str, Any] = {}
     missing: dict[str, str] = {}
     wanted = {
-        "parse": ("kiroproto.stream.kiro_events", "parse_kiro_message"),
+        "parse": ("kiroproto.stream.kiro_events", "parse_kiro_message"),  # (module, attribute)
         "assembler": ("kiroproto.stream.assembler", "ResponseAssembler"),
         "options": ("kiroproto.stream.options", "StreamOptions"),
         "anthropic": ("kiroproto.stream.anthropic_sse", "AnthropicSSERenderer"),

@@ -8,15 +8,12 @@ from typing import Any
 import pytest
 from test_convert_properties import check_kiro_body
 
+from kiroproto.anthropic import request as anthropic
 from kiroproto.anthropic.request import (
     ImageBlock,
     TextBlock,
     ThinkingAdaptive,
     ThinkingDisabled,
-    ToolChoiceAny,
-    ToolChoiceAuto,
-    ToolChoiceNone,
-    ToolChoiceTool,
     ToolResultBlock,
     ToolUseBlock,
 )
@@ -223,11 +220,15 @@ def test_tools_without_parameters_and_non_function_tools() -> None:
     ("tool_choice", "parallel", "expected"),
     [
         (None, None, None),
-        (None, False, ToolChoiceAuto(type="auto", disable_parallel_tool_use=True)),
-        ("auto", None, ToolChoiceAuto(type="auto")),
-        ("none", False, ToolChoiceNone(type="none")),
-        ("required", False, ToolChoiceAny(type="any", disable_parallel_tool_use=True)),
-        ({"type": "function", "function": {"name": "f"}}, None, ToolChoiceTool(type="tool", name="f")),
+        (None, False, anthropic.ToolChoiceAuto(type="auto", disable_parallel_tool_use=True)),
+        ("auto", None, anthropic.ToolChoiceAuto(type="auto")),
+        ("none", False, anthropic.ToolChoiceNone(type="none")),
+        ("required", False, anthropic.ToolChoiceAny(type="any", disable_parallel_tool_use=True)),
+        (
+            {"type": "function", "function": {"name": "f"}},
+            None,
+            anthropic.ToolChoiceTool(type="tool", name="f"),
+        ),
     ],
 )
 def test_tool_choice(tool_choice: Any, parallel: bool | None, expected: Any) -> None:

@@ -19,34 +19,31 @@ from kiroproto.models import ModelMap
 
 EFFORT = {"type": "string", "enum": ["low", "medium", "high", "max"]}
 MAX_TOKENS = {"type": "integer", "minimum": 1024, "maximum": 64000}
-NO_BUDGET: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "thinking": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["type"],
-            "properties": {"type": {"type": "string", "enum": ["adaptive", "disabled"]}},
-        },
-        "output_config": {"type": "object", "additionalProperties": False, "properties": {"effort": EFFORT}},
+
+
+def closed(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    """A JSON-schema object that allows only `properties`."""
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
+    return schema | {"required": list(required)} if required else schema
+
+
+NO_BUDGET = closed(
+    {
+        "thinking": closed({"type": {"type": "string", "enum": ["adaptive", "disabled"]}}, "type"),
+        "output_config": closed({"effort": EFFORT}),
         "max_tokens": MAX_TOKENS,
-    },
-}
-WITH_BUDGET: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "thinking": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
+    }
+)
+WITH_BUDGET = closed(
+    {
+        "thinking": closed(
+            {
                 "type": {"type": "string", "enum": ["enabled", "adaptive", "disabled"]},
                 "budget_tokens": {"type": "integer", "minimum": 1024, "maximum": 32000},
-            },
-        },
-    },
-}
+            }
+        )
+    }
+)
 GPT: dict[str, Any] = {
     "type": "object",
     "properties": {

@@ -17,26 +17,17 @@ from typing import Any
 import pytest
 
 import kiroproto
+from kiroproto import ConversionError, DecodeError, KiroProtoError, eventstream
 from kiroproto.errors import (
-    ConversionError,
-    DecodeError,
     FrameLengthError,
     HeaderError,
-    KiroProtoError,
     MessageCRCError,
     PreludeCRCError,
     TruncatedFrameError,
 )
 from kiroproto.eventstream import (
-    MAX_HEADER_COUNT,
-    MAX_HEADERS_LENGTH,
-    MAX_PAYLOAD_LENGTH,
     EventStreamDecoder,
-    HeaderType,
     HeaderValue,
-    Int8,
-    Int16,
-    Int32,
     Message,
     decode_headers,
     encode_event,
@@ -270,9 +261,9 @@ WHEN = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
     [
         (True, b"\x00", True),
         (False, b"\x01", False),
-        (Int8(-2), b"\x02\xfe", -2),
-        (Int16(-2), b"\x03\xff\xfe", -2),
-        (Int32(0x01020304), b"\x04\x01\x02\x03\x04", 0x01020304),
+        (eventstream.Int8(-2), b"\x02\xfe", -2),
+        (eventstream.Int16(-2), b"\x03\xff\xfe", -2),
+        (eventstream.Int32(0x01020304), b"\x04\x01\x02\x03\x04", 0x01020304),
         (-2, b"\x05" + b"\xff" * 7 + b"\xfe", -2),
         (b"\x00\xff", b"\x06\x00\x02\x00\xff", b"\x00\xff"),
         ("h\u00e9", b"\x07\x00\x03h\xc3\xa9", "h\u00e9"),
@@ -293,7 +284,7 @@ def test_every_header_type_on_the_wire(value: HeaderValue, wire: bytes, decoded:
 
 
 def test_header_type_codes() -> None:
-    assert [t.value for t in HeaderType] == list(range(10))
+    assert [t.value for t in eventstream.HeaderType] == list(range(10))
 
 
 def test_timestamp_keeps_milliseconds_far_from_the_epoch() -> None:
@@ -355,12 +346,12 @@ def test_headers_length_past_the_message_is_a_frame_length_error(total: int, hea
 
 def test_oversize_headers_length_is_rejected_from_the_prelude_alone() -> None:
     decoder = EventStreamDecoder()
-    decoder.feed(prelude(16 + MAX_HEADERS_LENGTH + 1, MAX_HEADERS_LENGTH + 1))
+    decoder.feed(prelude(16 + eventstream.MAX_HEADERS_LENGTH + 1, eventstream.MAX_HEADERS_LENGTH + 1))
     with pytest.raises(FrameLengthError, match="headers length"):
         decoder.next_message()
 
 
-@pytest.mark.parametrize("total", [16 + MAX_PAYLOAD_LENGTH + 1, 0xFFFFFFFF])
+@pytest.mark.parametrize("total", [16 + eventstream.MAX_PAYLOAD_LENGTH + 1, 0xFFFFFFFF])
 def test_oversize_payload_length_is_rejected_from_the_prelude_alone(total: int) -> None:
     decoder = EventStreamDecoder()
     decoder.feed(prelude(total, 0))
@@ -370,7 +361,12 @@ def test_oversize_payload_length_is_rejected_from_the_prelude_alone(total: int) 
 
 def test_largest_legal_lengths_just_wait_for_data() -> None:
     decoder = EventStreamDecoder()
-    decoder.feed(prelude(16 + MAX_HEADERS_LENGTH + MAX_PAYLOAD_LENGTH, MAX_HEADERS_LENGTH))
+    decoder.feed(
+        prelude(
+            16 + eventstream.MAX_HEADERS_LENGTH + eventstream.MAX_PAYLOAD_LENGTH,
+            eventstream.MAX_HEADERS_LENGTH,
+        )
+    )
     assert decoder.next_message() is None
     with pytest.raises(TruncatedFrameError):
         decoder.close()
@@ -400,7 +396,7 @@ BAD_HEADERS = {
     "timestamp out of range": (b"\x01a\x08" + struct.pack(">q", 2**63 - 1), "timestamp header out of range"),
     "timestamp before year 1": (b"\x01a\x08" + struct.pack(">q", -(2**63)), "timestamp header out of range"),
     "second record bad": (b"\x01a\x00\x01b\x0c", "unknown header value type 12"),
-    "too many headers": (b"\x01a\x00" * (MAX_HEADER_COUNT + 1), "more than 128 headers"),
+    "too many headers": (b"\x01a\x00" * (eventstream.MAX_HEADER_COUNT + 1), "more than 128 headers"),
 }
 
 
@@ -415,9 +411,9 @@ def test_malformed_header_record_is_a_header_error(raw: bytes, match: str) -> No
 
 
 def test_exactly_max_header_count_is_accepted() -> None:
-    raw = b"".join(bytes([3]) + b"h%02x" % i + b"\x00" for i in range(MAX_HEADER_COUNT))
+    raw = b"".join(bytes([3]) + b"h%02x" % i + b"\x00" for i in range(eventstream.MAX_HEADER_COUNT))
     headers = decode_headers(raw)
-    assert len(headers) == MAX_HEADER_COUNT
+    assert len(headers) == eventstream.MAX_HEADER_COUNT
     assert all(v is True for v in headers.values())
 
 
@@ -511,7 +507,7 @@ def test_encoder_rejects_unsupported_value_types(value: Any) -> None:
 
 def test_encoder_rejects_too_many_headers() -> None:
     with pytest.raises(HeaderError, match="more than 128 headers"):
-        encode_headers({f"h{i}": True for i in range(MAX_HEADER_COUNT + 1)})
+        encode_headers({f"h{i}": True for i in range(eventstream.MAX_HEADER_COUNT + 1)})
 
 
 def test_encoder_rejects_a_headers_section_over_the_limit() -> None:
@@ -522,10 +518,12 @@ def test_encoder_rejects_a_headers_section_over_the_limit() -> None:
 
 def test_encoder_rejects_a_payload_over_the_limit() -> None:
     with pytest.raises(FrameLengthError, match="payload too long"):
-        encode_message({}, b"\x00" * (MAX_PAYLOAD_LENGTH + 1))
+        encode_message({}, b"\x00" * (eventstream.MAX_PAYLOAD_LENGTH + 1))
 
 
-@pytest.mark.parametrize("value", [Int8(128), Int16(-32769), Int32(2**31), 2**63], ids=repr)
+@pytest.mark.parametrize(
+    "value", [eventstream.Int8(128), eventstream.Int16(-32769), eventstream.Int32(2**31), 2**63], ids=repr
+)
 def test_encoder_rejects_out_of_range_integers(value: HeaderValue) -> None:
     with pytest.raises(HeaderError):
         encode_headers({"h": value})
@@ -563,15 +561,12 @@ def test_conversion_error_defaults_and_overrides() -> None:
 
 
 def test_errors_are_reexported_at_the_top_level() -> None:
-    for name in [
-        "ConversionError",
-        "DecodeError",
-        "FrameLengthError",
-        "HeaderError",
-        "KiroProtoError",
-        "MessageCRCError",
-        "PreludeCRCError",
-        "TruncatedFrameError",
-    ]:
+    names = [
+        name
+        for name, value in vars(kiroproto.errors).items()
+        if isinstance(value, type) and issubclass(value, KiroProtoError)
+    ]
+    assert len(names) == 8  # every error of the tree, new ones included
+    for name in names:
         assert getattr(kiroproto, name) is getattr(kiroproto.errors, name)
         assert name in kiroproto.__all__

@@ -8,6 +8,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from kiroproto.anthropic import request as anthropic
 from kiroproto.anthropic.request import (
     Base64Source,
     ContentSource,
@@ -19,8 +20,6 @@ from kiroproto.anthropic.request import (
     MessagesRequest,
     PlainTextSource,
     RedactedThinkingBlock,
-    ServerTool,
-    ServerToolUseBlock,
     TextBlock,
     ThinkingAdaptive,
     ThinkingBlock,
@@ -183,12 +182,12 @@ def test_claude_code_request_parses_leniently() -> None:
     assert [type(b) for b in req.messages[2].blocks()] == [
         ThinkingBlock,
         RedactedThinkingBlock,
-        ServerToolUseBlock,
+        anthropic.ServerToolUseBlock,
         WebSearchToolResultBlock,
         ToolUseBlock,
     ]
     assert req.tools is not None
-    assert [type(t) for t in req.tools] == [CustomTool, CustomTool] + [ServerTool] * 5
+    assert [type(t) for t in req.tools] == [CustomTool, CustomTool] + [anthropic.ServerTool] * 5
     assert req.tool_choice == ToolChoiceTool(type="tool", name="Read", disable_parallel_tool_use=True)
     assert isinstance(req.thinking, ThinkingAdaptive)
     assert req.output_config is not None and req.output_config.effort == "max"

@@ -8,14 +8,8 @@ import zlib
 
 import pytest
 
-from kiroproto.tokens import (
-    IMAGE_FALLBACK_TOKENS,
-    MAX_IMAGE_TOKENS,
-    base64_image_tokens,
-    image_dimensions,
-    image_dimensions_base64,
-    image_tokens,
-)
+from kiroproto.tokens import base64_image_tokens, image_dimensions, image_dimensions_base64, image_tokens
+from kiroproto.tokens.images import IMAGE_FALLBACK_TOKENS, MAX_IMAGE_TOKENS
 
 
 def png(width: int, height: int) -> bytes:

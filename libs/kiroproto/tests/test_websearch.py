@@ -27,14 +27,10 @@ from kiroproto.websearch import (
     context_text,
     filtered,
     find_web_search_tool,
-    http_error,
-    mcp_headers,
-    mcp_request_id,
-    parse_mcp_answer,
+    mcp,
     search_events,
     search_query,
     server_tool_use_id,
-    web_search_call,
     with_search_context,
 )
 from kiroproto.websearch.blocks import page_age
@@ -127,9 +123,9 @@ def test_search_query_is_short_and_never_raises(text: str) -> None:
 
 def test_request_id_and_body_follow_the_reference() -> None:
     rng = random.Random(1)
-    rid = mcp_request_id(rng.choice, 1717000000000)
+    rid = mcp.mcp_request_id(rng.choice, 1717000000000)
     assert re.fullmatch(r"web_search_tooluse_[A-Za-z0-9]{22}_1717000000000_[a-z0-9]{8}", rid)
-    body = web_search_call("rust async traits", rid).to_bytes()
+    body = mcp.web_search_call("rust async traits", rid).to_bytes()
     assert body == (
         b'{"id":"' + rid.encode() + b'","jsonrpc":"2.0","method":"tools/call",'
         b'"params":{"name":"web_search","arguments":{"query":"rust async traits"}}}'
@@ -138,11 +134,11 @@ def test_request_id_and_body_follow_the_reference() -> None:
 
 
 def test_headers_are_the_chat_headers_adjusted() -> None:
-    headers = mcp_headers("tok", "m" * 64, "arn:aws:x")
+    headers = mcp.mcp_headers("tok", "m" * 64, "arn:aws:x")
     assert headers["Authorization"] == "Bearer tok" and headers["x-amzn-kiro-profile-arn"] == "arn:aws:x"
     assert "x-amzn-codewhisperer-optout" not in headers and "x-amzn-kiro-agent-mode" not in headers
-    assert "x-amzn-kiro-profile-arn" not in mcp_headers("tok", "m", None)
-    assert mcp_headers("ksk_x", "m", None, api_key=True)["tokentype"] == "API_KEY"
+    assert "x-amzn-kiro-profile-arn" not in mcp.mcp_headers("tok", "m", None)
+    assert mcp.mcp_headers("ksk_x", "m", None, api_key=True)["tokentype"] == "API_KEY"
 
 
 def answer(results: list[dict[str, Any]], **result: Any) -> bytes:
@@ -158,7 +154,7 @@ def answer(results: list[dict[str, Any]], **result: Any) -> bytes:
 
 def test_parse_results() -> None:
     hit = {"title": "T", "url": "https://Docs.Example.org/a", "snippet": "S", "publishedDate": 1717000000000}
-    outcome = parse_mcp_answer(answer([hit, {"url": "https://b.example"}]), "q")
+    outcome = mcp.parse_mcp_answer(answer([hit, {"url": "https://b.example"}]), "q")
     assert outcome == SearchResults(
         "q",
         (
@@ -190,18 +186,18 @@ def test_parse_results() -> None:
     ],
 )
 def test_parse_failures(body: bytes, code: str) -> None:
-    outcome = parse_mcp_answer(body, "q")
+    outcome = mcp.parse_mcp_answer(body, "q")
     assert isinstance(outcome, SearchError) and outcome.error_code == code
 
 
 def test_http_errors() -> None:
-    assert http_error(429).error_code == "too_many_requests"
-    assert http_error(500).error_code == "unavailable" and http_error(403).error_code == "unavailable"
+    assert mcp.http_error(429).error_code == "too_many_requests"
+    assert mcp.http_error(500).error_code == "unavailable" and mcp.http_error(403).error_code == "unavailable"
 
 
 @given(st.binary(max_size=300))
 def test_parse_never_raises_on_bytes(body: bytes) -> None:
-    assert isinstance(parse_mcp_answer(body, "q"), SearchResults | SearchError)
+    assert isinstance(mcp.parse_mcp_answer(body, "q"), SearchResults | SearchError)
 
 
 _json = st.recursive(
@@ -214,7 +210,7 @@ _json = st.recursive(
 @given(_json)
 def test_parse_never_raises_on_json(doc: Any) -> None:
     assert isinstance(
-        parse_mcp_answer(
+        mcp.parse_mcp_answer(
             orjson.dumps({"result": {"content": [{"type": "text", "text": json.dumps(doc)}]}}), "q"
         ),
         SearchResults | SearchError,
@@ -239,7 +235,7 @@ def test_results_round_trip_through_the_wire(hits: list[SearchHit]) -> None:
     wire = [
         {"title": h.title, "url": h.url, "snippet": h.snippet, "publishedDate": h.published_ms} for h in hits
     ]
-    outcome = parse_mcp_answer(answer(wire), "q")
+    outcome = mcp.parse_mcp_answer(answer(wire), "q")
     assert isinstance(outcome, SearchResults)
     assert [(h.title, h.url, h.snippet, h.published_ms) for h in outcome.hits] == [
         (h.title, h.url, h.snippet, h.published_ms) for h in hits

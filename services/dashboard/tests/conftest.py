@@ -7,7 +7,6 @@ The real token-broker is used by the end-to-end tests in `tests/integration`.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import AsyncIterator
 
@@ -23,11 +22,6 @@ from kiroproto.bus import CredentialStatusKind, Subjects
 @pytest.fixture(autouse=True)
 def _clean_environ(clean_environ: None) -> None:
     """No proxy or service variable from the developer's shell leaks into a test."""
-
-
-@pytest.fixture
-def namespace() -> str:
-    return "t" + secrets.token_hex(4)
 
 
 @pytest.fixture

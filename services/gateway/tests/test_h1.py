@@ -96,6 +96,17 @@ def transport(max_connections: int = 10) -> H1Transport:
     return H1Transport(max_connections=max_connections, max_keepalive_connections=10, keepalive_expiry=30.0)
 
 
+@asynccontextmanager
+async def client_of(handler: Handler) -> AsyncIterator[tuple[Server, H1Transport]]:
+    """`serving(handler)` and a transport that talks to it, closed at the end."""
+    async with serving(handler) as server:
+        t = transport()
+        try:
+            yield server, t
+        finally:
+            await t.aclose()
+
+
 async def until_idle_connections_closed(t: H1Transport, within: float = 5.0) -> None:
     """Poll (deadline, no fixed sleep) until the server's close has reached every idle connection."""
     deadline = asyncio.get_running_loop().time() + within
@@ -125,15 +136,11 @@ async def test_keep_alive_reuses_one_connection_and_sends_the_request_as_given()
     async def handler(_: bytes, writer: asyncio.StreamWriter) -> None:
         writer.write(ok(b'{"ok":true}'))
 
-    async with serving(handler) as server:
-        t = transport()
-        try:
-            for _ in range(3):
-                response = await post(t, server.port, b'{"a":1}')
-                assert response.status_code == 200
-                assert await response.aread() == b'{"ok":true}'
-        finally:
-            await t.aclose()
+    async with client_of(handler) as (server, t):
+        for _ in range(3):
+            response = await post(t, server.port, b'{"a":1}')
+            assert response.status_code == 200
+            assert await response.aread() == b'{"ok":true}'
     assert server.connections == 1
     first = server.requests[0]
     assert first.startswith(b"POST /generateAssistantResponse?x=1 HTTP/1.1\r\n")
@@ -153,18 +160,14 @@ async def test_chunked_body_arrives_in_pieces() -> None:
             await asyncio.sleep(0.01)
         writer.write(b"0\r\n\r\n")
 
-    async with serving(handler) as server:
-        t = transport()
-        try:
-            response = await post(t, server.port)
-            assert response.headers["content-type"] == "application/json"
-            chunks = [chunk async for chunk in response.aiter_raw()]
-            assert b"".join(chunks) == b"abcdefgh"
-            assert len(chunks) >= 2  # streamed, not collected
-            again = await post(t, server.port)
-            await again.aread()
-        finally:
-            await t.aclose()
+    async with client_of(handler) as (server, t):
+        response = await post(t, server.port)
+        assert response.headers["content-type"] == "application/json"
+        chunks = [chunk async for chunk in response.aiter_raw()]
+        assert b"".join(chunks) == b"abcdefgh"
+        assert len(chunks) >= 2  # streamed, not collected
+        again = await post(t, server.port)
+        await again.aread()
     assert server.connections == 1
 
 
@@ -174,19 +177,15 @@ async def test_a_torn_chunked_body_is_a_protocol_error_and_the_connection_is_dro
         await writer.drain()
         writer.close()
 
-    async with serving(handler) as server:
-        t = transport()
-        try:
-            response = await post(t, server.port)
-            with pytest.raises(httpx.RemoteProtocolError):
-                async for _ in response.aiter_raw():
-                    pass
-            await response.aclose()
-            response = await post(t, server.port)  # a new connection
-            with pytest.raises(httpx.RemoteProtocolError):
-                await response.aread()
-        finally:
-            await t.aclose()
+    async with client_of(handler) as (server, t):
+        response = await post(t, server.port)
+        with pytest.raises(httpx.RemoteProtocolError):
+            async for _ in response.aiter_raw():
+                pass
+        await response.aclose()
+        response = await post(t, server.port)  # a new connection
+        with pytest.raises(httpx.RemoteProtocolError):
+            await response.aread()
     assert server.connections == 2
 
 
@@ -196,13 +195,9 @@ async def test_a_body_delimited_by_close_ends_at_eof() -> None:
         await writer.drain()
         writer.close()
 
-    async with serving(handler) as server:
-        t = transport()
-        try:
-            response = await post(t, server.port)
-            assert await response.aread() == b"until the end"
-        finally:
-            await t.aclose()
+    async with client_of(handler) as (server, t):
+        response = await post(t, server.port)
+        assert await response.aread() == b"until the end"
 
 
 async def test_an_idle_connection_closed_by_the_server_is_not_reused() -> None:
@@ -211,15 +206,11 @@ async def test_an_idle_connection_closed_by_the_server_is_not_reused() -> None:
         await writer.drain()
         writer.close()  # like a keep-alive timeout right after the answer
 
-    async with serving(handler) as server:
-        t = transport()
-        try:
-            for _ in range(2):
-                response = await post(t, server.port)
-                assert await response.aread() == b"hello"
-                await until_idle_connections_closed(t)
-        finally:
-            await t.aclose()
+    async with client_of(handler) as (server, t):
+        for _ in range(2):
+            response = await post(t, server.port)
+            assert await response.aread() == b"hello"
+            await until_idle_connections_closed(t)
     assert server.connections == 2
 
 
@@ -231,15 +222,11 @@ async def test_error_status_with_headers_and_body() -> None:
         )
         writer.write(body)
 
-    async with serving(handler) as server:
-        t = transport()
-        try:
-            response = await post(t, server.port)
-            assert response.status_code == 429
-            assert response.headers["retry-after"] == "3"
-            assert await response.aread() == b'{"message":"slow down"}'
-        finally:
-            await t.aclose()
+    async with client_of(handler) as (server, t):
+        response = await post(t, server.port)
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "3"
+        assert await response.aread() == b'{"message":"slow down"}'
 
 
 async def test_connect_error_and_read_timeout() -> None:
@@ -267,15 +254,11 @@ async def test_an_unread_body_closes_its_connection() -> None:
         await asyncio.sleep(0.2)
         writer.write(b"0\r\n\r\n")
 
-    async with serving(handler) as server:
-        t = transport()
-        try:
-            response = await post(t, server.port)
-            await response.aclose()  # a client went away mid-answer
-            second = await post(t, server.port)
-            await second.aread()
-        finally:
-            await t.aclose()
+    async with client_of(handler) as (server, t):
+        response = await post(t, server.port)
+        await response.aclose()  # a client went away mid-answer
+        second = await post(t, server.port)
+        await second.aread()
     assert server.connections == 2
 
 

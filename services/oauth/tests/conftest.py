@@ -5,7 +5,6 @@ answering `credential_add` (the real broker is used by the end-to-end tests in `
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 
 import pytest
@@ -25,11 +24,6 @@ def _clean_environ(clean_environ: None) -> None:
 @pytest.fixture(scope="session")
 def sim_url(kiro_sim: Sim) -> str:
     return kiro_sim.url
-
-
-@pytest.fixture
-def namespace() -> str:
-    return "t" + secrets.token_hex(4)
 
 
 @pytest.fixture

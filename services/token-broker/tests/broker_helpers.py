@@ -17,6 +17,7 @@ import orjson
 from kiro_service.bus import BusClient
 from kiro_testing import NatsServer, RedisServer
 from kiro_testing.sim import credential
+from kiroproto import bus
 from kiroproto.bus import (
     BROKER_PING,
     CREDENTIAL_ACTION,
@@ -35,7 +36,6 @@ from kiroproto.bus import (
     LeaseDenied,
     LeaseGrant,
     LeaseRelease,
-    LeaseRenew,
     LeaseRequest,
     Outcome,
     PoolStatus,
@@ -133,7 +133,7 @@ class BrokerBus:
         return await self.client.call(LEASE_RELEASE, rel, timeout_s=10.0)
 
     async def renew(self, grant: LeaseGrant) -> Ack:
-        ren = LeaseRenew(lease_id=grant.lease_id, credential_id=grant.credential_id)
+        ren = bus.LeaseRenew(lease_id=grant.lease_id, credential_id=grant.credential_id)
         return await self.client.call(LEASE_RENEW, ren, timeout_s=10.0)
 
     async def status(self) -> PoolStatus:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,12 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.upper() in PROXIES or key.upper().startswith(SERVICE_PREFIXES):
             monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A fresh bus namespace and Redis prefix for one test: tests that share the servers never meet."""
+    return "t" + secrets.token_hex(4)
 
 
 @pytest.fixture(scope="session")

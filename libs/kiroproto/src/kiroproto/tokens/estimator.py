@@ -94,7 +94,7 @@ class EstimatorWeights(NamedTuple):
 
 
 DEFAULT_WEIGHTS = EstimatorWeights(
-    words=1.1,
+    words=1.1,  # tokens per feature below
     long_word_excess=0.3,
     humps=1.0,
     digit_runs=0.92,
