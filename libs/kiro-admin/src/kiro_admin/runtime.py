@@ -28,9 +28,9 @@ from kiro_admin.settings import AdminServiceSettings
 from kiro_service import Health, registry_metrics, render_metrics
 from kiro_service.bus import BusClient
 from kiro_service.checks import bus_ready, redis_ready
-from kiro_service.metrics import ServiceMetrics, timed_redis
+from kiro_service.metrics import ServiceMetrics
 from kiro_service.metrics_port import keyless_metrics
-from kiro_service.redisconn import CLIENT_OPTIONS
+from kiro_service.redisconn import CLIENT_OPTIONS, timed_redis
 
 
 class AdminHealth(Health):

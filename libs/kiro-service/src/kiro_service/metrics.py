@@ -2,26 +2,20 @@
 build-info gauge, bounded label values (`BoundedLabel`), and `ServiceMetrics`: the collectors of a
 service that serves HTTP and talks to NATS and Redis (HTTP requests, NATS connection state, NATS
 request and Redis command latency and errors). Each service declares its own collectors beside
-them, on a registry made in `create_app`.
-
-`TimedRedis` is a `redis.asyncio.Redis` whose single commands are timed (label: the command
-name, a small fixed set); pipelines are not broken down.
+them, on a registry made in `create_app`. (Redis commands are timed by `redisconn.TimedRedis`.)
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from redis.asyncio import Redis
 
 from kiro_service.bus import BusError
-from kiro_service.redisconn import command_retry
 from kiroproto.bus import Endpoint
 
 GaugeMode = Literal[
@@ -160,36 +154,6 @@ class ServiceMetrics:
     def observe_bus(self, endpoint: Endpoint[Any, Any], seconds: float, error: BusError | None) -> None:
         """The bus client's observer; `call` is the endpoint's subject suffix (`usage.query`)."""
         self.nats.observe(endpoint.suffix, seconds, error is not None)
-
-
-class TimedRedis(Redis):
-    """Redis whose single commands feed `ServiceMetrics.observe_redis` (set `metrics` after creation)."""
-
-    metrics: ServiceMetrics | None = None
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        metrics = self.metrics
-        if metrics is None:
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        started = time.perf_counter()
-        failed = True
-        try:
-            result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-            failed = False
-            return result
-        finally:
-            command = str(args[0]).split(" ", 1)[0].upper() if args else "?"
-            metrics.observe_redis(command, time.perf_counter() - started, failed)
-
-
-def timed_redis(url: str, metrics: ServiceMetrics, **options: Any) -> Redis:
-    """`Redis.from_url(url, **options)` with every single command timed; connections retry a
-    command on a dead socket (`redisconn.command_retry`) unless `options` say otherwise."""
-    options.setdefault("retry", command_retry())
-    client = TimedRedis.from_url(url, **options)
-    assert isinstance(client, TimedRedis)
-    client.metrics = metrics
-    return client
 
 
 class BoundedLabel:
