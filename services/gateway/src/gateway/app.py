@@ -22,7 +22,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from gateway import prepare
 from gateway.bodies import BodyBudget
 from gateway.catalogue import PoolCatalogue
 from gateway.deps import GatewayState
@@ -41,8 +40,8 @@ from gateway.lifecycle import Lifecycle
 from gateway.metrics import Metrics
 from gateway.offload import Offloader
 from gateway.record import record_of
-from gateway.routes import chat, forward, messages, models
-from gateway.routes.answer import chat_endpoint
+from gateway.routes import forward, messages, models
+from gateway.routes.answer import CHAT_ROUTES
 from gateway.routes.health import gateway_health
 from gateway.settings import Settings
 from gateway.telemetry import CURRENT_TRACER, Telemetry
@@ -180,12 +179,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         metrics=metrics,
         telemetry=telemetry,
         max_body_bytes=settings.gateway_max_body_bytes,
-        direct={
-            ("POST", "/v1/messages"): chat_endpoint(prepare.prepare_messages, "anthropic", "messages"),
-            ("POST", "/v1/chat/completions"): chat_endpoint(
-                prepare.prepare_chat, "openai", "chat_completions"
-            ),
-        },
+        direct={("POST", path): endpoint for path, endpoint in CHAT_ROUTES.items()},  # the chat routes
     )
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
@@ -193,7 +187,6 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.router.routes.extend(health_routes())  # /healthz, /readyz, /metrics (routes/health.py)
     app.include_router(messages.router)
-    app.include_router(chat.router)
     app.include_router(models.router)
     app.include_router(forward.router)
     return app

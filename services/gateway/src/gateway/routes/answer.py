@@ -4,22 +4,26 @@
 (prepare.py: `prepare_messages` or `prepare_chat`, the latter through the one Anthropic path)
 and in the answer's shape (`exchange.Front`).
 
-`chat_endpoint` is the same answer as a bare ASGI app: `lifecycle.Lifecycle` sends an exact
-`POST` of either path straight to it, past Starlette's exception layer, the router and FastAPI's
-dependency solving (a third of the gateway's CPU per request in the profile); the routers keep
-the routes for everything else (and for tests of the app without the fast path).
+Each is a bare ASGI app (`ChatEndpoint`), declared once in `CHAT_ROUTES`: `lifecycle.Lifecycle`
+sends an exact `POST` of either path straight to it, past Starlette's exception layer, the router
+and FastAPI's dependency solving (a third of the gateway's CPU per request in the profile). The
+router has no route of its own for them: another method on those paths goes on to the forwarder
+(routes/forward.py), as it did when the router held them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
+from types import MappingProxyType
 from typing import Protocol
 
 from fastapi import Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from gateway import prepare
 from gateway.bodies import prepare as prepare_body
 from gateway.deps import GatewayState, mark_fallback, note_model, require_client_key
 from gateway.errors import Flavour, GatewayError, render_error
@@ -56,23 +60,37 @@ async def answer_chat(
     return mark_fallback(response, model)
 
 
-def chat_endpoint(prepare: PrepareChat, flavour: Flavour, route: str) -> ASGIApp:
-    """The chat route as a bare ASGI app: the client key, then `answer_chat`; a `GatewayError`
+class ChatEndpoint:
+    """A chat route as a bare ASGI app: the client key, then `answer_chat`; a `GatewayError`
     becomes the client's error shape and a client gone while sending becomes 499, as the app's
     exception handlers do (anything else goes up to the lifecycle's error boundary)."""
 
-    async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    __slots__ = ("flavour", "prepare", "route")
+
+    def __init__(self, prepare: PrepareChat, flavour: Flavour, route: str) -> None:
+        self.prepare = prepare
+        self.flavour = flavour
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         response: Response
         try:
             state = service_state(request, GatewayState)
             await require_client_key(request, state)
-            response = await answer_chat(request, state, prepare, flavour, route)
+            response = await answer_chat(request, state, self.prepare, self.flavour, self.route)
         except GatewayError as exc:
-            response = render_error(exc, flavour, record_of(request).request_id)
+            response = render_error(exc, self.flavour, record_of(request).request_id)
         except ClientDisconnect:
             record_of(request).disconnected = True
             response = Response(status_code=499)
         await response(scope, receive, send)
 
-    return endpoint
+
+CHAT_ROUTES: Mapping[str, ChatEndpoint] = MappingProxyType(
+    {
+        "/v1/messages": ChatEndpoint(prepare.prepare_messages, "anthropic", "messages"),
+        "/v1/chat/completions": ChatEndpoint(prepare.prepare_chat, "openai", "chat_completions"),
+    }
+)
+"""Path -> endpoint of the two chat routes (both `POST`)."""

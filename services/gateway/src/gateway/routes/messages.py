@@ -1,6 +1,6 @@
-"""`POST /v1/messages` and `POST /v1/messages/count_tokens` (Anthropic Messages API).
+"""`POST /v1/messages/count_tokens` (Anthropic Messages API; `POST /v1/messages` is in answer.py).
 
-Both read and prepare their body through bodies.prepare: parsed, validated, converted and
+It reads and prepares its body through bodies.prepare: parsed, validated, converted and
 counted inline when small, in worker processes when large (prepare.py).
 """
 
@@ -15,14 +15,8 @@ from gateway.bodies import prepare as prepare_body
 from gateway.deps import ClientKey, State, note_model
 from gateway.limits import admission_for, count_admission
 from gateway.record import record_of
-from gateway.routes.answer import answer_chat
 
 router = APIRouter(dependencies=[ClientKey])
-
-
-@router.post("/v1/messages")
-async def create_message(request: Request, state: State) -> Response:
-    return await answer_chat(request, state, prepare.prepare_messages, "anthropic", "messages")
 
 
 @router.post("/v1/messages/count_tokens")
