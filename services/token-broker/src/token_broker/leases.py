@@ -227,10 +227,10 @@ class LeaseManager:
             kind = result[0]
             if kind == "grant":
                 waker.leave(ticket)
-                reusable = len(result) > 15 and result[14] != "1" and result[15] == "1"
+                reusable = result[14] == "1"
                 grant = await self._grant(result, lease_id, exclude, backoffs, req.model, reusable)
                 if grant is not None:
-                    if len(result) > 13 and result[13]:
+                    if result[13]:
                         self.metrics.session_leases.labels(account=result[13]).inc()
                     return grant
                 continue  # the chosen credential could not get a token: try the others

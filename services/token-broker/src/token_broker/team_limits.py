@@ -68,14 +68,9 @@ class TeamLimits:
         """Admit, then lease; a denied lease gives the admission back."""
         admission = req.admission
         assert admission is not None
-        verdict, state, retry_after, message = await self.admit(req.request_id, admission)
-        self.metrics.team_admissions.labels(
-            team=self.metrics.team_label(admission.team), result=verdict
-        ).inc()
-        if verdict != "ok":
-            budgets = ("budget", "credit_budget")
-            reason = DenialReason.TEAM_BUDGET if verdict in budgets else DenialReason.TEAM_RATE_LIMITED
-            return LeaseDenied(reason=reason, message=message, retry_after_s=retry_after, limits=state)
+        state = await self._judged(req.request_id, admission)
+        if isinstance(state, LeaseDenied):
+            return state
         reply = await lease(req)
         if isinstance(reply, LeaseDenied):
             await self.undo(req.request_id, admission.team)
@@ -94,19 +89,22 @@ class TeamLimits:
             admission = admission.model_copy(
                 update={"limits": KeyLimits(requests_per_minute=admission.limits.requests_per_minute)}
             )
-        verdict, state, retry_after, message = await self.admit(req.request_id, admission, hold_slot=full)
+        state = await self._judged(req.request_id, admission, hold_slot=full)
+        return state if isinstance(state, LeaseDenied) else LeaseAdmitted(limits=state)
+
+    async def _judged(
+        self, request_id: str, admission: Admission, *, hold_slot: bool = True
+    ) -> LimitState | LeaseDenied:
+        """`admit`, counted in the admissions metric: the team's counters, or the denial."""
+        verdict, state, retry_after, message = await self.admit(request_id, admission, hold_slot=hold_slot)
         self.metrics.team_admissions.labels(
             team=self.metrics.team_label(admission.team), result=verdict
         ).inc()
-        if verdict != "ok":
-            budgets = ("budget", "credit_budget")
-            return LeaseDenied(
-                reason=DenialReason.TEAM_BUDGET if verdict in budgets else DenialReason.TEAM_RATE_LIMITED,
-                message=message,
-                retry_after_s=retry_after,
-                limits=state,
-            )
-        return LeaseAdmitted(limits=state)
+        if verdict == "ok":
+            return state
+        budgets = ("budget", "credit_budget")
+        reason = DenialReason.TEAM_BUDGET if verdict in budgets else DenialReason.TEAM_RATE_LIMITED
+        return LeaseDenied(reason=reason, message=message, retry_after_s=retry_after, limits=state)
 
     async def admit(
         self, request_id: str, admission: Admission, *, hold_slot: bool = True

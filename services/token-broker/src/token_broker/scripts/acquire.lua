@@ -7,11 +7,11 @@
 --          15 lacks key prefix, 16 session key ('' = no session), 17 session ttl (ms),
 --          18 this request's member of KEYS[2] ('' = it has not waited), 19.. excluded credential ids
 -- Reply    {"grant", id, refresh_mode, purged, changed_json, auth, access_token, token_fp,
---           access_expires_ms, profile_arn, region, machine_id, proxy, session, probe, reusable}
+--           access_expires_ms, profile_arn, region, machine_id, proxy, session, reusable}
 --          session: '' no session, 'first' served by the session's first account, 'other' not
---          probe: '1' for the one probe lease of a half-open account (never reused), else ''
---          reusable: '1' when the pool keeps a free slot besides this one (no cap: always) and
---          no request waits for a slot (a full pool's slots go back after each request)
+--          reusable: '1' when the pool keeps a free slot besides this one (no cap: always), no
+--          request waits for a slot (a full pool's slots go back after each request) and this is
+--          not the one probe lease of a half-open account
 --          refresh_mode: 0 token fresh, 1 refresh soon (in the background), 2 refresh first
 --          {"busy", purged, changed_json, earliest lease expiry (ms)}
 --          {"none", purged, changed_json, earliest end of a cooldown/parking/backoff (ms, 0 = none), pool size}
@@ -169,10 +169,9 @@ if best ~= nil then
     session = (first_account == best.id) and 'first' or 'other'
   end
   reply[14] = session
-  reply[15] = best.probe and '1' or ''  -- a probe lease is never reused
   -- reuse only while the pool has room besides this slot: a slot of a full pool goes back to
   -- the broker after each request, so waiting replicas get their turn (fairness)
-  reply[16] = ((free < 0 or free > 1) and others == 0) and '1' or ''
+  reply[15] = ((free < 0 or free > 1) and others == 0 and not best.probe) and '1' or ''
   return reply
 end
 if busy > 0 then
