@@ -153,7 +153,7 @@ async def sequential(target: Target, count: int, keep: bool = True) -> None:
         target.rounds.append((count, elapsed))
 
 
-async def concurrent(target: Target, count: int, concurrency: int) -> None:
+async def concurrent(target: Target, count: int, concurrency: int, keep: bool = True) -> None:
     request, marker, call = target.prepared.request, target.prepared.marker, target.client.call
     timings: list[Timing] = []
     left = count
@@ -167,8 +167,15 @@ async def concurrent(target: Target, count: int, concurrency: int) -> None:
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    target.timings += timings
-    target.rounds.append((count, elapsed))
+    if keep:
+        target.timings += timings
+        target.rounds.append((count, elapsed))
+
+
+async def warm_up(target: Target, concurrency: int) -> None:
+    """Open `concurrency` keep-alive connections and send an untimed burst through them."""
+    await target.client.warm(concurrency)
+    await concurrent(target, concurrency * 4, concurrency, keep=False)
 
 
 async def interleaved(rounds: int, steps: list[Callable[[], Awaitable[None]]]) -> None:
@@ -394,10 +401,7 @@ async def _large_history(stack: Bench, sizes: Sizes, config: Config) -> Result:
 async def _saturated(stack: Bench, sizes: Sizes, config: Config, unsaturated: float) -> Result:
     """c=32 on a saturated pool: requests wait for one of 9 slots (no lease reuse while they do)."""
     target = Target("gateway", stack.gateway("hi", stream=False), Client(stack.gateway_port))
-    await target.client.warm(CONCURRENCY)
-    await concurrent(target, CONCURRENCY * 4, CONCURRENCY)
-    target.timings.clear()
-    target.rounds.clear()
+    await warm_up(target, CONCURRENCY)
     meter = CpuMeter(stack.pids())
     for _ in range(config.repeat):
         meter.start()
@@ -521,10 +525,7 @@ async def _c32(stack: Bench, sizes: Sizes, config: Config) -> tuple[Result, dict
         "gateway": Target("gateway", stack.gateway("hi", stream=False), Client(stack.gateway_port)),
     }
     for target in targets.values():
-        await target.client.warm(CONCURRENCY)
-        await concurrent(target, CONCURRENCY * 4, CONCURRENCY)
-        target.timings.clear()
-        target.rounds.clear()
+        await warm_up(target, CONCURRENCY)
     meters = {name: CpuMeter(stack.pids()) for name in ("direct", "gateway")}
 
     def step(target: Target) -> Callable[[], Awaitable[None]]:
